@@ -1,0 +1,143 @@
+# culvert — tun/tap toolkit and tunnel daemon.
+# make | make check | make demo | make bench | make install [PREFIX= DESTDIR= BINDIR= MANDIR=] | V=1 for commands
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION    := 0.1.0
+
+CC      ?= cc
+FUZZCC  ?= clang
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
+CPPFLAGS += -D_GNU_SOURCE -DCULVERT_VERSION='"$(VERSION)"' -Isrc
+DEPFLAGS = -MMD -MP
+LDLIBS  := -lmnl -lcrypto -lpthread
+ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+B := build
+LIB_SRC  := $(sort $(wildcard src/lib/*.c src/wire/*.c src/wg/*.c src/engine/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+PEER_SRC := $(sort $(wildcard tests/peers/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+LIB_HDR  := $(sort $(wildcard src/lib/*.h))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+PEER_BIN := $(PEER_SRC:tests/peers/%.c=$(B)/peers/%)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
+ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
+
+.PHONY: all check unit asan fuzz tests demo bench install uninstall clean deps-build deps-test
+all: $(B)/culvert $(B)/libculvert.a $(B)/libculvert.pc
+
+$(B)/obj/%.o: %.c
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEPFLAGS) -c -o $@ $<
+
+$(B)/asan/obj/%.o: %.c
+	$(call msg,CC-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) $(DEPFLAGS) -c -o $@ $<
+
+$(B)/fuzz/obj/%.o: %.c
+	$(call msg,CC-FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZCC) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined $(DEPFLAGS) -c -o $@ $<
+
+$(B)/libculvert.a: $(LIB_OBJ)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/asan/libculvert.a: $(ASAN_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/libculvert.a: $(FUZZ_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/culvert: $(CLI_OBJ) $(B)/libculvert.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libculvert.a $(LDLIBS)
+
+$(B)/libculvert.pc: mk/libculvert.pc.in Makefile
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
+
+$(B)/tests/%: tests/unit/%.c $(B)/libculvert.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/libculvert.a -lcmocka $(LDLIBS)
+
+$(B)/asan/tests/%: tests/unit/%.c $(B)/asan/libculvert.a
+	$(call msg,LD-ASAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/asan/libculvert.a -lcmocka $(LDLIBS)
+
+$(B)/peers/%: tests/peers/%.c
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g -w -o $@ $<
+
+$(B)/fuzz/%: fuzz/%.c $(B)/fuzz/libculvert.a
+	$(call msg,LD-FUZZ,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZCC) $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined $(DEPFLAGS) -o $@ $< $(B)/fuzz/libculvert.a $(LDLIBS)
+
+unit: $(UNIT_BIN)
+asan: $(ASAN_BIN)
+fuzz: $(FUZZ_BIN)
+tests: all unit asan fuzz $(PEER_BIN)
+
+deps-build:
+	@sh mk/deps.sh build
+deps-test:
+	@sh mk/deps.sh test
+
+# The README's test command: packages, build, unit + ASan/UBSan unit + fuzz smoke + end-to-end.
+check: deps-test
+	$(Q)$(MAKE) --no-print-directory tests
+	@bash tests/run.sh
+
+demo: deps-test
+	$(Q)$(MAKE) --no-print-directory all
+	@bash tests/demo.sh
+
+bench: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN)
+	@bash bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(B)/culvert $(DESTDIR)$(BINDIR)/culvert
+	ln -sf culvert $(DESTDIR)$(BINDIR)/culvert-wg
+	install -m 644 $(B)/libculvert.a $(DESTDIR)$(LIBDIR)/libculvert.a
+	install -m 644 $(LIB_HDR) $(DESTDIR)$(INCLUDEDIR)/culvert/
+	install -m 644 mk/culvert.h $(DESTDIR)$(INCLUDEDIR)/culvert.h
+	install -m 644 $(B)/libculvert.pc $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
+	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/culvert $(DESTDIR)$(BINDIR)/culvert-wg $(DESTDIR)$(LIBDIR)/libculvert.a \
+	      $(DESTDIR)$(INCLUDEDIR)/culvert.h $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/culvert
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,8 @@
+/* libculvert: tun/tap devices, rtnetlink link setup, packet decoding and pcap. */
+#ifndef CULVERT_H
+#define CULVERT_H
+#include <culvert/tun.h>
+#include <culvert/netlink.h>
+#include <culvert/packet.h>
+#include <culvert/pcap.h>
+#endif

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test
+set -e
+build="gcc make pkg-config libssl-dev libmnl-dev libcmocka-dev clang libclang-rt-dev"
+test="$build iproute2 iputils-ping iperf3 tshark tcpdump wireguard-go wireguard-tools openvpn socat python3 procps psmisc kmod gnuplot-nox"
+case "$1" in
+build) want=$build ;;
+test) want=$test ;;
+*) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
+missing=
+for p in $want; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "culvert: missing packages:$missing (run as root, or: apt-get install$missing)" >&2
+	exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,25 @@
+/* Logging: one line per event to stderr (or syslog once daemonized), rate-limited where asked. */
+#ifndef CULVERT_LOG_H
+#define CULVERT_LOG_H
+#include <stdbool.h>
+
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+void log_set_level(enum log_level lvl);
+void log_set_prefix(const char *prefix);   /* e.g. "culvert wg0"; not copied */
+void log_use_syslog(bool on);
+bool log_enabled(enum log_level lvl);
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* At most a burst of 5 lines per 5 seconds per call site; the suppressed count is reported. */
+struct log_ratelimit { long long window_start_ms; unsigned int printed, suppressed; };
+void log_limited(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (log_enabled(LOG_LVL_DEBUG)) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+#define log_ratelimited(lvl, ...) do { static struct log_ratelimit rl_; log_limited(&rl_, lvl, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,56 @@
+# Shared helpers for end-to-end tests. Source it first: it sets a trap that removes every
+# namespace and process the test made, even on failure.
+# Namespaces are named "cv<pid>-NAME" so tests may run side by side. Addresses: underlay
+# 198.18.0.0/16, tunnel 198.19.0.0/16, IPv6 2001:db8::/32, only inside these namespaces.
+set -u
+TOP=${CULVERT_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+CULVERT=${CULVERT:-$TOP/build/culvert}
+PEERS=$TOP/build/peers
+T_PREFIX="cv$$"
+T_DIR=$(mktemp -d /tmp/culvert-e2e.XXXXXX)
+T_NS=() T_PIDS=() T_FAILS=0 T_PASSES=0 T_CLEANUP=()
+
+t_cleanup() {
+	local p c
+	for c in "${T_CLEANUP[@]}"; do eval "$c" >/dev/null 2>&1; done
+	for p in "${T_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	sleep 0.2
+	for p in "${T_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+	for n in "${T_NS[@]}"; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
+	rm -rf "$T_DIR"
+}
+trap t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+pass() { echo "PASS: $1"; T_PASSES=$((T_PASSES + 1)); }
+fail() { echo "FAIL: $1${2:+ — $2}"; T_FAILS=$((T_FAILS + 1)); }
+# check NAME CMD...: PASS if CMD exits 0
+check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
+# check_not NAME CMD...: PASS if CMD exits non-zero
+check_not() { local n=$1; shift; if "$@"; then fail "$n" "command unexpectedly succeeded: $*"; else pass "$n"; fi; }
+t_done() { [ "$T_FAILS" -eq 0 ]; exit $?; }
+
+# ns_new NAME: make namespace, lo up, print its full name
+ns_new() { local n="$T_PREFIX-$1"; ip netns add "$n" || return 1; T_NS+=("$n"); ip -n "$n" link set lo up; echo "$n"; }
+# ns_link NS1 DEV1 NS2 DEV2: a veth pair between two namespaces, both ends up
+ns_link() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || return 1
+	ip -n "$1" link set "$2" up; ip -n "$3" link set "$4" up
+}
+# nsx NS CMD...: run in namespace
+nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
+# bg NS LOGNAME CMD...: start in background inside NS, output to $T_DIR/LOGNAME.log; sets BG_PID
+bg() { local n=$1 l=$2; shift 2; ip netns exec "$n" "$@" >>"$T_DIR/$l.log" 2>&1 & BG_PID=$!; T_PIDS+=("$BG_PID"); }
+# wait_ping NS ADDR [TRIES]: until one ping answers (IPv6 if ADDR has ':')
+wait_ping() { local i; for i in $(seq "${3:-50}"); do nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+# wait_for CMD...: poll up to 10 s
+wait_for() { local i; for i in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+# iperf NS_SERVER NS_CLIENT ADDR [SECS] [extra client args]: prints Gbit/s received, non-zero on failure
+iperf() {
+	local s=$1 c=$2 a=$3 t=${4:-2}; shift 4 2>/dev/null || shift $#
+	nsx "$s" iperf3 -s -1 -B "$a" >"$T_DIR/iperf-s.log" 2>&1 & local sp=$!; T_PIDS+=("$sp")
+	sleep 0.3
+	nsx "$c" iperf3 -c "$a" -t "$t" -J "$@" >"$T_DIR/iperf.json" 2>"$T_DIR/iperf-c.err" || { wait "$sp" 2>/dev/null; return 1; }
+	wait "$sp" 2>/dev/null
+	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))' "$T_DIR/iperf.json"
+}
