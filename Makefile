@@ -26,7 +26,7 @@ Q := @
 msg = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-B := build
+B ?= build
 LIB_SRC  := $(sort $(wildcard src/lib/*.c src/wire/*.c src/wg/*.c src/engine/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -111,15 +111,15 @@ deps-test:
 # The README's test command: packages, build, unit + ASan/UBSan unit + fuzz smoke + end-to-end.
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory tests
-	@bash tests/run.sh
+	@B=$(B) bash tests/run.sh
 
 demo: deps-test
 	$(Q)$(MAKE) --no-print-directory all
-	@bash tests/demo.sh
+	@B=$(B) bash tests/demo.sh
 
 bench: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN)
-	@bash bench/run.sh
+	@B=$(B) bash bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man8

@@ -4,7 +4,7 @@
 # Usage: tests/run.sh [unit|asan|fuzz|e2e]... [-k PATTERN]   (default: all phases)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-B=$top/build
+B=${B:-build}; case $B in /*) ;; *) B=$top/$B ;; esac
 logs=$B/test-logs; mkdir -p "$logs"
 export CULVERT=$B/culvert CULVERT_TOP=$top
 phases=() pattern=
