@@ -6,7 +6,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}; case $B in /*) ;; *) B=$top/$B ;; esac
 logs=$B/test-logs; mkdir -p "$logs"
-export CULVERT=$B/culvert CULVERT_TOP=$top
+export B CULVERT=$B/culvert CULVERT_TOP=$top
 phases=() pattern=
 while [ $# -gt 0 ]; do
 	case "$1" in -k) pattern=$2; shift 2 ;; *) phases+=("$1"); shift ;; esac

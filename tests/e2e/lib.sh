@@ -4,8 +4,9 @@
 # 198.18.0.0/16, tunnel 198.19.0.0/16, IPv6 2001:db8::/32, only inside these namespaces.
 set -u
 TOP=${CULVERT_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-CULVERT=${CULVERT:-$TOP/build/culvert}
-PEERS=$TOP/build/peers
+B=${B:-$TOP/build}; case $B in /*) ;; *) B=$TOP/$B ;; esac
+CULVERT=${CULVERT:-$B/culvert}
+PEERS=$B/peers
 T_PREFIX="cv$$"
 T_DIR=$(mktemp -d /tmp/culvert-e2e.XXXXXX)
 T_NS=() T_PIDS=() T_FAILS=0 T_PASSES=0 T_CLEANUP=()
