@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <net/if.h>
 
 int nl_link_index(const char *ifname);                 /* ifindex or -ENODEV */
 int nl_link_set_up(const char *ifname, bool up);
@@ -24,5 +25,24 @@ bool nl_parse_prefix(const char *s, int *family, uint8_t addr[16], unsigned int 
 /* Same, from text: the two most common calls of culvert up and the tests. */
 int nl_addr_add_str(const char *ifname, const char *cidr);
 int nl_route_add_str(const char *ifname, const char *cidr);
+
+/* One link as RTM_GETLINK reports it. info_data is the IFLA_INFO_DATA nest (a struct nlattr *)
+ * for the link's kind, valid only inside an nl_link_walk() callback; NULL when absent. */
+struct nl_link {
+	int ifindex;
+	char name[IFNAMSIZ];
+	unsigned int flags;      /* IFF_UP, IFF_RUNNING... */
+	unsigned int mtu;
+	bool carrier;
+	char kind[16];           /* IFLA_INFO_KIND ("tun", "veth"...), "" if none */
+	const void *info_data;
+};
+/* Call cb for IFNAME, or for every link when IFNAME is NULL. A non-zero return from cb stops
+ * the walk and is returned; -ENODEV when IFNAME does not exist. */
+typedef int (*nl_link_cb)(const struct nl_link *link, void *arg);
+int nl_link_walk(const char *ifname, nl_link_cb cb, void *arg);
+int nl_link_get(const char *ifname, struct nl_link *out);  /* out->info_data is NULL */
+int nl_addr_del_str(const char *ifname, const char *cidr);
+int nl_route_del_str(const char *ifname, const char *cidr);
 
 #endif
