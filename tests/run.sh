@@ -19,6 +19,7 @@ note_fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1"; }
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:".
 run_cmocka() { # LABEL BIN
 	local log=$logs/$1.log p f rc
+	mkdir -p "$(dirname "$log")"
 	CMOCKA_MESSAGE_OUTPUT=stdout timeout 120 "$2" >"$log" 2>&1; rc=$?
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)

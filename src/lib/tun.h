@@ -57,4 +57,16 @@ int tun_list(struct tun_info *out, size_t max, size_t *n);
 bool tun_parse_user(const char *s, uid_t *uid);
 bool tun_parse_group(const char *s, gid_t *gid);
 
+/* tun_explain() with what it looks up passed in, so each case can be tested without a kernel. */
+struct tun_explain_ctx {
+	bool exists;                  /* a link named NAME exists (tun/tap or not) */
+	const struct tun_info *info;  /* NULL unless NAME is a tun/tap device */
+	uid_t euid;
+	bool in_group;                /* the caller is in info->group */
+};
+const char *tun_explain_with(int err, const char *name, const struct tun_opts *o,
+			     const struct tun_explain_ctx *c, char *buf, size_t len);
+/* "tun" or "tap". */
+const char *tun_mode_name(enum tun_mode mode);
+
 #endif

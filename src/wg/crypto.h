@@ -25,6 +25,8 @@ bool crypto_x25519(uint8_t out[32], const uint8_t priv[32], const uint8_t pub[32
 /* BLAKE2s: unkeyed hash (outlen 32), keyed MAC (outlen 16 or 32), HMAC-BLAKE2s, Noise KDF. */
 void crypto_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen,
 		    const uint8_t *key, size_t keylen);
+/* HASH(a || b), the Noise "MixHash" shape, without a copy. */
+void crypto_blake2s_2(uint8_t out[32], const void *a, size_t alen, const void *b, size_t blen);
 void crypto_hmac_blake2s(uint8_t out[32], const uint8_t *key, size_t keylen, const void *in, size_t inlen);
 /* KDF_n of the Noise spec: n outputs of 32 bytes (t1..tn; NULL to skip) from key and input. */
 void crypto_kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[32], const void *in, size_t inlen);
@@ -36,6 +38,10 @@ bool crypto_aead_encrypt(uint8_t *dst, const uint8_t *src, size_t len, const uin
 			 uint64_t nonce, const uint8_t key[32]);
 bool crypto_aead_decrypt(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad, size_t adlen,
 			 uint64_t nonce, const uint8_t key[32]);
+
+/* The RFC 8439 form with a full 96-bit nonce (test vectors, XChaCha20); enc picks the direction. */
+bool crypto_aead_nonce12(bool enc, uint8_t *dst, const uint8_t *src, size_t len, const uint8_t *ad,
+			 size_t adlen, const uint8_t nonce[12], const uint8_t key[32]);
 
 /* The same with a context keyed once (per session keypair): no per-packet key schedule or
  * allocation. One context per thread; crypto_aead_ctx_free wipes it. */

@@ -37,7 +37,7 @@ uint8_t *framing_rx_space(struct framing_rx *rx, size_t *room);
 void framing_rx_commit(struct framing_rx *rx, size_t n);
 /* Copy up to len bytes in (for tests and fuzzing); returns how many were taken. */
 size_t framing_rx_push(struct framing_rx *rx, const void *data, size_t len);
-/* 1: *frame/*len is one whole frame; 0: need more bytes; -EPROTO: rx->err says why. */
+/* 1: (*frame, *len) is one whole frame; 0: need more bytes; -EPROTO: rx->err says why. */
 int framing_rx_next(struct framing_rx *rx, const uint8_t **frame, size_t *len);
 /* Bytes held that do not yet form a whole frame. */
 static inline size_t framing_rx_pending(const struct framing_rx *rx) { return rx->end - rx->start; }

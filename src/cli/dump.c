@@ -1,0 +1,253 @@
+/* culvert dump: the tutorial's "Read 84 bytes from device" loop, decoded. Attaches to (or
+ * creates, non-persistent) a tun/tap device and prints one line per packet, optionally a hex
+ * dump and a pcap file that tcpdump and tshark read. */
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_tun.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "lib/packet.h"
+#include "lib/pcap.h"
+#include "lib/tun.h"
+
+enum { PI_LEN = 4, BUF_LEN = 65536 + 256 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: culvert dump NAME [--tap] [--hex] [--pcap FILE] [-c COUNT] [--pi] [-q]\n"
+		"Attach to tun/tap device NAME (created, not persistent, if missing) and print each\n"
+		"packet as \"LEN bytes: SUMMARY\".\n"
+		"  --tap         the device is tap (default: tun, or the existing device's mode)\n"
+		"  --hex         add a hex and ASCII dump of every packet\n"
+		"  --pcap FILE   write packets to FILE in pcap format (- for stdout; lines go to stderr)\n"
+		"  -c COUNT      stop after COUNT packets\n"
+		"  --pi          open with the 4-byte packet information header (stripped from output)\n"
+		"  -q            no per-packet lines, only the final count\n"
+		"See culvert-dump(8).\n");
+}
+
+static void hexdump(FILE *f, const uint8_t *p, size_t len)
+{
+	for (size_t off = 0; off < len; off += 16) {
+		char asc[17];
+		size_t i;
+
+		fprintf(f, "  %04zx ", off);
+		for (i = 0; i < 16; i++) {
+			if (off + i < len) {
+				fprintf(f, "%s%02x", i == 8 ? "  " : " ", p[off + i]);
+				asc[i] = p[off + i] >= 0x20 && p[off + i] < 0x7f ? (char)p[off + i] : '.';
+			} else {
+				fprintf(f, "%s  ", i == 8 ? "  " : " ");
+				asc[i] = 0;
+			}
+		}
+		asc[len - off < 16 ? len - off : 16] = 0;
+		fprintf(f, "  %s\n", asc);
+	}
+}
+
+/* Block SIGINT/SIGTERM and read them from a descriptor, so poll() sees them without races. */
+static int signal_fd(void)
+{
+	sigset_t s;
+	int fd;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &s, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &s, SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+struct dump_opts {
+	const char *name, *pcap;
+	bool tap, hex, pi, quiet;
+	unsigned long count;
+};
+
+static int parse_args(int argc, char **argv, struct dump_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "tap", no_argument, NULL, 't' }, { "hex", no_argument, NULL, 'x' },
+		{ "pcap", required_argument, NULL, 'w' }, { "count", required_argument, NULL, 'c' },
+		{ "pi", no_argument, NULL, 'p' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { 0 }
+	};
+	char *end;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "c:qw:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 't': o->tap = true; break;
+		case 'x': o->hex = true; break;
+		case 'w': o->pcap = optarg; break;
+		case 'p': o->pi = true; break;
+		case 'q': o->quiet = true; break;
+		case 'c':
+			errno = 0;
+			o->count = strtoul(optarg, &end, 10);
+			if (errno || *end || !*optarg || optarg[0] == '-' || o->count == 0) {
+				fprintf(stderr, "culvert dump: bad count '%s': give a positive number\n", optarg);
+				return -1;
+			}
+			break;
+		case 'h': usage(stdout); return 1;
+		default:
+			fprintf(stderr, "culvert dump: run 'culvert dump --help' for the options\n");
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "culvert dump: give exactly one device NAME\n");
+		return -1;
+	}
+	o->name = argv[optind];
+	if (strlen(o->name) >= IFNAMSIZ || !*o->name) {
+		fprintf(stderr, "culvert dump: bad device name '%s': at most %d characters\n", o->name, IFNAMSIZ - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* Attach to NAME: an existing device keeps its mode and queue flag, so attaching needs no
+ * privilege when the caller owns it; a missing one is created and vanishes when we exit. */
+static int attach(const struct dump_opts *o, int *fd, bool *tap)
+{
+	struct tun_opts to = { .mode = o->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .pi = o->pi };
+	struct tun_info info;
+	bool exists = tun_info_get(o->name, &info) == 0;
+	char real[IFNAMSIZ], why[256];
+	int ret;
+
+	if (exists && !o->tap)
+		to.mode = info.mode;
+	if (exists && (info.flags & IFF_MULTI_QUEUE))
+		to.multi_queue = true;
+	ret = tun_open(o->name, &to, real, fd);
+	if (ret < 0) {
+		fprintf(stderr, "culvert dump: %s\n", tun_explain(ret, o->name, &to, why, sizeof(why)));
+		return ret;
+	}
+	*tap = to.mode == TUN_MODE_TAP;
+	if (!exists && !o->quiet)
+		fprintf(stderr, "culvert dump: created %s device %s (removed on exit); configure it with ip(8)\n",
+			*tap ? "tap" : "tun", real);
+	return 0;
+}
+
+int cmd_dump(int argc, char **argv)
+{
+	static uint8_t buf[BUF_LEN];
+	struct dump_opts o = { 0 };
+	struct pcap_writer pw = { .fd = -1 };
+	unsigned long seen = 0, bad = 0;
+	struct pollfd pfd[2];
+	FILE *out = stdout;
+	bool tap;
+	int fd, sfd, ret, rc = CLI_EXIT_OK;
+
+	ret = parse_args(argc, argv, &o);
+	if (ret)
+		return ret > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	if (o.pcap && !strcmp(o.pcap, "-"))
+		out = stderr;
+	if (attach(&o, &fd, &tap) < 0)
+		return CLI_EXIT_FAIL;
+	if (o.pcap) {
+		ret = pcap_writer_open(&pw, o.pcap, tap ? PCAP_LINKTYPE_ETHERNET : PCAP_LINKTYPE_RAW, 0);
+		if (ret < 0) {
+			fprintf(stderr, "culvert dump: cannot write %s: %s; check the path and its directory\n",
+				o.pcap, strerror(-ret));
+			close(fd);
+			return CLI_EXIT_FAIL;
+		}
+	}
+	sfd = signal_fd();
+	if (sfd < 0) {
+		fprintf(stderr, "culvert dump: signalfd: %s\n", strerror(-sfd));
+		close(fd);
+		pcap_writer_close(&pw);
+		return CLI_EXIT_FAIL;
+	}
+	setvbuf(out, NULL, _IOLBF, 0);
+	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+
+	while (!o.count || seen < o.count) {
+		struct pkt_info pi;
+		char line[512];
+		const uint8_t *p = buf;
+		ssize_t n;
+		size_t len;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "culvert dump: poll: %s\n", strerror(errno));
+			rc = CLI_EXIT_FAIL;
+			break;
+		}
+		if (pfd[1].revents)
+			break;
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			fprintf(stderr, "culvert dump: read from %s: %s\n", o.name, strerror(errno));
+			rc = CLI_EXIT_FAIL;
+			break;
+		}
+		len = (size_t)n;
+		seen++;
+		if (o.pi) {
+			if (len < PI_LEN) {
+				bad++;
+				if (!o.quiet)
+					fprintf(out, "%zu bytes: short packet information header (malformed: pi_trunc)\n", len);
+				continue;
+			}
+			p += PI_LEN;
+			len -= PI_LEN;
+		}
+		if (pw.fd >= 0 && (ret = pcap_write(&pw, NULL, p, len)) < 0) {
+			fprintf(stderr, "culvert dump: writing %s: %s\n", o.pcap, strerror(-ret));
+			rc = CLI_EXIT_FAIL;
+			break;
+		}
+		if (!pkt_parse(p, len, tap, &pi))
+			bad++;
+		if (o.quiet)
+			continue;
+		pkt_summary(&pi, line, sizeof(line));
+		fprintf(out, "%zu bytes: %s", len, line);
+		if (pi.err != PKT_OK) {
+			fprintf(out, " (malformed: %s)", pkt_err_name(pi.err));
+		} else {
+			unsigned int c = pkt_verify_checksums(p, &pi);
+
+			if (c)
+				fprintf(out, " [bad %s checksum]", c & PKT_BAD_IP_CSUM ? "IP" : "upper-layer");
+		}
+		fputc('\n', out);
+		if (o.hex)
+			hexdump(out, p, len);
+	}
+	fflush(out);
+	fprintf(stderr, "%lu packet%s captured, %lu malformed\n", seen, seen == 1 ? "" : "s", bad);
+	pcap_writer_close(&pw);
+	close(sfd);
+	close(fd);
+	return rc;
+}

@@ -1,0 +1,106 @@
+/* culvert simpletun: the tutorial's tunnel, same flags and bytes on the wire, done robustly. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "engine/st.h"
+#include "lib/log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: culvert simpletun -i IFACE [-s | -c SERVER] [-p PORT] [-u | -a] [-d]\n"
+		"                         [--udp] [-4 | -6] [-b ADDR]\n"
+		"\n"
+		"Relay packets between a tun/tap device and a peer, like the tutorial's simpletun\n"
+		"(interoperates with it over TCP). Traffic is NOT encrypted.\n"
+		"\n"
+		"  -i IFACE     device to use; created (and removed at exit) if it does not exist\n"
+		"  -s           server: wait for a client (a new client replaces the current one)\n"
+		"  -c SERVER    client: connect to SERVER (name, IPv4 or IPv6 address); reconnects\n"
+		"  -p PORT      TCP or UDP port (default %d)\n"
+		"  -u | -a      tun device (default) or tap device\n"
+		"  -d           debug: one line per packet\n"
+		"  --udp        one packet per UDP datagram instead of length-prefixed TCP\n"
+		"  -4 | -6      IPv4 or IPv6 only (default: server listens on [::] for both)\n"
+		"  -b ADDR      server: listen on ADDR only\n"
+		"\nSee culvert-simpletun(8).\n", ST_DEFAULT_PORT);
+}
+
+int cmd_simpletun(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "udp", no_argument, NULL, 'U' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
+	int mode = -1, opt, r;
+	struct st_ctx x;
+	char prefix[64];
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "i:sc:p:uadb:46h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'i': cfg.ifname = optarg; break;
+		case 's': mode = 1; break;
+		case 'c': mode = 0; cfg.host = optarg; break;
+		case 'p': cfg.port = optarg; break;
+		case 'u': cfg.tap = false; break;
+		case 'a': cfg.tap = true; break;
+		case 'd': cfg.debug = true; break;
+		case 'b': cfg.bind = optarg; break;
+		case '4': cfg.family = AF_INET; break;
+		case '6': cfg.family = AF_INET6; break;
+		case 'U': cfg.udp = true; break;
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		default: usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "culvert simpletun: unexpected argument '%s'; see --help\n", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (!cfg.ifname || !*cfg.ifname || strlen(cfg.ifname) >= IFNAMSIZ) {
+		fprintf(stderr, "culvert simpletun: give the device with -i IFACE (at most %d characters)\n", IFNAMSIZ - 1);
+		return CLI_EXIT_USAGE;
+	}
+	if (mode < 0) {
+		fprintf(stderr, "culvert simpletun: choose server (-s) or client (-c SERVER) mode\n");
+		return CLI_EXIT_USAGE;
+	}
+	cfg.server = mode == 1;
+	if (cfg.bind && !cfg.server) {
+		fprintf(stderr, "culvert simpletun: -b is for the server (-s)\n");
+		return CLI_EXIT_USAGE;
+	}
+	{
+		char *end;
+		long p = strtol(cfg.port, &end, 10);
+
+		if (*end || end == cfg.port || p < 1 || p > 65535) {
+			fprintf(stderr, "culvert simpletun: bad port '%s' (1-65535)\n", cfg.port);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	snprintf(prefix, sizeof(prefix), "culvert simpletun %s", cfg.ifname);
+	log_set_prefix(prefix);
+	if (cfg.debug)
+		log_set_level(LOG_LVL_DEBUG);
+
+	if (st_setup(&x, &cfg) < 0) {
+		st_teardown(&x);
+		return CLI_EXIT_FAIL;
+	}
+	r = cfg.udp ? st_udp_run(&x) : st_tcp_run(&x);
+	st_print_counters(&x);
+	st_teardown(&x);
+	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

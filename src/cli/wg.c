@@ -1,0 +1,158 @@
+/* culvert wg (also run as culvert-wg): a WireGuard interface in userspace, managed by `wg`
+ * through /var/run/wireguard/IFACE.sock, exactly as wireguard-go is. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+
+#include "cli/cli.h"
+#include "engine/loop.h"
+#include "lib/log.h"
+#include "lib/netlink.h"
+#include "lib/tun.h"
+#include "wg/device.h"
+#include "wg/uapi.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: culvert wg [-f|--foreground] [-d|--debug] IFACE\n"
+		"       culvert-wg [-f] [-d] IFACE\n"
+		"\n"
+		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
+		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
+		"Then use: wg setconf IFACE FILE; ip link set IFACE up; ip addr add ...\n"
+		"Or: WG_QUICK_USERSPACE_IMPLEMENTATION=culvert-wg wg-quick up FILE\n"
+		"\n"
+		"  -f, --foreground  stay in the foreground and log to stderr\n"
+		"                    (default: detach once the control socket is ready, log to syslog)\n"
+		"  -d, --debug       log every handshake, keepalive and dropped packet\n"
+		"\n"
+		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
+		WG_DEFAULT_MTU, UAPI_SOCKET_DIR);
+}
+
+/* Detaches; the parent exits 0 only now, when `wg` can already talk to the socket. */
+static int daemonize(void)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		_exit(CLI_EXIT_OK);
+	if (setsid() < 0)
+		return -errno;
+	if (chdir("/") < 0)
+		return -errno;
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	log_use_syslog(true);
+	return 0;
+}
+
+int cmd_wg(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	bool foreground = false, debug = false;
+	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
+	char name[IFNAMSIZ], why[256], prefix[IFNAMSIZ + 16];
+	struct wg_device dev;
+	struct wg_loop *loop;
+	int c, tun_fd, uapi_fd, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "fdhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': foreground = true; break;
+		case 'd': debug = true; break;
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		case 'V': printf("culvert-wg %s\n", CULVERT_VERSION); return CLI_EXIT_OK;
+		default: usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	const char *ifname = argv[optind];
+	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') || strchr(ifname, '%')) {
+		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (1-%d characters, no '/' or '%%')\n",
+			ifname, IFNAMSIZ - 1);
+		return CLI_EXIT_USAGE;
+	}
+	snprintf(prefix, sizeof(prefix), "culvert-wg %s", ifname);
+	log_set_prefix(prefix);
+	if (debug)
+		log_set_level(LOG_LVL_DEBUG);
+
+	r = tun_open(ifname, &to, name, &tun_fd);
+	if (r < 0) {
+		fprintf(stderr, "culvert wg: %s\n", tun_explain(-r, ifname, &to, why, sizeof(why)));
+		return CLI_EXIT_FAIL;
+	}
+	r = nl_link_set_mtu(name, WG_DEFAULT_MTU);
+	if (r < 0)
+		log_warn("cannot set the MTU of %s to %d: %s", name, WG_DEFAULT_MTU, strerror(-r));
+
+	uapi_fd = uapi_listen(NULL, name);
+	if (uapi_fd < 0) {
+		if (uapi_fd == -EADDRINUSE)
+			fprintf(stderr, "culvert wg: %s/%s.sock is served by another running process; stop it first\n",
+				UAPI_SOCKET_DIR, name);
+		else
+			fprintf(stderr, "culvert wg: cannot create the control socket %s/%s.sock: %s (need root?)\n",
+				UAPI_SOCKET_DIR, name, strerror(-uapi_fd));
+		close(tun_fd);
+		return CLI_EXIT_FAIL;
+	}
+
+	if (!foreground && (r = daemonize()) < 0) {
+		fprintf(stderr, "culvert wg: cannot detach: %s\n", strerror(-r));
+		uapi_unlink(NULL, name);
+		return CLI_EXIT_FAIL;
+	}
+
+	r = wg_device_init(&dev, name, NULL);
+	if (r < 0) {
+		log_err("out of memory");
+		uapi_unlink(NULL, name);
+		return CLI_EXIT_FAIL;
+	}
+	r = wg_loop_new(&loop, &dev, tun_fd, uapi_fd);
+	if (r < 0) {
+		log_err("cannot start the event loop: %s", strerror(-r));
+		uapi_unlink(NULL, name);
+		wg_device_uninit(&dev);
+		return CLI_EXIT_FAIL;
+	}
+	r = wg_loop_bind(loop);
+	if (r < 0)
+		log_warn("cannot open a UDP socket: %s", strerror(-r));
+	log_info("interface %s up, control socket %s/%s.sock, UDP port %u", name, UAPI_SOCKET_DIR,
+		 name, dev.listen_port);
+
+	r = wg_loop_run(loop);
+	uapi_unlink(NULL, name);
+	wg_loop_free(loop);	/* closing the tun fd removes the device */
+	wg_device_uninit(&dev);
+	log_info("interface %s removed", name);
+	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

@@ -1,0 +1,68 @@
+/* Userspace GRO for writes into a tun opened with IFF_VNET_HDR and TUNSETOFFLOAD
+ * TUN_F_CSUM|TSO4|TSO6: consecutive TCP segments of one flow in a batch become one packet with
+ * a virtio_net_hdr (gso_type TCPV4/TCPV6), so the kernel stack sees one large skb.
+ *
+ * Buffer layout: every packet sits at data with GRO_HEADROOM writable bytes before it (room for
+ * the virtio_net_hdr) and cap writable bytes from data on (room for the flow's later payloads
+ * to be appended in place; 65535 is enough for the largest result). No allocation; not
+ * thread-safe: one struct gro per worker.
+ *
+ * Rules (after the kernel's inet/ipv6/tcp GRO): same IP version, addresses, ports; IPv4 TOS,
+ * TTL, DF equal, no options, not a fragment, ids consecutive unless DF; IPv6 version/traffic
+ * class/flow label and hop limit equal, no extension headers; TCP ack, window and data offset
+ * equal and options byte-for-byte identical (timestamps included: the merged packet carries one
+ * option block, and the kernel does the same); flags ACK only, or ACK|PSH, which ends the
+ * packet; seq contiguous; equal payload sizes with only the last one allowed to be shorter;
+ * result at most 65535 bytes. A segment whose IPv4 header or TCP checksum is wrong is written
+ * unmodified (the kernel then drops it) and never merged, as is anything else that does not
+ * qualify; it also ends any merged packet of its flow, so order within a flow is kept. */
+#ifndef CULVERT_GRO_H
+#define CULVERT_GRO_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <linux/virtio_net.h>
+
+enum {
+	GRO_HEADROOM = sizeof(struct virtio_net_hdr),
+	GRO_MAX_BATCH = 128,
+	GRO_MAX_LEN = 65535,
+	GRO_TABLE = 256,  /* flow slots, a power of two above GRO_MAX_BATCH */
+};
+
+struct gro_pkt {
+	uint8_t *data;  /* the IP packet; data[-GRO_HEADROOM] .. data[-1] are writable */
+	size_t len;
+	size_t cap;     /* writable bytes from data */
+};
+
+struct gro_stats {
+	uint64_t merged;        /* segments appended to an earlier one */
+	uint64_t out_gso;       /* packets written with a GSO header */
+	uint64_t passthrough;   /* written as they came: not TCP, flags, options, no payload... */
+	uint64_t bad_csum;      /* passthrough because a checksum was wrong */
+};
+
+struct gro_item {
+	uint32_t next_seq;
+	uint16_t gso_size, nseg, ip_id;
+	uint8_t l4off, thl;
+	uint8_t state;         /* enum in gro.c */
+};
+
+struct gro {
+	struct gro_stats stats;
+	uint32_t gen;
+	struct { uint32_t gen; uint16_t item; uint32_t hash; } table[GRO_TABLE];
+	struct gro_item items[GRO_MAX_BATCH];
+};
+
+void gro_init(struct gro *g);
+
+/* Coalesce pkts[0..n) (n <= GRO_MAX_BATCH, n_out >= n). Fills out[] with what to write to
+ * the tun, one entry per resulting packet, each starting at its virtio_net_hdr (zero for
+ * packets written unchanged), in batch order of each packet's first segment. Merged segments'
+ * buffers are no longer referenced. Returns the count, or -EINVAL for bad arguments. */
+int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *out, size_t n_out);
+
+#endif

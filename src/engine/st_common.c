@@ -1,0 +1,245 @@
+/* culvert simpletun: device, signals, timers, addresses and counters shared by TCP and UDP. */
+#include "engine/st.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/netlink.h"
+#include "lib/tun.h"
+
+enum { ST_TAP_EXTRA = 14 + 4 };   /* Ethernet header and one VLAN tag on top of the MTU */
+
+static const char *const drop_names[ST_DROP_MAX] = {
+	[ST_DROP_NO_PEER] = "no_peer", [ST_DROP_QUEUE_FULL] = "queue_full",
+	[ST_DROP_BAD_PACKET] = "bad_packet", [ST_DROP_TUN_WRITE] = "tun_write",
+	[ST_DROP_DGRAM_EMPTY] = "dgram_empty", [ST_DROP_DGRAM_TOO_LONG] = "dgram_too_long",
+	[ST_DROP_SEND_ERROR] = "send_error",
+};
+static const char *const close_names[ST_CLOSE_MAX] = {
+	[ST_CLOSE_PEER] = "peer_closed", [ST_CLOSE_ZERO_LENGTH] = "zero_length",
+	[ST_CLOSE_TOO_LONG] = "frame_too_long", [ST_CLOSE_ERROR] = "socket_error",
+	[ST_CLOSE_REPLACED] = "replaced",
+};
+
+static size_t limit_for(const struct st_ctx *x)
+{
+	int mtu = nl_link_get_mtu(x->ifname);
+	size_t l;
+
+	if (mtu <= 0)
+		mtu = 1500;
+	l = (size_t)mtu + (x->cfg->tap ? ST_TAP_EXTRA : 0);
+	return l > 65535 ? 65535 : l;
+}
+
+bool st_refresh_limit(struct st_ctx *x)
+{
+	size_t l = limit_for(x);
+	bool grew = l > x->limit;
+
+	x->limit = l;
+	return grew;
+}
+
+int st_epoll_add(struct st_ctx *x, int fd, uint32_t events, enum st_tag tag)
+{
+	struct epoll_event ev = { .events = events, .data.u32 = tag };
+
+	return epoll_ctl(x->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int st_epoll_mod(struct st_ctx *x, int fd, uint32_t events, enum st_tag tag)
+{
+	struct epoll_event ev = { .events = events, .data.u32 = tag };
+
+	return epoll_ctl(x->ep, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+}
+
+void st_timer_arm(struct st_ctx *x, unsigned int ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (long)(ms % 1000) * 1000000L } };
+
+	if (!ms)
+		its.it_value.tv_nsec = 1;
+	timerfd_settime(x->timer, 0, &its, NULL);
+}
+
+int st_setup(struct st_ctx *x, const struct st_config *cfg)
+{
+	struct tun_opts o = { .mode = cfg->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .nonblock = true };
+	bool existed = nl_link_index(cfg->ifname) >= 0;
+	char why[256];
+	sigset_t ss;
+	int r;
+
+	memset(x, 0, sizeof(*x));
+	x->cfg = cfg;
+	x->tun = x->ep = x->sig = x->timer = -1;
+	r = tun_open(cfg->ifname, &o, x->ifname, &x->tun);
+	if (r < 0) {
+		log_err("%s", tun_explain(r, cfg->ifname, &o, why, sizeof(why)));
+		return r;
+	}
+	/* A device we created goes away with our fd; one that existed is only attached to. */
+	log_info("%s: %s %s device", x->ifname, existed ? "attached to existing" : "created non-persistent",
+		 cfg->tap ? "tap" : "tun");
+	x->limit = limit_for(x);
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGINT);
+	sigaddset(&ss, SIGTERM);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	x->sig = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+	x->ep = epoll_create1(EPOLL_CLOEXEC);
+	x->timer = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (x->sig < 0 || x->ep < 0 || x->timer < 0) {
+		r = -errno;
+		log_err("cannot set up the event loop: %s", strerror(-r));
+		return r;
+	}
+	if ((r = st_epoll_add(x, x->tun, EPOLLIN, ST_TAG_TUN)) < 0 ||
+	    (r = st_epoll_add(x, x->sig, EPOLLIN, ST_TAG_SIG)) < 0 ||
+	    (r = st_epoll_add(x, x->timer, EPOLLIN, ST_TAG_TIMER)) < 0) {
+		log_err("epoll: %s", strerror(-r));
+		return r;
+	}
+	log_warn("warning: simpletun traffic is NOT encrypted; anyone on the path can read and inject packets");
+	return 0;
+}
+
+void st_teardown(struct st_ctx *x)
+{
+	if (x->tun >= 0)
+		close(x->tun);
+	if (x->ep >= 0)
+		close(x->ep);
+	if (x->sig >= 0)
+		close(x->sig);
+	if (x->timer >= 0)
+		close(x->timer);
+	x->tun = x->ep = x->sig = x->timer = -1;
+}
+
+void st_on_signal(struct st_ctx *x)
+{
+	struct signalfd_siginfo si;
+
+	while (read(x->sig, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		log_info("signal %u (%s), exiting", si.ssi_signo, strsignal((int)si.ssi_signo));
+		x->stop = true;
+	}
+}
+
+bool st_plausible(const struct st_ctx *x, const uint8_t *p, size_t n)
+{
+	if (x->cfg->tap)
+		return n >= 14;
+	if (n < 1)
+		return false;
+	switch (p[0] >> 4) {
+	case 4:
+		return n >= 20 && (size_t)(p[0] & 15) * 4 >= 20 && ((size_t)p[2] << 8 | p[3]) <= n &&
+		       ((size_t)p[2] << 8 | p[3]) >= (size_t)(p[0] & 15) * 4;
+	case 6:
+		return n >= 40 && 40 + ((size_t)p[4] << 8 | p[5]) <= n;
+	}
+	return false;
+}
+
+void st_tun_write(struct st_ctx *x, const uint8_t *p, size_t n)
+{
+	ssize_t w;
+
+	if (!st_plausible(x, p, n)) {
+		x->c.drop[ST_DROP_BAD_PACKET]++;
+		log_ratelimited(LOG_LVL_WARN, "%s: dropped a %zu-byte packet from the peer that is not %s (bad_packet)",
+				x->ifname, n, x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
+		return;
+	}
+	do
+		w = write(x->tun, p, n);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		x->c.drop[ST_DROP_TUN_WRITE]++;
+		log_ratelimited(LOG_LVL_WARN, "%s: device refused a %zu-byte packet: %s (tun_write)",
+				x->ifname, n, strerror(errno));
+		return;
+	}
+	x->c.rx_frames++;
+	x->c.rx_bytes += n;
+	log_debug("NET2TAP %llu: Written %zd bytes to the tap interface", x->c.rx_frames, w);
+}
+
+void st_print_counters(const struct st_ctx *x)
+{
+	char drops[512], closes[256];
+	size_t o = 0;
+
+	drops[0] = closes[0] = '\0';
+	for (int i = 0; i < ST_DROP_MAX; i++)
+		o += (size_t)snprintf(drops + o, sizeof(drops) - o, " %s=%llu", drop_names[i], x->c.drop[i]);
+	o = 0;
+	for (int i = 0; i < ST_CLOSE_MAX; i++)
+		o += (size_t)snprintf(closes + o, sizeof(closes) - o, " %s=%llu", close_names[i], x->c.close[i]);
+	log_info("%s: tun->net %llu frames %llu bytes, net->tun %llu frames %llu bytes, connections %llu",
+		 x->ifname, x->c.tx_frames, x->c.tx_bytes, x->c.rx_frames, x->c.rx_bytes, x->c.connects);
+	log_info("%s: drops:%s", x->ifname, drops);
+	if (!x->cfg->udp)
+		log_info("%s: closes:%s", x->ifname, closes);
+}
+
+int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out)
+{
+	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = socktype };
+	const char *host = cfg->server ? cfg->bind : cfg->host;
+	int r;
+
+	if (cfg->server)
+		hints.ai_flags = AI_PASSIVE;
+	if (cfg->server && !host && cfg->family == AF_UNSPEC)
+		hints.ai_family = AF_INET6;   /* [::] dual-stack: v4 and v6 clients alike */
+	r = getaddrinfo(host, cfg->port, &hints, out);
+	if (r) {
+		log_err("cannot resolve %s port %s: %s", host ? host : "(any)", cfg->port, gai_strerror(r));
+		return -EHOSTUNREACH;
+	}
+	return 0;
+}
+
+const char *st_addr_str(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)sa;
+		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)sa;
+		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
+	} else {
+		snprintf(buf, len, "(family %d)", sa->sa_family);
+	}
+	return buf;
+}
+
+void st_sock_buffers(int fd)
+{
+	int sz = 4 << 20;
+
+	/* FORCE needs CAP_NET_ADMIN, which the device already required; fall back quietly. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}

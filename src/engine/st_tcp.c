@@ -1,0 +1,383 @@
+/* culvert simpletun over TCP: the original's wire format (2-byte big-endian length, then the
+ * packet), but non-blocking: device packets are read in batches straight into a bounded send
+ * queue behind their length slot and leave in one send(); received bytes are reassembled by
+ * framing_rx whatever the read boundaries. One peer at a time: on the server a new client
+ * replaces the current one (a restarted client is served at once); the client reconnects with
+ * exponential backoff. */
+#include "engine/st.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "wire/framing.h"
+
+enum { ST_TXQ_BYTES = 512 << 10, ST_RXBUF_BYTES = 256 << 10, ST_RX_READS = 16 };
+
+struct st_tcp {
+	struct st_ctx *x;
+	int lfd, fd;
+	bool connecting, out_armed;
+	char peer[64];
+	struct framing_rx rx;
+	struct framing_txq txq;
+	struct addrinfo *ai, *ai_next;   /* client: resolved server, next address to try */
+	unsigned int backoff_ms;
+	uint8_t scratch[65536];
+};
+
+static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void schedule_reconnect(struct st_tcp *t)
+{
+	if (t->x->cfg->server)
+		return;
+	st_timer_arm(t->x, t->backoff_ms);
+	log_debug("reconnecting in %u ms", t->backoff_ms);
+	t->backoff_ms = t->backoff_ms * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS : t->backoff_ms * 2;
+}
+
+static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (t->fd >= 0) {
+		/* One rate limit per reason, so a flood of one kind does not hide another. */
+		static struct log_ratelimit rl[ST_CLOSE_MAX];
+		log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", t->peer, msg);
+		close(t->fd);
+		t->x->c.close[why]++;
+	}
+	t->fd = -1;
+	t->connecting = t->out_armed = false;
+	/* A half-sent frame must never reach the next connection: start both streams afresh. */
+	framing_rx_reset(&t->rx);
+	framing_txq_reset(&t->txq);
+	schedule_reconnect(t);
+}
+
+static void set_out(struct st_tcp *t, bool on)
+{
+	if (t->fd < 0 || t->out_armed == on)
+		return;
+	t->out_armed = on;
+	st_epoll_mod(t->x, t->fd, EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0), ST_TAG_SOCK);
+}
+
+static void flush(struct st_tcp *t)
+{
+	ssize_t n = framing_txq_flush(&t->txq, t->fd);
+
+	if (n == -EAGAIN || n == -ENOBUFS) {
+		set_out(t, true);
+		return;
+	}
+	if (n < 0) {
+		conn_close(t, ST_CLOSE_ERROR, "send: %s", strerror((int)-n));
+		return;
+	}
+	if (n > 0)
+		log_debug("TAP2NET %llu: Written %zd bytes to the network", t->x->c.tx_frames, n);
+	set_out(t, framing_txq_pending(&t->txq) > 0);
+}
+
+static void conn_ready(struct st_tcp *t)
+{
+	int one = 1;
+
+	/* Each frame leaves at once: Nagle plus the peer's delayed ACK is the original's 40 ms. */
+	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	t->connecting = false;
+	t->out_armed = false;
+	t->backoff_ms = ST_BACKOFF_MIN_MS;
+	t->x->c.connects++;
+	st_epoll_mod(t->x, t->fd, EPOLLIN | EPOLLRDHUP, ST_TAG_SOCK);
+}
+
+/* Device readable: up to ST_BATCH packets into the queue, then one send for all of them. */
+static void on_tun(struct st_tcp *t)
+{
+	struct st_ctx *x = t->x;
+	bool queued = false;
+
+	for (int i = 0; i < ST_BATCH; i++) {
+		bool up = t->fd >= 0 && !t->connecting;
+		uint8_t *p = up ? framing_txq_reserve(&t->txq, FRAMING_MAX_LEN) : NULL;
+		ssize_t n = read(x->tun, p ? p : t->scratch, p ? FRAMING_MAX_LEN : sizeof(t->scratch));
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_ratelimited(LOG_LVL_WARN, "%s: read: %s", x->ifname, strerror(errno));
+			break;
+		}
+		if (n == 0)
+			break;
+		if (!p) {
+			x->c.drop[up ? ST_DROP_QUEUE_FULL : ST_DROP_NO_PEER]++;
+			if (up)
+				log_ratelimited(LOG_LVL_WARN, "%s: send queue full, dropping packets (queue_full)", x->ifname);
+			continue;
+		}
+		framing_txq_commit(&t->txq, (size_t)n);
+		x->c.tx_frames++;
+		x->c.tx_bytes += (size_t)n;
+		log_debug("TAP2NET %llu: Read %zd bytes from the tap interface", x->c.tx_frames, n);
+		queued = true;
+	}
+	if (queued && !t->out_armed)
+		flush(t);
+}
+
+static void on_sock_readable(struct st_tcp *t)
+{
+	struct st_ctx *x = t->x;
+
+	for (int i = 0; i < ST_RX_READS && t->fd >= 0; i++) {
+		const uint8_t *f;
+		size_t room, len;
+		uint8_t *p = framing_rx_space(&t->rx, &room);
+		ssize_t n = recv(t->fd, p, room, MSG_DONTWAIT);
+		int r;
+
+		if (n == 0) {
+			conn_close(t, ST_CLOSE_PEER, "the peer closed the connection");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			conn_close(t, errno == ECONNRESET ? ST_CLOSE_PEER : ST_CLOSE_ERROR, "recv: %s", strerror(errno));
+			return;
+		}
+		framing_rx_commit(&t->rx, (size_t)n);
+		for (;;) {
+			r = framing_rx_next(&t->rx, &f, &len);
+			if (r == 1) {
+				log_debug("NET2TAP %llu: Read %zu bytes from the network", x->c.rx_frames + 1, len);
+				st_tun_write(x, f, len);
+				continue;
+			}
+			if (r == 0)
+				break;
+			/* The MTU may have been raised since we looked: check before blaming the peer. */
+			if (t->rx.err == FRAMING_TOO_LONG && st_refresh_limit(x) && t->rx.bad_len <= x->limit &&
+			    framing_rx_set_limit(&t->rx, x->limit) == 0) {
+				t->rx.err = FRAMING_OK;
+				continue;
+			}
+			if (t->rx.err == FRAMING_ZERO_LENGTH)
+				conn_close(t, ST_CLOSE_ZERO_LENGTH, "frame length 0 (zero_length)");
+			else
+				conn_close(t, ST_CLOSE_TOO_LONG, "frame length %zu exceeds the limit %zu of %s (frame_too_long)",
+					   t->rx.bad_len, t->rx.limit, x->ifname);
+			return;
+		}
+		if ((size_t)n < room)
+			return;
+	}
+}
+
+static void on_sock(struct st_tcp *t, uint32_t ev)
+{
+	if (t->connecting) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+		if (err) {
+			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: %s", t->peer, strerror(err));
+			close(t->fd);
+			t->fd = -1;
+			t->connecting = false;
+			schedule_reconnect(t);
+			return;
+		}
+		log_info("connected to server %s", t->peer);
+		conn_ready(t);
+		return;
+	}
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		on_sock_readable(t);
+	if (t->fd >= 0 && (ev & EPOLLOUT))
+		flush(t);
+}
+
+static void client_connect(struct st_tcp *t)
+{
+	struct addrinfo *a;
+
+	if (!t->ai && st_resolve(t->x->cfg, SOCK_STREAM, &t->ai) < 0) {
+		schedule_reconnect(t);
+		return;
+	}
+	if (!t->ai_next)
+		t->ai_next = t->ai;
+	a = t->ai_next;
+	t->ai_next = a->ai_next;
+	st_addr_str(a->ai_addr, t->peer, sizeof(t->peer));
+	t->fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (t->fd < 0) {
+		log_ratelimited(LOG_LVL_WARN, "socket: %s", strerror(errno));
+		schedule_reconnect(t);
+		return;
+	}
+	if (connect(t->fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: %s", t->peer, strerror(errno));
+		close(t->fd);
+		t->fd = -1;
+		schedule_reconnect(t);
+		return;
+	}
+	t->connecting = true;
+	st_epoll_add(t->x, t->fd, EPOLLOUT | EPOLLIN | EPOLLRDHUP, ST_TAG_SOCK);
+	log_debug("connecting to %s", t->peer);
+}
+
+static void on_timer(struct st_tcp *t)
+{
+	uint64_t exp;
+
+	while (read(t->x->timer, &exp, sizeof(exp)) > 0)
+		;
+	if (t->fd < 0)
+		client_connect(t);
+	/* Re-resolve a name on every round through its addresses: it may have moved. */
+	if (t->fd < 0 && t->ai && !t->ai_next) {
+		freeaddrinfo(t->ai);
+		t->ai = NULL;
+	}
+}
+
+static void on_accept(struct st_tcp *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fd = accept4(t->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	char who[64];
+
+	if (fd < 0)
+		return;
+	st_addr_str((struct sockaddr *)&ss, who, sizeof(who));
+	if (t->fd >= 0)
+		conn_close(t, ST_CLOSE_REPLACED, "replaced by a new client from %s", who);
+	t->fd = fd;
+	memcpy(t->peer, who, sizeof(who));
+	log_info("client connected from %s", who);
+	st_epoll_add(t->x, t->fd, EPOLLIN | EPOLLRDHUP, ST_TAG_SOCK);
+	conn_ready(t);
+}
+
+static int server_listen(struct st_tcp *t)
+{
+	const struct st_config *cfg = t->x->cfg;
+	struct addrinfo *ai, *a;
+	int one = 1, r = -EADDRNOTAVAIL;
+	char where[64];
+
+	if ((r = st_resolve(cfg, SOCK_STREAM, &ai)) < 0)
+		return r;
+	for (a = ai; a; a = a->ai_next) {
+		int v6only = cfg->family == AF_INET6;
+
+		t->lfd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+		if (t->lfd < 0) {
+			r = -errno;
+			continue;
+		}
+		setsockopt(t->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (a->ai_family == AF_INET6)
+			setsockopt(t->lfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+		if (bind(t->lfd, a->ai_addr, a->ai_addrlen) == 0 && listen(t->lfd, 8) == 0)
+			break;
+		r = -errno;
+		st_addr_str(a->ai_addr, where, sizeof(where));
+		log_warn("cannot listen on %s: %s", where, strerror(-r));
+		close(t->lfd);
+		t->lfd = -1;
+	}
+	if (t->lfd < 0 && !cfg->bind && cfg->family == AF_UNSPEC) {
+		/* No IPv6 in this namespace: fall back to IPv4 only. */
+		struct st_config v4 = *cfg;
+		v4.family = AF_INET;
+		freeaddrinfo(ai);
+		t->x->cfg = &v4;
+		r = server_listen(t);
+		t->x->cfg = cfg;
+		return r;
+	}
+	if (t->lfd >= 0)
+		log_info("listening on %s (TCP)", st_addr_str(a->ai_addr, where, sizeof(where)));
+	freeaddrinfo(ai);
+	if (t->lfd < 0)
+		return r;
+	return st_epoll_add(t->x, t->lfd, EPOLLIN, ST_TAG_LISTEN);
+}
+
+int st_tcp_run(struct st_ctx *x)
+{
+	struct st_tcp *t = calloc(1, sizeof(*t));
+	struct epoll_event ev[16];
+	int r;
+
+	if (!t)
+		return -ENOMEM;
+	t->x = x;
+	t->lfd = t->fd = -1;
+	t->backoff_ms = ST_BACKOFF_MIN_MS;
+	if (framing_rx_init(&t->rx, x->limit, ST_RXBUF_BYTES) < 0 || framing_txq_init(&t->txq, ST_TXQ_BYTES) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (x->cfg->server) {
+		if ((r = server_listen(t)) < 0) {
+			log_err("cannot listen on port %s: %s", x->cfg->port, strerror(-r));
+			goto out;
+		}
+	} else {
+		st_timer_arm(x, 0);
+	}
+	r = 0;
+	while (!x->stop) {
+		int n = epoll_wait(x->ep, ev, 16, -1);
+
+		if (n < 0 && errno != EINTR) {
+			r = -errno;
+			log_err("epoll_wait: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n && !x->stop; i++) {
+			switch (ev[i].data.u32) {
+			case ST_TAG_TUN:    on_tun(t); break;
+			case ST_TAG_SOCK:   if (t->fd >= 0) on_sock(t, ev[i].events); break;
+			case ST_TAG_LISTEN: on_accept(t); break;
+			case ST_TAG_TIMER:  on_timer(t); break;
+			case ST_TAG_SIG:    st_on_signal(x); break;
+			}
+		}
+	}
+out:
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->lfd >= 0)
+		close(t->lfd);
+	if (t->ai)
+		freeaddrinfo(t->ai);
+	framing_rx_free(&t->rx);
+	framing_txq_free(&t->txq);
+	free(t);
+	return r;
+}

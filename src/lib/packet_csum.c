@@ -1,0 +1,172 @@
+/* Internet checksum (RFC 1071, RFC 1624) and the pseudo-header sums of TCP, UDP and ICMPv6. */
+#include <string.h>
+
+#include "lib/packet.h"
+
+uint32_t pkt_csum_add(uint32_t sum, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t acc = sum;
+
+	/* A 64-bit accumulator cannot overflow for any length a packet can have. */
+	for (; len >= 2; p += 2, len -= 2)
+		acc += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		acc += (uint32_t)p[0] << 8;
+	while (acc >> 32)
+		acc = (acc & 0xffffffff) + (acc >> 32);
+	return (uint32_t)acc;
+}
+
+uint16_t pkt_csum_reduce(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+uint16_t pkt_csum_fold(uint32_t sum)
+{
+	return (uint16_t)~pkt_csum_reduce(sum);
+}
+
+uint16_t pkt_csum(const void *data, size_t len)
+{
+	return pkt_csum_fold(pkt_csum_add(0, data, len));
+}
+
+/* RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'). */
+uint16_t pkt_csum_update16(uint16_t csum, uint16_t old, uint16_t new_)
+{
+	uint32_t s = (uint16_t)~csum;
+
+	s += (uint16_t)~old;
+	s += new_;
+	return pkt_csum_fold(s);
+}
+
+uint16_t pkt_csum_update32(uint16_t csum, uint32_t old, uint32_t new_)
+{
+	csum = pkt_csum_update16(csum, (uint16_t)(old >> 16), (uint16_t)(new_ >> 16));
+	return pkt_csum_update16(csum, (uint16_t)old, (uint16_t)new_);
+}
+
+uint16_t pkt_csum_update_bytes(uint16_t csum, const void *old, const void *new_, size_t len)
+{
+	const uint8_t *o = old, *n = new_;
+
+	for (size_t i = 0; i + 1 < len; i += 2)
+		csum = pkt_csum_update16(csum, (uint16_t)(o[i] << 8 | o[i + 1]),
+					 (uint16_t)(n[i] << 8 | n[i + 1]));
+	return csum;
+}
+
+uint16_t pkt_csum_ip4_header(const uint8_t *hdr, size_t hlen)
+{
+	uint32_t s = pkt_csum_add(0, hdr, hlen < 10 ? hlen : 10);
+
+	if (hlen > 12)
+		s = pkt_csum_add(s, hdr + 12, hlen - 12);
+	return pkt_csum_fold(s);
+}
+
+uint32_t pkt_csum_pseudo4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto, uint32_t len)
+{
+	uint32_t s = pkt_csum_add(0, src, 4);
+
+	s = pkt_csum_add(s, dst, 4);
+	s += proto;
+	s += len >> 16;
+	s += len & 0xffff;
+	return s;
+}
+
+uint32_t pkt_csum_pseudo6(const uint8_t src[16], const uint8_t dst[16], uint8_t proto, uint32_t len)
+{
+	uint32_t s = pkt_csum_add(0, src, 16);
+
+	s = pkt_csum_add(s, dst, 16);
+	s += len >> 16;
+	s += len & 0xffff;
+	s += proto;
+	return s;
+}
+
+uint16_t pkt_csum_l4_4(const uint8_t src[4], const uint8_t dst[4], uint8_t proto, const void *l4, size_t len)
+{
+	return pkt_csum_fold(pkt_csum_add(pkt_csum_pseudo4(src, dst, proto, (uint32_t)len), l4, len));
+}
+
+uint16_t pkt_csum_l4_6(const uint8_t src[16], const uint8_t dst[16], uint8_t proto, const void *l4, size_t len)
+{
+	return pkt_csum_fold(pkt_csum_add(pkt_csum_pseudo6(src, dst, proto, (uint32_t)len), l4, len));
+}
+
+/* Offset of the checksum field inside the upper-layer header, or 0 if none we know. */
+static size_t l4_csum_field(const struct pkt_info *pi, bool *pseudo)
+{
+	*pseudo = true;
+	switch (pi->proto) {
+	case PKT_IPPROTO_TCP: return pi->l4_len >= PKT_TCP_HLEN ? 16 : 0;
+	case PKT_IPPROTO_UDP: return pi->l4_len >= PKT_UDP_HLEN ? 6 : 0;
+	case PKT_IPPROTO_ICMPV6: return pi->ip_version == 6 && pi->l4_len >= 4 ? 2 : 0;
+	case PKT_IPPROTO_ICMP:
+		*pseudo = false;
+		return pi->ip_version == 4 && pi->l4_len >= 4 ? 2 : 0;
+	}
+	return 0;
+}
+
+static uint16_t l4_sum(const uint8_t *p, const struct pkt_info *pi, bool pseudo)
+{
+	const uint8_t *l4 = p + pi->l4_off;
+	/* UDP's own length wins over trailing bytes in the IP packet. */
+	size_t len = pi->proto == PKT_IPPROTO_UDP && pi->udp_len <= pi->l4_len ? pi->udp_len : pi->l4_len;
+
+	if (!pseudo)
+		return pkt_csum(l4, len);
+	if (pi->ip_version == 4)
+		return pkt_csum_l4_4(pi->src, pi->dst, pi->proto, l4, len);
+	return pkt_csum_l4_6(pi->src, pi->dst, pi->proto, l4, len);
+}
+
+void pkt_fix_checksums(uint8_t *p, const struct pkt_info *pi)
+{
+	size_t f;
+	bool pseudo;
+	uint16_t c;
+
+	if (pi->l3 == PKT_L3_IP4 && pi->ip_hlen >= PKT_IP4_HLEN) {
+		c = pkt_csum_ip4_header(p + pi->l3_off, pi->ip_hlen);
+		p[pi->l3_off + 10] = (uint8_t)(c >> 8);
+		p[pi->l3_off + 11] = (uint8_t)c;
+	}
+	if (!pi->has_l4 || pi->frag || !(f = l4_csum_field(pi, &pseudo)))
+		return;
+	p[pi->l4_off + f] = p[pi->l4_off + f + 1] = 0;
+	c = l4_sum(p, pi, pseudo);
+	if (c == 0 && pi->proto == PKT_IPPROTO_UDP)
+		c = 0xffff; /* 0 means "no checksum" in UDP */
+	p[pi->l4_off + f] = (uint8_t)(c >> 8);
+	p[pi->l4_off + f + 1] = (uint8_t)c;
+}
+
+unsigned int pkt_verify_checksums(const uint8_t *p, const struct pkt_info *pi)
+{
+	unsigned int bad = 0;
+	size_t f;
+	bool pseudo;
+
+	if (pi->l3 == PKT_L3_IP4 && pi->ip_hlen >= PKT_IP4_HLEN &&
+	    pkt_csum(p + pi->l3_off, pi->ip_hlen) != 0)
+		bad |= PKT_BAD_IP_CSUM;
+	if (!pi->has_l4 || pi->frag || pi->err != PKT_OK || !(f = l4_csum_field(pi, &pseudo)))
+		return bad;
+	if (pi->proto == PKT_IPPROTO_UDP && pi->ip_version == 4 &&
+	    p[pi->l4_off + 6] == 0 && p[pi->l4_off + 7] == 0)
+		return bad;
+	/* Summing a correct packet including its checksum field gives 0 after complement. */
+	if (l4_sum(p, pi, pseudo) != 0)
+		bad |= PKT_BAD_L4_CSUM;
+	return bad;
+}

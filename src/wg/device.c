@@ -1,0 +1,378 @@
+/* Device state: identity, the peer set with its public-key hash, the receiver-index table. */
+#include "wg/device.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "wg/allowedips.h"
+#include "wg/cookie.h"
+#include "wg/crypto.h"
+#include "wg/key.h"
+#include "wg/peer.h"
+
+static const char *const drop_names[WG_DROP__COUNT] = {
+	[WG_DROP_SHORT_FRAME] = "short_frame",
+	[WG_DROP_BAD_TYPE] = "bad_type",
+	[WG_DROP_BAD_MAC1] = "bad_mac1",
+	[WG_DROP_COOKIE_SENT] = "cookie_sent",
+	[WG_DROP_BAD_MAC2] = "bad_mac2",
+	[WG_DROP_BAD_HANDSHAKE] = "bad_handshake",
+	[WG_DROP_BAD_COOKIE] = "bad_cookie",
+	[WG_DROP_UNKNOWN_INDEX] = "unknown_index",
+	[WG_DROP_EXPIRED_KEY] = "expired_key",
+	[WG_DROP_REPLAY] = "replay",
+	[WG_DROP_DECRYPT_FAILED] = "decrypt_failed",
+	[WG_DROP_UNALLOWED_SRC] = "unallowed_src",
+	[WG_DROP_NO_PEER_FOR_DST] = "no_peer_for_dst",
+	[WG_DROP_NO_ENDPOINT] = "no_endpoint",
+	[WG_DROP_BAD_INNER_PACKET] = "bad_inner_packet",
+	[WG_DROP_TOO_BIG] = "too_big",
+	[WG_DROP_QUEUE_FULL] = "queue_full",
+	[WG_DROP_NO_KEY] = "no_private_key",
+	[WG_DROP_SEND_FAILED] = "send_failed",
+	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
+};
+
+const char *wg_drop_name(enum wg_drop d)
+{
+	return (unsigned int)d < WG_DROP__COUNT ? drop_names[d] : "unknown";
+}
+
+void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who)
+{
+	static struct log_ratelimit rl[WG_DROP__COUNT];
+
+	dev->drops[why]++;
+	log_limited(&rl[why], LOG_LVL_INFO, "dropped a packet (%s)%s%s", wg_drop_name(why),
+		    who ? " from " : "", who ? who : "");
+}
+
+/* ---- endpoints ---- */
+
+socklen_t wg_endpoint_len(const struct wg_endpoint *ep)
+{
+	return ep->sa.sa_family == AF_INET6 ? sizeof(ep->in6) : sizeof(ep->in4);
+}
+
+bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in4.sin_port == b->in4.sin_port && a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id;
+	return true;
+}
+
+const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ep->sa.sa_family == AF_INET) {
+		inet_ntop(AF_INET, &ep->in4.sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(ep->in4.sin_port));
+	} else if (ep->sa.sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &ep->in6.sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(ep->in6.sin6_port));
+	} else {
+		snprintf(buf, len, "(none)");
+	}
+	return buf;
+}
+
+/* ---- hashing ---- */
+
+static size_t key_hash(const uint8_t k[WG_KEY_LEN], size_t size)
+{
+	uint64_t h;
+
+	/* public keys are uniformly random already */
+	memcpy(&h, k, sizeof(h));
+	return (size_t)(h & (size - 1));
+}
+
+struct wg_index_entry {
+	uint32_t idx;
+	enum wg_index_kind kind;
+	struct wg_peer *peer;
+	void *obj;
+	struct wg_index_entry *next;
+};
+
+static size_t idx_slot(uint32_t idx, size_t size)
+{
+	return (size_t)((idx * 0x9e3779b1u) >> 8) & (size - 1);
+}
+
+static int index_grow(struct wg_device *dev)
+{
+	size_t nsize = dev->index_hash_size ? dev->index_hash_size * 2 : 256;
+	struct wg_index_entry **nh = calloc(nsize, sizeof(*nh));
+
+	if (!nh)
+		return -ENOMEM;
+	for (size_t i = 0; i < dev->index_hash_size; i++) {
+		struct wg_index_entry *e = dev->index_hash[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			size_t s = idx_slot(e->idx, nsize);
+			e->next = nh[s];
+			nh[s] = e;
+		}
+	}
+	free(dev->index_hash);
+	dev->index_hash = nh;
+	dev->index_hash_size = nsize;
+	return 0;
+}
+
+static struct wg_index_entry *index_find(const struct wg_device *dev, uint32_t idx)
+{
+	if (!dev->index_hash_size)
+		return NULL;
+	for (struct wg_index_entry *e = dev->index_hash[idx_slot(idx, dev->index_hash_size)]; e; e = e->next)
+		if (e->idx == idx)
+			return e;
+	return NULL;
+}
+
+uint32_t wg_index_insert(struct wg_device *dev, enum wg_index_kind kind, struct wg_peer *peer, void *obj)
+{
+	struct wg_index_entry *e;
+	uint32_t idx;
+
+	if (dev->n_index + 1 > dev->index_hash_size && index_grow(dev) < 0)
+		return 0;
+	e = malloc(sizeof(*e));
+	if (!e)
+		return 0;
+	do
+		crypto_random(&idx, sizeof(idx));
+	while (idx == 0 || index_find(dev, idx));
+	*e = (struct wg_index_entry){ .idx = idx, .kind = kind, .peer = peer, .obj = obj };
+	size_t s = idx_slot(idx, dev->index_hash_size);
+	e->next = dev->index_hash[s];
+	dev->index_hash[s] = e;
+	dev->n_index++;
+	return idx;
+}
+
+void wg_index_remove(struct wg_device *dev, uint32_t idx)
+{
+	if (!idx || !dev->index_hash_size)
+		return;
+	for (struct wg_index_entry **pp = &dev->index_hash[idx_slot(idx, dev->index_hash_size)]; *pp;
+	     pp = &(*pp)->next) {
+		if ((*pp)->idx == idx) {
+			struct wg_index_entry *e = *pp;
+			*pp = e->next;
+			free(e);
+			dev->n_index--;
+			return;
+		}
+	}
+}
+
+void wg_index_replace(struct wg_device *dev, uint32_t idx, enum wg_index_kind kind, void *obj)
+{
+	struct wg_index_entry *e = index_find(dev, idx);
+
+	if (e) {
+		e->kind = kind;
+		e->obj = obj;
+	}
+}
+
+void *wg_index_lookup(const struct wg_device *dev, uint32_t idx, enum wg_index_kind kind,
+		      struct wg_peer **peer)
+{
+	struct wg_index_entry *e = index_find(dev, idx);
+
+	if (!e || e->kind != kind)
+		return NULL;
+	if (peer)
+		*peer = e->peer;
+	return e->obj;
+}
+
+/* ---- peers ---- */
+
+static int peer_hash_grow(struct wg_device *dev)
+{
+	size_t nsize = dev->peer_hash_size ? dev->peer_hash_size * 2 : 64;
+	struct wg_peer **nh = calloc(nsize, sizeof(*nh));
+
+	if (!nh)
+		return -ENOMEM;
+	for (struct wg_peer *p = dev->peers; p; p = p->next) {
+		size_t s = key_hash(p->public_key, nsize);
+		p->hash_next = nh[s];
+		nh[s] = p;
+	}
+	free(dev->peer_hash);
+	dev->peer_hash = nh;
+	dev->peer_hash_size = nsize;
+	return 0;
+}
+
+struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t pub[WG_KEY_LEN])
+{
+	if (!dev->peer_hash_size)
+		return NULL;
+	for (struct wg_peer *p = dev->peer_hash[key_hash(pub, dev->peer_hash_size)]; p; p = p->hash_next)
+		if (!memcmp(p->public_key, pub, WG_KEY_LEN))
+			return p;
+	return NULL;
+}
+
+struct wg_peer *wg_device_add_peer(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN])
+{
+	struct wg_peer *p;
+
+	if (wg_device_find_peer(dev, pub) || dev->n_peers >= WG_MAX_PEERS)
+		return NULL;
+	if (dev->n_peers + 1 > dev->peer_hash_size && peer_hash_grow(dev) < 0)
+		return NULL;
+	p = wg_peer_new(dev, pub);
+	if (!p)
+		return NULL;
+	p->prev = dev->peers_tail;
+	if (dev->peers_tail)
+		dev->peers_tail->next = p;
+	else
+		dev->peers = p;
+	dev->peers_tail = p;
+	size_t s = key_hash(pub, dev->peer_hash_size);
+	p->hash_next = dev->peer_hash[s];
+	dev->peer_hash[s] = p;
+	dev->n_peers++;
+	return p;
+}
+
+void wg_device_remove_peer(struct wg_device *dev, struct wg_peer *peer)
+{
+	struct wg_peer **pp = &dev->peer_hash[key_hash(peer->public_key, dev->peer_hash_size)];
+
+	for (; *pp; pp = &(*pp)->hash_next)
+		if (*pp == peer) {
+			*pp = peer->hash_next;
+			break;
+		}
+	if (peer->prev)
+		peer->prev->next = peer->next;
+	else
+		dev->peers = peer->next;
+	if (peer->next)
+		peer->next->prev = peer->prev;
+	else
+		dev->peers_tail = peer->prev;
+	dev->n_peers--;
+	aip_remove_peer(dev->aip, peer);
+	wg_peer_free(peer);
+}
+
+void wg_device_remove_all_peers(struct wg_device *dev)
+{
+	while (dev->peers)
+		wg_device_remove_peer(dev, dev->peers);
+}
+
+/* ---- identity ---- */
+
+int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
+{
+	if (!priv || key_is_zero(priv)) {
+		noise_identity_wipe(&dev->identity);
+		dev->identity.has_identity = false;
+	} else {
+		if (dev->identity.has_identity && key_equal(dev->identity.static_private, priv))
+			return 0;
+		if (noise_identity_set(&dev->identity, priv) < 0)
+			return -EINVAL;
+		/* A peer with our own public key could never complete a handshake. */
+		struct wg_peer *self = wg_device_find_peer(dev, dev->identity.static_public);
+		if (self)
+			wg_device_remove_peer(dev, self);
+		cookie_checker_init(&dev->cookie_checker, dev->identity.static_public);
+	}
+	for (struct wg_peer *p = dev->peers; p; p = p->next)
+		wg_peer_identity_changed(p);
+	return 0;
+}
+
+/* ---- lifetime ---- */
+
+static uint64_t device_wall_ns(void *arg)
+{
+	struct wg_device *dev = arg;
+	int64_t sec, nsec;
+
+	dev->ops.wall(dev->ops.ctx, &sec, &nsec);
+	return (uint64_t)sec * WG_NSEC_PER_SEC + (uint64_t)nsec;
+}
+
+int wg_device_init(struct wg_device *dev, const char *name, const struct wg_device_ops *ops)
+{
+	memset(dev, 0, sizeof(*dev));
+	snprintf(dev->name, sizeof(dev->name), "%s", name ? name : "");
+	if (ops)
+		dev->ops = *ops;
+	dev->mtu = WG_DEFAULT_MTU;
+	dev->aip = aip_new();
+	dev->identity.wall_clock_ns = device_wall_ns;
+	dev->identity.hook_arg = dev;
+	if (!dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0) {
+		wg_device_uninit(dev);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void wg_device_uninit(struct wg_device *dev)
+{
+	wg_device_remove_all_peers(dev);
+	for (size_t i = 0; i < dev->index_hash_size; i++) {
+		struct wg_index_entry *e = dev->index_hash[i], *next;
+		for (; e; e = next) {
+			next = e->next;
+			free(e);
+		}
+	}
+	free(dev->index_hash);
+	free(dev->peer_hash);
+	aip_free(dev->aip);
+	cookie_checker_wipe(&dev->cookie_checker);
+	noise_identity_wipe(&dev->identity);
+	memset(dev, 0, sizeof(*dev));
+}
+
+bool wg_device_under_load(struct wg_device *dev)
+{
+	uint64_t now = wg_device_now(dev);
+
+	if (now - dev->load_window_start >= WG_NSEC_PER_SEC) {
+		dev->load_window_start = now;
+		dev->load_count = 0;
+	}
+	if (++dev->load_count > WG_HANDSHAKE_LOAD)
+		dev->under_load_until = now + WG_NSEC_PER_SEC;
+	return now < dev->under_load_until;
+}
+
+void wg_device_tick(struct wg_device *dev)
+{
+	uint64_t now = wg_device_now(dev);
+
+	dev->last_tick = now;
+	for (struct wg_peer *p = dev->peers, *next; p; p = next) {
+		next = p->next;
+		wg_peer_tick(p, now);
+	}
+}

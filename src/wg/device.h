@@ -1,0 +1,168 @@
+/* A WireGuard interface: identity, peers, the lookup tables and the data path entry points.
+ *
+ * The device does no I/O of its own: the engine (or a test) feeds it batches of tun packets
+ * and UDP datagrams and it answers through struct wg_device_ops, again in batches. Every
+ * packet buffer has WG_PKT_HEADROOM bytes before data and WG_PKT_TAILROOM after data+len
+ * so encryption and decryption happen in place. Single-threaded: the caller serialises. */
+#ifndef CULVERT_WG_DEVICE_H
+#define CULVERT_WG_DEVICE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "wg/messages.h"
+#include "wg/cookie.h"
+#include "wg/noise.h"
+
+struct wg_peer;
+struct aip_table;
+
+enum {
+	WG_PKT_HEADROOM = 32,	/* >= the 16-byte data header */
+	WG_PKT_TAILROOM = 32,	/* >= padding (15) + tag (16) */
+	WG_DEFAULT_MTU = 1420,
+	WG_BATCH = 64,
+	WG_MAX_STAGED = 128,	/* packets held per peer while no session exists */
+	WG_HANDSHAKE_LOAD = 64,	/* handshake messages per second that mean "under load" */
+};
+
+enum wg_drop {
+	WG_DROP_SHORT_FRAME,
+	WG_DROP_BAD_TYPE,
+	WG_DROP_BAD_MAC1,
+	WG_DROP_COOKIE_SENT,	/* under load and no valid mac2: answered with a cookie reply */
+	WG_DROP_BAD_MAC2,
+	WG_DROP_BAD_HANDSHAKE,	/* unknown static key, bad timestamp, flood, bad AEAD */
+	WG_DROP_BAD_COOKIE,
+	WG_DROP_UNKNOWN_INDEX,
+	WG_DROP_EXPIRED_KEY,
+	WG_DROP_REPLAY,
+	WG_DROP_DECRYPT_FAILED,
+	WG_DROP_UNALLOWED_SRC,
+	WG_DROP_NO_PEER_FOR_DST,
+	WG_DROP_NO_ENDPOINT,
+	WG_DROP_BAD_INNER_PACKET,
+	WG_DROP_TOO_BIG,
+	WG_DROP_QUEUE_FULL,
+	WG_DROP_NO_KEY,		/* no private key configured */
+	WG_DROP_SEND_FAILED,
+	WG_DROP_TUN_WRITE_FAILED,
+	WG_DROP__COUNT
+};
+const char *wg_drop_name(enum wg_drop d);
+
+/* A v4 or v6 UDP address; family AF_UNSPEC (0) means "none". */
+struct wg_endpoint {
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	};
+};
+socklen_t wg_endpoint_len(const struct wg_endpoint *ep);
+bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
+/* "198.18.0.1:51820" or "[2001:db8::1]:51820"; returns buf. */
+const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len);
+
+/* One packet or datagram: data[0..len) with headroom and tailroom around it. ep is the UDP
+ * source on input and is filled with the destination for udp_send. */
+struct wg_pkt {
+	uint8_t *data;
+	uint32_t len;
+	struct wg_endpoint ep;
+};
+
+struct wg_device_ops {
+	/* Send n datagrams, all to ep. Returns the number sent or -errno. */
+	int (*udp_send)(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+	/* Write n plaintext IP packets to the tun device. Returns the number written or -errno. */
+	int (*tun_write)(void *ctx, struct wg_pkt *pkts, unsigned int n);
+	/* The listen port or fwmark changed: reopen/adjust sockets and store the bound port in
+	 * dev->listen_port. 0 or -errno. May be NULL (tests). */
+	int (*rebind)(void *ctx);
+	/* Monotonic nanoseconds and wall clock (for handshake timestamps shown to `wg`). */
+	uint64_t (*now)(void *ctx);
+	void (*wall)(void *ctx, int64_t *sec, int64_t *nsec);
+	void *ctx;
+};
+
+struct wg_index_entry;
+
+struct wg_device {
+	char name[16];
+	struct wg_device_ops ops;
+
+	struct noise_identity identity;		/* identity.has_identity: a private key is set */
+	uint16_t listen_port;
+	uint32_t fwmark;
+	unsigned int mtu;
+
+	struct wg_peer *peers;		/* doubly linked, in insertion order */
+	struct wg_peer *peers_tail;
+	size_t n_peers;
+	struct wg_peer **peer_hash;	/* by public key, open chaining */
+	size_t peer_hash_size;
+
+	struct wg_index_entry **index_hash;	/* receiver index -> handshake or keypair */
+	size_t index_hash_size, n_index;
+
+	struct aip_table *aip;
+	struct cookie_checker cookie_checker;
+
+	/* handshake load estimate: messages in the current one-second window */
+	uint64_t load_window_start;
+	unsigned int load_count;
+	uint64_t under_load_until;
+
+	uint64_t drops[WG_DROP__COUNT];
+	uint64_t last_tick;
+};
+
+/* The device's clocks, through ops. */
+static inline uint64_t wg_device_now(const struct wg_device *dev)
+{
+	return dev->ops.now(dev->ops.ctx);
+}
+
+/* Allocation and teardown; ops are copied. 0 or -errno. */
+int wg_device_init(struct wg_device *dev, const char *name, const struct wg_device_ops *ops);
+void wg_device_uninit(struct wg_device *dev);
+
+/* Sets (or with NULL clears) the private key; peers whose public key equals the new public
+ * key are removed, precomputed secrets recomputed, sessions kept as wireguard-go does. */
+int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv);
+
+struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
+/* New peer (no allowed IPs, no endpoint); NULL on ENOMEM or a peer already there. */
+struct wg_peer *wg_device_add_peer(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
+void wg_device_remove_peer(struct wg_device *dev, struct wg_peer *peer);
+void wg_device_remove_all_peers(struct wg_device *dev);
+
+/* Receiver-index table (device.c); indices are random and unique per device. */
+enum wg_index_kind { WG_INDEX_HANDSHAKE, WG_INDEX_KEYPAIR };
+uint32_t wg_index_insert(struct wg_device *dev, enum wg_index_kind kind, struct wg_peer *peer, void *obj);
+void wg_index_remove(struct wg_device *dev, uint32_t idx);
+/* The handshake behind idx became a keypair: same index, new object. */
+void wg_index_replace(struct wg_device *dev, uint32_t idx, enum wg_index_kind kind, void *obj);
+/* The object registered for idx if it is of that kind, else NULL; *peer set if non-NULL. */
+void *wg_index_lookup(const struct wg_device *dev, uint32_t idx, enum wg_index_kind kind,
+		      struct wg_peer **peer);
+
+/* Data path. pkts are consumed (their buffers may be rewritten in place). */
+void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
+void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
+/* Run due timers of every peer; call at least every 100 ms. */
+void wg_device_tick(struct wg_device *dev);
+
+static inline void wg_device_drop(struct wg_device *dev, enum wg_drop why)
+{
+	dev->drops[why]++;
+}
+/* Count a drop and log it (rate-limited) with the peer or source in text. */
+void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who);
+
+bool wg_device_under_load(struct wg_device *dev);
+
+#endif

@@ -1,0 +1,257 @@
+/* Outbound: tun packets to peers (cryptokey routing by destination), handshake initiations,
+ * keepalives and the packets staged while a handshake was in flight. */
+#include "wg/peer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "wg/allowedips.h"
+
+int wg_peer_send_raw(struct wg_peer *p, void *msg, size_t len)
+{
+	struct wg_pkt pkt = { .data = msg, .len = (uint32_t)len };
+	int r;
+
+	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
+		wg_device_drop(p->dev, WG_DROP_NO_ENDPOINT);
+		return -EDESTADDRREQ;
+	}
+	r = p->dev->ops.udp_send(p->dev->ops.ctx, &p->endpoint, &pkt, 1);
+	if (r == 1) {
+		p->tx_bytes += len;
+		return 0;
+	}
+	wg_device_drop(p->dev, WG_DROP_SEND_FAILED);
+	return r < 0 ? r : -EIO;
+}
+
+int wg_peer_send_initiation(struct wg_peer *p, bool retry)
+{
+	struct wg_device *dev = p->dev;
+	struct wg_msg_initiation msg;
+	uint64_t now = wg_device_now(dev);
+	char name[64];
+	uint32_t idx;
+	int r;
+
+	if (!dev->identity.has_identity)
+		return -ENOKEY;
+	if (p->hs_index) {
+		wg_index_remove(dev, p->hs_index);
+		p->hs_index = 0;
+	}
+	idx = wg_index_insert(dev, WG_INDEX_HANDSHAKE, p, &p->hs);
+	if (!idx)
+		return -ENOMEM;
+	r = noise_create_initiation(&msg, &p->hs, idx);
+	if (r < 0) {
+		wg_index_remove(dev, idx);
+		log_ratelimited(LOG_LVL_WARN, "%s: cannot create a handshake initiation: %s",
+				wg_peer_name(p, name, sizeof(name)), strerror(-r));
+		return r;
+	}
+	p->hs_index = idx;
+	cookie_add_macs(&p->cookie, &msg, sizeof(msg), now);
+	log_debug("%s: sending handshake initiation%s", wg_peer_name(p, name, sizeof(name)),
+		  retry ? " (retry)" : "");
+	timers_auth_packet_traversal(&p->timers, now);
+	r = wg_peer_send_raw(p, &msg, sizeof(msg));
+	if (!r)
+		timers_auth_packet_sent(&p->timers, now);
+	/* Armed even when it could not leave (no endpoint yet): the retries go on. */
+	timers_handshake_initiated(&p->timers, now);
+	return r;
+}
+
+static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
+{
+	return kp && kp->valid && timers_session_usable(kp->birth, now, kp->send_counter);
+}
+
+/* Encrypts pkts[0..n) (data at their own buffers, headroom in front) for p with its
+ * current keypair and sends them; returns how many left. */
+static unsigned int encrypt_and_send(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uint64_t now)
+{
+	struct wg_device *dev = p->dev;
+	struct noise_keypair *kp = p->kp_current;
+	unsigned int k = 0;
+	uint64_t bytes = 0;
+	bool payload = false;
+	int r;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t *msg = pkts[i].data - WG_MSG_DATA_HEADER_LEN;
+		long len = noise_encrypt_data(kp, msg, WG_MSG_DATA_HEADER_LEN + pkts[i].len + WG_PKT_TAILROOM,
+					      pkts[i].len, dev->mtu, now);
+		if (len < 0) {
+			wg_device_drop(dev, len == -EKEYEXPIRED ? WG_DROP_EXPIRED_KEY : WG_DROP_TOO_BIG);
+			continue;
+		}
+		payload |= pkts[i].len != 0;
+		pkts[k].data = msg;
+		pkts[k].len = (uint32_t)len;
+		bytes += (uint64_t)len;
+		k++;
+	}
+	if (!k)
+		return 0;
+	r = dev->ops.udp_send(dev->ops.ctx, &p->endpoint, pkts, k);
+	if (r < (int)k) {
+		dev->drops[WG_DROP_SEND_FAILED] += k - (unsigned int)(r > 0 ? r : 0);
+		log_ratelimited(LOG_LVL_INFO, "sending to a peer failed: %s",
+				r < 0 ? strerror(-r) : "short send");
+		if (r <= 0)
+			return 0;
+	}
+	p->tx_bytes += bytes;
+	if (payload)
+		timers_data_sent(&p->timers, now);
+	timers_auth_packet_sent(&p->timers, now);
+	timers_auth_packet_traversal(&p->timers, now);
+	wg_peer_act(p, timers_keep_fresh_send(&p->timers, now, kp->send_counter), now);
+	return (unsigned int)r;
+}
+
+static void want_handshake(struct wg_peer *p, uint64_t now)
+{
+	if (timers_want_handshake(&p->timers, now) & TIMERS_SEND_HANDSHAKE_INITIATION)
+		wg_peer_send_initiation(p, false);
+}
+
+unsigned int wg_peer_flush_staged(struct wg_peer *p)
+{
+	uint64_t now = wg_device_now(p->dev);
+	struct wg_pkt pkts[WG_BATCH];
+	unsigned int sent = 0;
+
+	if (!p->staged_count)
+		return 0;
+	if (!keypair_usable(p->kp_current, now) || p->endpoint.sa.sa_family == AF_UNSPEC) {
+		want_handshake(p, now);
+		return 0;
+	}
+	while (p->staged_count) {
+		unsigned int n = 0, head = p->staged_head;
+
+		while (n < WG_BATCH && n < p->staged_count) {
+			struct wg_staged *s = &p->staged[(head + n) % WG_MAX_STAGED];
+			pkts[n].data = s->buf + WG_PKT_HEADROOM;
+			pkts[n].len = s->len;
+			n++;
+		}
+		sent += encrypt_and_send(p, pkts, n, now);
+		for (unsigned int i = 0; i < n; i++) {
+			free(p->staged[p->staged_head].buf);
+			p->staged[p->staged_head].buf = NULL;
+			p->staged_head = (p->staged_head + 1) % WG_MAX_STAGED;
+			p->staged_count--;
+		}
+	}
+	p->staged_head = 0;
+	return sent;
+}
+
+void wg_peer_send_keepalive(struct wg_peer *p)
+{
+	uint64_t now = wg_device_now(p->dev);
+	uint8_t buf[WG_PKT_HEADROOM + WG_PKT_TAILROOM];
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM, .len = 0 };
+	char name[64];
+
+	if (p->staged_count) {
+		wg_peer_flush_staged(p);
+		return;
+	}
+	if (!keypair_usable(p->kp_current, now)) {
+		want_handshake(p, now);
+		return;
+	}
+	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
+		wg_device_drop(p->dev, WG_DROP_NO_ENDPOINT);
+		return;
+	}
+	log_debug("%s: sending keepalive", wg_peer_name(p, name, sizeof(name)));
+	encrypt_and_send(p, &pkt, 1, now);
+}
+
+/* Destination of a raw IP packet from the tun device; false if it is not one. */
+static bool inner_dst(const uint8_t *pkt, uint32_t len, int *family, const uint8_t **dst)
+{
+	if (len < 1)
+		return false;
+	switch (pkt[0] >> 4) {
+	case 4:
+		if (len < 20)
+			return false;
+		*family = AF_INET;
+		*dst = pkt + 16;
+		return true;
+	case 6:
+		if (len < 40)
+			return false;
+		*family = AF_INET6;
+		*dst = pkt + 24;
+		return true;
+	}
+	return false;
+}
+
+static void drop_dst(struct wg_device *dev, int family, const uint8_t *dst)
+{
+	static struct log_ratelimit rl;
+	char a[INET6_ADDRSTRLEN];
+
+	dev->drops[WG_DROP_NO_PEER_FOR_DST]++;
+	log_limited(&rl, LOG_LVL_DEBUG, "no peer has an allowed IP for %s",
+		    inet_ntop(family, dst, a, sizeof(a)) ? a : "?");
+}
+
+void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
+{
+	uint64_t now = wg_device_now(dev);
+	struct wg_peer *run_peer = NULL;
+	unsigned int run_start = 0, k = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		const uint8_t *dst;
+		int family;
+		struct wg_peer *p;
+
+		if (!inner_dst(pkts[i].data, pkts[i].len, &family, &dst)) {
+			wg_device_drop(dev, WG_DROP_BAD_INNER_PACKET);
+			continue;
+		}
+		p = aip_lookup(dev->aip, family, dst);
+		if (!p) {
+			drop_dst(dev, family, dst);
+			continue;
+		}
+		if (pkts[i].len > UINT16_MAX - 28 - WG_MSG_DATA_OVERHEAD - WG_PADDING_MULTIPLE) {
+			wg_device_drop(dev, WG_DROP_TOO_BIG);
+			continue;
+		}
+		if (p != run_peer && k > run_start) {
+			encrypt_and_send(run_peer, pkts + run_start, k - run_start, now);
+			run_start = k;
+		}
+		run_peer = p;
+		if (p->staged_count && keypair_usable(p->kp_current, now))
+			wg_peer_flush_staged(p);
+		if (!keypair_usable(p->kp_current, now) || p->endpoint.sa.sa_family == AF_UNSPEC) {
+			if (p->endpoint.sa.sa_family == AF_UNSPEC && !p->kp_current) {
+				wg_device_drop(dev, WG_DROP_NO_ENDPOINT);
+				continue;
+			}
+			if (!wg_peer_stage(p, pkts[i].data, pkts[i].len))
+				wg_device_drop(dev, WG_DROP_QUEUE_FULL);
+			want_handshake(p, now);
+			continue;
+		}
+		pkts[k++] = pkts[i];
+	}
+	if (k > run_start)
+		encrypt_and_send(run_peer, pkts + run_start, k - run_start, now);
+}

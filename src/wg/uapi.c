@@ -1,0 +1,549 @@
+/* WireGuard userspace control protocol: request parsing, response emitting, and the unix
+ * socket it runs on. Behaviour (keys, values, errno numbers) follows wireguard-go, since that
+ * is what `wg` and wg-quick are tested against. */
+#include "uapi.h"
+#include "allowedips.h"
+#include "config.h"
+#include "key.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- output buffer ---- */
+
+static bool buf_reserve(struct uapi_buf *b, size_t more)
+{
+	size_t cap;
+	char *d;
+
+	if (b->oom)
+		return false;
+	if (b->len + more <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 256;
+	while (cap < b->len + more)
+		cap *= 2;
+	d = realloc(b->data, cap);
+	if (!d) {
+		b->oom = true;
+		return false;
+	}
+	b->data = d;
+	b->cap = cap;
+	return true;
+}
+
+void uapi_buf_printf(struct uapi_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !buf_reserve(b, (size_t)n + 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+void uapi_buf_free(struct uapi_buf *b)
+{
+	if (b->data)
+		key_wipe(b->data, b->cap);	/* a get response holds the private key */
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* ---- get=1 ---- */
+
+static void emit_key(struct uapi_buf *b, const char *name, const uint8_t key[32])
+{
+	char hex[KEY_HEX_LEN + 1];
+
+	key_to_hex(hex, key);
+	uapi_buf_printf(b, "%s=%s\n", name, hex);
+	key_wipe(hex, sizeof(hex));
+}
+
+void uapi_emit_device(struct uapi_buf *b, const struct uapi_device_info *d)
+{
+	if (d->private_key && !key_is_zero(d->private_key))
+		emit_key(b, "private_key", d->private_key);
+	if (d->listen_port)
+		uapi_buf_printf(b, "listen_port=%u\n", d->listen_port);
+	if (d->fwmark)
+		uapi_buf_printf(b, "fwmark=%u\n", d->fwmark);
+}
+
+static void emit_endpoint(struct uapi_buf *b, const struct sockaddr *sa)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		uapi_buf_printf(b, "endpoint=%s:%u\n", ip, ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		if (s6->sin6_scope_id)
+			uapi_buf_printf(b, "endpoint=[%s%%%u]:%u\n", ip, s6->sin6_scope_id, ntohs(s6->sin6_port));
+		else
+			uapi_buf_printf(b, "endpoint=[%s]:%u\n", ip, ntohs(s6->sin6_port));
+	}
+}
+
+void uapi_emit_peer(struct uapi_buf *b, const struct uapi_peer_info *p)
+{
+	static const uint8_t zero[32];
+
+	emit_key(b, "public_key", p->public_key);
+	emit_key(b, "preshared_key", p->preshared_key ? p->preshared_key : zero);
+	uapi_buf_printf(b, "protocol_version=1\n");
+	if (p->endpoint)
+		emit_endpoint(b, p->endpoint);
+	uapi_buf_printf(b, "last_handshake_time_sec=%llu\nlast_handshake_time_nsec=%llu\n"
+			"tx_bytes=%llu\nrx_bytes=%llu\npersistent_keepalive_interval=%u\n",
+			(unsigned long long)p->last_handshake_sec, (unsigned long long)p->last_handshake_nsec,
+			(unsigned long long)p->tx_bytes, (unsigned long long)p->rx_bytes,
+			p->persistent_keepalive);
+}
+
+void uapi_emit_allowed_ip(struct uapi_buf *b, int family, const uint8_t *addr, uint8_t cidr)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if ((family != AF_INET && family != AF_INET6) || !inet_ntop(family, addr, ip, sizeof(ip)))
+		return;
+	uapi_buf_printf(b, "allowed_ip=%s/%u\n", ip, cidr);
+}
+
+static bool emit_one_aip(void *arg, int family, const uint8_t *addr, uint8_t cidr)
+{
+	uapi_emit_allowed_ip(arg, family, addr, cidr);
+	return true;
+}
+
+void uapi_emit_allowed_ips(struct uapi_buf *b, const struct aip_table *t, void *peer)
+{
+	aip_for_each_of_peer(t, peer, emit_one_aip, b);
+}
+
+/* ---- set=1 ---- */
+
+static bool is_true(const char *v, size_t len)
+{
+	return len == 4 && !memcmp(v, "true", 4);
+}
+
+static bool parse_endpoint(const char *v, size_t len, struct sockaddr_storage *ss, socklen_t *sl)
+{
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2], *pct;
+	uint16_t port;
+
+	if (!config_parse_endpoint(v, len, host, sizeof(host), &port))
+		return false;
+	memset(ss, 0, sizeof(*ss));
+	if (!strchr(host, ':')) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return false;		/* the socket takes numeric addresses only */
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		*sl = sizeof(*s4);
+		return true;
+	}
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	if ((pct = strchr(host, '%'))) {
+		uint64_t id;
+
+		*pct++ = '\0';
+		if (config_parse_uint(pct, strlen(pct), UINT32_MAX, &id))
+			s6->sin6_scope_id = (uint32_t)id;
+		else if (!(s6->sin6_scope_id = if_nametoindex(pct)))
+			return false;
+	}
+	if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+		return false;
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons(port);
+	*sl = sizeof(*s6);
+	return true;
+}
+
+static void end_peer(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
+{
+	if (c->in_peer && c->peer && ops->peer_end)
+		ops->peer_end(dev, c->peer);
+	c->in_peer = false;
+	c->peer = NULL;
+	c->peer_created = false;
+}
+
+#define CALL(fn, ...) (ops->fn ? ops->fn(__VA_ARGS__) : 0)
+
+static int set_device_line(const struct uapi_ops *ops, void *dev, const char *k, const char *v, size_t vl)
+{
+	uint8_t key[32];
+	uint64_t n;
+	int ret;
+
+	if (!strcmp(k, "private_key")) {
+		if (!key_from_hexn(key, v, vl))
+			return -EINVAL;
+		ret = CALL(set_private_key, dev, key);
+		key_wipe(key, sizeof(key));
+		return ret;
+	}
+	if (!strcmp(k, "listen_port"))
+		return config_parse_uint(v, vl, 65535, &n) ? CALL(set_listen_port, dev, (uint16_t)n) : -EINVAL;
+	if (!strcmp(k, "fwmark"))
+		return config_parse_uint(v, vl, UINT32_MAX, &n) ? CALL(set_fwmark, dev, (uint32_t)n) : -EINVAL;
+	if (!strcmp(k, "replace_peers"))
+		return is_true(v, vl) ? CALL(replace_peers, dev) : -EINVAL;
+	return -EINVAL;
+}
+
+static int set_peer_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev,
+			 const char *k, const char *v, size_t vl)
+{
+	void *peer = c->peer;
+	uint8_t key[32];
+	uint64_t n;
+	int ret;
+
+	if (!strcmp(k, "update_only")) {
+		if (!is_true(v, vl))
+			return -EINVAL;
+		if (peer && c->peer_created) {
+			c->peer = NULL;		/* it must not have been created: undo */
+			return CALL(peer_remove, dev, peer);
+		}
+		return 0;
+	}
+	if (!strcmp(k, "remove")) {
+		if (!is_true(v, vl))
+			return -EINVAL;
+		c->peer = NULL;
+		return peer ? CALL(peer_remove, dev, peer) : 0;
+	}
+	if (!strcmp(k, "preshared_key")) {
+		if (!key_from_hexn(key, v, vl))
+			return -EINVAL;
+		ret = peer ? CALL(peer_set_preshared_key, dev, peer, key) : 0;
+		key_wipe(key, sizeof(key));
+		return ret;
+	}
+	if (!strcmp(k, "endpoint")) {
+		struct sockaddr_storage ss;
+		socklen_t sl;
+
+		if (!parse_endpoint(v, vl, &ss, &sl))
+			return -EINVAL;
+		return peer ? CALL(peer_set_endpoint, dev, peer, (struct sockaddr *)&ss, sl) : 0;
+	}
+	if (!strcmp(k, "persistent_keepalive_interval")) {
+		if (!config_parse_uint(v, vl, 65535, &n))
+			return -EINVAL;
+		return peer ? CALL(peer_set_persistent_keepalive, dev, peer, (uint16_t)n) : 0;
+	}
+	if (!strcmp(k, "replace_allowed_ips")) {
+		if (!is_true(v, vl))
+			return -EINVAL;
+		return peer ? CALL(peer_replace_allowed_ips, dev, peer) : 0;
+	}
+	if (!strcmp(k, "allowed_ip")) {
+		struct config_cidr a;
+
+		if (!config_parse_cidr(&a, v, vl, false))
+			return -EINVAL;
+		return peer ? CALL(peer_add_allowed_ip, dev, peer, a.family, a.addr, a.cidr) : 0;
+	}
+	if (!strcmp(k, "protocol_version"))
+		return vl == 1 && v[0] == '1' ? 0 : -EINVAL;
+	return -EINVAL;
+}
+
+static int set_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, char *line, size_t len)
+{
+	char *eq = memchr(line, '=', len);
+	const char *v;
+	size_t vl;
+
+	if (!eq)
+		return -EPROTO;
+	*eq = '\0';
+	v = eq + 1;
+	vl = len - (size_t)(eq + 1 - line);
+	if (!strcmp(line, "public_key")) {
+		uint8_t pub[32];
+		bool created = false;
+		void *peer = NULL;
+		int ret;
+
+		end_peer(c, ops, dev);
+		if (!key_from_hexn(pub, v, vl))
+			return -EINVAL;
+		ret = ops->peer_begin ? ops->peer_begin(dev, pub, &peer, &created) : 0;
+		c->in_peer = true;
+		c->peer = ret ? NULL : peer;
+		c->peer_created = created;
+		return ret;
+	}
+	return c->in_peer ? set_peer_line(c, ops, dev, line, v, vl) : set_device_line(ops, dev, line, v, vl);
+}
+
+static void respond_errno(struct uapi_conn *c, int err)
+{
+	uapi_buf_printf(&c->out, "errno=%d\n\n", err);
+}
+
+static void do_get(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
+{
+	size_t mark = c->out.len;
+	int ret = ops->get ? ops->get(dev, &c->out) : 0;
+
+	if (!ret && c->out.oom)
+		ret = -ENOMEM;
+	if (ret) {
+		if (c->out.data)
+			key_wipe(c->out.data + mark, c->out.len - mark);
+		c->out.len = mark;
+		c->out.oom = false;
+	}
+	respond_errno(c, ret);
+}
+
+/* One complete line (without '\n'); overlong says it was cut at UAPI_LINE_MAX. */
+static void handle_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev,
+			char *line, size_t len, bool overlong)
+{
+	switch (c->state) {
+	case UAPI_ST_OP:
+		if (!overlong && len == 5 && !memcmp(line, "get=1", 5)) {
+			c->state = UAPI_ST_GET;
+		} else if (!overlong && len == 5 && !memcmp(line, "set=1", 5)) {
+			c->state = UAPI_ST_SET;
+			c->set_err = 0;
+			c->in_peer = false;
+			c->peer = NULL;
+		} else {
+			c->state = UAPI_ST_CLOSE;
+		}
+		break;
+	case UAPI_ST_GET:
+		if (len == 0 && !overlong)
+			do_get(c, ops, dev);
+		else
+			respond_errno(c, -EINVAL);	/* "get=1" must be followed by a blank line */
+		c->state = UAPI_ST_OP;
+		break;
+	case UAPI_ST_SET:
+		if (len == 0 && !overlong) {
+			end_peer(c, ops, dev);
+			respond_errno(c, c->set_err);
+			c->state = UAPI_ST_OP;
+		} else if (!c->set_err) {
+			c->set_err = overlong ? -EPROTO : set_line(c, ops, dev, line, len);
+		}
+		break;
+	case UAPI_ST_CLOSE:
+		break;
+	}
+}
+
+void uapi_conn_init(struct uapi_conn *c, int fd)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->state = UAPI_ST_OP;
+}
+
+bool uapi_conn_feed(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len && c->state != UAPI_ST_CLOSE; i++) {
+		char ch = data[i];
+
+		if (ch == '\n') {
+			c->line[c->line_len] = '\0';
+			handle_line(c, ops, dev, c->line, c->line_len, c->overlong);
+			key_wipe(c->line, c->line_len);
+			c->line_len = 0;
+			c->overlong = false;
+		} else if (c->line_len + 1 < sizeof(c->line)) {
+			c->line[c->line_len++] = ch;
+		} else {
+			c->overlong = true;
+		}
+	}
+	return c->state != UAPI_ST_CLOSE;
+}
+
+void uapi_conn_eof(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
+{
+	if (c->state == UAPI_ST_SET)
+		end_peer(c, ops, dev);
+	c->state = UAPI_ST_CLOSE;
+}
+
+int uapi_conn_io(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
+{
+	char in[1024];
+
+	for (;;) {
+		/* Flush first; read more only once everything owed has been written. */
+		while (c->out_off < c->out.len) {
+			ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+				return UAPI_WANT_WRITE;
+			if (w <= 0)
+				return 0;
+			c->out_off += (size_t)w;
+		}
+		if (c->out.len) {
+			key_wipe(c->out.data, c->out.len);
+			c->out.len = c->out_off = 0;
+		}
+		if (c->out.oom || c->state == UAPI_ST_CLOSE)
+			return 0;
+
+		ssize_t r = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return UAPI_WANT_READ;
+		if (r <= 0) {
+			uapi_conn_eof(c, ops, dev);
+			return 0;
+		}
+		uapi_conn_feed(c, ops, dev, in, (size_t)r);
+		key_wipe(in, (size_t)r);
+		/* An unknown operation closes at once; answers already owed are still sent. */
+		if (c->state == UAPI_ST_CLOSE && !c->out.len)
+			return 0;
+	}
+}
+
+void uapi_conn_free(struct uapi_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	uapi_buf_free(&c->out);
+	key_wipe(c->line, sizeof(c->line));
+}
+
+/* ---- socket ---- */
+
+int uapi_socket_path(char *buf, size_t len, const char *dir, const char *iface)
+{
+	size_t il = iface ? strlen(iface) : 0;
+	int n;
+
+	if (!il || il >= IF_NAMESIZE || strchr(iface, '/') || !strcmp(iface, ".") || !strcmp(iface, ".."))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/%s.sock", dir ? dir : UAPI_SOCKET_DIR, iface);
+	if (n < 0 || (size_t)n >= len || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* A socket file nobody accepts on is left over from a crashed daemon; a live one is not ours. */
+static int remove_stale(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	strcpy(sun.sun_path, path);
+	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (!ret)
+		return -EADDRINUSE;
+	if (errno != ECONNREFUSED && errno != ENOENT)
+		return -errno;
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int uapi_listen(const char *dir, const char *iface)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	mode_t old;
+	int fd, ret;
+
+	if (!dir)
+		dir = UAPI_SOCKET_DIR;
+	ret = uapi_socket_path(sun.sun_path, sizeof(sun.sun_path), dir, iface);
+	if (ret)
+		return ret;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	ret = remove_stale(sun.sun_path);
+	if (ret)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0077);	/* the socket is born 0600: no window where others may connect */
+	ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (ret < 0 || chmod(sun.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int uapi_accept(int listen_fd)
+{
+	int fd;
+
+	do
+		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	return fd;
+}
+
+void uapi_unlink(const char *dir, const char *iface)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	if (!uapi_socket_path(path, sizeof(path), dir, iface))
+		unlink(path);
+}

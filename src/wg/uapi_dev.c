@@ -1,0 +1,170 @@
+/* uapi callbacks on a struct wg_device: what `wg set`/`wg setconf` change and `wg show` reads. */
+#include "wg/uapi_dev.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "wg/allowedips.h"
+#include "wg/key.h"
+#include "wg/peer.h"
+
+static int set_private_key(void *d, const uint8_t key[32])
+{
+	return wg_device_set_private_key(d, key_is_zero(key) ? NULL : key);
+}
+
+static int set_listen_port(void *d, uint16_t port)
+{
+	struct wg_device *dev = d;
+	uint16_t old = dev->listen_port;
+
+	if (port && port == old)
+		return 0;
+	dev->listen_port = port;
+	if (dev->ops.rebind && dev->ops.rebind(dev->ops.ctx) < 0) {
+		dev->listen_port = old;
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+static int set_fwmark(void *d, uint32_t mark)
+{
+	struct wg_device *dev = d;
+	uint32_t old = dev->fwmark;
+	int r;
+
+	if (mark == old)
+		return 0;
+	dev->fwmark = mark;
+	if (dev->ops.rebind && (r = dev->ops.rebind(dev->ops.ctx)) < 0) {
+		dev->fwmark = old;
+		return r;
+	}
+	return 0;
+}
+
+static int replace_peers(void *d)
+{
+	wg_device_remove_all_peers(d);
+	return 0;
+}
+
+static int peer_begin(void *d, const uint8_t pub[32], void **peer, bool *created)
+{
+	struct wg_device *dev = d;
+	struct wg_peer *p;
+
+	*created = false;
+	if (dev->identity.has_identity && key_equal(pub, dev->identity.static_public)) {
+		*peer = NULL;
+		return 0;
+	}
+	p = wg_device_find_peer(dev, pub);
+	if (!p) {
+		p = wg_device_add_peer(dev, pub);
+		if (!p)
+			return -ENOMEM;
+		*created = true;
+	}
+	*peer = p;
+	return 0;
+}
+
+static void peer_end(void *d, void *peer)
+{
+	struct wg_peer *p = peer;
+
+	if (p->staged_count)
+		wg_peer_flush_staged(p);
+}
+
+static int peer_remove(void *d, void *peer)
+{
+	wg_device_remove_peer(d, peer);
+	return 0;
+}
+
+static int peer_set_psk(void *d, void *peer, const uint8_t psk[32])
+{
+	wg_peer_set_psk(peer, key_is_zero(psk) ? NULL : psk);
+	return 0;
+}
+
+static int peer_set_endpoint(void *d, void *peer, const struct sockaddr *sa, socklen_t len)
+{
+	struct wg_endpoint ep;
+
+	memset(&ep, 0, sizeof(ep));
+	if ((sa->sa_family == AF_INET && len >= sizeof(ep.in4)) ||
+	    (sa->sa_family == AF_INET6 && len >= sizeof(ep.in6)))
+		memcpy(&ep, sa, sa->sa_family == AF_INET ? sizeof(ep.in4) : sizeof(ep.in6));
+	else
+		return -EINVAL;
+	wg_peer_set_endpoint(peer, &ep);
+	return 0;
+}
+
+static int peer_set_keepalive(void *d, void *peer, uint16_t seconds)
+{
+	wg_peer_set_persistent_keepalive(peer, seconds);
+	return 0;
+}
+
+static int peer_replace_aips(void *d, void *peer)
+{
+	struct wg_device *dev = d;
+
+	aip_remove_peer(dev->aip, peer);
+	return 0;
+}
+
+static int peer_add_aip(void *d, void *peer, int family, const uint8_t *addr, uint8_t cidr)
+{
+	struct wg_device *dev = d;
+
+	return aip_insert(dev->aip, family, addr, cidr, peer);
+}
+
+static int get(void *d, struct uapi_buf *out)
+{
+	struct wg_device *dev = d;
+	struct uapi_device_info di = {
+		.private_key = dev->identity.has_identity ? dev->identity.static_private : NULL,
+		.listen_port = dev->listen_port,
+		.fwmark = dev->fwmark,
+	};
+
+	uapi_emit_device(out, &di);
+	for (struct wg_peer *p = dev->peers; p; p = p->next) {
+		struct uapi_peer_info pi = {
+			.public_key = p->public_key,
+			.preshared_key = p->psk,
+			.endpoint = p->endpoint.sa.sa_family != AF_UNSPEC ? &p->endpoint.sa : NULL,
+			.last_handshake_sec = (uint64_t)p->last_handshake_sec,
+			.last_handshake_nsec = (uint64_t)p->last_handshake_nsec,
+			.tx_bytes = p->tx_bytes,
+			.rx_bytes = p->rx_bytes,
+			.persistent_keepalive = p->persistent_keepalive,
+		};
+		uapi_emit_peer(out, &pi);
+		uapi_emit_allowed_ips(out, dev->aip, p);
+	}
+	return out->oom ? -ENOMEM : 0;
+}
+
+const struct uapi_ops wg_uapi_dev_ops = {
+	.set_private_key = set_private_key,
+	.set_listen_port = set_listen_port,
+	.set_fwmark = set_fwmark,
+	.replace_peers = replace_peers,
+	.peer_begin = peer_begin,
+	.peer_end = peer_end,
+	.peer_remove = peer_remove,
+	.peer_set_preshared_key = peer_set_psk,
+	.peer_set_endpoint = peer_set_endpoint,
+	.peer_set_persistent_keepalive = peer_set_keepalive,
+	.peer_replace_allowed_ips = peer_replace_aips,
+	.peer_add_allowed_ip = peer_add_aip,
+	.get = get,
+};

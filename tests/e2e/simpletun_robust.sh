@@ -1,0 +1,112 @@
+#!/bin/bash
+# culvert simpletun under abuse: either side restarted mid-transfer, garbage TCP streams (random
+# bytes, a zero length, a 65535 length), random UDP datagrams, and the latency it adds.
+source "$(dirname "$0")/lib.sh"
+
+A=$(ns_new a) && B_=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$A" "$B_")   # ns_new ran in a subshell: register for clean-up here
+ns_link "$A" va "$B_" vb
+nsx "$A" ip addr add 198.18.0.1/24 dev va; nsx "$B_" ip addr add 198.18.0.2/24 dev vb
+# Persistent devices: a restarted daemon attaches to the same, still configured, device.
+for d in st0 st1 st2; do
+	nsx "$A" ip tuntap add dev $d mode tun; nsx "$B_" ip tuntap add dev $d mode tun
+done
+i=0
+for d in st0 st1 st2; do
+	i=$((i + 1))
+	nsx "$A" ip link set $d up; nsx "$A" ip addr add 198.19.$i.1/24 dev $d
+	nsx "$B_" ip link set $d up; nsx "$B_" ip addr add 198.19.$i.2/24 dev $d
+done
+alive() { kill -0 "$1" 2>/dev/null; }
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
+count() { grep -c -- "$1" "$T_DIR/srv2.log"; }
+SRV=("$CULVERT" simpletun -i st0 -s -p 41000)
+CLI=("$CULVERT" simpletun -i st0 -c 198.18.0.2 -p 41000)
+
+bg "$B_" srv "${SRV[@]}"; sp=$BG_PID
+bg "$A" cli "${CLI[@]}"; cp=$BG_PID
+check "tunnel up" wait_ping "$A" 198.19.1.2
+
+# --- restarts in the middle of a transfer: the other side is not touched
+nsx "$B_" iperf3 -s -1 -B 198.19.1.2 >"$T_DIR/iperf-restart-s.log" 2>&1 & T_PIDS+=($!)
+sleep 0.3
+nsx "$A" iperf3 -c 198.19.1.2 -t 6 >"$T_DIR/iperf-restart.log" 2>&1 & ip=$!; T_PIDS+=($ip)
+sleep 1.5
+kill -9 $sp; wait $sp 2>/dev/null
+sleep 0.3
+bg "$B_" srv2 "${SRV[@]}"; sp=$BG_PID
+sleep 1.5
+kill -9 $cp; wait $cp 2>/dev/null
+sleep 0.3
+bg "$A" cli2 "${CLI[@]}"; cp=$BG_PID
+wait $ip; rc=$?
+check "iperf3 survives a server and a client restart" test $rc = 0
+check "restarted server serves again" wait_ping "$A" 198.19.1.2
+check "the client reconnected after the server restart (without being restarted)" \
+	grep -q 'connected to server' "$T_DIR/cli.log"
+
+# --- garbage on the TCP port: each closes its connection with a named reason
+garbage() { # NAME HEX-PREFIX RANDOM-BYTES
+	nsx "$A" python3 - "$2" "$3" <<'PY'
+import os, socket, sys, time
+s = socket.create_connection(("198.18.0.2", 41000), timeout=3)
+s.sendall(bytes.fromhex(sys.argv[1]) + os.urandom(int(sys.argv[2])))
+s.settimeout(3)
+try:
+    while s.recv(65536):
+        pass   # the server may relay tunnel packets to us until it judges our bytes
+except OSError:
+    pass
+PY
+}
+garbage random abcd 3000
+check "random bytes: connection closed, reason logged" grep -Eq 'closing connection .*(frame_too_long|zero_length)' "$T_DIR/srv2.log"
+check "random bytes: real peer served again" wait_ping "$A" 198.19.1.2
+z=$(count 'frame length 0 (zero_length)')
+garbage zero 0000 10
+check "zero length: connection closed, reason logged" test "$(count 'frame length 0 (zero_length)')" -gt "$z"
+check "zero length: real peer served again" wait_ping "$A" 198.19.1.2
+h=$(count 'frame length 65535 exceeds the limit 1500')
+garbage huge ffff 100
+check "65535 length: connection closed, reason logged" test "$(count 'frame length 65535 exceeds the limit 1500')" -gt "$h"
+check "65535 length: real peer served again" wait_ping "$A" 198.19.1.2
+check "server still running" alive $sp
+
+# --- random UDP datagrams at a UDP server
+bg "$B_" usrv "$CULVERT" simpletun -i st1 -s --udp -p 41001; usp=$BG_PID
+bg "$A" ucli "$CULVERT" simpletun -i st1 -c 198.18.0.2 --udp -p 41001; ucp=$BG_PID
+check "udp tunnel up" wait_ping "$A" 198.19.2.2
+nsx "$A" python3 - <<'PY'
+import os, random, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(300):
+    n = random.choice([0, 1, 19, 100, 1400, 1600, 3000])
+    s.sendto(os.urandom(n), ("198.18.0.2", 41001))
+PY
+sleep 0.5
+check "udp: daemon still running" alive $usp
+check "udp: empty datagrams dropped and named" grep -q 'dgram_empty' "$T_DIR/usrv.log"
+check "udp: oversized datagrams dropped and named" grep -q 'dgram_too_long' "$T_DIR/usrv.log"
+check "udp: non-IP datagrams dropped and named" grep -q '(bad_packet)' "$T_DIR/usrv.log"
+lines=$(grep -c 'dropped' "$T_DIR/usrv.log")
+check "udp: drop log is rate-limited ($lines lines for 300 datagrams)" test "$lines" -le 30
+check "udp: garbage did not steal the client address (server->client ping)" \
+	qping "$B_" -c 2 -W 2 198.19.2.1
+check "udp: client->server ping" qping "$A" -c 2 -W 2 198.19.2.2
+stop $usp
+check "udp: drop counters printed at exit" grep -Eq 'dgram_empty=[1-9].*dgram_too_long=[1-9]' "$T_DIR/usrv.log"
+
+# --- latency: no Nagle/delayed-ACK stall
+rtt() { nsx "$A" ping -q -c 20 -i 0.05 "$1" 2>/dev/null | awk -F/ '/^rtt/ { print $5 }'; }
+r=$(rtt 198.19.1.2)
+echo "culvert simpletun ping rtt: ${r:-none} ms"
+check "culvert ping rtt average ${r:-none} ms < 2 ms" awk -v r="${r:-99}" 'BEGIN { exit !(r < 2) }'
+ORIG=$PEERS/simpletun_orig
+if [ -x "$ORIG" ]; then
+	bg "$B_" osrv "$ORIG" -i st2 -s -p 41002; sleep 0.3
+	bg "$A" ocli "$ORIG" -i st2 -c 198.18.0.2 -p 41002
+	wait_ping "$A" 198.19.3.2 >/dev/null
+	echo "original simpletun ping rtt: $(rtt 198.19.3.2) ms (for comparison)"
+fi
+t_done

@@ -1,0 +1,485 @@
+/* Two WireGuard devices wired together in-process: a fake UDP network and a fake clock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wg/device.h"
+#include "wg/peer.h"
+#include "wg/allowedips.h"
+#include "wg/crypto.h"
+
+enum { MAX_Q = 512, BUF = 2048 };
+
+struct dgram {
+	uint8_t data[BUF];
+	uint32_t len;
+	struct wg_endpoint src, dst;
+};
+
+struct host;
+struct net {
+	uint64_t now;
+	struct host *hosts[2];
+	struct dgram q[MAX_Q];
+	unsigned int nq;
+	bool drop_all;
+};
+
+struct host {
+	struct net *net;
+	struct wg_device dev;
+	struct wg_endpoint addr;
+	uint8_t tun[MAX_Q][BUF];	/* packets the device wrote to its tun */
+	uint32_t tun_len[MAX_Q];
+	unsigned int ntun;
+	struct wg_peer *peer;		/* its one peer */
+};
+
+static int fake_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+{
+	struct host *h = ctx;
+
+	for (unsigned int i = 0; i < n; i++) {
+		assert_true(h->net->nq < MAX_Q);
+		assert_true(pkts[i].len <= BUF);
+		struct dgram *d = &h->net->q[h->net->nq++];
+		memcpy(d->data, pkts[i].data, pkts[i].len);
+		d->len = pkts[i].len;
+		d->src = h->addr;
+		d->dst = *ep;
+	}
+	return (int)n;
+}
+
+static int fake_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
+{
+	struct host *h = ctx;
+
+	for (unsigned int i = 0; i < n; i++) {
+		assert_true(h->ntun < MAX_Q);
+		memcpy(h->tun[h->ntun], pkts[i].data, pkts[i].len);
+		h->tun_len[h->ntun++] = pkts[i].len;
+	}
+	return (int)n;
+}
+
+static uint64_t fake_now(void *ctx)
+{
+	return ((struct host *)ctx)->net->now;
+}
+
+static void fake_wall(void *ctx, int64_t *sec, int64_t *nsec)
+{
+	uint64_t t = ((struct host *)ctx)->net->now + 1700000000ULL * WG_NSEC_PER_SEC;
+
+	*sec = (int64_t)(t / WG_NSEC_PER_SEC);
+	*nsec = (int64_t)(t % WG_NSEC_PER_SEC);
+}
+
+static void set_addr(struct wg_endpoint *ep, const char *ip, uint16_t port)
+{
+	memset(ep, 0, sizeof(*ep));
+	ep->in4.sin_family = AF_INET;
+	ep->in4.sin_port = htons(port);
+	inet_pton(AF_INET, ip, &ep->in4.sin_addr);
+}
+
+/* Delivers one queued datagram (FIFO); false when the queue is empty. */
+static bool deliver_one(struct net *net)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + BUF + WG_PKT_TAILROOM];
+	struct wg_pkt pkt;
+	struct dgram d;
+
+	if (!net->nq)
+		return false;
+	d = net->q[0];
+	memmove(&net->q[0], &net->q[1], (net->nq - 1) * sizeof(net->q[0]));
+	net->nq--;
+	if (net->drop_all)
+		return true;
+	for (int i = 0; i < 2; i++) {
+		if (!wg_endpoint_equal(&net->hosts[i]->addr, &d.dst))
+			continue;
+		memcpy(buf + WG_PKT_HEADROOM, d.data, d.len);
+		pkt.data = buf + WG_PKT_HEADROOM;
+		pkt.len = d.len;
+		pkt.ep = d.src;
+		wg_device_udp_input(&net->hosts[i]->dev, &pkt, 1);
+	}
+	return true;
+}
+
+static void pump(struct net *net)
+{
+	for (int guard = 0; guard < 10000 && deliver_one(net); guard++)
+		;
+}
+
+static void host_init(struct net *net, struct host *h, const char *ip, uint16_t port, const uint8_t priv[32])
+{
+	struct wg_device_ops ops = {
+		.udp_send = fake_udp_send, .tun_write = fake_tun_write,
+		.now = fake_now, .wall = fake_wall, .ctx = h,
+	};
+
+	h->net = net;
+	set_addr(&h->addr, ip, port);
+	assert_int_equal(wg_device_init(&h->dev, "test", &ops), 0);
+	assert_int_equal(wg_device_set_private_key(&h->dev, priv), 0);
+	h->dev.listen_port = port;
+}
+
+static void add_aip(struct host *h, const char *cidr_ip, uint8_t cidr)
+{
+	uint8_t a[4];
+
+	inet_pton(AF_INET, cidr_ip, a);
+	assert_int_equal(aip_insert(h->dev.aip, AF_INET, a, cidr, h->peer), 0);
+}
+
+struct pair {
+	struct net net;
+	struct host a, b;
+};
+
+/* a = 198.18.0.1:51820 with tunnel 198.19.0.1, b = 198.18.0.2:51821 with 198.19.0.2; only a
+ * knows b's endpoint (b learns a's from the handshake). */
+static struct pair *pair_new(void)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+	uint8_t ka[32], kb[32];
+
+	assert_non_null(p);
+	crypto_x25519_keygen(ka);
+	crypto_x25519_keygen(kb);
+	p->net.now = 1000 * WG_NSEC_PER_SEC;
+	p->net.hosts[0] = &p->a;
+	p->net.hosts[1] = &p->b;
+	host_init(&p->net, &p->a, "198.18.0.1", 51820, ka);
+	host_init(&p->net, &p->b, "198.18.0.2", 51821, kb);
+	p->a.peer = wg_device_add_peer(&p->a.dev, p->b.dev.identity.static_public);
+	p->b.peer = wg_device_add_peer(&p->b.dev, p->a.dev.identity.static_public);
+	assert_non_null(p->a.peer);
+	assert_non_null(p->b.peer);
+	wg_peer_set_endpoint(p->a.peer, &p->b.addr);
+	add_aip(&p->a, "198.19.0.2", 32);
+	add_aip(&p->b, "198.19.0.1", 32);
+	crypto_wipe(ka, sizeof(ka));
+	crypto_wipe(kb, sizeof(kb));
+	return p;
+}
+
+static void pair_free(struct pair *p)
+{
+	wg_device_uninit(&p->a.dev);
+	wg_device_uninit(&p->b.dev);
+	free(p);
+}
+
+/* An IPv4/UDP-ish packet of len bytes from src to dst, payload filled with seed. */
+static uint32_t make_ip4(uint8_t *out, const char *src, const char *dst, uint32_t len, uint8_t seed)
+{
+	memset(out, 0, len);
+	out[0] = 0x45;
+	out[2] = (uint8_t)(len >> 8);
+	out[3] = (uint8_t)len;
+	out[8] = 64;
+	out[9] = 17;
+	inet_pton(AF_INET, src, out + 12);
+	inet_pton(AF_INET, dst, out + 16);
+	for (uint32_t i = 20; i < len; i++)
+		out[i] = (uint8_t)(seed + i);
+	return len;
+}
+
+/* Host h reads one packet from its tun device. */
+static void tun_send(struct host *h, const char *src, const char *dst, uint32_t len, uint8_t seed)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + BUF + WG_PKT_TAILROOM];
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM };
+
+	pkt.len = make_ip4(pkt.data, src, dst, len, seed);
+	wg_device_tun_input(&h->dev, &pkt, 1);
+}
+
+static void assert_got(struct host *h, unsigned int i, const char *src, const char *dst, uint32_t len, uint8_t seed)
+{
+	uint8_t want[BUF];
+
+	assert_true(h->ntun > i);
+	make_ip4(want, src, dst, len, seed);
+	assert_int_equal(h->tun_len[i], len);
+	assert_memory_equal(h->tun[i], want, len);
+}
+
+static void test_handshake_and_data(void **state)
+{
+	struct pair *p = pair_new();
+
+	/* The first packet waits in the staging queue while the handshake runs. */
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 100, 1);
+	assert_int_equal(p->a.peer->staged_count, 1);
+	assert_int_equal(p->net.nq, 1);
+	assert_int_equal(p->net.q[0].data[0], WG_MSG_INITIATION);
+	pump(&p->net);
+	assert_non_null(p->a.peer->kp_current);
+	assert_non_null(p->b.peer->kp_current);	/* confirmed by a's first data message */
+	assert_null(p->b.peer->kp_next);
+	assert_int_equal(p->a.peer->staged_count, 0);
+	assert_int_equal(p->b.ntun, 1);
+	assert_got(&p->b, 0, "198.19.0.1", "198.19.0.2", 100, 1);
+	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_true(p->a.peer->last_handshake_sec > 0);
+
+	/* Both ways, several sizes (padding must be stripped by the IP length). */
+	for (uint32_t len = 20; len < 1400; len += 97) {
+		tun_send(&p->b, "198.19.0.2", "198.19.0.1", len, (uint8_t)len);
+		tun_send(&p->a, "198.19.0.1", "198.19.0.2", len, (uint8_t)(len + 1));
+	}
+	pump(&p->net);
+	unsigned int na = 0;
+	for (uint32_t len = 20; len < 1400; len += 97) {
+		assert_got(&p->a, na, "198.19.0.2", "198.19.0.1", len, (uint8_t)len);
+		assert_got(&p->b, na + 1, "198.19.0.1", "198.19.0.2", len, (uint8_t)(len + 1));
+		na++;
+	}
+	assert_true(p->a.peer->tx_bytes > 0 && p->a.peer->rx_bytes > 0);
+	for (int d = 0; d < WG_DROP__COUNT; d++) {
+		assert_int_equal(p->a.dev.drops[d], 0);
+		assert_int_equal(p->b.dev.drops[d], 0);
+	}
+	pair_free(p);
+}
+
+static void test_no_route(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.77", 60, 0);
+	assert_int_equal(p->a.dev.drops[WG_DROP_NO_PEER_FOR_DST], 1);
+	assert_int_equal(p->net.nq, 0);
+	/* b does not know a's endpoint yet: nothing can go out */
+	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 60, 0);
+	assert_int_equal(p->b.dev.drops[WG_DROP_NO_ENDPOINT], 1);
+	assert_int_equal(p->net.nq, 0);
+	pair_free(p);
+}
+
+static void test_unallowed_source(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 3);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 1);
+	/* a forwards a packet whose source is not one of a's allowed IPs on b */
+	tun_send(&p->a, "198.19.0.99", "198.19.0.2", 80, 4);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 1);
+	assert_int_equal(p->b.dev.drops[WG_DROP_UNALLOWED_SRC], 1);
+	/* once allowed, it passes */
+	add_aip(&p->b, "198.19.0.96", 30);
+	tun_send(&p->a, "198.19.0.99", "198.19.0.2", 80, 5);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 2);
+	assert_got(&p->b, 1, "198.19.0.99", "198.19.0.2", 80, 5);
+	pair_free(p);
+}
+
+static void test_roaming(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	/* a moves to a new address and port: b answers there after a's next packet */
+	set_addr(&p->a.addr, "198.18.5.9", 40000);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 2);
+	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 3);
+	assert_int_equal(p->net.nq, 1);
+	assert_true(wg_endpoint_equal(&p->net.q[0].dst, &p->a.addr));
+	pump(&p->net);
+	assert_got(&p->a, 0, "198.19.0.2", "198.19.0.1", 90, 3);
+	/* an unauthenticated packet from elsewhere does not move the endpoint */
+	struct wg_endpoint evil;
+	set_addr(&evil, "198.18.66.6", 666);
+	static uint8_t junk[WG_PKT_HEADROOM + 100 + WG_PKT_TAILROOM];
+	struct wg_pkt pkt = { .data = junk + WG_PKT_HEADROOM, .len = 100, .ep = evil };
+	memset(pkt.data, 0, 100);
+	pkt.data[0] = WG_MSG_DATA;
+	memcpy(pkt.data + 4, &p->b.peer->kp_current->local_index, 4);	/* little-endian host */
+	pkt.data[8] = 200;	/* a counter not seen yet, so it reaches the AEAD */
+	wg_device_udp_input(&p->b.dev, &pkt, 1);
+	assert_int_equal(p->b.dev.drops[WG_DROP_DECRYPT_FAILED], 1);
+	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	pair_free(p);
+}
+
+static void test_replay(void **state)
+{
+	struct pair *p = pair_new();
+	struct dgram copy;
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	assert_int_equal(p->net.nq, 1);
+	copy = p->net.q[0];
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 2);
+	p->net.q[p->net.nq++] = copy;
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 2);
+	assert_int_equal(p->b.dev.drops[WG_DROP_REPLAY], 1);
+	pair_free(p);
+}
+
+static void test_garbage(void **state)
+{
+	struct pair *p = pair_new();
+	static uint8_t buf[WG_PKT_HEADROOM + 200 + WG_PKT_TAILROOM];
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM, .ep = p->a.addr };
+	const uint8_t sizes[] = { 0, 1, 3, 4, 31, 32, 64, 92, 148, 150 };
+
+	for (int type = 0; type < 6; type++)
+		for (size_t i = 0; i < sizeof(sizes); i++) {
+			memset(pkt.data, 0x5a, 200);
+			pkt.data[0] = (uint8_t)type;
+			if (sizes[i] >= 4)
+				memset(pkt.data + 1, 0, 3);
+			pkt.len = sizes[i];
+			wg_device_udp_input(&p->b.dev, &pkt, 1);
+		}
+	assert_int_equal(p->b.ntun, 0);
+	assert_int_equal(p->net.nq, 0);
+	assert_true(p->b.dev.drops[WG_DROP_SHORT_FRAME] > 0);
+	assert_true(p->b.dev.drops[WG_DROP_BAD_TYPE] > 0);
+	assert_true(p->b.dev.drops[WG_DROP_BAD_MAC1] > 0);
+	assert_true(p->b.dev.drops[WG_DROP_UNKNOWN_INDEX] > 0);
+	pair_free(p);
+}
+
+static void advance(struct pair *p, uint64_t secs)
+{
+	/* tick every 100 ms like the daemon */
+	for (uint64_t i = 0; i < secs * 10; i++) {
+		p->net.now += WG_NSEC_PER_SEC / 10;
+		wg_device_tick(&p->a.dev);
+		wg_device_tick(&p->b.dev);
+		pump(&p->net);
+	}
+}
+
+static void test_rekey(void **state)
+{
+	struct pair *p = pair_new();
+	struct noise_keypair *first;
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	first = p->a.peer->kp_current;
+	uint32_t first_idx = first->local_index;
+	advance(p, 60);
+	assert_ptr_equal(p->a.peer->kp_current, first);	/* too young to rekey */
+	advance(p, 61);
+	/* REKEY_AFTER_TIME passed: the initiator's next send starts a new handshake */
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	pump(&p->net);
+	assert_ptr_not_equal(p->a.peer->kp_current, first);
+	assert_ptr_equal(p->a.peer->kp_previous, first);
+	assert_int_equal(p->a.peer->kp_previous->local_index, first_idx);
+	assert_int_equal(p->b.ntun, 2);
+	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 80, 3);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 4);
+	pump(&p->net);
+	assert_got(&p->a, p->a.ntun - 1, "198.19.0.2", "198.19.0.1", 80, 3);
+	assert_got(&p->b, p->b.ntun - 1, "198.19.0.1", "198.19.0.2", 80, 4);
+	pair_free(p);
+}
+
+static void test_expiry_and_retry(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	assert_non_null(p->a.peer->kp_current);
+	/* nothing sent for REJECT_AFTER_TIME: keys are gone on both sides */
+	advance(p, 181);
+	assert_null(p->a.peer->kp_current);
+	assert_null(p->b.peer->kp_current);
+	/* a lossy network: the initiation is retried every REKEY_TIMEOUT */
+	p->net.drop_all = true;
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	pump(&p->net);
+	uint64_t tx = p->a.peer->tx_bytes;
+	advance(p, 11);
+	assert_true(p->a.peer->tx_bytes >= tx + 2 * WG_MSG_INITIATION_LEN);
+	p->net.drop_all = false;
+	advance(p, 6);
+	assert_non_null(p->a.peer->kp_current);
+	assert_int_equal(p->a.peer->staged_count, 0);
+	assert_got(&p->b, p->b.ntun - 1, "198.19.0.1", "198.19.0.2", 80, 2);
+	pair_free(p);
+}
+
+static void test_persistent_keepalive(void **state)
+{
+	struct pair *p = pair_new();
+
+	/* with a persistent keepalive, a brings the session up on its own */
+	wg_peer_set_persistent_keepalive(p->a.peer, 25);
+	advance(p, 1);
+	assert_non_null(p->a.peer->kp_current);
+	assert_non_null(p->b.peer->kp_current);
+	assert_int_equal(p->b.ntun, 0);	/* keepalives never reach the tun device */
+	uint64_t rx = p->b.peer->rx_bytes;
+	advance(p, 26);
+	assert_true(p->b.peer->rx_bytes > rx);
+	pair_free(p);
+}
+
+static void test_remove_peer(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	assert_true(p->b.dev.n_index > 0);
+	wg_device_remove_peer(&p->b.dev, p->b.peer);
+	assert_int_equal(p->b.dev.n_index, 0);
+	assert_int_equal(aip_count(p->b.dev.aip), 0);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 1);
+	assert_int_equal(p->b.dev.drops[WG_DROP_UNKNOWN_INDEX], 1);
+	pair_free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handshake_and_data),
+		cmocka_unit_test(test_no_route),
+		cmocka_unit_test(test_unallowed_source),
+		cmocka_unit_test(test_roaming),
+		cmocka_unit_test(test_replay),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_rekey),
+		cmocka_unit_test(test_expiry_and_retry),
+		cmocka_unit_test(test_persistent_keepalive),
+		cmocka_unit_test(test_remove_peer),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

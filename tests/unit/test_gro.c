@@ -1,0 +1,320 @@
+/* gro_coalesce: TCP segments merged for a tun write, and split back by gso_split. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <time.h>
+#include <errno.h>
+#include <cmocka.h>
+#include "engine/gro.h"
+#include "engine/gso.h"
+#include "offload_craft.h"
+
+enum { N = 64, ROOM = 16, CAP = 65535, MSS = 1448 };
+static uint8_t bufs[N][ROOM + CAP];
+static uint8_t orig[N][2048];
+static size_t origlen[N];
+static struct gro_pkt pk[N];
+static struct iovec out[N];
+static uint8_t payload[200000];
+static struct gro g;
+static uint8_t seg[N][2048];
+
+/* Packet i is c with payload[off..off+plen); keeps a copy to compare against. */
+static void put(int i, const struct craft *c, size_t off, size_t plen)
+{
+	pk[i].data = bufs[i] + ROOM;
+	pk[i].cap = CAP;
+	pk[i].len = craft(pk[i].data, c, payload + off, plen);
+	memcpy(orig[i], pk[i].data, pk[i].len);
+	origlen[i] = pk[i].len;
+}
+
+/* Segments k of a flow: seq/id advance by MSS and 1. */
+static void put_seg(int i, struct craft c, int k, size_t plen)
+{
+	c.seq += (uint32_t)(k * MSS);
+	c.id = (uint16_t)(c.id + k);
+	put(i, &c, (size_t)k * MSS, plen);
+}
+
+static int run(size_t n)
+{
+	int r = gro_coalesce(&g, pk, n, out, N);
+	assert_true(r > 0);
+	return r;
+}
+
+static struct virtio_net_hdr hdr_of(int k)
+{
+	struct virtio_net_hdr vh;
+	memcpy(&vh, out[k].iov_base, sizeof(vh));
+	return vh;
+}
+
+static const uint8_t *pkt_of(int k) { return (const uint8_t *)out[k].iov_base + GRO_HEADROOM; }
+static size_t len_of(int k) { return out[k].iov_len - GRO_HEADROOM; }
+
+/* Written unchanged: zero header and the original bytes of packet i. */
+static void assert_plain(int k, int i)
+{
+	struct virtio_net_hdr vh = hdr_of(k), zero = { 0 };
+	assert_memory_equal(&vh, &zero, sizeof(vh));
+	assert_int_equal(len_of(k), origlen[i]);
+	assert_memory_equal(pkt_of(k), orig[i], origlen[i]);
+}
+
+/* Output k is packets first..first+cnt-1 merged: check the header, complete the partial
+ * checksum independently, then split it back and compare with the originals. */
+static void assert_merged(int k, int first, int cnt, const int *idx)
+{
+	struct virtio_net_hdr vh = hdr_of(k);
+	const uint8_t *p = pkt_of(k);
+	size_t len = len_of(k), l4 = t_l4off(p);
+	static uint8_t tmp[CAP];
+
+	assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(vh.gso_type, (p[0] >> 4) == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6);
+	assert_int_equal(vh.csum_start, l4);
+	assert_int_equal(vh.csum_offset, 16);
+	assert_int_equal(vh.hdr_len, l4 + (p[l4 + 12] >> 4) * 4);
+	assert_int_equal(vh.gso_size, origlen[idx ? idx[0] : first] - vh.hdr_len);
+	if ((p[0] >> 4) == 4)
+		assert_int_equal(c_get16(p + 2), len);
+	else
+		assert_int_equal(c_get16(p + 4), len - 40);
+	/* the seed is the pseudo-header sum over the whole TCP length */
+	assert_int_equal(c_get16(p + l4 + 16), t_fold(t_pseudo(p, 6, len - l4)));
+	memcpy(tmp, p, len);
+	uint16_t c = (uint16_t)~t_fold(t_sum(0, tmp + l4, len - l4));
+	c_put16(tmp + l4 + 16, c);
+	assert_true(t_verify(tmp, len));
+
+	struct iovec so[N];
+	for (int i = 0; i < N; i++) {
+		so[i].iov_base = seg[i];
+		so[i].iov_len = sizeof(seg[i]);
+	}
+	enum gso_reason why;
+	int n = gso_split(&vh, p, len, so, N, &why);
+	assert_int_equal(n, cnt);
+	for (int i = 0; i < n; i++) {
+		int j = idx ? idx[i] : first + i;
+		assert_int_equal(so[i].iov_len, origlen[j]);
+		assert_memory_equal(seg[i], orig[j], origlen[j]);
+	}
+}
+
+static void setup_payload(void)
+{
+	fill_pattern(payload, sizeof(payload), 42);
+	gro_init(&g);
+}
+
+static void test_consecutive_roundtrip(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .id = 100, .seq = 0xffffff00u, .ack = 5, .opt = OPT_TS, .optlen = 12 };
+	for (int k = 0; k < 9; k++)
+		put_seg(k, c, k, MSS);
+	c.flags = 0x18; /* the last one pushes and is short */
+	put_seg(9, c, 9, 700);
+	assert_int_equal(run(10), 1);
+	assert_merged(0, 0, 10, NULL);
+	assert_int_equal(g.stats.merged, 9);
+	assert_int_equal(g.stats.out_gso, 1);
+}
+
+static void test_ipv6(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 6, .seq = 1000, .flow = 0x12345, .opt = OPT_TS_SACK, .optlen = 24 };
+	for (int k = 0; k < 5; k++)
+		put_seg(k, c, k, MSS);
+	struct craft d = c;
+	d.flow = 0x54321; /* another flow label: not merged with the rest */
+	put_seg(5, d, 5, MSS);
+	assert_int_equal(run(6), 2);
+	assert_merged(0, 0, 5, NULL);
+	assert_plain(1, 5);
+}
+
+static void test_interleaved(void **st)
+{
+	setup_payload();
+	struct craft a = { .v = 4, .seq = 1, .opt = OPT_TS, .optlen = 12 };
+	struct craft b = { .v = 4, .seq = 77777, .sport = 40001 };
+	struct craft c6 = { .v = 6, .seq = 9 };
+	for (int k = 0; k < 4; k++) {
+		put_seg(3 * k, a, k, MSS);
+		put_seg(3 * k + 1, b, k, MSS);
+		put_seg(3 * k + 2, c6, k, MSS);
+	}
+	assert_int_equal(run(12), 3);
+	int ia[] = { 0, 3, 6, 9 }, ib[] = { 1, 4, 7, 10 }, ic[] = { 2, 5, 8, 11 };
+	assert_merged(0, 0, 4, ia);
+	assert_merged(1, 1, 4, ib);
+	assert_merged(2, 2, 4, ic);
+}
+
+static void test_psh_ends(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1 }, p = c;
+	p.flags = 0x18;
+	put_seg(0, c, 0, MSS);
+	put_seg(1, p, 1, MSS);
+	put_seg(2, c, 2, MSS);
+	put_seg(3, c, 3, MSS);
+	assert_int_equal(run(4), 2);
+	assert_merged(0, 0, 2, NULL);
+	assert_merged(1, 2, 2, NULL);
+}
+
+static void test_bad_csum_passes(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1 };
+	put_seg(0, c, 0, MSS);
+	put_seg(1, c, 1, MSS);
+	put_seg(2, c, 2, MSS);
+	put_seg(3, c, 3, MSS);
+	pk[1].data[100] ^= 0x01; /* corrupt payload byte after the checksum was made */
+	orig[1][100] ^= 0x01;
+	assert_int_equal(run(4), 3);
+	assert_plain(0, 0);      /* alone: nothing merged before the bad one */
+	assert_plain(1, 1);
+	assert_merged(2, 2, 2, NULL);
+	assert_int_equal(g.stats.bad_csum, 1);
+	/* a bad IPv4 header checksum too */
+	put_seg(0, c, 0, MSS);
+	put_seg(1, c, 1, MSS);
+	pk[1].data[10] ^= 0x40; orig[1][10] ^= 0x40;
+	assert_int_equal(run(2), 2);
+	assert_plain(1, 1);
+}
+
+/* Packet 1 differs from a mergeable follower of packet 0 in one way: two outputs. */
+static void expect_apart(const struct craft *c0, const struct craft *c1, size_t plen1)
+{
+	put_seg(0, *c0, 0, MSS);
+	put_seg(1, *c1, 1, plen1);
+	assert_int_equal(run(2), 2);
+	assert_plain(0, 0);
+	assert_plain(1, 1);
+}
+
+static void test_not_coalesced(void **st)
+{
+	static const uint8_t ipopt[4] = { 1, 1, 1, 0 };
+	static const uint8_t ts2[12] = { 1, 1, 8, 10, 0, 0, 0x12, 0x35, 0, 0, 0x56, 0x78 };
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1, .opt = OPT_TS, .optlen = 12 }, d;
+	d = c; d.flags = 0x11; expect_apart(&c, &d, MSS);          /* FIN */
+	d = c; d.flags = 0x12; expect_apart(&c, &d, MSS);          /* SYN */
+	d = c; d.flags = 0x50; expect_apart(&c, &d, MSS);          /* ECE */
+	d = c; d.flags = 0x90; expect_apart(&c, &d, MSS);          /* CWR */
+	d = c; d.flags = 0x30; expect_apart(&c, &d, MSS);          /* URG */
+	d = c; d.seq += 1; expect_apart(&c, &d, MSS);              /* not contiguous */
+	d = c; d.ttl = 63; expect_apart(&c, &d, MSS);
+	d = c; d.tos = 4; expect_apart(&c, &d, MSS);
+	d = c; d.ack = 9; expect_apart(&c, &d, MSS);
+	d = c; d.win = 1000; expect_apart(&c, &d, MSS);
+	d = c; d.opt = ts2; expect_apart(&c, &d, MSS);             /* timestamps differ */
+	d = c; d.optlen = 0; expect_apart(&c, &d, MSS);
+	d = c; d.ipopt = ipopt; d.ipoptlen = 4; expect_apart(&c, &d, MSS);
+	d = c; d.ipopt = ipopt; d.ipoptlen = 4; expect_apart(&d, &c, MSS);
+	d = c; d.no_df = true; expect_apart(&c, &d, MSS);
+	d = c; d.src_last = 9; expect_apart(&c, &d, MSS);          /* another flow */
+	d = c; expect_apart(&c, &d, MSS + 1);                      /* larger than the first */
+	d = c; d.proto = 17; expect_apart(&c, &d, MSS);
+	d = c; expect_apart(&c, &d, 0);                            /* pure ACK */
+	/* ids must follow without DF */
+	c.no_df = true; d = c; d.id = 50; expect_apart(&c, &d, MSS);
+	put_seg(0, c, 0, MSS); put_seg(1, c, 1, MSS);
+	assert_int_equal(run(2), 1);
+	/* a fragment */
+	d = c; put_seg(0, c, 0, MSS); put_seg(1, d, 1, MSS);
+	pk[1].data[6] |= 0x20; t_fix(pk[1].data, pk[1].len); memcpy(orig[1], pk[1].data, pk[1].len);
+	assert_int_equal(run(2), 2);
+	assert_plain(1, 1);
+}
+
+static void test_short_closes(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 6, .seq = 1 };
+	put_seg(0, c, 0, MSS);
+	put_seg(1, c, 1, 500);
+	struct craft d = c;
+	d.seq += 500 - MSS;       /* contiguous after the short one */
+	put_seg(2, d, 2, MSS);
+	put_seg(3, d, 3, MSS);
+	assert_int_equal(run(4), 2);
+	assert_merged(0, 0, 2, NULL);
+	assert_merged(1, 2, 2, NULL);
+}
+
+static void test_limits(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1, .opt = OPT_TS, .optlen = 12 };
+	for (int k = 0; k < 50; k++)
+		put_seg(k, c, k, MSS);
+	/* 52 + 45 * 1448 = 65212 fits in 64 KB, a 46th would not */
+	assert_int_equal(run(50), 2);
+	assert_int_equal(len_of(0), 52 + 45 * MSS);
+	assert_merged(0, 0, 45, NULL);
+	assert_merged(1, 45, 5, NULL);
+	/* no tailroom in the head */
+	put_seg(0, c, 0, MSS); put_seg(1, c, 1, MSS);
+	pk[0].cap = pk[0].len + 100;
+	assert_int_equal(run(2), 2);
+	assert_int_equal(gro_coalesce(&g, pk, GRO_MAX_BATCH + 1, out, GRO_MAX_BATCH + 1), -EINVAL);
+	assert_int_equal(gro_coalesce(&g, pk, 4, out, 3), -EINVAL);
+	/* junk: too short, not IP */
+	pk[0].len = 3; pk[0].data[0] = 0x45; origlen[0] = 3; memcpy(orig[0], pk[0].data, 3);
+	pk[1].data[0] = 0x10; memcpy(orig[1], pk[1].data, origlen[1]);
+	assert_int_equal(run(2), 2);
+	assert_plain(0, 0);
+	assert_plain(1, 1);
+}
+
+static void test_bench(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1, .opt = OPT_TS, .optlen = 12 };
+	enum { SEGS = 44 };
+	for (int k = 0; k < SEGS; k++)
+		put_seg(k, c, k, MSS);
+	long iters = 3000;
+	size_t bytes = 0;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (long i = 0; i < iters; i++) {
+		memcpy(pk[0].data, orig[0], origlen[0]);
+		pk[0].len = origlen[0];
+		assert_int_equal(gro_coalesce(&g, pk, SEGS, out, N), 1);
+		bytes += out[0].iov_len;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	double s = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	printf("gro_coalesce: %.2f Gbit/s (%ld x %d segments in %.3f s)\n", (double)bytes * 8 / s / 1e9, iters, SEGS, s);
+	assert_true(bytes > 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_consecutive_roundtrip),
+		cmocka_unit_test(test_ipv6),
+		cmocka_unit_test(test_interleaved),
+		cmocka_unit_test(test_psh_ends),
+		cmocka_unit_test(test_bad_csum_passes),
+		cmocka_unit_test(test_not_coalesced),
+		cmocka_unit_test(test_short_closes),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_bench),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,272 @@
+/* udpio: GSO sends and GRO receives over loopback, inside a private network namespace. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <cmocka.h>
+#include "engine/udpio.h"
+
+enum { NB = 8, BUFSZ = 65535, NPKT = 200 };
+static uint8_t rxmem[NB][BUFSZ];
+static uint8_t *rxbufs[NB];
+static uint8_t txmem[NPKT][4000];
+static struct udpio_pkt tx[NPKT], rx[NPKT + 64];
+static struct udpio snd, rcv;
+
+static int lo_set(unsigned int mtu)
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r = 0;
+	if (fd < 0)
+		return -1;
+	strcpy(ifr.ifr_name, "lo");
+	if (mtu) {
+		ifr.ifr_mtu = (int)mtu;
+		r = ioctl(fd, SIOCSIFMTU, &ifr);
+	} else if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	} else {
+		r = -1;
+	}
+	close(fd);
+	return r;
+}
+
+/* Every test runs in a fresh namespace of its own: 127.0.0.1 and ::1 there are private. */
+static int setup(void **st)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0 || lo_set(0) < 0)
+		return -1;
+	for (int i = 0; i < NB; i++)
+		rxbufs[i] = rxmem[i];
+	return 0;
+}
+
+static union udpio_addr addr(const char *ip, uint16_t port)
+{
+	union udpio_addr a;
+	memset(&a, 0, sizeof(a));
+	if (strchr(ip, ':')) {
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons(port);
+		inet_pton(AF_INET6, ip, &a.in6.sin6_addr);
+	} else {
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons(port);
+		inet_pton(AF_INET, ip, &a.in.sin_addr);
+	}
+	return a;
+}
+
+static uint16_t port_of(const struct udpio *u)
+{
+	union udpio_addr a;
+	socklen_t l = sizeof(a);
+	assert_int_equal(getsockname(u->fd, &a.sa, &l), 0);
+	return ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port);
+}
+
+/* n datagrams of size sz (the last one last_sz) to dst, distinct contents. */
+static void make_tx(size_t n, size_t sz, size_t last_sz, union udpio_addr dst)
+{
+	for (size_t i = 0; i < n; i++) {
+		tx[i].buf = txmem[i];
+		tx[i].len = i + 1 == n ? last_sz : sz;
+		for (size_t j = 0; j < tx[i].len; j++)
+			txmem[i][j] = (uint8_t)(i * 7 + j);
+		tx[i].addr = dst;
+	}
+}
+
+/* Receives until n datagrams came and compares them with tx[first..first+n). */
+static void expect_rx(struct udpio *u, size_t first, size_t n, int family)
+{
+	size_t got = 0;
+	while (got < n) {
+		struct pollfd p = { .fd = u->fd, .events = POLLIN };
+		assert_int_equal(poll(&p, 1, 2000), 1);
+		int r = udpio_recv(u, rxbufs, BUFSZ, NB, rx, sizeof(rx) / sizeof(rx[0]));
+		assert_true(r > 0);
+		for (int i = 0; i < r; i++, got++) {
+			assert_true(got < n);
+			assert_int_equal(rx[i].len, tx[first + got].len);
+			assert_memory_equal(rx[i].buf, tx[first + got].buf, rx[i].len);
+			assert_int_equal(rx[i].addr.sa.sa_family, family);
+		}
+	}
+	assert_int_equal(u->stats.rx_trunc + u->stats.rx_overflow, 0);
+}
+
+static void open_pair(const char *sip, const char *rip, const struct udpio_opts *so, const struct udpio_opts *ro)
+{
+	union udpio_addr s = addr(sip, 0), r = addr(rip, 0);
+	assert_int_equal(udpio_open(&snd, &s, so), 0);
+	assert_int_equal(udpio_open(&rcv, &r, ro), 0);
+}
+
+static void close_pair(void)
+{
+	udpio_close(&snd);
+	udpio_close(&rcv);
+}
+
+static void gso_roundtrip(const char *ip, bool gro)
+{
+	struct udpio_opts ro = { .no_gro = !gro };
+	open_pair(ip, ip, NULL, &ro);
+	char caps[160];
+	printf("udpio %s: %s\n", ip, udpio_caps_str(&snd.caps, caps, sizeof(caps)));
+	assert_true(snd.caps.gso);
+	assert_int_equal(rcv.caps.gro, gro);
+	assert_true(snd.caps.sndbuf >= UDPIO_DEFAULT_BUF);  /* forced as root */
+	assert_true(snd.caps.sndbuf_forced);
+	make_tx(50, 1200, 700, addr(ip, port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 50), 50);
+	assert_int_equal(snd.stats.tx_gso_msgs, 1);        /* 50 x 1200 < 64 KB and < 64 segments */
+	expect_rx(&rcv, 0, 50, strchr(ip, ':') ? AF_INET6 : AF_INET);
+	if (gro)
+		assert_true(rcv.stats.rx_gro_msgs >= 1);
+	else
+		assert_int_equal(rcv.stats.rx_gro_msgs, 0);
+	close_pair();
+}
+
+static void test_v4_gro(void **st) { gso_roundtrip("127.0.0.1", true); }
+static void test_v4_no_gro(void **st) { gso_roundtrip("127.0.0.1", false); }
+static void test_v6_gro(void **st) { gso_roundtrip("::1", true); }
+static void test_v6_no_gro(void **st) { gso_roundtrip("::1", false); }
+
+/* Runs break at the 64-segment and 64 KB limits, at another size and another peer. */
+static void test_runs(void **st)
+{
+	open_pair("127.0.0.1", "127.0.0.1", NULL, NULL);
+	make_tx(200, 300, 300, addr("127.0.0.1", port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 130), 130);
+	assert_int_equal(snd.stats.tx_gso_msgs, 3);        /* 64 + 64 + 2 */
+	expect_rx(&rcv, 0, 130, AF_INET);
+	make_tx(60, 1400, 1400, addr("127.0.0.1", port_of(&rcv)));
+	tx[20].len = 1000;                                 /* short: ends a run */
+	assert_int_equal(udpio_send(&snd, tx, 60), 60);    /* 21 | 39 (46 x 1400 > 64 KB is not hit) */
+	assert_int_equal(snd.stats.tx_gso_msgs, 5);
+	expect_rx(&rcv, 0, 60, AF_INET);
+	make_tx(60, 3000, 3000, addr("127.0.0.1", port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 60), 60);    /* 21 x 3000 = 63000: 21 + 21 + 18 */
+	assert_int_equal(snd.stats.tx_gso_msgs, 8);
+	expect_rx(&rcv, 0, 60, AF_INET);
+	close_pair();
+}
+
+/* An IPv6 dual-stack socket talks to an IPv4 one; addresses come back as plain IPv4. */
+static void test_dual_stack(void **st)
+{
+	open_pair("::", "127.0.0.1", NULL, NULL);
+	assert_true(snd.caps.dual_stack);
+	make_tx(10, 1000, 10, addr("127.0.0.1", port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 10), 10);
+	expect_rx(&rcv, 0, 10, AF_INET);
+	/* and back: the IPv4 source comes to the v6 socket as v4-mapped, given to us as IPv4 */
+	make_tx(3, 100, 100, addr("127.0.0.1", port_of(&snd)));
+	assert_int_equal(udpio_send(&rcv, tx, 3), 3);
+	expect_rx(&snd, 0, 3, AF_INET);
+	assert_int_equal(ntohs(rx[0].addr.in.sin_port), port_of(&rcv));
+	close_pair();
+}
+
+/* GSO off by option: each datagram its own message. */
+static void test_forced_fallback(void **st)
+{
+	struct udpio_opts so = { .no_gso = true };
+	open_pair("127.0.0.1", "127.0.0.1", &so, NULL);
+	assert_false(snd.caps.gso);
+	make_tx(20, 1000, 1000, addr("127.0.0.1", port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 20), 20);
+	assert_int_equal(snd.stats.tx_gso_msgs, 0);
+	expect_rx(&rcv, 0, 20, AF_INET);
+	close_pair();
+}
+
+/* The kernel refuses a super-datagram whose segments exceed the MTU (EMSGSIZE): the run goes
+ * out one datagram at a time (fragmented), GSO stays on. */
+static void test_send_time_fallback(void **st)
+{
+	assert_int_equal(lo_set(1500), 0);
+	open_pair("127.0.0.1", "127.0.0.1", NULL, NULL);
+	make_tx(5, 2000, 2000, addr("127.0.0.1", port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 5), 5);
+	assert_int_equal(snd.stats.tx_gso_fallback, 1);
+	assert_int_equal(snd.stats.tx_gso_msgs, 0);
+	assert_true(snd.caps.gso);
+	expect_rx(&rcv, 0, 5, AF_INET);
+	close_pair();
+}
+
+static void test_errors(void **st)
+{
+	open_pair("127.0.0.1", "127.0.0.1", NULL, NULL);
+	assert_int_equal(udpio_recv(&rcv, rxbufs, BUFSZ, NB, rx, 64), -EAGAIN);
+	/* an unroutable IPv6 peer on an IPv4 socket is dropped and counted, the rest goes */
+	make_tx(4, 100, 100, addr("127.0.0.1", port_of(&rcv)));
+	tx[1].addr = addr("::1", 9);
+	assert_int_equal(udpio_send(&snd, tx, 4), 4);
+	assert_int_equal(snd.stats.tx_dropped, 1);
+	struct udpio_pkt keep[3] = { tx[0], tx[2], tx[3] };
+	memcpy(tx, keep, sizeof(keep));
+	expect_rx(&rcv, 0, 3, AF_INET);
+	assert_int_equal(udpio_send(&snd, tx, UDPIO_MAX_BATCH + 1), -EINVAL);
+	char buf[160];
+	udpio_caps_str(&rcv.caps, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "gro on"));
+	close_pair();
+}
+
+/* A SOCK_SEQPACKET pair keeps packet boundaries like a tun does. */
+static void test_tun_helpers(void **st)
+{
+	int sv[2];
+	size_t lens[4];
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+	struct iovec w[3] = { { "abc", 3 }, { "de", 2 }, { "f", 1 } };
+	assert_int_equal(udpio_tun_write(sv[1], w, 3, NULL), 3);
+	assert_int_equal(udpio_tun_read(sv[0], rxbufs, 4, lens, 2), 2);
+	assert_int_equal(lens[0], 3);
+	assert_int_equal(lens[1], 2);
+	assert_memory_equal(rxbufs[0], "abc", 3);
+	assert_memory_equal(rxbufs[1], "de", 2);
+	assert_int_equal(udpio_tun_read(sv[0], rxbufs, 4, lens, 4), 1);  /* stops at EAGAIN */
+	assert_int_equal(lens[0], 1);
+	assert_int_equal(udpio_tun_read(sv[0], rxbufs, 4, lens, 4), -EAGAIN);
+	/* a write error other than EAGAIN drops the packet and goes on */
+	uint64_t dropped = 0;
+	close(sv[0]);
+	assert_int_equal(udpio_tun_write(sv[1], w, 2, &dropped), 2);
+	assert_int_equal(dropped, 2);
+	close(sv[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_v4_gro, setup),
+		cmocka_unit_test_setup(test_v4_no_gro, setup),
+		cmocka_unit_test_setup(test_v6_gro, setup),
+		cmocka_unit_test_setup(test_v6_no_gro, setup),
+		cmocka_unit_test_setup(test_runs, setup),
+		cmocka_unit_test_setup(test_dual_stack, setup),
+		cmocka_unit_test_setup(test_forced_fallback, setup),
+		cmocka_unit_test_setup(test_send_time_fallback, setup),
+		cmocka_unit_test_setup(test_errors, setup),
+		cmocka_unit_test(test_tun_helpers),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
