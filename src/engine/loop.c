@@ -19,6 +19,7 @@
 #include <sys/ioctl.h>
 #include <poll.h>
 
+#include "engine/gro.h"
 #include "engine/gso.h"
 #include "engine/udpio.h"
 #include "lib/log.h"
@@ -38,6 +39,7 @@ enum {
 	LOOP_SLOTS = LOOP_PKTS,
 	LOOP_SLOT_SIZE = 9216 + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
 	LOOP_VNET = GSO_VNET_HDR_LEN,
+	LOOP_GRO_SIZE = 16 + GRO_MAX_LEN + 1,	/* virtio header (aligned) + the largest merge */
 };
 
 enum src_kind { SRC_TUN, SRC_UDP, SRC_UAPI, SRC_CONN, SRC_TIMER, SRC_SIGNAL };
@@ -72,6 +74,11 @@ struct wg_loop {
 	struct udpio_pkt upkts[LOOP_PKTS];
 	struct wg_pkt pkts[LOOP_PKTS];
 	struct iovec segs[UDPIO_MAX_SEGS];
+	/* receive side: plaintext copied where TCP segments can be merged in place */
+	struct gro gro;
+	uint8_t *gro_bufs;	/* GRO_MAX_BATCH buffers of LOOP_GRO_SIZE */
+	struct gro_pkt gpkts[GRO_MAX_BATCH];
+	struct iovec gout[GRO_MAX_BATCH];
 };
 
 static int ep_add(struct wg_loop *l, struct loop_src *s, uint32_t events)
@@ -143,11 +150,41 @@ static int op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *p
 	return (int)done;
 }
 
+static unsigned int tun_write_gro(struct wg_loop *l, struct wg_pkt *pkts, unsigned int n)
+{
+	unsigned int ok = 0;
+	int k;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t *b = l->gro_bufs + (size_t)i * LOOP_GRO_SIZE + 16;
+		memcpy(b, pkts[i].data, pkts[i].len);
+		l->gpkts[i] = (struct gro_pkt){ .data = b, .len = pkts[i].len, .cap = GRO_MAX_LEN };
+	}
+	k = gro_coalesce(&l->gro, l->gpkts, n, l->gout, GRO_MAX_BATCH);
+	if (k < 0)
+		return 0;
+	for (int i = 0; i < k; i++) {
+		ssize_t w;
+		do
+			w = write(l->tun.fd, l->gout[i].iov_base, l->gout[i].iov_len);
+		while (w < 0 && errno == EINTR);
+		if (w == (ssize_t)l->gout[i].iov_len)
+			ok++;
+	}
+	/* merged segments count as written when their packet was */
+	return k && ok == (unsigned int)k ? n : ok;
+}
+
 static int op_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_loop *l = ctx;
 	unsigned int ok = 0;
 
+	if (l->vnet && l->gro_bufs) {
+		for (unsigned int i = 0; i < n; i += GRO_MAX_BATCH)
+			ok += tun_write_gro(l, pkts + i, n - i > GRO_MAX_BATCH ? GRO_MAX_BATCH : n - i);
+		return (int)ok;
+	}
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t *p = pkts[i].data;
 		size_t len = pkts[i].len;
@@ -412,16 +449,18 @@ static bool tun_has_vnet_hdr(int fd)
 }
 
 /* TSO and checksum offload let one read carry up to 64 KB of TCP; split here. */
-static void tun_offloads(int fd)
+static bool tun_offloads(int fd)
 {
 	unsigned int base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
 
 #if defined(TUN_F_USO4) && defined(TUN_F_USO6)
 	if (tun_set_offload(fd, base | TUN_F_USO4 | TUN_F_USO6) == 0)
-		return;
+		return true;
 #endif
-	if (tun_set_offload(fd, base) < 0)
-		log_debug("the tun device takes no offloads: one packet per read");
+	if (tun_set_offload(fd, base) == 0)
+		return true;
+	log_debug("the tun device takes no offloads: one packet per read and write");
+	return false;
 }
 
 int wg_loop_new(struct wg_loop **out, struct wg_device *dev, int tun_fd, int uapi_fd)
@@ -448,8 +487,11 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, int tun_fd, int uap
 	for (unsigned int i = 0; i < LOOP_RX_BUFS; i++)
 		l->rx_ptrs[i] = l->rx_bufs + (size_t)i * LOOP_BUF_SIZE + WG_PKT_HEADROOM;
 	l->vnet = tun_has_vnet_hdr(tun_fd);
-	if (l->vnet)
-		tun_offloads(tun_fd);
+	if (l->vnet && tun_offloads(tun_fd)) {
+		/* without TSO on the device, merged packets could not be written */
+		l->gro_bufs = malloc((size_t)GRO_MAX_BATCH * LOOP_GRO_SIZE);
+		gro_init(&l->gro);
+	}
 
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
@@ -599,6 +641,7 @@ void wg_loop_free(struct wg_loop *l)
 		memset(&l->dev->ops, 0, sizeof(l->dev->ops));
 	free(l->tx_bufs);
 	free(l->slots);
+	free(l->gro_bufs);
 	free(l->rx_bufs);
 	free(l);
 }
