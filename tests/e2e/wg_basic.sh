@@ -52,6 +52,10 @@ check "culvert<->culvert ping a->b" wait_ping "$A" 198.19.7.2 25
 check "culvert<->culvert ping b->a" quiet nsx "$NB" ping -c2 -i0.2 -W1 198.19.7.1
 check "culvert<->culvert IPv6 inside" quiet nsx "$A" ping -6 -c2 -i0.2 -W1 2001:db8:ff::2
 check "big packets (1392 bytes) fit the MTU" quiet nsx "$A" ping -c1 -W1 -s 1364 -M do 198.19.7.2
+gbps=$(iperf "$NB" "$A" 198.19.7.2 1) && pass "iperf3 culvert->culvert ($gbps Gbit/s)" ||
+	fail "iperf3 culvert->culvert"
+gbps=$(iperf "$A" "$NB" 2001:db8:ff::1 1) && pass "iperf3 culvert->culvert IPv6 inside ($gbps Gbit/s)" ||
+	fail "iperf3 culvert->culvert IPv6 inside"
 [ "$(wg_field "$NB" "$IB" endpoints)" = "198.18.7.1:51820" ] &&
 	pass "responder learned the endpoint" || fail "responder learned the endpoint"
 # IPv6 underlay: point a at b's v6 address; b roams to a's v6 source.
@@ -130,7 +134,7 @@ pid=$(nsx "$A" pgrep -f "culvert-wg $IQ" | head -1)
 [ "$(nsx "$A" wg show "$IQ" listen-port)" = 51830 ] && nsx "$A" ip -o addr show dev "$IQ" | grep -q 198.19.8.1/24 &&
 	nsx "$A" ip route | grep -q "198.19.9.0/24 dev $IQ" &&
 	pass "wg-quick configured the culvert interface" || fail "wg-quick configured the culvert interface"
-check "wg-quick down" nsx "$A" env PATH="$T_DIR/bin:$PATH" wg-quick down "$T_DIR/$IQ.conf"
+check "wg-quick down" quiet nsx "$A" env PATH="$T_DIR/bin:$PATH" wg-quick down "$T_DIR/$IQ.conf"
 wait_for test ! -S "$SOCK/$IQ.sock" && pass "socket removed after wg-quick down" ||
 	fail "socket removed after wg-quick down"
 after=$(nsx "$A" sh -c 'ip -o addr; ip route; ip -6 route' | grep -v "$IA")
