@@ -3,19 +3,48 @@
 
 #include "lib/packet.h"
 
+/* The one's complement sum does not depend on byte order (RFC 1071 §2(B)), so sum native
+ * 32-bit words, fold, and swap once at the end: 4-8x fewer steps than big-endian pairs,
+ * and this sum is most of the cost of GSO/GRO on the data path. */
 uint32_t pkt_csum_add(uint32_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	uint64_t acc = sum;
+	uint64_t acc = 0, acc2 = 0;
+	uint32_t w0, w1;
+	uint16_t h;
 
-	/* A 64-bit accumulator cannot overflow for any length a packet can have. */
-	for (; len >= 2; p += 2, len -= 2)
-		acc += (uint32_t)(p[0] << 8 | p[1]);
+	/* Two accumulators break the dependency chain; no overflow below 2^32 words. */
+	for (; len >= 8; p += 8, len -= 8) {
+		memcpy(&w0, p, 4);
+		memcpy(&w1, p + 4, 4);
+		acc += w0;
+		acc2 += w1;
+	}
+	acc += acc2;
+	if (len >= 4) {
+		memcpy(&w0, p, 4);
+		acc += w0;
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		memcpy(&h, p, 2);
+		acc += h;
+		p += 2;
+		len -= 2;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	h = (uint16_t)acc;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	h = (uint16_t)(h >> 8 | h << 8);
+#endif
+	uint64_t total = (uint64_t)sum + h;
 	if (len)
-		acc += (uint32_t)p[0] << 8;
-	while (acc >> 32)
-		acc = (acc & 0xffffffff) + (acc >> 32);
-	return (uint32_t)acc;
+		total += (uint32_t)p[0] << 8;
+	while (total >> 32)
+		total = (total & 0xffffffff) + (total >> 32);
+	return (uint32_t)total;
 }
 
 uint16_t pkt_csum_reduce(uint32_t sum)
