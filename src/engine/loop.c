@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -66,6 +67,7 @@ struct wg_loop {
 	bool stop;
 	int fatal;
 	uint16_t bound_port;
+	unsigned int ticks;
 
 	uint8_t *tx_bufs;	/* LOOP_TUN_BUFS tun-read buffers of LOOP_BUF_SIZE */
 	uint8_t *slots;		/* LOOP_SLOTS segment buffers of LOOP_SLOT_SIZE (GSO splits) */
@@ -553,6 +555,19 @@ fail_fds:
 	return r;
 }
 
+/* Padding must not push a packet past the device MTU, which `ip link` may change. */
+static void refresh_mtu(struct wg_loop *l)
+{
+	struct ifreq ifr;
+
+	if (l->udp.fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", l->dev->name);
+	if (ioctl(l->udp.fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		l->dev->mtu = (unsigned int)ifr.ifr_mtu;
+}
+
 static void signal_event(struct wg_loop *l)
 {
 	struct signalfd_siginfo si;
@@ -604,6 +619,8 @@ int wg_loop_run(struct wg_loop *l)
 			case SRC_TIMER:
 				while (read(s->fd, &ticks, sizeof(ticks)) == sizeof(ticks))
 					;
+				if (++l->ticks % 10 == 1)
+					refresh_mtu(l);
 				wg_device_tick(l->dev);
 				break;
 			case SRC_SIGNAL:

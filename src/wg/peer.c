@@ -213,7 +213,7 @@ void wg_peer_act(struct wg_peer *p, unsigned int act, uint64_t now)
 	if (act & TIMERS_CLEAR_QUEUE) {
 		if (p->staged_count)
 			log_info("%s: no handshake after %d seconds, dropping %u queued packets",
-				 wg_peer_name(p, name, sizeof(name)), (int)(REKEY_ATTEMPT_TIME / TIMERS_NS_PER_SEC),
+				 wg_peer_name(p, name, sizeof(name)), (int)REKEY_ATTEMPT_TIME,
 				 p->staged_count);
 		p->dev->drops[WG_DROP_QUEUE_FULL] += p->staged_count;
 		wg_peer_clear_staged(p);

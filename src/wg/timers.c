@@ -48,16 +48,16 @@ void timers_stop(struct timers *t)
 
 void timers_data_sent(struct timers *t, uint64_t now)
 {
-	/* Heard nothing back within KEEPALIVE + REKEY_TIMEOUT of sending data: the peer may have
+	/* Heard nothing back within KEEPALIVE + TIMERS_REKEY_TIMEOUT of sending data: the peer may have
 	 * lost our session, so start a fresh handshake. */
 	if (!t->new_handshake_at)
-		t->new_handshake_at = at(now, KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + jitter(t));
+		t->new_handshake_at = at(now, TIMERS_KEEPALIVE_TIMEOUT + TIMERS_REKEY_TIMEOUT + jitter(t));
 }
 
 void timers_data_received(struct timers *t, uint64_t now)
 {
 	if (!t->keepalive_at)
-		t->keepalive_at = at(now, KEEPALIVE_TIMEOUT);
+		t->keepalive_at = at(now, TIMERS_KEEPALIVE_TIMEOUT);
 	else
 		t->need_another_keepalive = true;
 }
@@ -84,7 +84,7 @@ void timers_handshake_initiated(struct timers *t, uint64_t now)
 {
 	t->last_initiation_sent = now;
 	t->initiation_ever_sent = true;
-	t->retransmit_at = at(now, REKEY_TIMEOUT + jitter(t));
+	t->retransmit_at = at(now, TIMERS_REKEY_TIMEOUT + jitter(t));
 }
 
 void timers_handshake_complete(struct timers *t, uint64_t now)
@@ -101,14 +101,14 @@ void timers_session_derived(struct timers *t, uint64_t now, bool initiator)
 	t->session_initiator = initiator;
 	t->session_birth = now;
 	t->sent_lastminute_handshake = false;
-	t->expire_at = at(now, REJECT_AFTER_TIME);
-	t->zero_keys_at = at(now, 3 * REJECT_AFTER_TIME);
+	t->expire_at = at(now, TIMERS_REJECT_AFTER_TIME);
+	t->zero_keys_at = at(now, 3 * TIMERS_REJECT_AFTER_TIME);
 }
 
-/* No more than one initiation per REKEY_TIMEOUT per peer, whatever asks for it. */
+/* No more than one initiation per TIMERS_REKEY_TIMEOUT per peer, whatever asks for it. */
 static bool rate_limited(const struct timers *t, uint64_t now)
 {
-	return t->initiation_ever_sent && now - t->last_initiation_sent < REKEY_TIMEOUT;
+	return t->initiation_ever_sent && now - t->last_initiation_sent < TIMERS_REKEY_TIMEOUT;
 }
 
 unsigned int timers_want_handshake(struct timers *t, uint64_t now)
@@ -124,7 +124,7 @@ unsigned int timers_keep_fresh_send(struct timers *t, uint64_t now, uint64_t sen
 		return timers_want_handshake(t, now);
 	/* Only the initiator rekeys on age, so both ends do not race to initiate. */
 	if (send_counter > REKEY_AFTER_MESSAGES ||
-	    (t->session_initiator && now - t->session_birth >= REKEY_AFTER_TIME))
+	    (t->session_initiator && now - t->session_birth >= TIMERS_REKEY_AFTER_TIME))
 		return timers_want_handshake(t, now);
 	return 0;
 }
@@ -135,7 +135,7 @@ unsigned int timers_keep_fresh_receive(struct timers *t, uint64_t now)
 	 * nothing to send itself; once per session. */
 	if (!t->have_session || !t->session_initiator || t->sent_lastminute_handshake)
 		return 0;
-	if (now - t->session_birth < REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT)
+	if (now - t->session_birth < TIMERS_REJECT_AFTER_TIME - TIMERS_KEEPALIVE_TIMEOUT - TIMERS_REKEY_TIMEOUT)
 		return 0;
 	t->sent_lastminute_handshake = true;
 	return timers_want_handshake(t, now);
@@ -181,13 +181,13 @@ unsigned int timers_tick(struct timers *t, uint64_t now)
 
 	if (due(&t->retransmit_at, now)) {
 		if (t->handshake_attempts >= TIMERS_MAX_HANDSHAKE_RETRIES) {
-			/* Gave up for REKEY_ATTEMPT_TIME: drop what waits for a session, and
+			/* Gave up for TIMERS_REKEY_ATTEMPT_TIME: drop what waits for a session, and
 			 * make sure stale keys do not outlive us. */
 			t->keepalive_at = 0;
 			t->need_another_keepalive = false;
 			act |= TIMERS_CLEAR_QUEUE;
 			if (!t->zero_keys_at)
-				t->zero_keys_at = at(now, 3 * REJECT_AFTER_TIME);
+				t->zero_keys_at = at(now, 3 * TIMERS_REJECT_AFTER_TIME);
 		} else {
 			t->handshake_attempts++;
 			act |= TIMERS_SEND_HANDSHAKE_INITIATION;
@@ -197,7 +197,7 @@ unsigned int timers_tick(struct timers *t, uint64_t now)
 		act |= TIMERS_SEND_KEEPALIVE;
 		if (t->need_another_keepalive) {
 			t->need_another_keepalive = false;
-			t->keepalive_at = at(now, KEEPALIVE_TIMEOUT);
+			t->keepalive_at = at(now, TIMERS_KEEPALIVE_TIMEOUT);
 		}
 	}
 	if (due(&t->new_handshake_at, now))
@@ -218,5 +218,5 @@ unsigned int timers_tick(struct timers *t, uint64_t now)
 
 bool timers_session_usable(uint64_t birth, uint64_t now, uint64_t counter)
 {
-	return now - birth < REJECT_AFTER_TIME && counter < REJECT_AFTER_MESSAGES;
+	return now - birth < TIMERS_REJECT_AFTER_TIME && counter < REJECT_AFTER_MESSAGES;
 }

@@ -27,16 +27,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TIMERS_NS_PER_SEC 1000000000ULL
+#include "messages.h"
 
-/* Protocol constants (whitepaper section 6.1). */
-#define REKEY_AFTER_MESSAGES   (1ULL << 60)
-#define REJECT_AFTER_MESSAGES  (UINT64_MAX - (1ULL << 13))	/* 2^64 - 2^13 - 1 */
-#define REKEY_AFTER_TIME       (120 * TIMERS_NS_PER_SEC)
-#define REJECT_AFTER_TIME      (180 * TIMERS_NS_PER_SEC)
-#define REKEY_ATTEMPT_TIME     (90 * TIMERS_NS_PER_SEC)
-#define REKEY_TIMEOUT          (5 * TIMERS_NS_PER_SEC)
-#define KEEPALIVE_TIMEOUT      (10 * TIMERS_NS_PER_SEC)
+#define TIMERS_NS_PER_SEC WG_NSEC_PER_SEC
+
+/* The protocol constants of messages.h (seconds) in the nanoseconds these timers count. */
+#define TIMERS_REKEY_AFTER_TIME   (REKEY_AFTER_TIME * TIMERS_NS_PER_SEC)
+#define TIMERS_REJECT_AFTER_TIME  (REJECT_AFTER_TIME * TIMERS_NS_PER_SEC)
+#define TIMERS_REKEY_ATTEMPT_TIME (REKEY_ATTEMPT_TIME * TIMERS_NS_PER_SEC)
+#define TIMERS_REKEY_TIMEOUT      (REKEY_TIMEOUT * TIMERS_NS_PER_SEC)
+#define TIMERS_KEEPALIVE_TIMEOUT  (KEEPALIVE_TIMEOUT * TIMERS_NS_PER_SEC)
 #define REKEY_TIMEOUT_JITTER_MAX (333 * 1000000ULL)		/* 1/3 s, in ns */
 /* Retries before giving up: an attempt every REKEY_TIMEOUT for REKEY_ATTEMPT_TIME. */
 #define TIMERS_MAX_HANDSHAKE_RETRIES (REKEY_ATTEMPT_TIME / REKEY_TIMEOUT)

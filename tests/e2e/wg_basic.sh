@@ -32,7 +32,7 @@ quiet() { "$@" >/dev/null 2>&1; }
 wg_field() { nsx "$1" wg show "$2" "$3" | awk '{print $2}'; }
 
 # ---- 1. culvert <-> culvert -------------------------------------------------------------
-start "$A" "$IA" && start "$NB" "$IB" || fail "culvert starts" "no control socket"
+start "$A" "$IA" && PID_A=$BG_PID && start "$NB" "$IB" || fail "culvert starts" "no control socket"
 cat >"$T_DIR/a.conf" <<EOF
 [Interface]
 PrivateKey = $(cat "$T_DIR/ka")
@@ -141,4 +141,8 @@ after=$(nsx "$A" sh -c 'ip -o addr; ip route; ip -6 route' | grep -v "$IA")
 [ "$before" = "$after" ] && pass "addresses and routes restored" ||
 	fail "addresses and routes restored" "$(diff <(echo "$before") <(echo "$after"))"
 
+# ---- SIGTERM removes the socket and the device ------------------------------------------
+kill "$PID_A"
+wait_for test ! -S "$SOCK/$IA.sock" && wait_for sh -c "! ip netns exec $A ip link show $IA" &&
+	pass "SIGTERM removes socket and device" || fail "SIGTERM removes socket and device"
 t_done

@@ -99,11 +99,11 @@ static void test_reject_after_time_and_zero_keys(void **state)
 	timers_session_derived(&t, T0, true);
 	assert_true(timers_session_usable(T0, T0 + 179 * S, 0));
 	assert_false(timers_session_usable(T0, T0 + 180 * S, 0));
-	assert_true(timers_next_deadline(&t) == T0 + REJECT_AFTER_TIME);
+	assert_true(timers_next_deadline(&t) == T0 + TIMERS_REJECT_AFTER_TIME);
 	assert_int_equal(timers_tick(&t, T0 + 180 * S - 1), 0);
 	assert_int_equal(timers_tick(&t, T0 + 180 * S), TIMERS_EXPIRE_SESSION);
 	assert_int_equal(timers_tick(&t, T0 + 181 * S), 0);	/* fires once */
-	assert_true(timers_next_deadline(&t) == T0 + 3 * REJECT_AFTER_TIME);
+	assert_true(timers_next_deadline(&t) == T0 + 3 * TIMERS_REJECT_AFTER_TIME);
 	assert_int_equal(timers_tick(&t, T0 + 540 * S - 1), 0);
 	assert_int_equal(timers_tick(&t, T0 + 540 * S), TIMERS_ZERO_KEYS);
 	assert_true(timers_next_deadline(&t) == UINT64_MAX);
@@ -190,7 +190,7 @@ static void test_retry_with_jitter_then_give_up(void **state)
 			assert_int_equal(timers_tick(&t, next), TIMERS_SEND_KEEPALIVE);
 			continue;
 		}
-		assert_true(next - now == 5 * S + 200 * MS);	/* REKEY_TIMEOUT + jitter */
+		assert_true(next - now == 5 * S + 200 * MS);	/* TIMERS_REKEY_TIMEOUT + jitter */
 		now = next;
 		act = timers_tick(&t, now);
 		if (act & TIMERS_CLEAR_QUEUE)
@@ -201,11 +201,11 @@ static void test_retry_with_jitter_then_give_up(void **state)
 	}
 	printf("timers: %u initiations, gave up %.1f s after the first\n", sent, (double)(now - T0) / S);
 	assert_int_equal(sent, 1 + TIMERS_MAX_HANDSHAKE_RETRIES);
-	assert_true(now - T0 >= REKEY_ATTEMPT_TIME);
-	assert_true(now - T0 <= REKEY_ATTEMPT_TIME + REKEY_TIMEOUT + (sent + 1) * REKEY_TIMEOUT_JITTER_MAX);
+	assert_true(now - T0 >= TIMERS_REKEY_ATTEMPT_TIME);
+	assert_true(now - T0 <= TIMERS_REKEY_ATTEMPT_TIME + TIMERS_REKEY_TIMEOUT + (sent + 1) * REKEY_TIMEOUT_JITTER_MAX);
 	/* after giving up: no more retries, and keys will be erased */
 	assert_true(t.retransmit_at == 0);
-	assert_true(timers_next_deadline(&t) == now + 3 * REJECT_AFTER_TIME);
+	assert_true(timers_next_deadline(&t) == now + 3 * TIMERS_REJECT_AFTER_TIME);
 
 	/* random jitter stays within bounds and differs between tries */
 	uint64_t seed = 99, last = 0, prev_gap = 0;
@@ -217,7 +217,7 @@ static void test_retry_with_jitter_then_give_up(void **state)
 	for (int i = 0; i < 10; i++) {
 		uint64_t next = timers_next_deadline(&t), gap = next - now;
 
-		assert_true(gap >= REKEY_TIMEOUT && gap <= REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX);
+		assert_true(gap >= TIMERS_REKEY_TIMEOUT && gap <= TIMERS_REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX);
 		varied |= i && gap != prev_gap;
 		prev_gap = gap;
 		now = next;
@@ -286,7 +286,7 @@ static void test_default_jitter(void **state)
 	for (int i = 0; i < 200; i++) {
 		timers_handshake_initiated(&t, T0);
 		uint64_t gap = timers_next_deadline(&t) - T0;
-		assert_true(gap >= REKEY_TIMEOUT && gap <= REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX);
+		assert_true(gap >= TIMERS_REKEY_TIMEOUT && gap <= TIMERS_REKEY_TIMEOUT + REKEY_TIMEOUT_JITTER_MAX);
 	}
 	/* timers_stop disarms everything */
 	timers_data_received(&t, T0);
