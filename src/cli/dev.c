@@ -111,13 +111,17 @@ static int dev_add(int argc, char **argv)
 			have_mode = true;
 			i++;
 		} else if (!strcmp(w, "user")) {
-			if (!v || !tun_parse_user(v, &uid))
+			if (!v)
 				return usage_err("%s", "user needs a user name or uid");
+			if (!tun_parse_user(v, &uid))
+				return CLI_EXIT_USAGE;
 			have_user = true;
 			i++;
 		} else if (!strcmp(w, "group")) {
-			if (!v || !tun_parse_group(v, &gid))
+			if (!v)
 				return usage_err("%s", "group needs a group name or gid");
+			if (!tun_parse_group(v, &gid))
+				return CLI_EXIT_USAGE;
 			have_group = true;
 			i++;
 		} else if (!strcmp(w, "multi_queue")) {

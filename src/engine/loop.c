@@ -118,6 +118,8 @@ static void op_wall(void *ctx, int64_t *sec, int64_t *nsec)
 	*nsec = ts.tv_nsec;
 }
 
+_Static_assert(sizeof(union udpio_addr) == sizeof(struct wg_endpoint), "endpoint layouts differ");
+
 static int op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_loop *l = ctx;
@@ -213,6 +215,7 @@ static int op_rebind(void *ctx)
 /* One dual-stack socket ([::]:port), or IPv4 only where IPv6 is off. */
 static int udp_open(struct wg_loop *l, uint16_t port)
 {
+	const struct udpio_opts o = { .bufsize = LOOP_SOCK_BUF };
 	union udpio_addr a;
 	int r;
 
@@ -220,12 +223,12 @@ static int udp_open(struct wg_loop *l, uint16_t port)
 	a.in6.sin6_family = AF_INET6;
 	a.in6.sin6_port = htons(port);
 	a.in6.sin6_addr = in6addr_any;
-	r = udpio_open(&l->uio, &a, NULL);
+	r = udpio_open(&l->uio, &a, &o);
 	if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
 		memset(&a, 0, sizeof(a));
 		a.in.sin_family = AF_INET;
 		a.in.sin_port = htons(port);
-		r = udpio_open(&l->uio, &a, NULL);
+		r = udpio_open(&l->uio, &a, &o);
 	}
 	if (r < 0)
 		return r;

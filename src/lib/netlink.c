@@ -39,7 +39,8 @@ static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 	portid = mnl_socket_get_portid(nl);
 	seq = (uint32_t)time(NULL);
 	nlh->nlmsg_seq = seq;
-	if (!(nlh->nlmsg_flags & NLM_F_DUMP))
+	/* NLM_F_DUMP shares bits with NLM_F_EXCL|NLM_F_REPLACE, so only a GET can be a dump. */
+	if (nlh->nlmsg_type != RTM_GETLINK || (nlh->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
 		nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;

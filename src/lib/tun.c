@@ -185,8 +185,14 @@ static int fill_info(const struct nl_link *l, struct tun_info *out)
 			out->flags |= IFF_PERSIST;
 		out->owner = attr_id(tb[IFLA_TUN_OWNER]);
 		out->group = attr_id(tb[IFLA_TUN_GROUP]);
-		out->attached = attr_id(tb[IFLA_TUN_NUM_QUEUES]) > 0 ||
-				attr_id(tb[IFLA_TUN_NUM_DISABLED_QUEUES]) > 0;
+		/* Queue counts come only for multi_queue devices. Otherwise the carrier tells: the
+		 * kernel turns it on when a queue attaches and off when the last one detaches
+		 * (a reader that set TUNSETCARRIER off looks detached). */
+		if (tb[IFLA_TUN_NUM_QUEUES])
+			out->attached = attr_id(tb[IFLA_TUN_NUM_QUEUES]) > 0 ||
+					attr_id(tb[IFLA_TUN_NUM_DISABLED_QUEUES]) > 0;
+		else
+			out->attached = l->carrier;
 	} else {
 		long f = sysfs_num(l->name, "tun_flags", true);
 

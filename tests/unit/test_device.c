@@ -467,6 +467,30 @@ static void test_remove_peer(void **state)
 	pair_free(p);
 }
 
+static void test_cookie_under_load(void **state)
+{
+	struct pair *p = pair_new();
+
+	/* b has seen a burst of handshake messages this second: it is under load */
+	for (int i = 0; i < WG_HANDSHAKE_LOAD + 5; i++)
+		wg_device_under_load(&p->b.dev);
+	assert_int_equal(wg_peer_send_initiation(p->a.peer, false), 0);
+	assert_true(deliver_one(&p->net));	/* initiation -> cookie reply */
+	assert_int_equal(p->b.dev.drops[WG_DROP_COOKIE_SENT], 1);
+	assert_null(p->b.peer->kp_next);
+	assert_int_equal(p->net.nq, 1);
+	assert_int_equal(p->net.q[0].data[0], WG_MSG_COOKIE_REPLY);
+	pump(&p->net);
+	assert_int_equal(p->a.dev.drops[WG_DROP_BAD_COOKIE], 0);
+	assert_true(p->a.peer->cookie.have_cookie);
+	/* the retry carries MAC2 and is served although b is still under load */
+	assert_int_equal(wg_peer_send_initiation(p->a.peer, true), 0);
+	pump(&p->net);
+	assert_int_equal(p->b.dev.drops[WG_DROP_COOKIE_SENT], 1);
+	assert_non_null(p->a.peer->kp_current);
+	pair_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_expiry_and_retry),
 		cmocka_unit_test(test_persistent_keepalive),
 		cmocka_unit_test(test_remove_peer),
+		cmocka_unit_test(test_cookie_under_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,365 @@
+/* culvert show [IFACE] [--json]: what `wg show` prints, plus culvert's drop counters and
+ * active offloads from the culvert_* keys of the get response (see wg/uapi_client.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <arpa/inet.h>
+
+#include "cli/cli.h"
+#include "lib/netlink.h"
+#include "wg/crypto.h"
+#include "wg/key.h"
+#include "wg/uapi_client.h"
+
+enum { GET_TIMEOUT_MS = 3000 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: culvert show [IFACE] [--json]\n"
+		"\n"
+		"Shows a culvert (or wireguard-go) interface like `wg show`: public key, listening\n"
+		"port, fwmark, and per peer the endpoint, allowed IPs, latest handshake, transfer and\n"
+		"persistent keepalive; for culvert interfaces also drop counters by reason and the\n"
+		"active offloads. Without IFACE, every interface of this network namespace that has\n"
+		"a control socket in %s.\n"
+		"\n"
+		"  --json   one JSON document: {\"interfaces\": [...]}\n"
+		"\n"
+		"See culvert-up(8).\n", UAPI_SOCKET_DIR);
+}
+
+static void print_ago(uint64_t sec)
+{
+	time_t now = time(NULL);
+	uint64_t left;
+	static const struct { const char *unit; uint64_t len; } units[] = {
+		{ "year", 365 * 24 * 3600ULL }, { "day", 24 * 3600 }, { "hour", 3600 },
+		{ "minute", 60 }, { "second", 1 },
+	};
+	bool first = true;
+
+	if ((uint64_t)now < sec) {
+		printf("in the future (clock changed?)\n");
+		return;
+	}
+	left = (uint64_t)now - sec;
+	if (!left) {
+		printf("Now\n");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		uint64_t n = left / units[i].len;
+
+		if (!n)
+			continue;
+		left %= units[i].len;
+		printf("%s%llu %s%s", first ? "" : ", ", (unsigned long long)n, units[i].unit, n == 1 ? "" : "s");
+		first = false;
+	}
+	printf(" ago\n");
+}
+
+static void print_bytes(uint64_t b)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)b;
+	size_t i;
+
+	if (b < 1024) {
+		printf("%llu B", (unsigned long long)b);
+		return;
+	}
+	for (i = 0, v /= 1024; v >= 1024 && i < 3; i++)
+		v /= 1024;
+	printf("%.2f %s", v, units[i]);
+}
+
+static void cidr_text(char *out, size_t len, const struct config_cidr *a)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	inet_ntop(a->family, a->addr, ip, sizeof(ip));
+	snprintf(out, len, "%s/%u", ip, a->cidr);
+}
+
+static bool is_drop(const struct uapi_ext *e)
+{
+	return !strncmp(e->key, "drop_", 5);
+}
+
+/* drops (nonzero only), offloads and any other culvert_* lines, at the given indent. */
+static void print_ext(const struct uapi_ext *ext, size_t n)
+{
+	bool any_off = false, any_drop = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ext[i].key, "offload"))
+			continue;
+		printf("%s%s", any_off ? ", " : "  offload: ", ext[i].value);
+		any_off = true;
+	}
+	if (any_off)
+		printf("\n");
+	for (size_t i = 0; i < n; i++) {
+		if (!is_drop(&ext[i]))
+			continue;
+		if (!any_drop)
+			printf("  drops:");
+		any_drop = true;
+		if (strcmp(ext[i].value, "0"))
+			printf("\n    %s: %s", ext[i].key + 5, ext[i].value);
+	}
+	if (any_drop) {
+		bool nonzero = false;
+
+		for (size_t i = 0; i < n; i++)
+			nonzero |= is_drop(&ext[i]) && strcmp(ext[i].value, "0");
+		printf(nonzero ? "\n" : " none\n");
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ext[i].key, "offload") && !is_drop(&ext[i]))
+			printf("  %s: %s\n", ext[i].key, ext[i].value);
+}
+
+static void print_text(const char *name, const struct uapi_device_state *d, bool first)
+{
+	char b64[KEY_B64_LEN + 1], cidr[64];
+	uint8_t pub[32];
+
+	printf("%sinterface: %s\n", first ? "" : "\n", name);
+	if (d->has_private_key && crypto_x25519_pub(pub, d->private_key)) {
+		key_to_base64(b64, pub);
+		printf("  public key: %s\n  private key: (hidden)\n", b64);
+	}
+	if (d->listen_port)
+		printf("  listening port: %u\n", d->listen_port);
+	if (d->fwmark)
+		printf("  fwmark: 0x%x\n", d->fwmark);
+	print_ext(d->ext, d->n_ext);
+	for (size_t i = 0; i < d->n_peers; i++) {
+		const struct uapi_peer_state *p = &d->peers[i];
+
+		key_to_base64(b64, p->public_key);
+		printf("\npeer: %s\n", b64);
+		if (p->has_preshared_key)
+			printf("  preshared key: (hidden)\n");
+		if (p->endpoint[0])
+			printf("  endpoint: %s\n", p->endpoint);
+		printf("  allowed ips: ");
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			cidr_text(cidr, sizeof(cidr), &p->allowed_ips[j]);
+			printf("%s%s", j ? ", " : "", cidr);
+		}
+		printf("%s\n", p->n_allowed_ips ? "" : "(none)");
+		if (p->last_handshake_sec) {
+			printf("  latest handshake: ");
+			print_ago(p->last_handshake_sec);
+		}
+		if (p->rx_bytes || p->tx_bytes) {
+			printf("  transfer: ");
+			print_bytes(p->rx_bytes);
+			printf(" received, ");
+			print_bytes(p->tx_bytes);
+			printf(" sent\n");
+		}
+		if (p->persistent_keepalive)
+			printf("  persistent keepalive: every %u second%s\n", p->persistent_keepalive,
+			       p->persistent_keepalive == 1 ? "" : "s");
+		print_ext(p->ext, p->n_ext);
+	}
+}
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+static bool is_uint(const char *s)
+{
+	if (!*s || strlen(s) > 19)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static void json_ext(const struct uapi_ext *ext, size_t n)
+{
+	bool first = true;
+
+	printf(", \"drops\": {");
+	for (size_t i = 0; i < n; i++) {
+		if (!is_drop(&ext[i]))
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_str(ext[i].key + 5);
+		printf(": ");
+		if (is_uint(ext[i].value))
+			printf("%s", ext[i].value);
+		else
+			json_str(ext[i].value);
+		first = false;
+	}
+	printf("}, \"offload\": [");
+	first = true;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ext[i].key, "offload"))
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_str(ext[i].value);
+		first = false;
+	}
+	printf("], \"culvert\": {");
+	first = true;
+	for (size_t i = 0; i < n; i++) {
+		if (is_drop(&ext[i]) || !strcmp(ext[i].key, "offload"))
+			continue;
+		printf("%s", first ? "" : ", ");
+		json_str(ext[i].key);
+		printf(": ");
+		json_str(ext[i].value);
+		first = false;
+	}
+	printf("}");
+}
+
+static void print_json(const char *name, const struct uapi_device_state *d, bool first)
+{
+	char b64[KEY_B64_LEN + 1], cidr[64];
+	uint8_t pub[32];
+
+	printf("%s\n    {\"name\": ", first ? "" : ",");
+	json_str(name);
+	if (d->has_private_key && crypto_x25519_pub(pub, d->private_key)) {
+		key_to_base64(b64, pub);
+		printf(", \"public_key\": \"%s\"", b64);
+	} else {
+		printf(", \"public_key\": null");
+	}
+	printf(", \"listen_port\": %u, \"fwmark\": %u", d->listen_port, d->fwmark);
+	json_ext(d->ext, d->n_ext);
+	printf(", \"peers\": [");
+	for (size_t i = 0; i < d->n_peers; i++) {
+		const struct uapi_peer_state *p = &d->peers[i];
+		time_t now = time(NULL);
+
+		key_to_base64(b64, p->public_key);
+		printf("%s\n      {\"public_key\": \"%s\", \"preshared_key\": %s, \"endpoint\": ",
+		       i ? "," : "", b64, p->has_preshared_key ? "true" : "false");
+		if (p->endpoint[0])
+			json_str(p->endpoint);
+		else
+			printf("null");
+		printf(", \"allowed_ips\": [");
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			cidr_text(cidr, sizeof(cidr), &p->allowed_ips[j]);
+			printf("%s\"%s\"", j ? ", " : "", cidr);
+		}
+		printf("], \"latest_handshake\": %llu, \"latest_handshake_ago\": ",
+		       (unsigned long long)p->last_handshake_sec);
+		if (p->last_handshake_sec && (uint64_t)now >= p->last_handshake_sec)
+			printf("%llu", (unsigned long long)((uint64_t)now - p->last_handshake_sec));
+		else
+			printf("null");
+		printf(", \"rx_bytes\": %llu, \"tx_bytes\": %llu, \"persistent_keepalive\": %u",
+		       (unsigned long long)p->rx_bytes, (unsigned long long)p->tx_bytes,
+		       p->persistent_keepalive);
+		json_ext(p->ext, p->n_ext);
+		printf("}");
+	}
+	printf("%s]}", d->n_peers ? "\n    " : "");
+}
+
+static int show_one(const char *name, bool json, bool first, bool quiet_missing)
+{
+	struct uapi_device_state d;
+	int r = uapi_client_get(NULL, name, &d, GET_TIMEOUT_MS);
+
+	if (r < 0) {
+		if (quiet_missing && (r == -ENOENT || r == -ECONNREFUSED))
+			return 1;	/* its daemon went away while we listed */
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			fprintf(stderr, "culvert show: %s is not a running culvert interface (no one serves %s/%s.sock)\n",
+				name, UAPI_SOCKET_DIR, name);
+		else if (r == -EACCES || r == -EPERM)
+			fprintf(stderr, "culvert show: %s: permission denied on %s/%s.sock (run as root)\n",
+				name, UAPI_SOCKET_DIR, name);
+		else
+			fprintf(stderr, "culvert show: %s: cannot read its state: %s\n", name, strerror(-r));
+		return -1;
+	}
+	if (json)
+		print_json(name, &d, first);
+	else
+		print_text(name, &d, first);
+	uapi_device_state_free(&d);
+	return 0;
+}
+
+int cmd_show(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 }
+	};
+	bool json = false, first = true;
+	char **names = NULL;
+	int c, r, failed = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': usage(stdout); return CLI_EXIT_OK;
+		default: usage(stderr); return CLI_EXIT_USAGE;
+		}
+	}
+	if (argc - optind > 1) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (json)
+		printf("{\"interfaces\": [");
+	if (optind < argc) {
+		r = show_one(argv[optind], json, true, false);
+		failed = r < 0;
+		first = r != 0;
+	} else {
+		r = uapi_client_list(NULL, &names);
+		if (r < 0) {
+			fprintf(stderr, "culvert show: cannot list %s: %s\n", UAPI_SOCKET_DIR, strerror(-r));
+			return CLI_EXIT_FAIL;
+		}
+		for (char **n = names; *n; n++) {
+			/* The socket directory is shared by every network namespace: show only
+			 * the interfaces that live in ours. */
+			if (nl_link_index(*n) < 0)
+				continue;
+			r = show_one(*n, json, first, true);
+			failed |= r < 0;
+			if (r == 0)
+				first = false;
+		}
+		uapi_client_free_list(names);
+	}
+	if (json)
+		printf("%s]}\n", first ? "" : "\n  ");
+	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}

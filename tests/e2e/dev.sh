@@ -1,0 +1,108 @@
+#!/bin/bash
+# culvert dev: root makes a persistent tap owned by nobody; nobody, with no capabilities,
+# attaches and reads a frame the kernel sends out of it; other uids are refused with a sentence
+# about ownership; mode mismatch, busy device, kernel-picked names, deletion.
+source "$(dirname "$0")/lib.sh"
+
+ns=$(ns_new dev) || { fail "ns_new"; t_done; }
+NOBODY=65534 OTHER=4242
+# Run as uid $1 (same gid), no supplementary groups, no capabilities at all.
+as_uid() { local u=$1; shift; nsx "$ns" setpriv --reuid="$u" --regid="$u" --clear-groups \
+	--inh-caps=-all --bounding-set=-all "$@"; }
+json() { nsx "$ns" "$CULVERT" dev show --json; }
+# jq-less JSON check: python expression over the list d
+json_check() { json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; }
+
+check "add persistent tap owned by nobody" nsx "$ns" "$CULVERT" dev add cvtap0 mode tap user "$NOBODY"
+check "show --json lists it with owner" json_check \
+	'[(t["mode"], t["uid"], t["owner"], t["flags"], t["attached"]) for t in d if t["name"] == "cvtap0"] == [("tap", 65534, "nobody", ["persist"], False)]'
+out=$(nsx "$ns" "$CULVERT" dev show cvtap0)
+check "show text" [ "$out" = "cvtap0: tap persist user nobody attached no" ]
+
+out=$(nsx "$ns" "$CULVERT" dev add cvtap0 mode tap 2>&1); rc=$?
+check "add existing refused" [ $rc -eq 1 ]
+check "add existing says so" grep -q "cvtap0 already exists" <<<"$out"
+nsx "$ns" "$CULVERT" dev add cvtap1 mode sideways 2>/dev/null; rc=$?
+check "bad mode is a usage error" [ $rc -eq 2 ]
+
+# nobody attaches without privileges and waits for one frame.
+ip netns exec "$ns" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all \
+	--bounding-set=-all "$PEERS/tunattach" cvtap0 tap 10 >"$T_DIR/attach.log" 2>&1 &
+apid=$!; T_PIDS+=("$apid")
+check "nobody attaches with no capabilities" wait_for grep -q "^attached cvtap0" "$T_DIR/attach.log"
+check "show reports attached" json_check '[t["attached"] for t in d if t["name"] == "cvtap0"] == [True]'
+
+# While nobody holds the single queue, even the owner gets "busy".
+out=$(as_uid $NOBODY "$CULVERT" dev del cvtap0 2>&1); rc=$?
+check "second attach is refused" [ $rc -eq 1 ]
+check "busy message" grep -q "cvtap0 is already attached by another process" <<<"$out"
+
+# A different uid is refused, and told who owns the device.
+out=$(as_uid $OTHER "$CULVERT" dev del cvtap0 2>&1); rc=$?
+check "other uid refused" [ $rc -eq 1 ]
+check "refusal names the owner" grep -q "owned by uid 65534 (nobody): run as that user or root" <<<"$out"
+as_uid $OTHER "$PEERS/tunattach" cvtap0 tap 1 >"$T_DIR/other.log" 2>&1; rc=$?
+check "other uid gets EPERM from the kernel" [ $rc -eq 1 ]
+check "kernel said EPERM" grep -q "EPERM" "$T_DIR/other.log"
+out=$(as_uid $OTHER "$CULVERT" dev set cvtap0 up 2>&1); rc=$?
+check "link changes need CAP_NET_ADMIN" grep -q "needs CAP_NET_ADMIN" <<<"$out"
+
+# Bringing the tap up with addresses makes the kernel send IPv6 DAD/MLD; a ping on the subnet ARPs.
+check "dev set up with addresses" nsx "$ns" "$CULVERT" dev set cvtap0 mtu 1400 addr 198.19.0.1/24 \
+	addr 2001:db8::1/64 up route 198.19.1.0/24
+check "address is there" nsx "$ns" ip -4 addr show dev cvtap0 to 198.19.0.1/24
+check "mtu set" grep -q "mtu 1400" <(nsx "$ns" ip link show cvtap0)
+check "route is there" grep -q "198.19.1.0/24 dev cvtap0" <(nsx "$ns" ip route)
+nsx "$ns" ping -c1 -W1 198.19.0.2 >/dev/null 2>&1
+wait "$apid"; rc=$?
+check "nobody read a frame" [ $rc -eq 0 ]
+check "frame length reported" grep -Eq "^read [0-9]+ bytes" "$T_DIR/attach.log"
+check "detached after exit" json_check '[t["attached"] for t in d if t["name"] == "cvtap0"] == [False]'
+
+# The same through culvert dump, where that command is built.
+# The link goes down first: coming up with a reader attached is what makes the kernel send.
+if "$CULVERT" dump --help >/dev/null 2>&1; then
+	nsx "$ns" "$CULVERT" dev set cvtap0 down
+	ip netns exec "$ns" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all \
+		--bounding-set=-all timeout 10 "$CULVERT" dump cvtap0 --tap -c 1 >"$T_DIR/dump.log" 2>&1 &
+	dpid=$!; T_PIDS+=("$dpid")
+	check "culvert dump attaches as nobody" wait_for json_check \
+		'[t["attached"] for t in d if t["name"] == "cvtap0"] == [True]'
+	nsx "$ns" "$CULVERT" dev set cvtap0 up
+	nsx "$ns" ping -c1 -W1 198.19.0.3 >/dev/null 2>&1
+	wait "$dpid"; rc=$?
+	check "culvert dump as nobody read a frame" [ $rc -eq 0 ]
+	out=$(as_uid $OTHER "$CULVERT" dump cvtap0 --tap -c 1 2>&1); rc=$?
+	check "culvert dump as another uid refused" [ $rc -ne 0 ]
+	check "culvert dump names the owner" grep -q "owned by uid 65534" <<<"$out"
+fi
+
+# Mode mismatch, from the CLI and from the kernel.
+out=$(nsx "$ns" "$CULVERT" dev del cvtap0 mode tun 2>&1); rc=$?
+check "del with wrong mode refused" [ $rc -eq 1 ]
+check "mode mismatch message" grep -q "cvtap0 is a tap device but tun was asked: use mode tap" <<<"$out"
+as_uid $NOBODY "$PEERS/tunattach" cvtap0 tun 1 >"$T_DIR/mode.log" 2>&1
+check "kernel refuses tun on a tap" grep -q "EINVAL" "$T_DIR/mode.log"
+
+check "del removes it" nsx "$ns" "$CULVERT" dev del cvtap0 mode tap
+check_not "device gone" nsx "$ns" ip link show cvtap0
+check "show no longer lists it" json_check 'not [t for t in d if t["name"] == "cvtap0"]'
+out=$(nsx "$ns" "$CULVERT" dev del cvtap0 2>&1)
+check "del of a missing device" grep -q "cvtap0 does not exist" <<<"$out"
+out=$(nsx "$ns" "$CULVERT" dev del lo 2>&1)
+check "del refuses non-tun" grep -q "lo is not a tun/tap device" <<<"$out"
+
+# Kernel-picked name, flags, group; the owner may delete its own device without capabilities.
+name=$(nsx "$ns" "$CULVERT" dev add 'cvt%d' mode tun multi_queue vnet_hdr user $NOBODY group $NOBODY)
+check "kernel-picked name printed" [ "$name" = cvt0 ]
+check "flags and group shown" json_check \
+	'[(t["flags"], t["gid"]) for t in d if t["name"] == "cvt0"] == [(["vnet_hdr", "multi_queue", "persist"], 65534)]'
+check "owner deletes its own device" as_uid $NOBODY "$CULVERT" dev del cvt0
+check_not "owner's delete worked" nsx "$ns" ip link show cvt0
+
+out=$(as_uid $NOBODY "$CULVERT" dev add cvtap9 mode tap 2>&1); rc=$?
+check "unprivileged add refused" [ $rc -eq 1 ]
+check "add explains CAP_NET_ADMIN" grep -q "needs CAP_NET_ADMIN" <<<"$out"
+check "help exits 0" "$CULVERT" dev add --help
+
+t_done
