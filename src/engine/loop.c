@@ -270,8 +270,10 @@ int wg_loop_bind(struct wg_loop *l)
 	l->udp.fd = l->uio.fd;
 	ep_add(l, &l->udp, EPOLLIN);
 	dev->listen_port = l->bound_port;
-	log_debug("listening on UDP port %u (%s)", l->bound_port,
-		  udpio_caps_str(&l->uio.caps, caps, sizeof(caps)));
+	udpio_caps_str(&l->uio.caps, caps, sizeof(caps));
+	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s",
+		 l->vnet ? "vnet_hdr tso csum" : "plain", caps);
+	log_debug("listening on UDP port %u (%s)", l->bound_port, caps);
 	return r;
 }
 

@@ -118,6 +118,8 @@ struct wg_device {
 
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;
+	/* What the engine turned on (tun TSO/USO, UDP GSO/GRO...), for `culvert show`. */
+	char offload[192];
 };
 
 /* The device's clocks, through ops. */

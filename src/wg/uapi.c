@@ -338,6 +338,10 @@ static void handle_line(struct uapi_conn *c, const struct uapi_ops *ops, void *d
 	case UAPI_ST_OP:
 		if (!overlong && len == 5 && !memcmp(line, "get=1", 5)) {
 			c->state = UAPI_ST_GET;
+			c->out.culvert_ext = false;
+		} else if (!overlong && len == 11 && !memcmp(line, "get=culvert", 11)) {
+			c->state = UAPI_ST_GET;
+			c->out.culvert_ext = true;
 		} else if (!overlong && len == 5 && !memcmp(line, "set=1", 5)) {
 			c->state = UAPI_ST_SET;
 			c->set_err = 0;

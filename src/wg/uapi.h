@@ -32,6 +32,10 @@ struct uapi_buf {
 	char *data;
 	size_t len, cap;
 	bool oom;
+	/* The request was culvert's "get=culvert": the get() callback may add device-level
+	 * culvert_* keys (drop counters, offloads) right after uapi_emit_device. Plain "get=1"
+	 * stays byte-for-byte what wg and other clients expect. */
+	bool culvert_ext;
 };
 void uapi_buf_printf(struct uapi_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void uapi_buf_free(struct uapi_buf *b);

@@ -136,6 +136,12 @@ static int get(void *d, struct uapi_buf *out)
 	};
 
 	uapi_emit_device(out, &di);
+	if (out->culvert_ext && dev->offload[0])
+		uapi_buf_printf(out, "culvert_offload=%s\n", dev->offload);
+	if (out->culvert_ext)
+		for (int i = 0; i < WG_DROP__COUNT; i++)
+			uapi_buf_printf(out, "culvert_drop_%s=%llu\n", wg_drop_name(i),
+					(unsigned long long)dev->drops[i]);
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
 		struct uapi_peer_info pi = {
 			.public_key = p->public_key,
