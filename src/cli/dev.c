@@ -314,8 +314,12 @@ static int dev_show(int argc, char **argv)
 			char msg[128];
 
 			free(list);
-			snprintf(msg, sizeof(msg), ret == -ENODEV ? "%s is not a tun/tap device" : "%s: cannot read it",
-				 name);
+			if (ret != -ENODEV)
+				snprintf(msg, sizeof(msg), "%s: cannot read it: %s", name, strerror(-ret));
+			else if (nl_link_index(name) >= 0)
+				snprintf(msg, sizeof(msg), "%s is not a tun/tap device", name);
+			else
+				snprintf(msg, sizeof(msg), "%s does not exist", name);
 			return fail(msg);
 		}
 		n = 1;
