@@ -1,11 +1,19 @@
 # PEERS_EXTRA for ../shared/bench/peers.sh: adds "culvert-wg", culvert's WireGuard daemon on
-# both ends, configured with wg(8) exactly like the wireguard-go run. CULVERT=path/to/culvert.
-run_culvert-wg() {
+# both ends, configured with wg(8) exactly like the wireguard-go run, and "culvert-wg-p8", the
+# same with 8 parallel iperf3 streams (aggregate). CULVERT=path/to/culvert;
+# CULVERT_WG_ARGS="--workers 1" (or --no-offload...) is passed to both daemons.
+culvert_wg_up() {
   local c=${CULVERT:-culvert}
   ns_up; wg genkey >"$W/ca"; wg genkey >"$W/cb"; rm -f /var/run/wireguard/cw[ab].sock
-  bg ip netns exec ta "$c" wg -f cwa; bg ip netns exec tb "$c" wg -f cwb
+  bg ip netns exec ta "$c" wg -f ${CULVERT_WG_ARGS:-} cwa; bg ip netns exec tb "$c" wg -f ${CULVERT_WG_ARGS:-} cwb
   for _ in $(seq 50); do [ -S /var/run/wireguard/cwa.sock ] && [ -S /var/run/wireguard/cwb.sock ] && break; sleep 0.1; done
   ip netns exec ta wg set cwa private-key "$W/ca" listen-port 51820 peer "$(wg pubkey <"$W/cb")" allowed-ips 198.19.0.2/32 endpoint 198.18.0.2:51820
   ip netns exec tb wg set cwb private-key "$W/cb" listen-port 51820 peer "$(wg pubkey <"$W/ca")" allowed-ips 198.19.0.1/32 endpoint 198.18.0.1:51820
-  ns_ifup ta cwa 198.19.0.1; ns_ifup tb cwb 198.19.0.2; measure culvert-wg 198.19.0.2; cleanup
+  ns_ifup ta cwa 198.19.0.1; ns_ifup tb cwb 198.19.0.2
+}
+run_culvert-wg() { culvert_wg_up; measure culvert-wg 198.19.0.2; cleanup; }
+run_culvert-wg-p8() {
+  culvert_wg_up; wait_ping 198.19.0.2
+  local g; g=$(iperf_run 198.19.0.2 "$secs" "-P 8" | awk '{print $1}')
+  printf "%-16s %6s Gbit/s  (8 streams, aggregate)\n" culvert-wg-p8 "${g:-FAIL}"; cleanup
 }

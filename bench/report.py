@@ -1,32 +1,163 @@
 #!/usr/bin/env python3
-"""Turn peers.sh output into bench/results.md (ratios to the peers of the same run) and plot data."""
-import re, sys, time, platform, os
+"""Turn one `make bench` run into bench/results.md and the plot data.
+
+Usage: report.py RAW MD DAT SECS [SCALE]
+RAW is peers.sh's output (tunnel lines, "load-" lines from bench/peers_load.sh), SCALE is
+bench/scale.sh's "scale KEY VALUE" lines. Every ratio is taken within this one run."""
+import os, platform, re, sys, time
 
 raw, md, dat, secs = sys.argv[1:5]
-rows = []
+scale_file = sys.argv[5] if len(sys.argv) > 5 else None
+PEERS = ("raw-veth", "wireguard-go", "openvpn-udp", "openvpn-tcp", "socat-udp", "simpletun")
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+rows, notes, load = [], {}, {}
 for line in open(raw):
+    m = re.match(r"^(load-\S+)\s+(\S+) Gbit/s\s+rtt_idle (\S+) ms\s+rtt_load (\S+) ms max (\S+) ms\s+"
+                 r"cpu_s_per_gbit (\S+) send (\S+) recv (\S+)\s+rss_kb (\S+) (\S+) hwm_kb (\S+) (\S+)", line)
+    if m:
+        k = ("gbit", "idle", "avg", "max", "cpu", "cpu_s", "cpu_r", "rss_s", "rss_r", "hwm_s", "hwm_r")
+        load[m.group(1)[5:]] = dict(zip(k, map(num, m.groups()[1:])))
+        continue
     m = re.match(r"^(\S+)\s+(\S+) Gbit/s\s+rtt (\S+) ms", line)
     if m:
-        g = float(m.group(2)) if m.group(2) != "FAIL" else None
-        r = float(m.group(3)) if m.group(3) != "FAIL" else None
-        rows.append((m.group(1), g, r))
+        rows.append((m.group(1), num(m.group(2)), num(m.group(3))))
+        continue
+    m = re.match(r"^(\S+)\s+(\S+) Gbit/s\s+\((.*)\)", line)   # e.g. culvert-wg-p8, no ping
+    if m:
+        rows.append((m.group(1), num(m.group(2)), None))
+        notes[m.group(1)] = m.group(3)
+scale = {}
+if scale_file and os.path.exists(scale_file):
+    for line in open(scale_file):
+        p = line.split()
+        if len(p) >= 3 and p[0] == "scale":
+            scale[p[1]] = num(p[2])
+
 by = {n: (g, r) for n, g, r in rows}
-peers = [n for n in ("raw-veth", "wireguard-go", "openvpn-udp", "openvpn-tcp", "socat-udp", "simpletun") if n in by]
+peers = [n for n in PEERS if n in by]
+
 
 def ratio(a, b):
     return "%.2fx" % (a / b) if a is not None and b else "-"
 
+
+def fmt(v, f="%.2f"):
+    return "FAIL" if v is None else f % v
+
+
+def verdict(ok):
+    return "-" if ok is None else ("met" if ok else "**not met**")
+
+
+def cmp(a, b, le=True, factor=1.0):
+    """a <= factor*b (le) or a >= factor*b; None when either is missing."""
+    if a is None or b is None:
+        return None
+    return a <= factor * b if le else a >= factor * b
+
+
+out = []
+w = out.append
+w("# Benchmark results\n")
+w("`make bench`: every tunnel on the same two-namespace veth path, one iperf3 TCP stream (%s s) and\n"
+  "20 pings each, all in one run of `../shared/bench/peers.sh`; then `bench/scale.sh`.\n"
+  "%d cores, kernel %s, %s. Absolute numbers vary with the machine (and with what else runs on\n"
+  "it); the ratios, taken within one run, are what to compare.\n"
+  % (secs, os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d")))
+
+w("\n## Tunnels\n")
+w("| tunnel | Gbit/s | RTT ms | " + " | ".join("vs " + p for p in peers) + " | RTT vs wireguard-go |")
+w("|---|---:|---:|" + "---:|" * len(peers) + "---:|")
+for n, g, r in rows:
+    rtt = fmt(r, "%.3f") if n not in notes else "(%s)" % notes[n]
+    w("| %s | %s | %s | %s | %s |" % (n, fmt(g), rtt, " | ".join(ratio(g, by[p][0]) for p in peers),
+                                     ratio(r, by.get("wireguard-go", (None, None))[1])))
+g = lambda n: by.get(n, (None, None))[0]
+rt = lambda n: by.get(n, (None, None))[1]
+w("\n| target | measured | |")
+w("|---|---:|---|")
+for desc, a, b, le in (
+        ("culvert-wg throughput >= wireguard-go", g("culvert-wg"), g("wireguard-go"), False),
+        ("culvert-wg RTT <= wireguard-go", rt("culvert-wg"), rt("wireguard-go"), True),
+        ("culvert-st-tcp throughput >= original simpletun", g("culvert-st-tcp"), g("simpletun"), False),
+        ("culvert-st-udp throughput >= socat-udp", g("culvert-st-udp"), g("socat-udp"), False)):
+    w("| %s | %s | %s |" % (desc, ratio(a, b), verdict(cmp(a, b, le))))
+
+cw, wg = load.get("culvert-wg"), load.get("wireguard-go")
+if load:
+    w("\n## Latency under load\n")
+    w("Ping through the tunnel (every 100 ms) while one iperf3 TCP stream saturates it.\n")
+    w("| tunnel | Gbit/s during | idle RTT ms | loaded RTT avg ms | loaded RTT max ms | avg vs wireguard-go |")
+    w("|---|---:|---:|---:|---:|---:|")
+    for n, d in load.items():
+        w("| %s | %s | %s | %s | %s | %s |" % (n, fmt(d["gbit"]), fmt(d["idle"], "%.3f"), fmt(d["avg"], "%.3f"),
+                                            fmt(d["max"], "%.3f"), ratio(d["avg"], wg and wg["avg"])))
+    w("\nTarget: culvert-wg's average RTT under load <= wireguard-go's: %s (%s).\n"
+      % (verdict(cmp(cw and cw["avg"], wg and wg["avg"])), ratio(cw and cw["avg"], wg and wg["avg"])))
+
+    w("\n## CPU per Gbit/s\n")
+    w("The daemons' own CPU time (utime + stime from /proc/PID/stat, all threads) over the transfer\n"
+      "divided by the gigabits moved: CPU seconds per gigabit, which is also cores per Gbit/s.\n")
+    w("| tunnel | both ends | sender | receiver | both vs wireguard-go |")
+    w("|---|---:|---:|---:|---:|")
+    for n, d in load.items():
+        w("| %s | %s | %s | %s | %s |" % (n, fmt(d["cpu"], "%.3f"), fmt(d["cpu_s"], "%.3f"), fmt(d["cpu_r"], "%.3f"),
+                                         ratio(d["cpu"], wg and wg["cpu"])))
+    w("\nTarget: culvert-wg <= wireguard-go: %s (%s).\n"
+      % (verdict(cmp(cw and cw["cpu"], wg and wg["cpu"])), ratio(cw and cw["cpu"], wg and wg["cpu"])))
+
+    w("\n## Memory under load\n")
+    w("VmRSS of each daemon sampled mid-transfer, and VmHWM (its peak) after it, in KB.\n")
+    w("| tunnel | sender RSS | receiver RSS | sender peak | receiver peak | peak vs wireguard-go |")
+    w("|---|---:|---:|---:|---:|---:|")
+    pk = lambda d: d and (max(d["hwm_s"] or 0, d["hwm_r"] or 0) or None)
+    for n, d in load.items():
+        w("| %s | %s | %s | %s | %s | %s |" % (n, fmt(d["rss_s"], "%.0f"), fmt(d["rss_r"], "%.0f"),
+                                              fmt(d["hwm_s"], "%.0f"), fmt(d["hwm_r"], "%.0f"), ratio(pk(d), pk(wg))))
+    w("\nTarget: culvert-wg's peak RSS <= wireguard-go's: %s (%s).\n"
+      % (verdict(cmp(pk(cw), pk(wg))), ratio(pk(cw), pk(wg))))
+
+w("\n## Scale\n")
+s = scale.get
+n_peers = s("peers")
+w("`bench/scale.sh`: %s peers with random public keys (a /32 and a /128 each) loaded into one\n"
+  "culvert daemon by `wg setconf`; the handshake figures come from `tests/unit/test_hsbench.c`\n"
+  "(one thread, CPU time, initiation + response with MACs and session keys, 8 X25519 operations\n"
+  "a pair); the 10k throughput from `culvert-wg-10k` in the tunnel table above.\n"
+  % ("%.0f" % n_peers if n_peers else "FAIL:"))
+N = "{:,}".format(int(n_peers)) if n_peers else "N"
+tp10k = g("culvert-wg-10k") / g("culvert-wg") if g("culvert-wg-10k") is not None and g("culvert-wg") else None
+w("| measure | value | target | |")
+w("|---|---:|---|---|")
+scale_rows = (
+    ("`wg setconf` of %s peers" % N, s("setconf_s"), "%.3f s", "< 1 s", lambda v: v < 1.0),
+    ("memory per peer (VmRSS with %s peers - with 0) / %s" % (N, N), s("bytes_per_peer"), "%.0f bytes",
+     "< 2048 bytes", lambda v: v < 2048),
+    ("throughput to one peer with 10,000 configured / with 1", tp10k, "%.2f", ">= 0.90", lambda v: v >= 0.90),
+    ("handshakes per second, one core", s("hs_pairs"), "%.0f /s", "", None),
+    ("X25519 ops/s through crypto_x25519()", s("x25519_ops"), "%.0f /s", "", None),
+    ("handshakes / (crypto_x25519 ops/s / 8)", s("hs_ratio"), "%.2f", ">= 0.5", lambda v: v >= 0.5),
+    ("libcrypto's bare X25519 derive, ops/s", s("x25519_raw_ops"), "%.0f /s", "", None),
+    ("handshakes / (bare X25519 ops/s / 8)", s("hs_raw_ratio"), "%.2f", ">= 0.5 (stricter reading)",
+     lambda v: v >= 0.5),
+    ("`wg show dump` of %s peers" % N, s("show_s"), "%.3f s", "", None),
+    ("daemon VmRSS with 0 peers", s("rss0_kb"), "%.0f KB", "", None),
+    ("daemon VmRSS with %s peers" % N, s("rss_kb"), "%.0f KB", "", None),
+)
+for desc, v, f, target, ok in scale_rows:
+    w("| %s | %s | %s | %s |" % (desc, fmt(v, f), target, verdict(ok(v) if ok and v is not None else (False if ok else None))))
+w("")
+
 with open(md, "w") as f:
-    f.write("# Benchmark results\n\n")
-    f.write("One iperf3 TCP stream (%s s) and 20 pings through each tunnel, two network namespaces over a veth\n" % secs)
-    f.write("pair, all in one run of `../shared/bench/peers.sh` (`make bench`). %d cores, kernel %s, %s.\n"
-            "Absolute numbers vary with the machine; the ratios, taken within one run, are what to compare.\n\n"
-            % (os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d")))
-    f.write("| tunnel | Gbit/s | RTT ms | " + " | ".join("vs " + p for p in peers) + " |\n")
-    f.write("|---|---:|---:|" + "---:|" * len(peers) + "\n")
-    for n, g, r in rows:
-        f.write("| %s | %s | %s | %s |\n" % (n, "FAIL" if g is None else "%.2f" % g, "FAIL" if r is None else "%.3f" % r,
-                " | ".join(ratio(g, by[p][0]) for p in peers)))
+    f.write("\n".join(out))
 with open(dat, "w") as f:
-    for n, g, r in rows:
-        f.write('"%s" %s %s\n' % (n, g if g is not None else 0, r if r is not None else 0))
+    for n, gb, r in rows:
+        f.write('"%s" %s %s\n' % (n, gb if gb is not None else 0, r if r is not None else 0))

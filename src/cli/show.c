@@ -289,7 +289,7 @@ static void print_json(const char *name, const struct uapi_device_state *d, bool
 static int show_one(const char *name, bool json, bool first, bool quiet_missing)
 {
 	struct uapi_device_state d;
-	int r = uapi_client_get(NULL, name, &d, GET_TIMEOUT_MS);
+	int r = uapi_client_get_ext(NULL, name, &d, GET_TIMEOUT_MS);
 
 	if (r < 0) {
 		if (quiet_missing && (r == -ENOENT || r == -ECONNREFUSED))

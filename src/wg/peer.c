@@ -161,6 +161,8 @@ bool wg_peer_stage(struct wg_peer *p, const uint8_t *pkt, uint32_t len)
 	bool full = p->staged_count == WG_MAX_STAGED;
 	uint8_t *buf;
 
+	if (!p->staged && !(p->staged = calloc(WG_MAX_STAGED, sizeof(*p->staged))))
+		return false;
 	if (full) {
 		/* Keep the newest: the oldest is the most likely to be stale. */
 		struct wg_staged *old = &p->staged[p->staged_head];
@@ -189,6 +191,8 @@ void wg_peer_clear_staged(struct wg_peer *p)
 		p->staged_count--;
 	}
 	p->staged_head = 0;
+	free(p->staged);
+	p->staged = NULL;
 }
 
 void wg_peer_act(struct wg_peer *p, unsigned int act, uint64_t now)

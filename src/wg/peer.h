@@ -33,7 +33,9 @@ struct wg_peer {
 	uint64_t rx_bytes, tx_bytes;
 	int64_t last_handshake_sec, last_handshake_nsec;	/* wall clock; 0: never */
 
-	struct wg_staged staged[WG_MAX_STAGED];
+	/* WG_MAX_STAGED slots, allocated when the first packet is staged: most configured peers
+	 * never stage anything, and the ring would be most of a peer's memory. */
+	struct wg_staged *staged;
 	unsigned int staged_head, staged_count;
 
 	bool up;			/* logged as up (a session exists) */

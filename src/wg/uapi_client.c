@@ -304,9 +304,9 @@ int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t 
 	return r;
 }
 
-int uapi_client_get(const char *dir, const char *iface, struct uapi_device_state *d, int timeout_ms)
+static int get_with(const char *dir, const char *iface, const char *req, struct uapi_device_state *d,
+		    int timeout_ms)
 {
-	static const char req[] = "get=1\n\n";
 	char *resp = NULL;
 	size_t rlen = 0;
 	int fd, r;
@@ -315,13 +315,28 @@ int uapi_client_get(const char *dir, const char *iface, struct uapi_device_state
 	fd = uapi_client_connect(dir, iface);
 	if (fd < 0)
 		return fd;
-	r = exchange(fd, req, sizeof(req) - 1, &resp, &rlen, timeout_ms);
+	r = exchange(fd, req, strlen(req), &resp, &rlen, timeout_ms);
 	close(fd);
 	if (r < 0)
 		return r;
 	r = uapi_client_parse_get(d, resp, rlen);
 	key_wipe(resp, rlen);
 	free(resp);
+	return r;
+}
+
+int uapi_client_get(const char *dir, const char *iface, struct uapi_device_state *d, int timeout_ms)
+{
+	return get_with(dir, iface, "get=1\n\n", d, timeout_ms);
+}
+
+int uapi_client_get_ext(const char *dir, const char *iface, struct uapi_device_state *d, int timeout_ms)
+{
+	int r = get_with(dir, iface, "get=culvert\n\n", d, timeout_ms);
+
+	/* wireguard-go closes the connection on an operation it does not know. */
+	if (r == -ECONNRESET)
+		r = get_with(dir, iface, "get=1\n\n", d, timeout_ms);
 	return r;
 }
 

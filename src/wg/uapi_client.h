@@ -1,9 +1,10 @@
 /* Client side of the `wg` control protocol (wg/uapi.h is the server side): what `culvert up`,
  * `culvert down` and `culvert show` use to talk to a running `culvert wg` (or wireguard-go).
  *
- * culvert's extension of the get=1 response. The daemon may add lines whose key starts with
- * "culvert_"; `wg` and wireguard-go ignore unknown keys in a get response, so the extension
- * stays compatible. A client collects every culvert_* line (in order, as key and value text)
+ * culvert's extension of the get=1 response, asked for with the request "get=culvert" (plain
+ * get=1 is answered exactly as wireguard-go does). The daemon then adds lines whose key starts
+ * with "culvert_"; `wg` ignores unknown keys in a get response, but other clients may not,
+ * hence the separate request. A client collects every culvert_* line (in order, as key and value text)
  * and ignores any other key it does not know. Defined so far:
  *
  *   culvert_drop_REASON=N   packets dropped for REASON since start, N decimal (uint64);
@@ -65,6 +66,9 @@ int uapi_client_connect(const char *dir, const char *iface);
 int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t len);
 /* Sends get=1 to IFACE and parses the answer as above. Waits at most timeout_ms for it. */
 int uapi_client_get(const char *dir, const char *iface, struct uapi_device_state *d, int timeout_ms);
+/* The same with "get=culvert" (drop counters, offloads); falls back to get=1 when the daemon
+ * does not know it (wireguard-go closes the connection). */
+int uapi_client_get_ext(const char *dir, const char *iface, struct uapi_device_state *d, int timeout_ms);
 void uapi_device_state_free(struct uapi_device_state *d);
 
 /* Value of the collected culvert_KEY line (key without prefix), or NULL. */

@@ -17,7 +17,11 @@ t_cleanup() {
 	for p in "${T_PIDS[@]}"; do kill "$p" 2>/dev/null; done
 	sleep 0.2
 	for p in "${T_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-	for n in "${T_NS[@]}"; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null; ip netns del "$n" 2>/dev/null; done
+	# ns_new runs in $(...) subshells, so T_NS may miss names: take every namespace of this run.
+	for n in "${T_NS[@]}" $(ip netns list 2>/dev/null | awk -v p="$T_PREFIX-" 'index($1, p) == 1 {print $1}'); do
+		ip netns pids "$n" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$n" 2>/dev/null
+	done
 	rm -rf "$T_DIR"
 }
 trap t_cleanup EXIT

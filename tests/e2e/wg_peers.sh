@@ -6,10 +6,11 @@ source "$(dirname "$0")/lib.sh"
 umask 077
 
 S=$(ns_new s) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$S")	# ns_new ran in a subshell: register for the clean-up here
 C=()
 for i in 1 2 3; do
 	n=$(ns_new "c$i") || { fail setup "cannot create namespaces"; t_done; }
-	C[$i]=$n
+	C[$i]=$n; T_NS+=("$n")
 	ns_link "$S" "s$i" "$n" "c$i"
 	nsx "$S" ip addr add "198.18.3$i.1/24" dev "s$i"
 	nsx "$n" ip addr add "198.18.3$i.2/24" dev "c$i"

@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib.sh"
 umask 077
 
 A=$(ns_new a) && NB=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$A" "$NB")	# ns_new ran in a subshell: register for the clean-up here
 ns_link "$A" va "$NB" vb
 nsx "$A" ip addr add 198.18.21.1/24 dev va
 nsx "$NB" ip addr add 198.18.21.2/24 dev vb

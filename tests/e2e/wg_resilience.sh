@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 umask 077
 
 A=$(ns_new a) && Z=$(ns_new z) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$A" "$Z")	# ns_new ran in a subshell: register for the clean-up here
 ns_link "$A" va "$Z" vz
 nsx "$A" sysctl -qw net.ipv4.conf.all.promote_secondaries=1 net.ipv4.conf.va.promote_secondaries=1
 nsx "$A" ip addr add 198.18.41.1/24 dev va
@@ -109,4 +110,4 @@ check "tunnel recovers on the next packet" quiet nsx "$A" ping -c1 -W3 198.19.40
 check "server still answers" quiet nsx "$Z" ping -c2 -i0.2 -W1 198.19.40.1
 check "client down" nsx "$A" "$CULVERT" down "$IA"
 check "server down" nsx "$Z" "$CULVERT" down "$IZ"
-cp "$T_DIR"/*.pcap "$T_DIR"/*.log /tmp/h8dbg/ 2>/dev/null; t_done
+t_done

@@ -352,6 +352,14 @@ static void test_socket_roundtrip(void **state)
 	check_plain(&d);
 	uapi_device_state_free(&d);
 
+	s.answer = get_plain;
+	assert_int_equal(pthread_create(&t, NULL, serve_once, &s), 0);
+	assert_int_equal(uapi_client_get_ext(dir, "cv0", &d, 2000), 0);
+	pthread_join(t, NULL);
+	assert_string_equal(s.got, "get=culvert\n\n");
+	check_plain(&d);
+	uapi_device_state_free(&d);
+
 	s.answer = "errno=-22\n\n";
 	assert_int_equal(pthread_create(&t, NULL, serve_once, &s), 0);
 	assert_int_equal(uapi_client_set(dir, "cv0", "set=1\nlisten_port=1\n\n", 21, 2000), -EINVAL);
