@@ -44,7 +44,7 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
 .PHONY: all check unit asan fuzz tests demo bench install uninstall clean deps-build deps-test
-all: $(B)/culvert $(B)/libculvert.a $(B)/libculvert.pc
+all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
 	$(call msg,CC,$@)
@@ -74,9 +74,6 @@ $(B)/fuzz/libculvert.a: $(FUZZ_LIB_OBJ)
 $(B)/culvert: $(CLI_OBJ) $(B)/libculvert.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libculvert.a $(LDLIBS)
-
-$(B)/libculvert.pc: mk/libculvert.pc.in Makefile
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' $< > $@
 
 $(B)/tests/%: tests/unit/%.c $(B)/libculvert.a
 	$(call msg,LD,$@)
@@ -128,7 +125,8 @@ install: all
 	install -m 644 $(B)/libculvert.a $(DESTDIR)$(LIBDIR)/libculvert.a
 	install -m 644 $(LIB_HDR) $(DESTDIR)$(INCLUDEDIR)/culvert/
 	install -m 644 mk/culvert.h $(DESTDIR)$(INCLUDEDIR)/culvert.h
-	install -m 644 $(B)/libculvert.pc $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		mk/libculvert.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
 	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:

@@ -40,7 +40,6 @@ int cmd_simpletun(int argc, char **argv)
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
 	int mode = -1, opt, r;
 	struct st_ctx x;
-	char prefix[64];
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
@@ -90,8 +89,7 @@ int cmd_simpletun(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		}
 	}
-	snprintf(prefix, sizeof(prefix), "culvert simpletun %s", cfg.ifname);
-	log_set_prefix(prefix);
+	log_set_prefix("culvert simpletun");
 	if (cfg.debug)
 		log_set_level(LOG_LVL_DEBUG);
 

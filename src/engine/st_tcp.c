@@ -99,6 +99,7 @@ static void conn_ready(struct st_tcp *t)
 
 	/* Each frame leaves at once: Nagle plus the peer's delayed ACK is the original's 40 ms. */
 	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (getenv("H3BUF")) st_sock_buffers(t->fd);
 	t->connecting = false;
 	t->out_armed = false;
 	t->backoff_ms = ST_BACKOFF_MIN_MS;
