@@ -99,7 +99,15 @@ static void conn_ready(struct st_tcp *t)
 
 	/* Each frame leaves at once: Nagle plus the peer's delayed ACK is the original's 40 ms. */
 	setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (getenv("H3BUF")) st_sock_buffers(t->fd);
+	/* A peer that vanished without a FIN is noticed in about half a minute, not 15 minutes,
+	 * so the client reconnects and the server's slot frees. */
+	int idle = 10, intvl = 5, cnt = 3;
+	unsigned int user_timeout_ms = 30000;
+	setsockopt(t->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(t->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(t->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(t->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(t->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 	t->connecting = false;
 	t->out_armed = false;
 	t->backoff_ms = ST_BACKOFF_MIN_MS;

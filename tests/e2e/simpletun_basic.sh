@@ -46,7 +46,8 @@ run_case() { # tun|tap tcp|udp 4|6
 	else
 		fail "$name: iperf3 2 s" "got '${g}' Gbit/s"
 	fi
-	stop $cp; stop $sp
+	stop $cp; check "$name: client exits 0 on SIGTERM" test $? = 0
+	stop $sp; check "$name: server exits 0 on SIGTERM" test $? = 0
 	check "$name: counters printed at exit" grep -q 'tun->net [1-9][0-9]* frames' "$T_DIR/cli-$name.log"
 	check "$name: one plaintext warning" test "$(grep -c 'NOT encrypted' "$T_DIR/srv-$name.log")" = 1
 	check "$name: created devices removed at exit" wait_for dev_gone "$A" st0
