@@ -14,9 +14,8 @@ set yrange [0.05:*]
 set ylabel "Gbit/s, one TCP stream (log scale)"
 plot datafile using ($2 > 0 ? $2 : 1/0):xtic(1) notitle lc rgb "#3a7bd5", \
      '' using 0:($2 > 0 ? $2 : 1/0):(sprintf("%.2f", $2)) with labels offset 0,0.8 notitle
-unset logscale y
-set yrange [0:*]
-set ylabel "ping RTT, idle (ms)"
+set yrange [0.01:*]
+set ylabel "ping RTT, idle (ms, log scale)"
 plot datafile using ($3 > 0 ? $3 : 1/0):xtic(1) notitle lc rgb "#d5833a", \
      '' using 0:($3 > 0 ? $3 : 1/0):(sprintf("%.3f", $3)) with labels offset 0,0.8 notitle
 unset multiplot

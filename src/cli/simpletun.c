@@ -12,7 +12,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert simpletun -i IFACE [-s | -c SERVER] [-p PORT] [-u | -a] [-d]\n"
-		"                         [--udp] [-4 | -6] [-b ADDR]\n"
+		"                         [--udp] [-4 | -6] [-b ADDR] [--no-offload]\n"
 		"\n"
 		"Relay packets between a tun/tap device and a peer, like the tutorial's simpletun\n"
 		"(interoperates with it over TCP). Traffic is NOT encrypted.\n"
@@ -26,6 +26,9 @@ static void usage(FILE *f)
 		"  --udp        one packet per UDP datagram instead of length-prefixed TCP\n"
 		"  -4 | -6      IPv4 or IPv6 only (default: server listens on [::] for both)\n"
 		"  -b ADDR      server: listen on ADDR only\n"
+		"  --no-offload one packet per device read and write, no UDP GSO/GRO (default: a tun\n"
+		"               device reads up to 64 KB of TCP at once and culvert splits it; frames\n"
+		"               and datagrams on the wire are always single packets of at most the MTU)\n"
 		"\nSee culvert-simpletun(8).\n", ST_DEFAULT_PORT);
 }
 
@@ -34,6 +37,7 @@ int cmd_simpletun(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "udp", no_argument, NULL, 'U' },
 		{ "bind", required_argument, NULL, 'b' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -59,6 +63,7 @@ int cmd_simpletun(int argc, char **argv)
 		case '4': cfg.family = AF_INET; break;
 		case '6': cfg.family = AF_INET6; break;
 		case 'U': cfg.udp = true; break;
+		case 'O': cfg.no_offload = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default: usage(stderr); return CLI_EXIT_USAGE;
 		}

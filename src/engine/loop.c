@@ -1,4 +1,7 @@
-/* The daemon's epoll loop: tun and UDP in batches, uapi connections, timers, signals. */
+/* The daemon's epoll loops: one worker per tun queue, each with its own UDP socket (same
+ * port, SO_REUSEPORT), buffers and epoll; worker 0 is the main thread and also serves the uapi
+ * connections, the timers and the signals. Per-flow order holds: the kernel hashes a flow to
+ * one tun queue and a 4-tuple to one socket, and each worker keeps order. */
 #include "engine/loop.h"
 
 #include <errno.h>
@@ -19,6 +22,8 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 
 #include "engine/gro.h"
 #include "engine/gso.h"

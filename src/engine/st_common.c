@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -21,7 +22,7 @@ static const char *const drop_names[ST_DROP_MAX] = {
 	[ST_DROP_NO_PEER] = "no_peer", [ST_DROP_QUEUE_FULL] = "queue_full",
 	[ST_DROP_BAD_PACKET] = "bad_packet", [ST_DROP_TUN_WRITE] = "tun_write",
 	[ST_DROP_DGRAM_EMPTY] = "dgram_empty", [ST_DROP_DGRAM_TOO_LONG] = "dgram_too_long",
-	[ST_DROP_SEND_ERROR] = "send_error",
+	[ST_DROP_SEND_ERROR] = "send_error", [ST_DROP_BAD_OFFLOAD] = "bad_offload",
 };
 static const char *const close_names[ST_CLOSE_MAX] = {
 	[ST_CLOSE_PEER] = "peer_closed", [ST_CLOSE_ZERO_LENGTH] = "zero_length",
@@ -74,7 +75,10 @@ void st_timer_arm(struct st_ctx *x, unsigned int ms)
 
 int st_setup(struct st_ctx *x, const struct st_config *cfg)
 {
-	struct tun_opts o = { .mode = cfg->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .nonblock = true };
+	/* Tap keeps one frame per read: its super-packets carry an Ethernet header that the
+	 * split and merge code (IP packets) would have to peel and re-add for every segment. */
+	struct tun_opts o = { .mode = cfg->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .nonblock = true,
+			      .vnet_hdr = !cfg->tap && !cfg->no_offload };
 	bool existed = nl_link_index(cfg->ifname) >= 0;
 	char why[256];
 	sigset_t ss;
@@ -84,14 +88,36 @@ int st_setup(struct st_ctx *x, const struct st_config *cfg)
 	x->cfg = cfg;
 	x->tun = x->ep = x->sig = x->timer = -1;
 	r = tun_open(cfg->ifname, &o, x->ifname, &x->tun);
+	if (r == -EINVAL && o.vnet_hdr) {
+		o.vnet_hdr = false;
+		r = tun_open(cfg->ifname, &o, x->ifname, &x->tun);
+	}
 	if (r < 0) {
 		log_err("%s", tun_explain(r, cfg->ifname, &o, why, sizeof(why)));
 		return r;
 	}
+	x->existed = existed;
 	/* A device we created goes away with our fd; one that existed is only attached to. */
 	log_info("%s: %s %s device", x->ifname, existed ? "attached to existing" : "created non-persistent",
 		 cfg->tap ? "tap" : "tun");
 	x->limit = limit_for(x);
+	if (o.vnet_hdr) {
+		x->off = calloc(1, sizeof(*x->off));
+		if (x->off) {
+			x->off->rbuf = malloc(ST_READ_BUF);
+			x->off->slots = malloc(ST_SEG_BYTES);
+			x->off->gbufs = malloc((size_t)GRO_MAX_BATCH * ST_GRO_STRIDE);
+		}
+		if (!x->off || !x->off->rbuf || !x->off->slots || !x->off->gbufs) {
+			log_err("out of memory for the offload buffers");
+			return -ENOMEM;
+		}
+		gro_init(&x->off->gro);
+		x->vnet = true;
+		x->tun_f = st_off_probe(x->tun);
+	}
+	log_debug("%s: offloads: %s", x->ifname,
+		  st_off_str(x->vnet, x->tun_f, cfg->no_offload, cfg->tap, why, sizeof(why)));
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGINT);
@@ -118,6 +144,16 @@ int st_setup(struct st_ctx *x, const struct st_config *cfg)
 
 void st_teardown(struct st_ctx *x)
 {
+	/* A device that outlives us must not keep TSO on for a reader without vnet headers. */
+	if (x->tun >= 0 && x->existed && x->tun_f)
+		tun_set_offload(x->tun, 0);
+	if (x->off) {
+		free(x->off->rbuf);
+		free(x->off->slots);
+		free(x->off->gbufs);
+		free(x->off);
+		x->off = NULL;
+	}
 	if (x->tun >= 0)
 		close(x->tun);
 	if (x->ep >= 0)
@@ -155,30 +191,6 @@ bool st_plausible(const struct st_ctx *x, const uint8_t *p, size_t n)
 	return false;
 }
 
-void st_tun_write(struct st_ctx *x, const uint8_t *p, size_t n)
-{
-	ssize_t w;
-
-	if (!st_plausible(x, p, n)) {
-		x->c.drop[ST_DROP_BAD_PACKET]++;
-		log_ratelimited(LOG_LVL_WARN, "%s: dropped a %zu-byte packet from the peer that is not %s (bad_packet)",
-				x->ifname, n, x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
-		return;
-	}
-	do
-		w = write(x->tun, p, n);
-	while (w < 0 && errno == EINTR);
-	if (w < 0) {
-		x->c.drop[ST_DROP_TUN_WRITE]++;
-		log_ratelimited(LOG_LVL_WARN, "%s: device refused a %zu-byte packet: %s (tun_write)",
-				x->ifname, n, strerror(errno));
-		return;
-	}
-	x->c.rx_frames++;
-	x->c.rx_bytes += n;
-	log_debug("NET2TAP %llu: Written %zd bytes to the tap interface", x->c.rx_frames, w);
-}
-
 void st_print_counters(const struct st_ctx *x)
 {
 	char drops[512], closes[256];
@@ -193,6 +205,17 @@ void st_print_counters(const struct st_ctx *x)
 	log_info("%s: tun->net %llu frames %llu bytes, net->tun %llu frames %llu bytes, connections %llu",
 		 x->ifname, x->c.tx_frames, x->c.tx_bytes, x->c.rx_frames, x->c.rx_bytes, x->c.connects);
 	log_info("%s: drops:%s", x->ifname, drops);
+	{
+		char off[128];
+		const struct st_off *f = x->off;
+
+		st_off_str(x->vnet, x->tun_f, x->cfg->no_offload, x->cfg->tap, off, sizeof(off));
+		log_info("%s: offloads: %s%s%s; tso_split=%llu segs=%llu csum=%llu gro_merged=%llu gro_out=%llu",
+			 x->ifname, off, x->cfg->udp ? "; udp " : "", x->cfg->udp ? x->udp_caps : "",
+			 f ? f->tso_pkts : 0, f ? f->tso_segs : 0, f ? f->csum_done : 0,
+			 f ? (unsigned long long)f->gro.stats.merged : 0,
+			 f ? (unsigned long long)f->gro.stats.out_gso : 0);
+	}
 	if (!x->cfg->udp)
 		log_info("%s: closes:%s", x->ifname, closes);
 }

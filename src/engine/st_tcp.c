@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -19,19 +20,40 @@
 #include "lib/log.h"
 #include "wire/framing.h"
 
-enum { ST_TXQ_BYTES = 512 << 10, ST_RXBUF_BYTES = 256 << 10, ST_RX_READS = 16 };
+enum {
+	ST_TXQ_BYTES = 1 << 20, ST_RXBUF_BYTES = 256 << 10, ST_RX_READS = 16,
+	/* Room one device read may need in the queue: 64 KB split into MTU frames. */
+	ST_TXQ_NEED = FRAMING_HDR_LEN * ST_MAX_SEGS + ST_READ_BUF + 64 * ST_MAX_SEGS,
+};
 
 struct st_tcp {
 	struct st_ctx *x;
 	int lfd, fd;
 	bool connecting, out_armed;
+	bool tun_paused;                 /* device reads wait for the queue to drain */
 	char peer[64];
 	struct framing_rx rx;
 	struct framing_txq txq;
 	struct addrinfo *ai, *ai_next;   /* client: resolved server, next address to try */
 	unsigned int backoff_ms;
 	uint8_t scratch[65536];
+	struct iovec segs[ST_MAX_SEGS];
 };
+
+/* Back-pressure instead of loss: while the queue cannot take a whole read, leave packets in
+ * the device's queue, so TCP inside slows down as it would on a slow link. */
+static void tun_pause(struct st_tcp *t, bool on)
+{
+	if (t->tun_paused == on)
+		return;
+	t->tun_paused = on;
+	st_epoll_mod(t->x, t->x->tun, on ? 0 : EPOLLIN, ST_TAG_TUN);
+}
+
+static size_t txq_room(const struct st_tcp *t)
+{
+	return t->txq.cap - framing_txq_pending(&t->txq);
+}
 
 static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -65,6 +87,7 @@ static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...
 	/* A half-sent frame must never reach the next connection: start both streams afresh. */
 	framing_rx_reset(&t->rx);
 	framing_txq_reset(&t->txq);
+	tun_pause(t, false);
 	schedule_reconnect(t);
 }
 
@@ -91,6 +114,8 @@ static void flush(struct st_tcp *t)
 	if (n > 0)
 		log_debug("TAP2NET %llu: Written %zd bytes to the network", t->x->c.tx_frames, n);
 	set_out(t, framing_txq_pending(&t->txq) > 0);
+	if (t->tun_paused && txq_room(t) >= t->txq.cap / 2)
+		tun_pause(t, false);
 }
 
 static void conn_ready(struct st_tcp *t)
@@ -115,17 +140,46 @@ static void conn_ready(struct st_tcp *t)
 	st_epoll_mod(t->x, t->fd, EPOLLIN | EPOLLRDHUP, ST_TAG_SOCK);
 }
 
-/* Device readable: up to ST_BATCH packets into the queue, then one send for all of them. */
+/* Device readable: up to ST_BATCH reads into the queue, then one send for all of them. With
+ * offloads a read may be a 64 KB super-packet; it leaves as MTU-sized frames. */
 static void on_tun(struct st_tcp *t)
 {
 	struct st_ctx *x = t->x;
 	bool queued = false;
+	size_t need = x->vnet ? ST_TXQ_NEED : FRAMING_HDR_LEN + FRAMING_MAX_LEN;
 
 	for (int i = 0; i < ST_BATCH; i++) {
 		bool up = t->fd >= 0 && !t->connecting;
-		uint8_t *p = up ? framing_txq_reserve(&t->txq, FRAMING_MAX_LEN) : NULL;
-		ssize_t n = read(x->tun, p ? p : t->scratch, p ? FRAMING_MAX_LEN : sizeof(t->scratch));
+		uint8_t *p = NULL;
+		ssize_t n;
+		int k;
 
+		if (up && txq_room(t) < need) {
+			tun_pause(t, true);
+			break;
+		}
+		if (x->vnet) {
+			k = st_tun_read(x, t->segs, ST_MAX_SEGS, SIZE_MAX);
+			if (k < 0) {
+				if (k != -EAGAIN)
+					log_ratelimited(LOG_LVL_WARN, "%s: read: %s", x->ifname, strerror(-k));
+				break;
+			}
+			for (int j = 0; j < k; j++) {
+				if (!up || framing_txq_append(&t->txq, t->segs[j].iov_base, t->segs[j].iov_len) < 0) {
+					x->c.drop[up ? ST_DROP_QUEUE_FULL : ST_DROP_NO_PEER]++;
+					continue;
+				}
+				x->c.tx_frames++;
+				x->c.tx_bytes += t->segs[j].iov_len;
+				log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", x->c.tx_frames,
+					  t->segs[j].iov_len);
+				queued = true;
+			}
+			continue;
+		}
+		p = up ? framing_txq_reserve(&t->txq, FRAMING_MAX_LEN) : NULL;
+		n = read(x->tun, p ? p : t->scratch, p ? FRAMING_MAX_LEN : sizeof(t->scratch));
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				log_ratelimited(LOG_LVL_WARN, "%s: read: %s", x->ifname, strerror(errno));
@@ -135,8 +189,6 @@ static void on_tun(struct st_tcp *t)
 			break;
 		if (!p) {
 			x->c.drop[up ? ST_DROP_QUEUE_FULL : ST_DROP_NO_PEER]++;
-			if (up)
-				log_ratelimited(LOG_LVL_WARN, "%s: send queue full, dropping packets (queue_full)", x->ifname);
 			continue;
 		}
 		framing_txq_commit(&t->txq, (size_t)n);
@@ -149,7 +201,7 @@ static void on_tun(struct st_tcp *t)
 		flush(t);
 }
 
-static void on_sock_readable(struct st_tcp *t)
+static void sock_read(struct st_tcp *t)
 {
 	struct st_ctx *x = t->x;
 
@@ -175,7 +227,7 @@ static void on_sock_readable(struct st_tcp *t)
 			r = framing_rx_next(&t->rx, &f, &len);
 			if (r == 1) {
 				log_debug("NET2TAP %llu: Read %zu bytes from the network", x->c.rx_frames + 1, len);
-				st_tun_write(x, f, len);
+				st_tun_queue(x, f, len);
 				continue;
 			}
 			if (r == 0)
@@ -196,6 +248,13 @@ static void on_sock_readable(struct st_tcp *t)
 		if ((size_t)n < room)
 			return;
 	}
+}
+
+/* Frames of one wake-up go to the device together, so TCP segments among them merge. */
+static void on_sock_readable(struct st_tcp *t)
+{
+	sock_read(t);
+	st_tun_flush(t->x);
 }
 
 static void on_sock(struct st_tcp *t, uint32_t ev)

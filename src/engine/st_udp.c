@@ -6,142 +6,264 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "engine/udpio.h"
 #include "lib/log.h"
 
-enum { ST_UDP_BATCH = 32, ST_UDP_BUF = 65536 };
+enum {
+	ST_UDP_BATCH = 32, ST_UDP_BUF = 65536,
+	ST_UDP_PKTS = UDPIO_MAX_BATCH,   /* datagrams per send; segments per receive */
+	ST_UDP_WAKE_ROUNDS = 8,          /* fairness between the device and the socket */
+	ST_UDP_FULL_WAIT_MS = 20,        /* socket buffer full: wait this long, then drop */
+};
 
 struct st_udp {
 	struct st_ctx *x;
 	int fd;
 	bool have_peer;
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
-	uint8_t *tx, *rx;   /* ST_UDP_BATCH buffers of ST_UDP_BUF each way */
-	struct mmsghdr msgs[ST_UDP_BATCH];
-	struct iovec iov[ST_UDP_BATCH];
-	struct sockaddr_storage from[ST_UDP_BATCH];
+	union udpio_addr peer;           /* server: learned client; client: the server */
+	struct udpio uio;
+	size_t gso_below;                /* segments this long or longer went out one by one */
+	size_t seg_max;                  /* TCP segments cut to this: the path's MTU less IP+UDP */
+	uint8_t *tx, *rx;                /* ST_UDP_BATCH buffers of ST_UDP_BUF each way */
+	uint8_t *rx_ptrs[ST_UDP_BATCH];
+	struct udpio_pkt pkts[ST_UDP_PKTS];
+	struct iovec segs[ST_MAX_SEGS];
 };
 
-static bool same_addr(const struct sockaddr_storage *a, socklen_t al, const struct sockaddr_storage *b, socklen_t bl)
+/* The largest packet that reaches the peer in one unfragmented datagram. A fragmented
+ * datagram costs reassembly at the peer and cannot leave as a UDP_SEGMENT run. */
+static size_t path_payload(const union udpio_addr *peer)
 {
-	return al == bl && !memcmp(a, b, al);
+	bool v6 = peer->sa.sa_family == AF_INET6;
+	socklen_t al = v6 ? sizeof(peer->in6) : sizeof(peer->in), l = sizeof(int);
+	size_t over = v6 ? 40 + 8 : 20 + 8;
+	int fd = socket(peer->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP), mtu = 0;
+
+	if (fd < 0)
+		return SIZE_MAX;
+	/* connect() on a datagram socket sends nothing: it only looks up the route. */
+	if (connect(fd, &peer->sa, al) == 0 &&
+	    getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &l) < 0)
+		mtu = 0;
+	close(fd);
+	return mtu >= 576 ? (size_t)mtu - over : SIZE_MAX;
 }
 
-static void on_tun(struct st_udp *u)
+static void set_peer(struct st_udp *u, const union udpio_addr *a)
+{
+	u->peer = *a;
+	u->have_peer = true;
+	u->seg_max = path_payload(a);
+	if (u->seg_max != SIZE_MAX)
+		log_debug("TCP segments to the peer cut to at most %zu bytes (path MTU)", u->seg_max);
+}
+
+static bool same_addr(const union udpio_addr *a, const union udpio_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	return a->in6.sin6_port == b->in6.sin6_port && a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+	       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
+}
+
+/* One udpio_send of pkts[0..n). UDP_SEGMENT refuses segments larger than the path allows
+ * (a 1500-byte packet in UDP over a 1500-byte link): remember the size, and send runs that
+ * long one datagram each from then on instead of failing a syscall every time. */
+static int send_batch(struct st_udp *u, size_t n, size_t maxlen)
+{
+	bool gso = u->uio.caps.gso, off = gso && maxlen >= u->gso_below;
+	uint64_t fb = u->uio.stats.tx_gso_fallback;
+	int r;
+
+	if (off)
+		u->uio.caps.gso = false;
+	r = udpio_send(&u->uio, u->pkts, n);
+	if (off)
+		u->uio.caps.gso = true;
+	if (u->uio.stats.tx_gso_fallback != fb && maxlen < u->gso_below) {
+		u->gso_below = maxlen;
+		log_debug("UDP GSO refused for %zu-byte segments: sending those one by one", maxlen);
+	}
+	return r;
+}
+
+static void send_all(struct st_udp *u, size_t n, size_t maxlen)
 {
 	struct st_ctx *x = u->x;
-	unsigned int n = 0, sent = 0;
+	size_t sent = 0;
 
-	while (n < ST_UDP_BATCH) {
-		uint8_t *p = u->tx + (size_t)n * ST_UDP_BUF;
+	while (sent < n) {
+		uint64_t dropped = u->uio.stats.tx_dropped;
+		int r;
+
+		if (sent)
+			memmove(u->pkts, u->pkts + sent, (n - sent) * sizeof(u->pkts[0]));
+		n -= sent;
+		sent = 0;
+		r = send_batch(u, n, maxlen);
+		if (r == -EAGAIN || r == -ENOBUFS) {
+			/* A short wait lets TCP inside see a slow link rather than loss. */
+			struct pollfd pf = { .fd = u->fd, .events = POLLOUT };
+
+			if (poll(&pf, 1, ST_UDP_FULL_WAIT_MS) > 0)
+				continue;
+			x->c.drop[ST_DROP_QUEUE_FULL] += n;
+			log_ratelimited(LOG_LVL_WARN, "send: socket buffer full, dropped %zu packets (queue_full)", n);
+			return;
+		}
+		if (r < 0) {
+			x->c.drop[ST_DROP_SEND_ERROR] += n;
+			if (r != -ECONNREFUSED)
+				log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(-r));
+			return;
+		}
+		for (int i = 0; i < r; i++) {
+			x->c.tx_frames++;
+			x->c.tx_bytes += u->pkts[i].len;
+			log_debug("TAP2NET %llu: Written %zu bytes to the network", x->c.tx_frames, u->pkts[i].len);
+		}
+		if (u->uio.stats.tx_dropped != dropped) {
+			uint64_t d = u->uio.stats.tx_dropped - dropped;
+
+			x->c.drop[ST_DROP_SEND_ERROR] += d;
+			x->c.tx_frames -= d;
+			if (u->uio.last_err != ECONNREFUSED)
+				log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(u->uio.last_err));
+		}
+		sent = (size_t)r;
+	}
+}
+
+static void add_pkt(struct st_udp *u, size_t *n, size_t *maxlen, uint8_t *p, size_t len)
+{
+	log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", u->x->c.tx_frames + *n + 1, len);
+	u->pkts[*n].buf = p;
+	u->pkts[*n].len = len;
+	u->pkts[*n].addr = u->peer;
+	if (len > *maxlen)
+		*maxlen = len;
+	(*n)++;
+}
+
+/* Device reads until EAGAIN or a full batch, then one send: runs of equal-size segments leave
+ * as UDP_SEGMENT super-datagrams, which the peer receives as ordinary datagrams. */
+static bool on_tun(struct st_udp *u)
+{
+	struct st_ctx *x = u->x;
+	size_t n = 0, maxlen = 0, bufs = 0;
+	bool more = true;
+
+	for (int reads = 0; n < ST_UDP_PKTS && bufs < ST_UDP_BATCH && reads < ST_BATCH; reads++) {
+		if (x->vnet) {
+			if (n + ST_MAX_SEGS > ST_UDP_PKTS) {
+				send_all(u, n, maxlen);
+				n = maxlen = bufs = 0;
+			}
+			int k = st_tun_read(x, u->segs, ST_MAX_SEGS, u->seg_max);
+			if (k < 0) {
+				if (k != -EAGAIN)
+					log_ratelimited(LOG_LVL_WARN, "%s: read: %s", x->ifname, strerror(-k));
+				more = false;
+				break;
+			}
+			if (!u->have_peer) {
+				x->c.drop[ST_DROP_NO_PEER] += (unsigned int)k;
+				continue;
+			}
+			if (k == 1) {
+				/* A lone packet lives in the read buffer: keep a copy, batch on. */
+				uint8_t *p = u->tx + bufs++ * ST_UDP_BUF;
+				memcpy(p, u->segs[0].iov_base, u->segs[0].iov_len);
+				add_pkt(u, &n, &maxlen, p, u->segs[0].iov_len);
+				continue;
+			}
+			/* Segments sit in the split slots, reused by the next read: send them now. */
+			for (int j = 0; j < k; j++)
+				add_pkt(u, &n, &maxlen, u->segs[j].iov_base, u->segs[j].iov_len);
+			if (n) {
+				send_all(u, n, maxlen);
+				n = maxlen = bufs = 0;
+			}
+			continue;
+		}
+		uint8_t *p = u->tx + bufs * ST_UDP_BUF;
 		ssize_t r = read(x->tun, p, ST_UDP_BUF);
 
 		if (r <= 0) {
 			if (r < 0 && errno != EAGAIN && errno != EINTR)
 				log_ratelimited(LOG_LVL_WARN, "%s: read: %s", x->ifname, strerror(errno));
+			more = false;
 			break;
 		}
 		if (!u->have_peer) {
 			x->c.drop[ST_DROP_NO_PEER]++;
 			continue;
 		}
-		log_debug("TAP2NET %llu: Read %zd bytes from the tap interface", x->c.tx_frames + n + 1, r);
-		memset(&u->msgs[n], 0, sizeof(u->msgs[n]));
-		u->iov[n].iov_base = p;
-		u->iov[n].iov_len = (size_t)r;
-		u->msgs[n].msg_hdr.msg_iov = &u->iov[n];
-		u->msgs[n].msg_hdr.msg_iovlen = 1;
-		if (x->cfg->server) {
-			u->msgs[n].msg_hdr.msg_name = &u->peer;
-			u->msgs[n].msg_hdr.msg_namelen = u->peer_len;
-		}
-		n++;
+		add_pkt(u, &n, &maxlen, p, (size_t)r);
+		bufs++;
 	}
-	while (sent < n) {
-		int r = sendmmsg(u->fd, u->msgs + sent, n - sent, MSG_DONTWAIT);
-
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			/* A datagram tunnel may lose packets: never wait for the socket here. */
-			x->c.drop[errno == EAGAIN || errno == ENOBUFS ? ST_DROP_QUEUE_FULL : ST_DROP_SEND_ERROR] += n - sent;
-			if (errno != ECONNREFUSED)
-				log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(errno));
-			break;
-		}
-		for (int i = 0; i < r; i++) {
-			x->c.tx_frames++;
-			x->c.tx_bytes += u->iov[sent + (unsigned int)i].iov_len;
-			log_debug("TAP2NET %llu: Written %zu bytes to the network", x->c.tx_frames,
-				  u->iov[sent + (unsigned int)i].iov_len);
-		}
-		sent += (unsigned int)r;
-	}
+	if (n)
+		send_all(u, n, maxlen);
+	return more;
 }
 
-static void on_sock(struct st_udp *u)
+static bool on_sock(struct st_udp *u)
 {
 	struct st_ctx *x = u->x;
 	char who[64];
-	int n;
+	int n = udpio_recv(&u->uio, u->rx_ptrs, ST_UDP_BUF, ST_UDP_BATCH, u->pkts, ST_UDP_PKTS);
 
-	for (int i = 0; i < ST_UDP_BATCH; i++) {
-		memset(&u->msgs[i], 0, sizeof(u->msgs[i]));
-		u->iov[i].iov_base = u->rx + (size_t)i * ST_UDP_BUF;
-		u->iov[i].iov_len = ST_UDP_BUF;
-		u->msgs[i].msg_hdr.msg_iov = &u->iov[i];
-		u->msgs[i].msg_hdr.msg_iovlen = 1;
-		u->msgs[i].msg_hdr.msg_name = &u->from[i];
-		u->msgs[i].msg_hdr.msg_namelen = sizeof(u->from[i]);
-	}
-	n = recvmmsg(u->fd, u->msgs, ST_UDP_BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		/* ICMP errors from a server that is not up yet arrive here on the client: harmless. */
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNREFUSED)
-			log_ratelimited(LOG_LVL_WARN, "recv: %s", strerror(errno));
-		return;
+		if (n != -EAGAIN && n != -EINTR && n != -ECONNREFUSED)
+			log_ratelimited(LOG_LVL_WARN, "recv: %s", strerror(-n));
+		return n != -EAGAIN;
 	}
 	for (int i = 0; i < n; i++) {
-		const uint8_t *p = u->iov[i].iov_base;
-		size_t len = u->msgs[i].msg_len;
-		struct sockaddr_storage *from = &u->from[i];
-		socklen_t fl = u->msgs[i].msg_hdr.msg_namelen;
+		const uint8_t *p = u->pkts[i].buf;
+		size_t len = u->pkts[i].len;
+		const union udpio_addr *from = &u->pkts[i].addr;
 
 		if (len == 0) {
 			x->c.drop[ST_DROP_DGRAM_EMPTY]++;
 			log_ratelimited(LOG_LVL_WARN, "dropped an empty datagram from %s (dgram_empty)",
-					st_addr_str((struct sockaddr *)from, who, sizeof(who)));
+					st_addr_str(&from->sa, who, sizeof(who)));
 			continue;
 		}
-		if (len > x->limit && (u->msgs[i].msg_hdr.msg_flags & MSG_TRUNC || !st_refresh_limit(x) || len > x->limit)) {
+		if (len > x->limit && (!st_refresh_limit(x) || len > x->limit)) {
 			x->c.drop[ST_DROP_DGRAM_TOO_LONG]++;
 			log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s: limit %zu (dgram_too_long)",
-					len, st_addr_str((struct sockaddr *)from, who, sizeof(who)), x->limit);
+					len, st_addr_str(&from->sa, who, sizeof(who)), x->limit);
 			continue;
 		}
 		if (!st_plausible(x, p, len)) {
 			x->c.drop[ST_DROP_BAD_PACKET]++;
 			log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s that is not %s (bad_packet)",
-					len, st_addr_str((struct sockaddr *)from, who, sizeof(who)),
+					len, st_addr_str(&from->sa, who, sizeof(who)),
 					x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
 			continue;
 		}
-		if (x->cfg->server && (!u->have_peer || !same_addr(&u->peer, u->peer_len, from, fl))) {
+		if (x->cfg->server && (!u->have_peer || !same_addr(&u->peer, from))) {
 			log_info("%s client %s", u->have_peer ? "following" : "learned",
-				 st_addr_str((struct sockaddr *)from, who, sizeof(who)));
-			memcpy(&u->peer, from, fl);
-			u->peer_len = fl;
-			u->have_peer = true;
+				 st_addr_str(&from->sa, who, sizeof(who)));
+			set_peer(u, from);
 			x->c.connects++;
 		}
 		log_debug("NET2TAP %llu: Read %zu bytes from the network", x->c.rx_frames + 1, len);
-		st_tun_write(x, p, len);
+		st_tun_queue(x, p, len);
 	}
+	st_tun_flush(x);
+	return n > 0;
 }
 
 static int udp_open(struct st_udp *u)
@@ -169,7 +291,11 @@ static int udp_open(struct st_udp *u)
 			if (bind(u->fd, a->ai_addr, a->ai_addrlen) == 0)
 				break;
 		} else if (connect(u->fd, a->ai_addr, a->ai_addrlen) == 0) {
-			u->have_peer = true;
+			union udpio_addr pa;
+
+			memset(&pa, 0, sizeof(pa));
+			memcpy(&pa, a->ai_addr, a->ai_addrlen < sizeof(pa) ? a->ai_addrlen : sizeof(pa));
+			set_peer(u, &pa);
 			break;
 		}
 		r = -errno;
@@ -190,7 +316,11 @@ static int udp_open(struct st_udp *u)
 	if (u->fd < 0)
 		return r;
 	log_info("%s %s (UDP)", cfg->server ? "listening on" : "sending to", where);
-	st_sock_buffers(u->fd);
+	struct udpio_opts uo = { .no_gso = cfg->no_offload, .no_gro = cfg->no_offload };
+	if ((r = udpio_attach(&u->uio, u->fd, &uo)) < 0)
+		return r;
+	udpio_caps_str(&u->uio.caps, u->x->udp_caps, sizeof(u->x->udp_caps));
+	log_debug("UDP socket: %s", u->x->udp_caps);
 	return st_epoll_add(u->x, u->fd, EPOLLIN, ST_TAG_SOCK);
 }
 
@@ -204,12 +334,16 @@ int st_udp_run(struct st_ctx *x)
 		return -ENOMEM;
 	u->x = x;
 	u->fd = -1;
+	u->gso_below = SIZE_MAX;
+	u->seg_max = SIZE_MAX;
 	u->tx = malloc((size_t)ST_UDP_BATCH * ST_UDP_BUF);
 	u->rx = malloc((size_t)ST_UDP_BATCH * ST_UDP_BUF);
 	if (!u->tx || !u->rx) {
 		r = -ENOMEM;
 		goto out;
 	}
+	for (int i = 0; i < ST_UDP_BATCH; i++)
+		u->rx_ptrs[i] = u->rx + (size_t)i * ST_UDP_BUF;
 	if ((r = udp_open(u)) < 0) {
 		log_err("cannot open the UDP socket (port %s): %s", x->cfg->port, strerror(-r));
 		goto out;
@@ -224,8 +358,14 @@ int st_udp_run(struct st_ctx *x)
 		}
 		for (int i = 0; i < n && !x->stop; i++) {
 			switch (ev[i].data.u32) {
-			case ST_TAG_TUN:  on_tun(u); break;
-			case ST_TAG_SOCK: on_sock(u); break;
+			case ST_TAG_TUN:
+				for (int k = 0; k < ST_UDP_WAKE_ROUNDS && on_tun(u); k++)
+					;
+				break;
+			case ST_TAG_SOCK:
+				for (int k = 0; k < ST_UDP_WAKE_ROUNDS && on_sock(u); k++)
+					;
+				break;
 			case ST_TAG_SIG:  st_on_signal(x); break;
 			default: break;
 			}

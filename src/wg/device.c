@@ -46,7 +46,7 @@ void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who
 {
 	static struct log_ratelimit rl[WG_DROP__COUNT];
 
-	dev->drops[why]++;
+	wg_device_drop(dev, why);
 	log_limited(&rl[why], LOG_LVL_INFO, "dropped a packet (%s)%s%s", wg_drop_name(why),
 		    who ? " from " : "", who ? who : "");
 }
@@ -320,7 +320,15 @@ static uint64_t device_wall_ns(void *arg)
 
 int wg_device_init(struct wg_device *dev, const char *name, const struct wg_device_ops *ops)
 {
+	pthread_rwlockattr_t ra;
+
 	memset(dev, 0, sizeof(*dev));
+	/* Readers (the workers) hold the lock almost always: without writer preference the
+	 * control thread could wait for ever. */
+	pthread_rwlockattr_init(&ra);
+	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&dev->lock, &ra);
+	pthread_rwlockattr_destroy(&ra);
 	snprintf(dev->name, sizeof(dev->name), "%s", name ? name : "");
 	if (ops)
 		dev->ops = *ops;
@@ -350,6 +358,7 @@ void wg_device_uninit(struct wg_device *dev)
 	aip_free(dev->aip);
 	cookie_checker_wipe(&dev->cookie_checker);
 	noise_identity_wipe(&dev->identity);
+	pthread_rwlock_destroy(&dev->lock);
 	memset(dev, 0, sizeof(*dev));
 }
 
@@ -366,13 +375,37 @@ bool wg_device_under_load(struct wg_device *dev)
 	return now < dev->under_load_until;
 }
 
+void wg_device_lock(struct wg_device *dev)
+{
+	pthread_rwlock_wrlock(&dev->lock);
+}
+
+void wg_device_unlock(struct wg_device *dev)
+{
+	pthread_rwlock_unlock(&dev->lock);
+}
+
+void wg_device_run_pending(struct wg_device *dev)
+{
+	if (!__atomic_exchange_n(&dev->pending, 0, __ATOMIC_ACQ_REL))
+		return;
+	for (struct wg_peer *p = dev->peers, *next; p; p = next) {
+		next = p->next;
+		if (p->pending || p->pending_act)
+			wg_peer_run_pending(p);
+	}
+}
+
 void wg_device_tick(struct wg_device *dev)
 {
 	uint64_t now = wg_device_now(dev);
 
+	wg_device_lock(dev);
+	wg_device_run_pending(dev);
 	dev->last_tick = now;
 	for (struct wg_peer *p = dev->peers, *next; p; p = next) {
 		next = p->next;
 		wg_peer_tick(p, now);
 	}
+	wg_device_unlock(dev);
 }

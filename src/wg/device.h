@@ -3,12 +3,21 @@
  * The device does no I/O of its own: the engine (or a test) feeds it batches of tun packets
  * and UDP datagrams and it answers through struct wg_device_ops, again in batches. Every
  * packet buffer has WG_PKT_HEADROOM bytes before data and WG_PKT_TAILROOM after data+len
- * so encryption and decryption happen in place. Single-threaded: the caller serialises. */
+ * so encryption and decryption happen in place.
+ *
+ * Threads: tun_input and udp_input may run on several threads at once (each thread with its
+ * own noise slot and its own ops context, see noise_set_thread_slot). They hold dev->lock for
+ * reading while they use the tables and keypairs, touch a peer's timers, endpoint and counters
+ * under its mutex, and leave the rest (handshake messages, keypair rotation, timer actions,
+ * staged packets) to the end of the call, done with dev->lock held for writing. Everything
+ * else (tick, the uapi callbacks, peer and key changes) needs dev->lock for writing:
+ * wg_device_tick takes it itself; uapi callers take it with wg_device_lock. */
 #ifndef CULVERT_WG_DEVICE_H
 #define CULVERT_WG_DEVICE_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -26,6 +35,7 @@ enum {
 	WG_BATCH = 64,
 	WG_MAX_STAGED = 128,	/* packets held per peer while no session exists */
 	WG_HANDSHAKE_LOAD = 64,	/* handshake messages per second that mean "under load" */
+	WG_HS_PER_BATCH = 16,	/* handshake messages taken from one udp_input batch */
 };
 
 enum wg_drop {
@@ -92,6 +102,8 @@ struct wg_index_entry;
 
 struct wg_device {
 	char name[16];
+	pthread_rwlock_t lock;		/* see the top of this file; writers preferred */
+	unsigned int pending;		/* atomic: some peer has deferred work */
 	struct wg_device_ops ops;
 
 	struct noise_identity identity;		/* identity.has_identity: a private key is set */
@@ -155,12 +167,23 @@ void *wg_index_lookup(const struct wg_device *dev, uint32_t idx, enum wg_index_k
 /* Data path. pkts are consumed (their buffers may be rewritten in place). */
 void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
 void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
-/* Run due timers of every peer; call at least every 100 ms. */
+/* Run due timers of every peer; call at least every 100 ms. Takes dev->lock. */
 void wg_device_tick(struct wg_device *dev);
+
+/* dev->lock for writing (the uapi callbacks need it) and its release. */
+void wg_device_lock(struct wg_device *dev);
+void wg_device_unlock(struct wg_device *dev);
+/* Deferred work of the data path (dev->lock held for writing). */
+void wg_device_run_pending(struct wg_device *dev);
+
+static inline void wg_device_drop_n(struct wg_device *dev, enum wg_drop why, uint64_t n)
+{
+	__atomic_fetch_add(&dev->drops[why], n, __ATOMIC_RELAXED);
+}
 
 static inline void wg_device_drop(struct wg_device *dev, enum wg_drop why)
 {
-	dev->drops[why]++;
+	wg_device_drop_n(dev, why, 1);
 }
 /* Count a drop and log it (rate-limited) with the peer or source in text. */
 void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who);

@@ -6,10 +6,14 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "wg/crypto.h"
+
+static unsigned int noise_slots = 1;
+static __thread unsigned int thread_slot;
 
 static uint8_t initial_ck[WG_HASH_LEN], initial_hash[WG_HASH_LEN];
 static pthread_once_t initial_once = PTHREAD_ONCE_INIT;
@@ -412,11 +416,20 @@ int noise_begin_session(struct noise_handshake *hs, struct noise_keypair *kp, ui
 	memset(kp, 0, sizeof(*kp));
 	/* (T_send_i = T_recv_r, T_recv_i = T_send_r) = KDF2(C, empty) */
 	crypto_kdf(first, second, NULL, hs->chaining_key, NULL, 0);
-	kp->send = crypto_aead_ctx_new(initiator ? first : second);
-	kp->recv = crypto_aead_ctx_new(initiator ? second : first);
+	kp->n_slots = __atomic_load_n(&noise_slots, __ATOMIC_RELAXED);
+	kp->send = calloc(2 * (size_t)kp->n_slots, sizeof(*kp->send));
+	bool ok = kp->send != NULL;
+	if (ok) {
+		kp->recv = kp->send + kp->n_slots;
+		for (unsigned int i = 0; i < kp->n_slots && ok; i++) {
+			kp->send[i] = crypto_aead_ctx_new(initiator ? first : second);
+			kp->recv[i] = crypto_aead_ctx_new(initiator ? second : first);
+			ok = kp->send[i] && kp->recv[i];
+		}
+	}
 	crypto_wipe(first, sizeof(first));
 	crypto_wipe(second, sizeof(second));
-	if (!kp->send || !kp->recv) {
+	if (!ok) {
 		noise_keypair_clear(kp);
 		ret = -ENOMEM;
 	} else {
@@ -433,9 +446,48 @@ int noise_begin_session(struct noise_handshake *hs, struct noise_keypair *kp, ui
 
 void noise_keypair_clear(struct noise_keypair *kp)
 {
-	crypto_aead_ctx_free(kp->send);
-	crypto_aead_ctx_free(kp->recv);
+	if (kp->send) {
+		for (unsigned int i = 0; i < 2 * kp->n_slots; i++)
+			crypto_aead_ctx_free(kp->send[i]);
+		free(kp->send);
+	}
 	crypto_wipe(kp, sizeof(*kp));
+}
+
+void noise_set_slots(unsigned int n)
+{
+	if (n < 1)
+		n = 1;
+	if (n > NOISE_MAX_SLOTS)
+		n = NOISE_MAX_SLOTS;
+	__atomic_store_n(&noise_slots, n, __ATOMIC_RELAXED);
+}
+
+void noise_set_thread_slot(unsigned int slot)
+{
+	thread_slot = slot;
+}
+
+static unsigned int my_slot(const struct noise_keypair *kp)
+{
+	/* the count is set before any session exists; this only keeps misuse in bounds */
+	return thread_slot < kp->n_slots ? thread_slot : 0;
+}
+
+static void replay_lock(struct noise_keypair *kp)
+{
+	while (__atomic_exchange_n(&kp->replay_lock, 1, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&kp->replay_lock, __ATOMIC_RELAXED))
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#else
+			;
+#endif
+}
+
+static void replay_unlock(struct noise_keypair *kp)
+{
+	__atomic_store_n(&kp->replay_lock, 0, __ATOMIC_RELEASE);
 }
 
 size_t noise_padded_len(size_t len, size_t mtu)
@@ -471,7 +523,7 @@ long noise_encrypt_data(struct noise_keypair *kp, uint8_t *buf, size_t cap, size
 	memset(hdr->reserved, 0, sizeof(hdr->reserved));
 	hdr->receiver_index = htole32(kp->remote_index);
 	hdr->counter = htole64(nonce);
-	if (!crypto_aead_ctx_encrypt(kp->send, hdr->encrypted, hdr->encrypted, padded, NULL, 0, nonce))
+	if (!crypto_aead_ctx_encrypt(kp->send[my_slot(kp)], hdr->encrypted, hdr->encrypted, padded, NULL, 0, nonce))
 		return -ENOMEM;
 	return (long)(padded + WG_MSG_DATA_OVERHEAD);
 }
@@ -487,12 +539,19 @@ long noise_decrypt_data(struct noise_keypair *kp, uint8_t *msg, size_t len, uint
 	if (!kp->valid || too_old(kp, now, REJECT_AFTER_TIME))
 		return -EKEYEXPIRED;
 	counter = le64toh(hdr->counter);
-	if (!replay_check(&kp->replay, counter))
+	replay_lock(kp);
+	bool fresh = replay_check(&kp->replay, counter);
+	replay_unlock(kp);
+	if (!fresh)
 		return -ESTALE;
-	if (!crypto_aead_ctx_decrypt(kp->recv, hdr->encrypted, hdr->encrypted, len - WG_MSG_DATA_HEADER_LEN,
-				     NULL, 0, counter))
+	if (!crypto_aead_ctx_decrypt(kp->recv[my_slot(kp)], hdr->encrypted, hdr->encrypted,
+				     len - WG_MSG_DATA_HEADER_LEN, NULL, 0, counter))
 		return -EBADMSG;
-	if (!replay_update(&kp->replay, counter))
+	/* checked again: another thread may have taken the same counter meanwhile */
+	replay_lock(kp);
+	fresh = replay_update(&kp->replay, counter);
+	replay_unlock(kp);
+	if (!fresh)
 		return -ESTALE;
 	return (long)(len - WG_MSG_DATA_OVERHEAD);
 }

@@ -43,9 +43,11 @@
  * flood (more than WG_INITIATIONS_PER_SECOND); -EINVAL wrong message/state;
  * -EKEYEXPIRED keypair too old or used up; -ENOBUFS buffer too small; -ENOMEM.
  *
- * Threads: a keypair's AEAD contexts are single-threaded (crypto_aead_ctx); the send counter
- * is taken atomically, but encryption on one keypair must still be serialised, as must
- * decryption (the replay window is not locked).
+ * Threads: a keypair holds one pair of AEAD contexts per slot (noise_set_slots, before the
+ * first session) and each thread names its slot once (noise_set_thread_slot); then threads of
+ * different slots encrypt and decrypt on one keypair at once: the send counter is taken
+ * atomically and the replay window is checked and updated under the keypair's spinlock.
+ * Two threads must not share a slot.
  * Locking: a handshake is modified only on success (all steps run on local copies, wiped on
  * every exit). The caller serialises calls on one handshake/keypair (e.g. the lookup callback
  * takes the peer's lock and the caller drops it after noise_consume_initiation returns). */
@@ -96,8 +98,17 @@ struct noise_handshake {
 	uint32_t local_index, remote_index;
 };
 
+enum { NOISE_MAX_SLOTS = 64 };
+
+/* How many threads may use a keypair at once (1..NOISE_MAX_SLOTS); sessions begun later get
+ * that many contexts. And this thread's slot, below that count (default 0). */
+void noise_set_slots(unsigned int n);
+void noise_set_thread_slot(unsigned int slot);
+
 struct noise_keypair {
-	struct crypto_aead_ctx *send, *recv;
+	struct crypto_aead_ctx **send, **recv;   /* [n_slots] each */
+	unsigned int n_slots;
+	int replay_lock;                     /* spinlock for replay */
 	uint64_t send_counter;               /* next nonce; taken atomically */
 	struct replay_window replay;
 	uint64_t birth;                      /* ns */

@@ -17,6 +17,7 @@ struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]
 	if (!p)
 		return NULL;
 	p->dev = dev;
+	pthread_mutex_init(&p->lock, NULL);
 	memcpy(p->public_key, pub, WG_KEY_LEN);
 	noise_handshake_init(&p->hs, &dev->identity, pub, NULL);
 	cookie_maker_init(&p->cookie, pub);
@@ -73,6 +74,7 @@ void wg_peer_free(struct wg_peer *p)
 	noise_handshake_wipe(&p->hs);
 	cookie_maker_wipe(&p->cookie);
 	crypto_wipe(p->psk, sizeof(p->psk));
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -219,7 +221,7 @@ void wg_peer_act(struct wg_peer *p, unsigned int act, uint64_t now)
 			log_info("%s: no handshake after %d seconds, dropping %u queued packets",
 				 wg_peer_name(p, name, sizeof(name)), (int)REKEY_ATTEMPT_TIME,
 				 p->staged_count);
-		p->dev->drops[WG_DROP_QUEUE_FULL] += p->staged_count;
+		wg_device_drop_n(p->dev, WG_DROP_QUEUE_FULL, p->staged_count);
 		wg_peer_clear_staged(p);
 		handshake_forget(p);
 	}
@@ -228,6 +230,39 @@ void wg_peer_act(struct wg_peer *p, unsigned int act, uint64_t now)
 	if (act & (TIMERS_SEND_KEEPALIVE | TIMERS_SEND_PERSISTENT_KEEPALIVE))
 		wg_peer_send_keepalive(p);
 	(void)now;
+}
+
+void wg_peer_defer(struct wg_peer *p, unsigned int pending, unsigned int act)
+{
+	p->pending |= pending;
+	p->pending_act |= act;
+	__atomic_store_n(&p->dev->pending, 1, __ATOMIC_RELEASE);
+}
+
+void wg_peer_run_pending(struct wg_peer *p)
+{
+	uint64_t now = wg_device_now(p->dev);
+	unsigned int pending, act;
+
+	pthread_mutex_lock(&p->lock);
+	pending = p->pending;
+	act = p->pending_act;
+	p->pending = p->pending_act = 0;
+	pthread_mutex_unlock(&p->lock);
+
+	/* A newer handshake may have replaced the keypair that received meanwhile. */
+	if ((pending & WG_PENDING_ROTATE) && p->kp_next && p->kp_next->local_index == p->pending_kp_index) {
+		wg_peer_received_with_keypair(p, p->kp_next);
+		timers_handshake_complete(&p->timers, now);
+		pending |= WG_PENDING_FLUSH;
+	}
+	if (act)
+		wg_peer_act(p, act, now);
+	if ((pending & WG_PENDING_FLUSH) && p->staged_count)
+		wg_peer_flush_staged(p);
+	if ((pending & WG_PENDING_HANDSHAKE) &&
+	    (timers_want_handshake(&p->timers, now) & TIMERS_SEND_HANDSHAKE_INITIATION))
+		wg_peer_send_initiation(p, false);
 }
 
 void wg_peer_tick(struct wg_peer *p, uint64_t now)

@@ -15,8 +15,21 @@ struct wg_staged {
 	uint32_t len;
 };
 
+/* Work the data path leaves for dev->lock held for writing (wg_peer.pending). */
+enum wg_pending {
+	WG_PENDING_HANDSHAKE = 1 << 0,	/* no usable session: maybe initiate */
+	WG_PENDING_FLUSH = 1 << 1,	/* staged packets can leave */
+	WG_PENDING_ROTATE = 1 << 2,	/* data arrived on kp_next (local index pending_kp_index) */
+};
+
 struct wg_peer {
 	struct wg_device *dev;
+	/* Guards what the data path changes on several threads: endpoint, timers, counters,
+	 * staged packets, pending. Writers of dev->lock need not take it. */
+	pthread_mutex_t lock;
+	unsigned int pending;		/* enum wg_pending */
+	unsigned int pending_act;	/* timers_* action bits */
+	uint32_t pending_kp_index;
 	struct wg_peer *next, *prev, *hash_next;
 	uint8_t public_key[WG_KEY_LEN];
 	uint8_t psk[WG_KEY_LEN];	/* zero: none */
@@ -62,6 +75,11 @@ void wg_peer_received_with_keypair(struct wg_peer *p, struct noise_keypair *kp);
 /* Staging while no session: keeps a copy; false when full (the oldest is dropped). */
 bool wg_peer_stage(struct wg_peer *p, const uint8_t *pkt, uint32_t len);
 void wg_peer_clear_staged(struct wg_peer *p);
+
+/* Deferred data-path work of this peer (dev->lock held for writing). */
+void wg_peer_run_pending(struct wg_peer *p);
+/* Note deferred work (p->lock held). */
+void wg_peer_defer(struct wg_peer *p, unsigned int pending, unsigned int act);
 
 /* Timers: run due ones (device tick). */
 void wg_peer_tick(struct wg_peer *p, uint64_t now);

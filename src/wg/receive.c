@@ -243,28 +243,49 @@ static struct wg_peer *handle_data(struct wg_device *dev, struct wg_pkt *pkt, ui
 			drop_from(dev, why, &pkt->ep);
 		return NULL;
 	}
+	pthread_mutex_lock(&p->lock);
 	p->rx_bytes += pkt->len;
 	if (kp == p->kp_next) {
-		wg_peer_received_with_keypair(p, kp);
-		timers_handshake_complete(&p->timers, now);
-		wg_peer_set_endpoint(p, &pkt->ep);
-		wg_peer_flush_staged(p);
+		/* the rotation frees a keypair: left to the writer */
+		p->pending_kp_index = kp->local_index;
+		wg_peer_defer(p, WG_PENDING_ROTATE, 0);
 	}
 	wg_peer_set_endpoint(p, &pkt->ep);
 	timers_auth_packet_received(&p->timers, now);
 	timers_auth_packet_traversal(&p->timers, now);
-	if (kp == p->kp_current)
-		wg_peer_act(p, timers_keep_fresh_receive(&p->timers, now), now);
+	if (kp == p->kp_current) {
+		unsigned int act = timers_keep_fresh_receive(&p->timers, now);
+		if (act)
+			wg_peer_defer(p, 0, act);
+	}
+	pthread_mutex_unlock(&p->lock);
 	*plain = pkt->data + WG_MSG_DATA_HEADER_LEN;
 	*plain_len = (uint32_t)len;
 	return p;
 }
 
+static void handle_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint64_t now)
+{
+	switch (pkt->data[0]) {
+	case WG_MSG_INITIATION:
+		handle_initiation(dev, pkt, now);
+		break;
+	case WG_MSG_RESPONSE:
+		handle_response(dev, pkt, now);
+		break;
+	case WG_MSG_COOKIE_REPLY:
+		handle_cookie_reply(dev, pkt, now);
+		break;
+	}
+}
+
 void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 {
 	uint64_t now = wg_device_now(dev);
-	unsigned int k = 0;
+	struct wg_pkt hs[WG_HS_PER_BATCH];
+	unsigned int k = 0, n_hs = 0;
 
+	pthread_rwlock_rdlock(&dev->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		struct wg_pkt *pkt = &pkts[i];
 		uint8_t *plain;
@@ -284,13 +305,14 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		}
 		switch (pkt->data[0]) {
 		case WG_MSG_INITIATION:
-			handle_initiation(dev, pkt, now);
-			continue;
 		case WG_MSG_RESPONSE:
-			handle_response(dev, pkt, now);
-			continue;
 		case WG_MSG_COOKIE_REPLY:
-			handle_cookie_reply(dev, pkt, now);
+			/* They change the tables: handled after the data, as a writer. Their
+			 * buffers stay untouched until this call returns. */
+			if (n_hs < WG_HS_PER_BATCH)
+				hs[n_hs++] = *pkt;
+			else
+				wg_device_drop(dev, WG_DROP_QUEUE_FULL);
 			continue;
 		case WG_MSG_DATA:
 			break;
@@ -310,14 +332,24 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			wg_device_drop_log(dev, WG_DROP_UNALLOWED_SRC, inet_ntop(family, src, a, sizeof(a)));
 			continue;
 		}
+		pthread_mutex_lock(&p->lock);
 		timers_data_received(&p->timers, now);
+		pthread_mutex_unlock(&p->lock);
 		pkts[k].data = plain;
 		pkts[k].len = plen;
 		k++;
 	}
+	pthread_rwlock_unlock(&dev->lock);
 	if (k) {
 		int r = dev->ops.tun_write(dev->ops.ctx, pkts, k);
 		if (r < (int)k)
-			dev->drops[WG_DROP_TUN_WRITE_FAILED] += k - (unsigned int)(r > 0 ? r : 0);
+			wg_device_drop_n(dev, WG_DROP_TUN_WRITE_FAILED, k - (unsigned int)(r > 0 ? r : 0));
+	}
+	if (n_hs || __atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
+		wg_device_lock(dev);
+		for (unsigned int i = 0; i < n_hs; i++)
+			handle_handshake(dev, &hs[i], now);
+		wg_device_run_pending(dev);
+		wg_device_unlock(dev);
 	}
 }

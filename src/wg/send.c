@@ -68,16 +68,20 @@ int wg_peer_send_initiation(struct wg_peer *p, bool retry)
 
 static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
 {
-	return kp && kp->valid && timers_session_usable(kp->birth, now, kp->send_counter);
+	return kp && kp->valid &&
+	       timers_session_usable(kp->birth, now, __atomic_load_n(&kp->send_counter, __ATOMIC_RELAXED));
 }
 
-/* Encrypts pkts[0..n) (data at their own buffers, headroom in front) for p with its
- * current keypair and sends them; returns how many left. */
-static unsigned int encrypt_and_send(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uint64_t now)
+/* Encrypts pkts[0..n) (data at their own buffers, headroom in front) for p with kp and sends
+ * them; returns how many left. Runs on several threads at once with dev->lock held for
+ * reading (or alone, held for writing): the peer's own state is touched under p->lock and
+ * what needs more (a rekey, a keepalive) is deferred. */
+static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp, struct wg_pkt *pkts,
+				     unsigned int n, uint64_t now)
 {
 	struct wg_device *dev = p->dev;
-	struct noise_keypair *kp = p->kp_current;
-	unsigned int k = 0;
+	struct wg_endpoint ep;
+	unsigned int k = 0, act;
 	uint64_t bytes = 0;
 	bool payload = false;
 	int r;
@@ -98,20 +102,27 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct wg_pkt *pkts, uns
 	}
 	if (!k)
 		return 0;
-	r = dev->ops.udp_send(dev->ops.ctx, &p->endpoint, pkts, k);
+	pthread_mutex_lock(&p->lock);
+	ep = p->endpoint;
+	pthread_mutex_unlock(&p->lock);
+	r = dev->ops.udp_send(dev->ops.ctx, &ep, pkts, k);
 	if (r < (int)k) {
-		dev->drops[WG_DROP_SEND_FAILED] += k - (unsigned int)(r > 0 ? r : 0);
+		wg_device_drop_n(dev, WG_DROP_SEND_FAILED, k - (unsigned int)(r > 0 ? r : 0));
 		log_ratelimited(LOG_LVL_INFO, "sending to a peer failed: %s",
 				r < 0 ? strerror(-r) : "short send");
 		if (r <= 0)
 			return 0;
 	}
+	pthread_mutex_lock(&p->lock);
 	p->tx_bytes += bytes;
 	if (payload)
 		timers_data_sent(&p->timers, now);
 	timers_auth_packet_sent(&p->timers, now);
 	timers_auth_packet_traversal(&p->timers, now);
-	wg_peer_act(p, timers_keep_fresh_send(&p->timers, now, kp->send_counter), now);
+	act = timers_keep_fresh_send(&p->timers, now, __atomic_load_n(&kp->send_counter, __ATOMIC_RELAXED));
+	if (act)
+		wg_peer_defer(p, 0, act);
+	pthread_mutex_unlock(&p->lock);
 	return (unsigned int)r;
 }
 
@@ -142,7 +153,7 @@ unsigned int wg_peer_flush_staged(struct wg_peer *p)
 			pkts[n].len = s->len;
 			n++;
 		}
-		sent += encrypt_and_send(p, pkts, n, now);
+		sent += encrypt_and_send(p, p->kp_current, pkts, n, now);
 		for (unsigned int i = 0; i < n; i++) {
 			free(p->staged[p->staged_head].buf);
 			p->staged[p->staged_head].buf = NULL;
@@ -174,7 +185,7 @@ void wg_peer_send_keepalive(struct wg_peer *p)
 		return;
 	}
 	log_debug("%s: sending keepalive", wg_peer_name(p, name, sizeof(name)));
-	encrypt_and_send(p, &pkt, 1, now);
+	encrypt_and_send(p, p->kp_current, &pkt, 1, now);
 }
 
 /* Destination of a raw IP packet from the tun device; false if it is not one. */
@@ -204,9 +215,37 @@ static void drop_dst(struct wg_device *dev, int family, const uint8_t *dst)
 	static struct log_ratelimit rl;
 	char a[INET6_ADDRSTRLEN];
 
-	dev->drops[WG_DROP_NO_PEER_FOR_DST]++;
+	wg_device_drop(dev, WG_DROP_NO_PEER_FOR_DST);
 	log_limited(&rl, LOG_LVL_DEBUG, "no peer has an allowed IP for %s",
 		    inet_ntop(family, dst, a, sizeof(a)) ? a : "?");
+}
+
+/* A run of packets for p (dev->lock held for reading): sent now, or staged behind what is
+ * already staged while the session is not usable, with the rest left to the writer. */
+static void send_run(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uint64_t now)
+{
+	struct wg_device *dev = p->dev;
+	struct noise_keypair *kp = p->kp_current;
+	bool usable = keypair_usable(kp, now);
+
+	pthread_mutex_lock(&p->lock);
+	bool has_ep = p->endpoint.sa.sa_family != AF_UNSPEC;
+	if (usable && has_ep && !p->staged_count) {
+		pthread_mutex_unlock(&p->lock);
+		encrypt_and_send(p, kp, pkts, n, now);
+		return;
+	}
+	if (!has_ep && !kp) {
+		pthread_mutex_unlock(&p->lock);
+		wg_device_drop_n(dev, WG_DROP_NO_ENDPOINT, n);
+		return;
+	}
+	/* Staged packets go first, so that a flow keeps its order. */
+	for (unsigned int i = 0; i < n; i++)
+		if (!wg_peer_stage(p, pkts[i].data, pkts[i].len))
+			wg_device_drop(dev, WG_DROP_QUEUE_FULL);
+	wg_peer_defer(p, usable && has_ep ? WG_PENDING_FLUSH : WG_PENDING_HANDSHAKE, 0);
+	pthread_mutex_unlock(&p->lock);
 }
 
 void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
@@ -215,6 +254,7 @@ void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 	struct wg_peer *run_peer = NULL;
 	unsigned int run_start = 0, k = 0;
 
+	pthread_rwlock_rdlock(&dev->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *dst;
 		int family;
@@ -234,24 +274,18 @@ void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			continue;
 		}
 		if (p != run_peer && k > run_start) {
-			encrypt_and_send(run_peer, pkts + run_start, k - run_start, now);
+			send_run(run_peer, pkts + run_start, k - run_start, now);
 			run_start = k;
 		}
 		run_peer = p;
-		if (p->staged_count && keypair_usable(p->kp_current, now))
-			wg_peer_flush_staged(p);
-		if (!keypair_usable(p->kp_current, now) || p->endpoint.sa.sa_family == AF_UNSPEC) {
-			if (p->endpoint.sa.sa_family == AF_UNSPEC && !p->kp_current) {
-				wg_device_drop(dev, WG_DROP_NO_ENDPOINT);
-				continue;
-			}
-			if (!wg_peer_stage(p, pkts[i].data, pkts[i].len))
-				wg_device_drop(dev, WG_DROP_QUEUE_FULL);
-			want_handshake(p, now);
-			continue;
-		}
 		pkts[k++] = pkts[i];
 	}
 	if (k > run_start)
-		encrypt_and_send(run_peer, pkts + run_start, k - run_start, now);
+		send_run(run_peer, pkts + run_start, k - run_start, now);
+	pthread_rwlock_unlock(&dev->lock);
+	if (__atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
+		wg_device_lock(dev);
+		wg_device_run_pending(dev);
+		wg_device_unlock(dev);
+	}
 }
