@@ -82,7 +82,7 @@ phase_e2e() {
 		local log=$logs/e2e-$n.log rc p f
 		timeout "${E2E_TIMEOUT:-300}" bash "$s" >"$log" 2>&1; rc=$?
 		p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
-		grep -E '^(PASS|FAIL): ' "$log" | sed "s|^\(PASS\|FAIL\): |\1: e2e/$n/|"
+		grep -E '^(PASS|FAIL): ' "$log" | sed -E "s#^(PASS|FAIL): #\\1: e2e/$n/#"
 		passed=$((passed + p)); failed=$((failed + f))
 		[ "$f" -gt 0 ] && { failures+=("e2e/$n ($f)"); tail -40 "$log"; }
 		if [ "$f" -eq 0 ] && { [ $rc -ne 0 ] || [ "$p" -eq 0 ]; }; then
