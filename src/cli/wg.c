@@ -20,8 +20,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: culvert wg [-f|--foreground] [-d|--debug] IFACE\n"
-		"       culvert-wg [-f] [-d] IFACE\n"
+		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload] IFACE\n"
+		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -31,9 +31,13 @@ static void usage(FILE *f)
 		"  -f, --foreground  stay in the foreground and log to stderr\n"
 		"                    (default: detach once the control socket is ready, log to syslog)\n"
 		"  -d, --debug       log every handshake, keepalive and dropped packet\n"
+		"  -w, --workers N   data-path threads, one tun queue and UDP socket each\n"
+		"                    (1-%d; default: the number of online CPUs)\n"
+		"  --no-offload      no tun TSO/checksum offload, no UDP GSO/GRO: one packet per\n"
+		"                    syscall (what is active shows in `culvert show`)\n"
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
-		WG_DEFAULT_MTU, UAPI_SOCKET_DIR);
+		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
 }
 
 /* Detaches; the parent exits 0 only now, when `wg` can already talk to the socket. */
@@ -67,22 +71,41 @@ int cmd_wg(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	bool foreground = false, debug = false;
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
+	struct wg_loop_opts lo = { 0 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int workers = cpus < 1 ? 1 : cpus > TUN_MAX_QUEUES ? TUN_MAX_QUEUES : (unsigned int)cpus;
+	int tun_fds[TUN_MAX_QUEUES];
+	char *end;
+	long v;
 	char name[IFNAMSIZ], why[256], prefix[IFNAMSIZ + 16];
 	struct wg_device dev;
 	struct wg_loop *loop;
-	int c, tun_fd, uapi_fd, r;
+	int c, uapi_fd, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fdhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fdw:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': foreground = true; break;
 		case 'd': debug = true; break;
+		case 'w':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > TUN_MAX_QUEUES) {
+				fprintf(stderr, "culvert wg: --workers '%s' is not a number from 1 to %d\n",
+					optarg, TUN_MAX_QUEUES);
+				return CLI_EXIT_USAGE;
+			}
+			workers = (unsigned int)v;
+			break;
+		case 'O': lo.no_offload = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		case 'V': printf("culvert-wg %s\n", CULVERT_VERSION); return CLI_EXIT_OK;
 		default: usage(stderr); return CLI_EXIT_USAGE;
@@ -103,7 +126,11 @@ int cmd_wg(int argc, char **argv)
 	if (debug)
 		log_set_level(LOG_LVL_DEBUG);
 
-	r = tun_open(ifname, &to, name, &tun_fd);
+	/* One worker keeps the plain single-queue device of before. */
+	to.multi_queue = workers > 1;
+	to.queues = workers;
+	to.vnet_hdr = !lo.no_offload;
+	r = tun_open(ifname, &to, name, tun_fds);
 	if (r < 0) {
 		fprintf(stderr, "culvert wg: %s\n", tun_explain(-r, ifname, &to, why, sizeof(why)));
 		return CLI_EXIT_FAIL;
@@ -120,7 +147,8 @@ int cmd_wg(int argc, char **argv)
 		else
 			fprintf(stderr, "culvert wg: cannot create the control socket %s/%s.sock: %s (need root?)\n",
 				UAPI_SOCKET_DIR, name, strerror(-uapi_fd));
-		close(tun_fd);
+		for (unsigned int i = 0; i < workers; i++)
+			close(tun_fds[i]);
 		return CLI_EXIT_FAIL;
 	}
 
@@ -136,7 +164,7 @@ int cmd_wg(int argc, char **argv)
 		uapi_unlink(NULL, name);
 		return CLI_EXIT_FAIL;
 	}
-	r = wg_loop_new(&loop, &dev, tun_fd, uapi_fd);
+	r = wg_loop_new(&loop, &dev, tun_fds, workers, uapi_fd, &lo);
 	if (r < 0) {
 		log_err("cannot start the event loop: %s", strerror(-r));
 		uapi_unlink(NULL, name);
@@ -146,8 +174,8 @@ int cmd_wg(int argc, char **argv)
 	r = wg_loop_bind(loop);
 	if (r < 0)
 		log_warn("cannot open a UDP socket: %s", strerror(-r));
-	log_info("interface %s up, control socket %s/%s.sock, UDP port %u", name, UAPI_SOCKET_DIR,
-		 name, dev.listen_port);
+	log_info("interface %s up, control socket %s/%s.sock, UDP port %u, %u worker%s", name,
+		 UAPI_SOCKET_DIR, name, dev.listen_port, workers, workers == 1 ? "" : "s");
 
 	r = wg_loop_run(loop);
 	uapi_unlink(NULL, name);

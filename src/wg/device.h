@@ -131,7 +131,7 @@ struct wg_device {
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;
 	/* What the engine turned on (tun TSO/USO, UDP GSO/GRO...), for `culvert show`. */
-	char offload[192];
+	char offload[256];
 };
 
 /* The device's clocks, through ops. */
