@@ -4,15 +4,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <linux/if_tun.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/devio.h"
 #include "lib/packet.h"
 #include "lib/pcap.h"
 #include "lib/tun.h"
@@ -53,21 +51,6 @@ static void hexdump(FILE *f, const uint8_t *p, size_t len)
 		asc[len - off < 16 ? len - off : 16] = 0;
 		fprintf(f, "  %s\n", asc);
 	}
-}
-
-/* Block SIGINT/SIGTERM and read them from a descriptor, so poll() sees them without races. */
-static int signal_fd(void)
-{
-	sigset_t s;
-	int fd;
-
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &s, NULL) < 0)
-		return -errno;
-	fd = signalfd(-1, &s, SFD_CLOEXEC);
-	return fd < 0 ? -errno : fd;
 }
 
 struct dump_opts {
@@ -121,39 +104,12 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 	return 0;
 }
 
-/* Attach to NAME: an existing device keeps its mode and queue flag, so attaching needs no
- * privilege when the caller owns it; a missing one is created and vanishes when we exit. */
-static int attach(const struct dump_opts *o, int *fd, bool *tap)
-{
-	struct tun_opts to = { .mode = o->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .pi = o->pi };
-	struct tun_info info;
-	bool exists = tun_info_get(o->name, &info) == 0;
-	char real[IFNAMSIZ], why[256];
-	int ret;
-
-	if (exists && !o->tap)
-		to.mode = info.mode;
-	if (exists && (info.flags & IFF_MULTI_QUEUE))
-		to.multi_queue = true;
-	ret = tun_open(o->name, &to, real, fd);
-	if (ret < 0) {
-		fprintf(stderr, "culvert dump: %s\n", tun_explain(ret, o->name, &to, why, sizeof(why)));
-		return ret;
-	}
-	*tap = to.mode == TUN_MODE_TAP;
-	if (!exists && !o->quiet)
-		fprintf(stderr, "culvert dump: created %s device %s (removed on exit); configure it with ip(8)\n",
-			*tap ? "tap" : "tun", real);
-	return 0;
-}
-
 int cmd_dump(int argc, char **argv)
 {
 	static uint8_t buf[BUF_LEN];
 	struct dump_opts o = { 0 };
 	struct pcap_writer pw = { .fd = -1 };
 	unsigned long seen = 0, bad = 0;
-	struct pollfd pfd[2];
 	FILE *out = stdout;
 	bool tap;
 	int fd, sfd, ret, rc = CLI_EXIT_OK;
@@ -163,7 +119,7 @@ int cmd_dump(int argc, char **argv)
 		return ret > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (o.pcap && !strcmp(o.pcap, "-"))
 		out = stderr;
-	if (attach(&o, &fd, &tap) < 0)
+	if (devio_attach("culvert dump", o.name, o.tap, o.pi, o.quiet, &fd, &tap) < 0)
 		return CLI_EXIT_FAIL;
 	if (o.pcap) {
 		ret = pcap_writer_open(&pw, o.pcap, tap ? PCAP_LINKTYPE_ETHERNET : PCAP_LINKTYPE_RAW, 0);
@@ -174,7 +130,7 @@ int cmd_dump(int argc, char **argv)
 			return CLI_EXIT_FAIL;
 		}
 	}
-	sfd = signal_fd();
+	sfd = devio_signal_fd();
 	if (sfd < 0) {
 		fprintf(stderr, "culvert dump: signalfd: %s\n", strerror(-sfd));
 		close(fd);
@@ -182,8 +138,6 @@ int cmd_dump(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	setvbuf(out, NULL, _IOLBF, 0);
-	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 
 	while (!o.count || seen < o.count) {
 		struct pkt_info pi;
@@ -192,20 +146,10 @@ int cmd_dump(int argc, char **argv)
 		ssize_t n;
 		size_t len;
 
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "culvert dump: poll: %s\n", strerror(errno));
-			rc = CLI_EXIT_FAIL;
+		n = devio_read("culvert dump", o.name, fd, sfd, buf, sizeof(buf));
+		if (n == -EINTR)
 			break;
-		}
-		if (pfd[1].revents)
-			break;
-		n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			fprintf(stderr, "culvert dump: read from %s: %s\n", o.name, strerror(errno));
 			rc = CLI_EXIT_FAIL;
 			break;
 		}

@@ -6,16 +6,14 @@
 #include <ifaddrs.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/devio.h"
 #include "lib/log.h"
 #include "lib/packet.h"
 #include "lib/tun.h"
@@ -169,26 +167,9 @@ static int parse_args(int argc, char **argv, struct respond *r)
 
 static int attach(struct respond *r)
 {
-	struct tun_opts to = { .mode = r->tap_given ? TUN_MODE_TAP : TUN_MODE_TUN };
-	struct tun_info info;
-	bool exists = tun_info_get(r->name, &info) == 0;
-	char why[256];
-	int fd, ret;
+	int fd, ret = devio_attach("culvert respond", r->name, r->tap_given, false, false, &fd, &r->tap);
 
-	if (exists && !r->tap_given)
-		to.mode = info.mode;
-	if (exists && (info.flags & IFF_MULTI_QUEUE))
-		to.multi_queue = true;
-	ret = tun_open(r->name, &to, NULL, &fd);
-	if (ret < 0) {
-		fprintf(stderr, "culvert respond: %s\n", tun_explain(ret, r->name, &to, why, sizeof(why)));
-		return ret;
-	}
-	r->tap = to.mode == TUN_MODE_TAP;
-	if (!exists)
-		fprintf(stderr, "culvert respond: created %s device %s (removed on exit); configure it with ip(8)\n",
-			r->tap ? "tap" : "tun", r->name);
-	return fd;
+	return ret < 0 ? ret : fd;
 }
 
 static void note(const struct respond *r, const char *what, const struct pkt_info *pi)
@@ -205,8 +186,6 @@ int cmd_respond(int argc, char **argv)
 {
 	static uint8_t buf[BUF_LEN], out[BUF_LEN];
 	struct respond r = { 0 };
-	struct pollfd pfd[2];
-	sigset_t s;
 	int fd, sfd, ret, rc = CLI_EXIT_OK;
 
 	ret = parse_args(argc, argv, &r);
@@ -215,39 +194,24 @@ int cmd_respond(int argc, char **argv)
 	fd = attach(&r);
 	if (fd < 0)
 		return CLI_EXIT_FAIL;
-	sigemptyset(&s);
-	sigaddset(&s, SIGINT);
-	sigaddset(&s, SIGTERM);
-	sfd = sigprocmask(SIG_BLOCK, &s, NULL) < 0 ? -1 : signalfd(-1, &s, SFD_CLOEXEC);
+	sfd = devio_signal_fd();
 	if (sfd < 0) {
-		fprintf(stderr, "culvert respond: signalfd: %s\n", strerror(errno));
+		fprintf(stderr, "culvert respond: signalfd: %s\n", strerror(-sfd));
 		close(fd);
 		return CLI_EXIT_FAIL;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_set_prefix("culvert respond");
-	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 
 	while (!r.count || r.answered < r.count) {
 		struct pkt_info pi;
 		ssize_t n;
 		size_t len;
 
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			fprintf(stderr, "culvert respond: poll: %s\n", strerror(errno));
-			rc = CLI_EXIT_FAIL;
+		n = devio_read("culvert respond", r.name, fd, sfd, buf, sizeof(buf));
+		if (n == -EINTR)
 			break;
-		}
-		if (pfd[1].revents)
-			break;
-		n = read(fd, buf, sizeof(buf));
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			fprintf(stderr, "culvert respond: read from %s: %s\n", r.name, strerror(errno));
 			rc = CLI_EXIT_FAIL;
 			break;
 		}
