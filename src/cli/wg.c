@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "cli/cli.h"
 #include "engine/loop.h"
@@ -38,6 +40,23 @@ static void usage(FILE *f)
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
 		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
+}
+
+/* The kernel drops what a tun queue cannot hold while the workers are busy elsewhere (a
+ * small machine, bursts of UDP): a longer queue than the default 500 absorbs that. */
+static void set_txqueuelen(const char *name, int len)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_qlen = len;
+	if (ioctl(fd, SIOCSIFTXQLEN, &ifr) < 0)
+		log_debug("cannot set the queue length of %s: %s", name, strerror(errno));
+	close(fd);
 }
 
 /* Detaches; the parent exits 0 only now, when `wg` can already talk to the socket. */
@@ -138,6 +157,7 @@ int cmd_wg(int argc, char **argv)
 	r = nl_link_set_mtu(name, WG_DEFAULT_MTU);
 	if (r < 0)
 		log_warn("cannot set the MTU of %s to %d: %s", name, WG_DEFAULT_MTU, strerror(-r));
+	set_txqueuelen(name, 2000);
 
 	uapi_fd = uapi_listen(NULL, name);
 	if (uapi_fd < 0) {

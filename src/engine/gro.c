@@ -86,7 +86,7 @@ static enum cls classify(struct gro *g, const struct gro_pkt *p, struct gro_item
 	if (thl < PKT_TCP_HLEN || l4off + thl >= len || (th[12] & 0x0f) ||
 	    !(th[13] & PKT_TCP_ACK) || (th[13] & ~(PKT_TCP_ACK | PKT_TCP_PSH)))
 		return CLS_KEY_ONLY;
-	if (pkt_csum_fold(pkt_csum_add(pseudo(d, len - l4off), th, len - l4off)) != 0) {
+	if (!g->trust_l4_csum && pkt_csum_fold(pkt_csum_add(pseudo(d, len - l4off), th, len - l4off)) != 0) {
 		g->stats.bad_csum++;
 		return CLS_KEY_ONLY;
 	}
@@ -98,12 +98,15 @@ static enum cls classify(struct gro *g, const struct gro_pkt *p, struct gro_item
 	return CLS_MERGEABLE;
 }
 
-static bool can_merge(const struct gro_pkt *hp, const struct gro_item *h,
+static bool can_merge(const struct gro *g, const struct gro_pkt *hp, const struct gro_item *h,
 		      const struct gro_pkt *pp, const struct gro_item *it)
 {
 	const uint8_t *a = hp->data, *b = pp->data;
 	const uint8_t *ta = a + h->l4off, *tb = b + it->l4off;
 	size_t limit = hp->cap < GRO_MAX_LEN ? hp->cap : GRO_MAX_LEN;
+
+	if (limit < GRO_MAX_LEN && g->scratch_used < g->scratch_n)
+		limit = GRO_MAX_LEN;	/* the head can move to scratch */
 
 	if ((a[0] >> 4) == 4) {
 		if (a[1] != b[1] || a[8] != b[8] || ((get16(a + 6) ^ get16(b + 6)) & IP4_DF))
@@ -163,6 +166,7 @@ int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *ou
 {
 	if (n > GRO_MAX_BATCH || n_out < n)
 		return -EINVAL;
+	g->scratch_used = 0;
 	if (++g->gen == 0) {
 		memset(g->table, 0, sizeof(g->table));
 		g->gen = 1;
@@ -180,8 +184,14 @@ int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *ou
 		struct gro_item *h = found ? &g->items[g->table[s].item] : NULL;
 		struct gro_pkt *hp = found ? &pkts[g->table[s].item] : NULL;
 
-		if (c == CLS_MERGEABLE && h && h->state == ST_HEAD_OPEN && can_merge(hp, h, &pkts[i], it)) {
+		if (c == CLS_MERGEABLE && h && h->state == ST_HEAD_OPEN && can_merge(g, hp, h, &pkts[i], it)) {
 			const uint8_t *th = pkts[i].data + it->l4off;
+			if (hp->len + it->gso_size > hp->cap) {
+				uint8_t *b = g->scratch + (size_t)g->scratch_used++ * GRO_SCRATCH_SIZE + 16;
+				memcpy(b, hp->data, hp->len);
+				hp->data = b;
+				hp->cap = GRO_MAX_LEN;
+			}
 			memcpy(hp->data + hp->len, th + it->thl, it->gso_size);
 			hp->len += it->gso_size;
 			h->nseg++;

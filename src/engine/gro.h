@@ -18,6 +18,7 @@
  * qualify; it also ends any merged packet of its flow, so order within a flow is kept. */
 #ifndef CULVERT_GRO_H
 #define CULVERT_GRO_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -28,6 +29,7 @@ enum {
 	GRO_MAX_BATCH = 128,
 	GRO_MAX_LEN = 65535,
 	GRO_TABLE = 256,  /* flow slots, a power of two above GRO_MAX_BATCH */
+	GRO_SCRATCH_SIZE = 16 + GRO_MAX_LEN + 1,  /* one scratch buffer: header room + a merge */
 };
 
 struct gro_pkt {
@@ -52,6 +54,16 @@ struct gro_item {
 
 struct gro {
 	struct gro_stats stats;
+	/* Skip the TCP checksum check: the packets were authenticated end to end (a WireGuard
+	 * session), so a wrong checksum could only come from the peer itself, which the kernel's
+	 * WireGuard trusts as well (CHECKSUM_UNNECESSARY). Merged packets then carry a checksum
+	 * the kernel completes. Off after gro_init. */
+	bool trust_l4_csum;
+	/* Optional scratch_n buffers of GRO_SCRATCH_SIZE: a packet whose cap is too small for
+	 * what merges into it is first copied there, so packets may sit back to back (cap = len,
+	 * as decrypted datagrams of one UDP GRO receive do) and only merge heads are copied. */
+	uint8_t *scratch;
+	unsigned int scratch_n, scratch_used;
 	uint32_t gen;
 	struct { uint32_t gen; uint16_t item; uint32_t hash; } table[GRO_TABLE];
 	struct gro_item items[GRO_MAX_BATCH];
@@ -62,7 +74,8 @@ void gro_init(struct gro *g);
 /* Coalesce pkts[0..n) (n <= GRO_MAX_BATCH, n_out >= n). Fills out[] with what to write to
  * the tun, one entry per resulting packet, each starting at its virtio_net_hdr (zero for
  * packets written unchanged), in batch order of each packet's first segment. Merged segments'
- * buffers are no longer referenced. Returns the count, or -EINVAL for bad arguments. */
+ * buffers are no longer referenced; a head moved to scratch has its pkts[].data changed. Returns
+ * the count, or -EINVAL for bad arguments. */
 int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *out, size_t n_out);
 
 #endif

@@ -45,7 +45,7 @@ enum {
 	LOOP_SLOTS = LOOP_PKTS,
 	LOOP_SLOT_SIZE = 9216 + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
 	LOOP_VNET = GSO_VNET_HDR_LEN,
-	LOOP_GRO_SIZE = 16 + GRO_MAX_LEN + 1,	/* virtio header (aligned) + the largest merge */
+	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
 };
 
 enum src_kind { SRC_TUN, SRC_UDP, SRC_UAPI, SRC_CONN, SRC_TIMER, SRC_SIGNAL, SRC_WAKE };
@@ -84,9 +84,9 @@ struct loop_worker {
 	struct wg_pkt pkts[LOOP_PKTS];
 	struct iovec segs[UDPIO_MAX_SEGS];
 	struct udpio_pkt sendq[UDPIO_MAX_BATCH];
-	/* receive side: plaintext copied where TCP segments can be merged in place */
+	/* receive side: TCP segments merged; only merge heads are copied (to gro scratch) */
 	struct gro gro;
-	uint8_t *gro_bufs;	/* GRO_MAX_BATCH buffers of LOOP_GRO_SIZE */
+	uint8_t *gro_bufs;	/* LOOP_GRO_SCRATCH buffers of GRO_SCRATCH_SIZE */
 	struct gro_pkt gpkts[GRO_MAX_BATCH];
 	struct iovec gout[GRO_MAX_BATCH];
 };
@@ -175,6 +175,7 @@ static void op_wall(void *ctx, int64_t *sec, int64_t *nsec)
 }
 
 _Static_assert(sizeof(union udpio_addr) == sizeof(struct wg_endpoint), "endpoint layouts differ");
+_Static_assert((int)WG_MSG_DATA_HEADER_LEN >= (int)GRO_HEADROOM, "no room for the virtio header");
 
 /* The calling thread's worker; the main thread is worker 0. */
 static struct loop_worker *cur(struct wg_loop *l)
@@ -221,11 +222,10 @@ static unsigned int tun_write_gro(struct loop_worker *w, struct wg_pkt *pkts, un
 	unsigned int ok = 0;
 	int k;
 
-	for (unsigned int i = 0; i < n; i++) {
-		uint8_t *b = w->gro_bufs + (size_t)i * LOOP_GRO_SIZE + 16;
-		memcpy(b, pkts[i].data, pkts[i].len);
-		w->gpkts[i] = (struct gro_pkt){ .data = b, .len = pkts[i].len, .cap = GRO_MAX_LEN };
-	}
+	/* Decrypted packets lie back to back in a UDP GRO buffer, each behind its own data
+	 * header (room for the virtio header): no room after them, so heads move to scratch. */
+	for (unsigned int i = 0; i < n; i++)
+		w->gpkts[i] = (struct gro_pkt){ .data = pkts[i].data, .len = pkts[i].len, .cap = pkts[i].len };
 	k = gro_coalesce(&w->gro, w->gpkts, n, w->gout, GRO_MAX_BATCH);
 	if (k < 0)
 		return 0;
@@ -652,10 +652,13 @@ static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id
 		w->rx_ptrs[i] = w->rx_bufs + (size_t)i * LOOP_BUF_SIZE + WG_PKT_HEADROOM;
 	if (l->tso) {
 		/* without TSO on the device, merged packets could not be written */
-		w->gro_bufs = malloc((size_t)GRO_MAX_BATCH * LOOP_GRO_SIZE);
+		w->gro_bufs = malloc((size_t)LOOP_GRO_SCRATCH * GRO_SCRATCH_SIZE);
 		if (!w->gro_bufs)
 			return -ENOMEM;
 		gro_init(&w->gro);
+		w->gro.trust_l4_csum = true;
+		w->gro.scratch = w->gro_bufs;
+		w->gro.scratch_n = LOOP_GRO_SCRATCH;
 	}
 	if (id == 0) {
 		w->epfd = l->epfd;

@@ -69,10 +69,19 @@ static void *push(void *arr_p, size_t *n, size_t sz)
 
 	if (cnt == 0 || (cnt >= 4 && !(cnt & (cnt - 1)))) {
 		size_t cap = cnt ? cnt * 2 : 4;
-		void *na = realloc(*arr, cap * sz);
+		void *na;
 
+		if (cap > SIZE_MAX / sz)
+			return NULL;
+		/* Not realloc: peers hold preshared keys, so the old block is wiped before it goes. */
+		na = malloc(cap * sz);
 		if (!na)
 			return NULL;
+		if (*arr) {
+			memcpy(na, *arr, cnt * sz);
+			key_wipe(*arr, cnt * sz);
+			free(*arr);
+		}
 		*arr = na;
 	}
 	memset((char *)*arr + cnt * sz, 0, sz);
@@ -424,11 +433,25 @@ static bool section_line(struct parser *p, char *s)
 	return fail(p, "unknown section '[%.*s]'", TOK(name));
 }
 
+/* A malformed line that starts like a secret's key ("PrivateKey: ...", "PresharedKey KEY=")
+ * is most likely a secret: it is named, never echoed. */
+static const char *secret_name(const char *s)
+{
+	if (!strncasecmp(s, "PrivateKey", 10))
+		return "PrivateKey";
+	if (!strncasecmp(s, "PresharedKey", 12))
+		return "PresharedKey";
+	return NULL;
+}
+
 static bool key_line(struct parser *p, char *s)
 {
 	char *eq = strchr(s, '='), *k, *v;
+	const char *secret = secret_name(s);
 	size_t id;
 
+	if (!eq && secret)
+		return fail(p, "expected '%s = KEY' (the line is not shown: it may hold a secret)", secret);
 	if (!eq)
 		return fail(p, "expected 'Key = Value', got '%.*s'", TOK(s));
 	*eq = '\0';
@@ -439,6 +462,8 @@ static bool key_line(struct parser *p, char *s)
 	for (id = 0; id < sizeof(keys) / sizeof(keys[0]); id++)
 		if (!strcasecmp(k, keys[id].name))
 			break;
+	if (id == sizeof(keys) / sizeof(keys[0]) && secret)
+		return fail(p, "expected '%s = KEY' (the line is not shown: it may hold a secret)", secret);
 	if (id == sizeof(keys) / sizeof(keys[0]))
 		return fail(p, "unknown key '%.*s'", TOK(k));
 	if (keys[id].quick_only && p->c->format == CONFIG_WG_SETCONF)

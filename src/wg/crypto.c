@@ -264,23 +264,24 @@ static void nonce12(uint8_t iv[AEAD_NONCE_LEN], uint64_t n)
 }
 
 /* One AEAD operation on a keyed EVP context: only the IV is reset, so the per-packet cost is
- * the Poly1305 key block plus the bulk cipher. */
+ * the Poly1305 key block plus the bulk cipher. The tag goes in and out as provider parameters
+ * directly: EVP_CIPHER_CTX_ctrl would translate to the same parameters on every packet. */
 static bool evp_seal_open(EVP_CIPHER_CTX *evp, bool enc, uint8_t *dst, const uint8_t *src, size_t len,
 			  const uint8_t *ad, size_t adlen, const uint8_t iv[AEAD_NONCE_LEN])
 {
+	OSSL_PARAM tag[2] = { OSSL_PARAM_END, OSSL_PARAM_END };
 	int n;
 
 	if (!enc) {
 		if (len < CRYPTO_TAG_LEN)
 			return false;
 		len -= CRYPTO_TAG_LEN;
+		tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(src + len),
+							   CRYPTO_TAG_LEN);
 	}
 	if (len > INT_MAX || adlen > INT_MAX)
 		return false;
-	if (EVP_CipherInit_ex2(evp, NULL, NULL, iv, enc ? 1 : 0, NULL) != 1)
-		return false;
-	if (!enc && EVP_CIPHER_CTX_ctrl(evp, EVP_CTRL_AEAD_SET_TAG, CRYPTO_TAG_LEN,
-					(void *)(src + len)) != 1)
+	if (EVP_CipherInit_ex2(evp, NULL, NULL, iv, enc ? 1 : 0, enc ? NULL : tag) != 1)
 		return false;
 	if (adlen && EVP_CipherUpdate(evp, NULL, &n, ad, (int)adlen) != 1)
 		return false;
@@ -288,8 +289,11 @@ static bool evp_seal_open(EVP_CIPHER_CTX *evp, bool enc, uint8_t *dst, const uin
 		return false;
 	if (EVP_CipherFinal_ex(evp, dst + len, &n) != 1)
 		return false;
-	if (enc && EVP_CIPHER_CTX_ctrl(evp, EVP_CTRL_AEAD_GET_TAG, CRYPTO_TAG_LEN, dst + len) != 1)
-		return false;
+	if (enc) {
+		tag[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, dst + len, CRYPTO_TAG_LEN);
+		if (EVP_CIPHER_CTX_get_params(evp, tag) != 1)
+			return false;
+	}
 	return true;
 }
 

@@ -32,10 +32,16 @@ static bool buf_reserve(struct uapi_buf *b, size_t more)
 	cap = b->cap ? b->cap : 256;
 	while (cap < b->len + more)
 		cap *= 2;
-	d = realloc(b->data, cap);
+	/* Not realloc: a get response holds the private key, so the old block is wiped first. */
+	d = malloc(cap);
 	if (!d) {
 		b->oom = true;
 		return false;
+	}
+	if (b->data) {
+		memcpy(d, b->data, b->len);
+		key_wipe(b->data, b->cap);
+		free(b->data);
 	}
 	b->data = d;
 	b->cap = cap;
@@ -288,6 +294,9 @@ static int set_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, 
 
 	if (!eq)
 		return -EPROTO;
+	/* Names and values are compared and parsed as C strings: a NUL would cut them short. */
+	if (memchr(line, '\0', len))
+		return -EINVAL;
 	*eq = '\0';
 	v = eq + 1;
 	vl = len - (size_t)(eq + 1 - line);

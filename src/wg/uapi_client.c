@@ -55,10 +55,23 @@ static int exchange(int fd, const char *req, size_t len, char **resp, size_t *re
 	char *r = NULL;
 	int ret = 0;
 
+	/* The deadline covers the request too: a daemon that stopped reading must not hang us. */
 	while (off < len) {
-		ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		long long left = deadline - now_ms();
+		ssize_t n;
 
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
 		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n < 0)
 			return -errno;
@@ -83,19 +96,26 @@ static int exchange(int fd, const char *req, size_t len, char **resp, size_t *re
 			break;
 		}
 		if (cap - rlen < 4096) {
+			size_t ncap = cap ? cap * 2 : 8192;
 			char *nr;
 
 			if (cap >= RESPONSE_MAX) {
 				ret = -EMSGSIZE;
 				break;
 			}
-			nr = realloc(r, cap ? cap * 2 : 8192);
+			/* Not realloc: the old block holds the private key line and must be wiped. */
+			nr = malloc(ncap);
 			if (!nr) {
 				ret = -ENOMEM;
 				break;
 			}
+			if (r) {
+				memcpy(nr, r, rlen);
+				key_wipe(r, cap);
+				free(r);
+			}
 			r = nr;
-			cap = cap ? cap * 2 : 8192;
+			cap = ncap;
 		}
 		n = read(fd, r + rlen, cap - rlen - 1);
 		if (n < 0 && errno == EINTR)
@@ -111,6 +131,8 @@ static int exchange(int fd, const char *req, size_t len, char **resp, size_t *re
 		rlen += (size_t)n;
 	}
 	if (ret < 0) {
+		if (r)
+			key_wipe(r, cap);
 		free(r);
 		return ret;
 	}
@@ -286,7 +308,8 @@ int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t 
 		if (!nl)
 			nl = end;
 		eq = memchr(s, '=', (size_t)(nl - s));
-		if (!eq || eq == s) {
+		/* A NUL would cut keys and values short where they are copied as strings. */
+		if (!eq || eq == s || memchr(s, '\0', (size_t)(nl - s))) {
 			r = -EPROTO;
 			break;
 		}

@@ -184,6 +184,22 @@ static void test_secret_not_echoed(void **state)
 
 	assert_false(config_parse(&c, t, strlen(t), "wg0.conf", CONFIG_WG_QUICK, err, sizeof(err)));
 	assert_null(strstr(err, "0PCep"));
+
+	/* typos around the '=' make the line malformed or the key unknown: still not echoed */
+	static const char *const typos[] = {
+		"[Interface]\nPrivateKey " PRIV "\n",
+		"[Interface]\nPrivateKey: " PRIV "\n",
+		"[Interface]\nprivatekey:" PRIV "\n",
+		"[Peer]\nPublicKey = " PUB1 "\nPresharedKey " PSK "\n",
+		"[Peer]\nPublicKey = " PUB1 "\nPresharedKey-" PSK "\n",
+	};
+	for (size_t i = 0; i < sizeof(typos) / sizeof(typos[0]); i++) {
+		assert_false(config_parse(&c, typos[i], strlen(typos[i]), "wg0.conf", CONFIG_WG_QUICK, err, sizeof(err)));
+		if (strstr(err, "0PCep") || strstr(err, "6/oTg"))
+			fail_msg("secret echoed: %s", err);
+		assert_non_null(strstr(err, "wg0.conf:"));
+		assert_non_null(strstr(err, "Key = KEY"));
+	}
 }
 
 static void test_setconf_format(void **state)

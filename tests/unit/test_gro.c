@@ -194,6 +194,60 @@ static void test_bad_csum_passes(void **st)
 	assert_plain(1, 1);
 }
 
+/* Authenticated input (trust_l4_csum): the TCP checksum is not checked, so all four merge and
+ * none counts as bad; the IPv4 header checksum still is. */
+static void test_trusted_csum_merges(void **st)
+{
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1 };
+	put_seg(0, c, 0, MSS);
+	put_seg(1, c, 1, MSS);
+	put_seg(2, c, 2, MSS);
+	put_seg(3, c, 3, MSS);
+	pk[1].data[100] ^= 0x01;
+	orig[1][100] ^= 0x01;
+	g.trust_l4_csum = true;
+	int n = run(4);
+	g.trust_l4_csum = false;
+	assert_int_equal(n, 1);
+	assert_int_equal(g.stats.bad_csum, 0);
+	put_seg(0, c, 0, MSS);
+	put_seg(1, c, 1, MSS);
+	pk[1].data[10] ^= 0x40; orig[1][10] ^= 0x40;
+	g.trust_l4_csum = true;
+	n = run(2);
+	g.trust_l4_csum = false;
+	assert_int_equal(n, 2);
+	assert_plain(1, 1);
+}
+
+/* Packets with no room after them (cap = len): the head moves to scratch and the result is
+ * the same; without scratch nothing merges. */
+static void test_scratch_heads(void **st)
+{
+	static uint8_t scratch[2 * GRO_SCRATCH_SIZE];
+	setup_payload();
+	struct craft c = { .v = 4, .seq = 1 };
+	for (int i = 0; i < 3; i++) {
+		put_seg(i, c, i, MSS);
+		pk[i].cap = pk[i].len;
+	}
+	assert_int_equal(run(3), 3);
+	for (int i = 0; i < 3; i++) {
+		put_seg(i, c, i, MSS);
+		pk[i].cap = pk[i].len;
+	}
+	g.scratch = scratch;
+	g.scratch_n = 2;
+	int n = run(3);
+	bool moved = pk[0].data == scratch + 16;
+	g.scratch = NULL;
+	g.scratch_n = 0;
+	assert_int_equal(n, 1);
+	assert_true(moved);
+	assert_merged(0, 0, 3, NULL);
+}
+
 /* Packet 1 differs from a mergeable follower of packet 0 in one way: two outputs. */
 static void expect_apart(const struct craft *c0, const struct craft *c1, size_t plen1)
 {
@@ -311,6 +365,8 @@ int main(void)
 		cmocka_unit_test(test_interleaved),
 		cmocka_unit_test(test_psh_ends),
 		cmocka_unit_test(test_bad_csum_passes),
+		cmocka_unit_test(test_trusted_csum_merges),
+		cmocka_unit_test(test_scratch_heads),
 		cmocka_unit_test(test_not_coalesced),
 		cmocka_unit_test(test_short_closes),
 		cmocka_unit_test(test_limits),

@@ -304,6 +304,27 @@ static void test_bad_values(void **state)
 	assert_int_equal(dev.begins, dev.ends + dev.removes);
 }
 
+/* Lines with a NUL byte are refused: the name and value are handled as C strings, so
+ * "listen_port\0x=5" would be taken for listen_port and "198.19.0.1\0junk/32" for 198.19.0.1/32. */
+static void test_nul_in_line(void **state)
+{
+	static const char key[] = "set=1\nlisten_port\0x=5\n\n";
+	static const char aip[] = "set=1\npublic_key=" H1 "\nallowed_ip=198.19.0.1\0junk/32\n\n";
+	static const char ep[] = "set=1\npublic_key=" H1 "\nendpoint=198.18.0.9\0:1:51820\n\n";
+	const char *reqs[] = { key, aip, ep };
+	size_t lens[] = { sizeof(key) - 1, sizeof(aip) - 1, sizeof(ep) - 1 };
+
+	for (size_t i = 0; i < 3; i++) {
+		uapi_conn_feed(&conn, &ops, &dev, reqs[i], lens[i]);
+		assert_int_equal(conn.out.len, strlen("errno=-22\n\n"));
+		assert_memory_equal(conn.out.data, "errno=-22\n\n", conn.out.len);
+		conn.out.len = 0;
+	}
+	assert_int_equal(dev.port, 0);
+	assert_int_equal(aip_count(dev.aip), 0);
+	assert_false(dev.peers[0].has_ep);
+}
+
 static void test_endpoints(void **state)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&dev.peers[0].ep;
@@ -458,6 +479,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_get_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nul_in_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_update_only_and_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_and_ops, setup, teardown),

@@ -195,6 +195,26 @@ static void test_parse_errors(void **state)
 	assert_int_equal(parse("allowed_ip=198.19.0.1/32\nerrno=0\n\n"), 0);
 }
 
+/* A NUL inside a line would cut keys and values short where they are copied as strings: the
+ * whole response is refused rather than read as something else. */
+static void test_parse_nul(void **state)
+{
+	static const char ext[] = "culvert_\0drop_x=1\nerrno=0\n\n";
+	static const char ep[] = "public_key=" HEX_B "\nendpoint=198.18.0.1\0:5\nerrno=0\n\n";
+	static const char val[] = "culvert_offload=udp\0gso\nerrno=0\n\n";
+	struct uapi_device_state d;
+
+	(void)state;
+	assert_int_equal(uapi_client_parse_get(&d, ext, sizeof(ext) - 1), -EPROTO);
+	assert_int_equal(d.n_ext, 0);
+	assert_null(d.ext);
+	assert_int_equal(uapi_client_parse_get(&d, ep, sizeof(ep) - 1), -EPROTO);
+	assert_int_equal(d.n_peers, 0);
+	assert_int_equal(uapi_client_parse_get(&d, val, sizeof(val) - 1), -EPROTO);
+	/* the same without the NULs is fine */
+	assert_int_equal(parse("culvert_drop_x=1\nculvert_offload=udp_gso\nerrno=0\n\n"), 0);
+}
+
 static const char conf_text[] =
 	"[Interface]\n"
 	"PrivateKey = " B64_A "\n"
@@ -374,6 +394,19 @@ static void test_socket_roundtrip(void **state)
 
 	/* a server that never answers: the timeout holds */
 	assert_int_equal(uapi_client_get(dir, "a1", &d, 200), -ETIMEDOUT);
+	/* ... also while the request is still being sent: a daemon that never reads cannot hang
+	 * `culvert up` with a large set=1 (the alarm turns a hang into a failure) */
+	{
+		size_t big = 8 << 20;
+		char *req = malloc(big);
+
+		assert_non_null(req);
+		memset(req, 'x', big);
+		alarm(20);
+		assert_int_equal(uapi_client_set(dir, "a1", req, big, 300), -ETIMEDOUT);
+		alarm(0);
+		free(req);
+	}
 	assert_int_equal(uapi_client_get(dir, "nobody", &d, 200), -ENOENT);
 
 	close(s.lfd);
@@ -392,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_parse_plain),
 		cmocka_unit_test(test_parse_extension),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_nul),
 		cmocka_unit_test(test_build_set),
 		cmocka_unit_test(test_build_set_bad_endpoint),
 		cmocka_unit_test(test_socket_roundtrip),
