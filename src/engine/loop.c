@@ -361,10 +361,37 @@ static void worker_take_socket(struct loop_worker *w)
 }
 
 /* Opens one socket per worker on port; on failure none is kept. */
+/* SO_REUSEPORT would let this daemon join a port another one already uses (same user): a plain
+ * socket bound first fails there, as a single worker's socket would. */
+static int port_free(uint16_t port)
+{
+	union udpio_addr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.in6.sin6_family = AF_INET6;
+	a.in6.sin6_port = htons(port);
+	a.in6.sin6_addr = in6addr_any;
+	fd = udp_socket(&a, false);
+	if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+		memset(&a, 0, sizeof(a));
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons(port);
+		fd = udp_socket(&a, false);
+	}
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
 static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
 {
 	unsigned int i;
 	int r = 0;
+
+	if (l->n_workers > 1 && port && port != l->bound_port && (r = port_free(port)) < 0)
+		return r;
 
 	for (i = 0; i < l->n_workers; i++) {
 		struct loop_worker *w = &l->w[i];
