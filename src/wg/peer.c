@@ -143,8 +143,8 @@ void wg_peer_add_keypair(struct wg_peer *p, struct noise_keypair *kp)
 		log_info("%s: up (handshake as %s)", wg_peer_name(p, name, sizeof(name)),
 			 kp->initiator ? "initiator" : "responder");
 	} else {
-		log_debug("%s: new session (%s)", wg_peer_name(p, name, sizeof(name)),
-			  kp->initiator ? "initiator" : "responder");
+		log_info("%s: handshake complete (as %s), new session keys", wg_peer_name(p, name, sizeof(name)),
+			 kp->initiator ? "initiator" : "responder");
 	}
 }
 
