@@ -1,0 +1,162 @@
+/* Worker 0's control sources: the uapi socket and its connections (wg set / wg show), the
+ * 100 ms tick that drives the peers' timers and the MTU refresh, and SIGTERM/SIGINT through a
+ * signalfd. They share worker 0's epoll with its data path, so none of them may block. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <net/if.h>
+
+#include "engine/loop_int.h"
+#include "lib/log.h"
+#include "wg/uapi_dev.h"
+
+static void conn_free(struct wg_loop *l, struct loop_conn *c)
+{
+	struct loop_conn **pp;
+
+	for (pp = &l->conns; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->src.fd, NULL);
+	uapi_conn_free(&c->uc);	/* closes the fd */
+	free(c);
+	l->n_conns--;
+}
+
+void loop_conn_event(struct wg_loop *l, struct loop_conn *c)
+{
+	struct epoll_event ev = { .data.ptr = &c->src };
+	int want;
+
+	/* configuration and `wg show` see the tables still: no worker is inside the device */
+	wg_device_lock(l->dev);
+	want = uapi_conn_io(&c->uc, &wg_uapi_dev_ops, l->dev);
+	wg_device_unlock(l->dev);
+	if (!want) {
+		conn_free(l, c);
+		return;
+	}
+	ev.events = (want & UAPI_WANT_READ ? EPOLLIN : 0) | (want & UAPI_WANT_WRITE ? EPOLLOUT : 0);
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
+}
+
+void loop_uapi_accept(struct wg_loop *l)
+{
+	for (;;) {
+		int fd = uapi_accept(l->uapi.fd);
+		if (fd < 0)
+			return;
+		if (l->n_conns >= LOOP_MAX_CONNS) {
+			log_ratelimited(LOG_LVL_WARN, "too many control connections; refusing one");
+			close(fd);
+			continue;
+		}
+		struct loop_conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			return;
+		}
+		c->src.kind = SRC_CONN;
+		c->src.fd = fd;
+		uapi_conn_init(&c->uc, fd);
+		if (loop_ep_add(l->epfd, &c->src, EPOLLIN) < 0) {
+			uapi_conn_free(&c->uc);
+			free(c);
+			continue;
+		}
+		c->next = l->conns;
+		l->conns = c;
+		l->n_conns++;
+	}
+}
+
+/* Padding must not push a packet past the device MTU, which `ip link` may change. */
+static void refresh_mtu(struct wg_loop *l)
+{
+	struct ifreq ifr;
+
+	if (l->w[0].udp.fd < 0)
+		return;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", l->dev->name);
+	if (ioctl(l->w[0].udp.fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		__atomic_store_n(&l->dev->mtu, (unsigned int)ifr.ifr_mtu, __ATOMIC_RELAXED);
+}
+
+void loop_timer_event(struct wg_loop *l)
+{
+	uint64_t v;
+
+	while (read(l->timer.fd, &v, sizeof(v)) == sizeof(v))
+		;
+	if (++l->ticks % 10 == 1)
+		refresh_mtu(l);
+	wg_device_tick(l->dev);
+}
+
+void loop_signal_event(struct wg_loop *l)
+{
+	struct signalfd_siginfo si;
+
+	while (read(l->sig.fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("received %s, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			loop_stop(l, 0);
+		}
+	}
+}
+
+/* The uapi listener (if any), the tick timer and the signalfd, all on worker 0's epoll. */
+int loop_ctl_init(struct wg_loop *l)
+{
+	sigset_t mask;
+	int r;
+
+	if (l->uapi.fd >= 0) {
+		fcntl(l->uapi.fd, F_SETFL, fcntl(l->uapi.fd, F_GETFL) | O_NONBLOCK);
+		if ((r = loop_ep_add(l->epfd, &l->uapi, EPOLLIN)) < 0)
+			return r;
+	}
+
+	l->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (l->timer.fd < 0)
+		return -errno;
+	struct itimerspec its = {
+		.it_interval = { 0, LOOP_TICK_MS * 1000000L },
+		.it_value = { 0, LOOP_TICK_MS * 1000000L },
+	};
+	timerfd_settime(l->timer.fd, 0, &its, NULL);
+	if ((r = loop_ep_add(l->epfd, &l->timer, EPOLLIN)) < 0)
+		return r;
+
+	/* Blocked here, before any worker thread exists, so that all of them inherit it and
+	 * only the signalfd sees these signals. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	l->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (l->sig.fd < 0)
+		return -errno;
+	return loop_ep_add(l->epfd, &l->sig, EPOLLIN);
+}
+
+void loop_ctl_free(struct wg_loop *l)
+{
+	while (l->conns)
+		conn_free(l, l->conns);
+	loop_src_close(l->epfd, &l->uapi);
+	loop_src_close(l->epfd, &l->timer);
+	loop_src_close(l->epfd, &l->sig);
+}

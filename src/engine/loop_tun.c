@@ -1,0 +1,179 @@
+/* The tun side of a worker: reads, with a GSO super-packet from a TSO-enabled device split into
+ * MTU-sized packets before encryption, and writes, with decrypted TCP segments merged back into
+ * super-packets (GRO) so the kernel's stack sees few large packets. */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/if_tun.h>
+
+#include "engine/loop_int.h"
+#include "lib/log.h"
+#include "lib/tun.h"
+
+_Static_assert((int)WG_MSG_DATA_HEADER_LEN >= (int)GRO_HEADROOM, "no room for the virtio header");
+
+static unsigned int tun_write_gro(struct loop_worker *w, struct wg_pkt *pkts, unsigned int n)
+{
+	unsigned int ok = 0;
+	int k;
+
+	/* Decrypted packets lie back to back in a UDP GRO buffer, each behind its own data
+	 * header (room for the virtio header): no room after them, so heads move to scratch. */
+	for (unsigned int i = 0; i < n; i++)
+		w->gpkts[i] = (struct gro_pkt){ .data = pkts[i].data, .len = pkts[i].len, .cap = pkts[i].len };
+	k = gro_coalesce(&w->gro, w->gpkts, n, w->gout, GRO_MAX_BATCH);
+	if (k < 0)
+		return 0;
+	for (int i = 0; i < k; i++) {
+		ssize_t r;
+		do
+			r = write(w->tun.fd, w->gout[i].iov_base, w->gout[i].iov_len);
+		while (r < 0 && errno == EINTR);
+		if (r == (ssize_t)w->gout[i].iov_len)
+			ok++;
+	}
+	/* merged segments count as written when their packet was */
+	return k && ok == (unsigned int)k ? n : ok;
+}
+
+int loop_op_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
+{
+	struct wg_loop *l = ctx;
+	struct loop_worker *w = loop_cur(l);
+	unsigned int ok = 0;
+
+	if (l->vnet && w->gro_bufs) {
+		for (unsigned int i = 0; i < n; i += GRO_MAX_BATCH)
+			ok += tun_write_gro(w, pkts + i, n - i > GRO_MAX_BATCH ? GRO_MAX_BATCH : n - i);
+		return (int)ok;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		uint8_t *p = pkts[i].data;
+		size_t len = pkts[i].len;
+
+		if (l->vnet) {
+			/* room is there: the data header preceded the plaintext */
+			p -= LOOP_VNET;
+			memset(p, 0, LOOP_VNET);
+			len += LOOP_VNET;
+		}
+		if (write(w->tun.fd, p, len) == (ssize_t)len)
+			ok++;
+	}
+	return (int)ok;
+}
+
+/* One tun read into buf (packet at buf + WG_PKT_HEADROOM); with vnet headers a GSO
+ * super-packet is split into free slots. Adds to w->pkts; returns 1 on a packet, 0 on
+ * EAGAIN, -1 on a fatal error. */
+static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, unsigned int *slots)
+{
+	struct wg_loop *l = w->l;
+	uint8_t *pkt = buf + WG_PKT_HEADROOM;
+	size_t room = LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
+	struct virtio_net_hdr vh;
+	enum gso_reason why;
+	ssize_t r;
+
+	do
+		r = l->vnet ? read(w->tun.fd, pkt - LOOP_VNET, room + LOOP_VNET) : read(w->tun.fd, pkt, room);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		log_err("reading the tun device failed: %s", strerror(errno));
+		loop_stop(l, -errno);
+		return -1;
+	}
+	if (!l->vnet) {
+		w->pkts[*n] = (struct wg_pkt){ .data = pkt, .len = (uint32_t)r };
+		(*n)++;
+		return 1;
+	}
+	if (gso_hdr_get(pkt - LOOP_VNET, (size_t)r, &vh) < 0) {
+		wg_device_drop(l->dev, WG_DROP_BAD_INNER_PACKET);
+		return 1;
+	}
+	r -= LOOP_VNET;
+	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
+		if (gso_finish_csum(&vh, pkt, (size_t)r, &why) < 0) {
+			wg_device_drop(l->dev, WG_DROP_BAD_INNER_PACKET);
+			return 1;
+		}
+		w->pkts[*n] = (struct wg_pkt){ .data = pkt, .len = (uint32_t)r };
+		(*n)++;
+		return 1;
+	}
+	unsigned int free_slots = LOOP_SLOTS - *slots, max = free_slots;
+	if (max > UDPIO_MAX_SEGS)
+		max = UDPIO_MAX_SEGS;
+	if (max > LOOP_PKTS - *n)
+		max = LOOP_PKTS - *n;
+	for (unsigned int i = 0; i < max; i++) {
+		w->segs[i].iov_base = w->slots + (size_t)(*slots + i) * LOOP_SLOT_SIZE + WG_PKT_HEADROOM;
+		w->segs[i].iov_len = LOOP_SLOT_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
+	}
+	int k = gso_split(&vh, pkt, (size_t)r, w->segs, max, &why);
+	if (k < 0) {
+		static struct log_ratelimit rl;
+		wg_device_drop(l->dev, why == GSO_TOO_MANY_SEGS || why == GSO_SLOT_TOO_SMALL ?
+				       WG_DROP_TOO_BIG : WG_DROP_BAD_INNER_PACKET);
+		log_limited(&rl, LOG_LVL_DEBUG, "dropped a packet from the tun device (%s)", gso_reason_name(why));
+		return 1;
+	}
+	for (int i = 0; i < k; i++) {
+		w->pkts[*n] = (struct wg_pkt){ .data = w->segs[i].iov_base, .len = (uint32_t)w->segs[i].iov_len };
+		(*n)++;
+	}
+	*slots += (unsigned int)k;
+	return 1;
+}
+
+void loop_tun_readable(struct loop_worker *w)
+{
+	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
+		unsigned int n = 0, slots = 0, bufs = 0;
+		int r = 1;
+
+		/* Stop while a full super-packet may still not fit. */
+		while (bufs < LOOP_TUN_BUFS && n + UDPIO_MAX_SEGS <= LOOP_PKTS &&
+		       slots + UDPIO_MAX_SEGS <= LOOP_SLOTS) {
+			unsigned int before = n, sb = slots;
+			r = tun_read_one(w, w->tx_bufs + (size_t)bufs * LOOP_BUF_SIZE, &n, &slots);
+			if (r <= 0)
+				break;
+			/* The read buffer holds the packet unless it was split into slots. */
+			if (n > before && slots == sb)
+				bufs++;
+		}
+		if (n)
+			wg_device_tun_input(w->l->dev, w->pkts, n);
+		if (r <= 0)
+			return;
+	}
+}
+
+bool loop_tun_has_vnet_hdr(int fd)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
+}
+
+/* TSO and checksum offload let one read carry up to 64 KB of TCP; split here. */
+bool loop_tun_offloads(int fd)
+{
+	unsigned int base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+
+#if defined(TUN_F_USO4) && defined(TUN_F_USO6)
+	if (tun_set_offload(fd, base | TUN_F_USO4 | TUN_F_USO6) == 0)
+		return true;
+#endif
+	if (tun_set_offload(fd, base) == 0)
+		return true;
+	log_debug("the tun device takes no offloads: one packet per read and write");
+	return false;
+}

@@ -1,0 +1,257 @@
+/* The UDP side of the workers: one socket per worker on the shared port (SO_REUSEPORT when
+ * there are several), opened, rebound on a listen-port or fwmark change without any worker
+ * reading a closed descriptor, and the batched send and receive of the data path. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "engine/loop_int.h"
+#include "lib/log.h"
+
+_Static_assert(sizeof(union udpio_addr) == sizeof(struct wg_endpoint), "endpoint layouts differ");
+
+int loop_op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+{
+	struct loop_worker *w = loop_cur(ctx);
+	struct udpio_pkt *up = w->sendq;
+	unsigned int done = 0;
+
+	if (w->udp.fd < 0)
+		return -ENOTCONN;
+	while (done < n) {
+		unsigned int k = n - done > UDPIO_MAX_BATCH ? UDPIO_MAX_BATCH : n - done;
+
+		for (unsigned int i = 0; i < k; i++) {
+			up[i].buf = pkts[done + i].data;
+			up[i].len = pkts[done + i].len;
+			memcpy(&up[i].addr, ep, sizeof(up[i].addr));
+		}
+		int r = udpio_send(w->uio, up, k);
+		if (r == -EAGAIN || (r >= 0 && (unsigned int)r < k)) {
+			/* The socket buffer is full: wait a little rather than drop, so TCP
+			 * inside sees back-pressure instead of loss. */
+			struct pollfd pf = { .fd = w->udp.fd, .events = POLLOUT };
+			if (r > 0)
+				done += (unsigned int)r;
+			if (poll(&pf, 1, 100) <= 0)
+				return done ? (int)done : -EAGAIN;
+			continue;
+		}
+		if (r < 0)
+			return done ? (int)done : r;
+		done += (unsigned int)r;
+	}
+	return (int)done;
+}
+
+void loop_udp_readable(struct loop_worker *w)
+{
+	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
+		int r = udpio_recv(w->uio, w->rx_ptrs, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+				   LOOP_RX_BUFS, w->upkts, LOOP_PKTS);
+		if (r <= 0)
+			return;
+		for (int i = 0; i < r; i++) {
+			w->pkts[i].data = w->upkts[i].buf;
+			w->pkts[i].len = (uint32_t)w->upkts[i].len;
+			memcpy(&w->pkts[i].ep, &w->upkts[i].addr, sizeof(w->pkts[i].ep));
+		}
+		wg_device_udp_input(w->l->dev, w->pkts, (unsigned int)r);
+	}
+}
+
+int loop_op_rebind(void *ctx)
+{
+	return wg_loop_bind(ctx);
+}
+
+static int udp_socket(const union udpio_addr *a, bool reuseport)
+{
+	int fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+	int one = 1, zero = 0, r;
+
+	if (fd < 0)
+		return -errno;
+	if (a->sa.sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto fail;
+	if (bind(fd, &a->sa, a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in)) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+/* One dual-stack socket ([::]:port), or IPv4 only where IPv6 is off; *port is updated to the
+ * bound one. With several workers every socket shares the port (SO_REUSEPORT). */
+static int udp_open(struct wg_loop *l, struct udpio *u, uint16_t *port)
+{
+	const struct udpio_opts o = { .bufsize = LOOP_SOCK_BUF, .no_gso = l->o.no_offload,
+				      .no_gro = l->o.no_offload };
+	bool reuse = l->n_workers > 1;
+	union udpio_addr a;
+	int fd, r;
+
+	memset(&a, 0, sizeof(a));
+	a.in6.sin6_family = AF_INET6;
+	a.in6.sin6_port = htons(*port);
+	a.in6.sin6_addr = in6addr_any;
+	fd = udp_socket(&a, reuse);
+	if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+		memset(&a, 0, sizeof(a));
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons(*port);
+		fd = udp_socket(&a, reuse);
+	}
+	if (fd < 0)
+		return fd;
+	if (l->dev->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->dev->fwmark, sizeof(l->dev->fwmark)) < 0)
+		goto fail;
+	socklen_t alen = sizeof(a);
+	if (getsockname(fd, &a.sa, &alen) < 0)
+		goto fail;
+	*port = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in.sin_port);
+	r = udpio_attach(u, fd, &o);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return 0;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Puts the socket waiting in uio_next in use (on the worker's own thread, or before it runs). */
+void loop_worker_take_socket(struct loop_worker *w)
+{
+	struct udpio *old;
+
+	pthread_mutex_lock(&w->swap_lock);
+	if (!w->swap) {
+		pthread_mutex_unlock(&w->swap_lock);
+		return;
+	}
+	old = w->uio;
+	w->uio = w->uio_next;
+	w->uio_next = old;
+	__atomic_store_n(&w->swap, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->swap_lock);
+	if (old->fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, old->fd, NULL);
+		udpio_close(old);
+	}
+	w->udp.fd = w->uio->fd;
+	if (w->udp.fd >= 0)
+		loop_ep_add(w->epfd, &w->udp, EPOLLIN);
+}
+
+/* SO_REUSEPORT would let this daemon join a port another one already uses (same user): a plain
+ * socket bound first fails there, as a single worker's socket would. */
+static int port_free(uint16_t port)
+{
+	union udpio_addr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.in6.sin6_family = AF_INET6;
+	a.in6.sin6_port = htons(port);
+	a.in6.sin6_addr = in6addr_any;
+	fd = udp_socket(&a, false);
+	if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+		memset(&a, 0, sizeof(a));
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = htons(port);
+		fd = udp_socket(&a, false);
+	}
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+/* Opens one socket per worker on port, into uio_next; on failure none is kept. */
+static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
+{
+	unsigned int i;
+	int r = 0;
+
+	if (l->n_workers > 1 && port && port != l->bound_port && (r = port_free(port)) < 0)
+		return r;
+
+	for (i = 0; i < l->n_workers; i++) {
+		struct loop_worker *w = &l->w[i];
+
+		pthread_mutex_lock(&w->swap_lock);
+		if (w->swap)	/* an earlier rebind the worker has not taken yet */
+			udpio_close(w->uio_next);
+		w->swap = false;
+		r = udp_open(l, w->uio_next, &port);
+		pthread_mutex_unlock(&w->swap_lock);
+		if (r < 0)
+			break;
+	}
+	if (r < 0) {
+		while (i--)
+			udpio_close(l->w[i].uio_next);
+		return r;
+	}
+	*bound = port;
+	return 0;
+}
+
+static void switch_all(struct wg_loop *l)
+{
+	for (unsigned int i = 0; i < l->n_workers; i++) {
+		struct loop_worker *w = &l->w[i];
+
+		__atomic_store_n(&w->swap, true, __ATOMIC_RELEASE);
+		if (i == 0 || !w->running)
+			loop_worker_take_socket(w);
+		else
+			loop_wake(w);
+	}
+}
+
+int wg_loop_bind(struct wg_loop *l)
+{
+	struct wg_device *dev = l->dev;
+	uint16_t old = l->bound_port, port = 0;
+	char caps[160];
+	int r;
+
+	/* One worker: the old socket holds the port, so release it first and go back on
+	 * failure. Several: the new set binds beside the old one (SO_REUSEPORT) and each worker
+	 * swaps at its next wake-up, so no thread ever reads a closed descriptor. */
+	if (l->n_workers == 1 && l->w[0].udp.fd >= 0) {
+		struct loop_worker *w = &l->w[0];
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->udp.fd, NULL);
+		udpio_close(w->uio);
+		w->udp.fd = -1;
+	}
+	r = open_all(l, dev->listen_port, &port);
+	if (r < 0) {
+		log_warn("cannot listen on UDP port %u: %s", dev->listen_port, strerror(-r));
+		if (l->n_workers > 1 && l->w[0].udp.fd >= 0)
+			return r;	/* the old set is still in use */
+		if (!old || open_all(l, old, &port) < 0)
+			return r;
+	}
+	switch_all(l);
+	l->bound_port = port;
+	dev->listen_port = port;
+	udpio_caps_str(&l->w[0].uio->caps, caps, sizeof(caps));
+	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s; workers=%u",
+		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain", caps, l->n_workers);
+	log_debug("listening on UDP port %u (%s)", port, caps);
+	return r;
+}
