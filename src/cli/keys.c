@@ -87,6 +87,8 @@ int cmd_pubkey(int argc, char **argv)
 		return usage(stdout, "pubkey", pubkey_help);
 	if (argc > 1)
 		return usage(stderr, "pubkey", pubkey_help);
+	/* Unbuffered, so no copy of the private key stays in stdio's buffer. */
+	setvbuf(stdin, NULL, _IONBF, 0);
 	n = fread(in, 1, sizeof(in) - 1, stdin);
 	if (ferror(stdin)) {
 		fprintf(stderr, "culvert pubkey: cannot read stdin\n");

@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <syslog.h>
@@ -44,27 +45,38 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Workers share call sites, so the bookkeeping is under one lock; it is taken only on a drop
+ * path whose log level is enabled, and never while printing. */
+static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
+
 void log_limited(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, ...)
 {
 	struct timespec ts;
 	long long now;
+	unsigned int suppressed = 0;
+	bool print;
 	va_list ap;
 
 	if (!log_enabled(lvl))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	pthread_mutex_lock(&rl_lock);
 	if (now - rl->window_start_ms >= 5000) {
-		if (rl->suppressed)
-			log_msg(lvl, "(%u similar messages suppressed)", rl->suppressed);
+		suppressed = rl->suppressed;
 		rl->window_start_ms = now;
 		rl->printed = rl->suppressed = 0;
 	}
-	if (rl->printed >= 5) {
+	print = rl->printed < 5;
+	if (print)
+		rl->printed++;
+	else
 		rl->suppressed++;
+	pthread_mutex_unlock(&rl_lock);
+	if (suppressed)
+		log_msg(lvl, "(%u similar messages suppressed)", suppressed);
+	if (!print)
 		return;
-	}
-	rl->printed++;
 	va_start(ap, fmt);
 	vlog(lvl, fmt, ap);
 	va_end(ap);
