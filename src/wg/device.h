@@ -2,8 +2,11 @@
  *
  * The device does no I/O of its own: the engine (or a test) feeds it batches of tun packets
  * and UDP datagrams and it answers through struct wg_device_ops, again in batches. Every
- * packet buffer has WG_PKT_HEADROOM bytes before data and WG_PKT_TAILROOM after data+len
- * so encryption and decryption happen in place.
+ * tun packet buffer has WG_PKT_HEADROOM bytes before data and WG_PKT_TAILROOM after data+len
+ * so encryption happens in place. Received datagrams are the exception: with UDP_GRO a burst
+ * arrives back to back in one buffer, so udp_input (and the ops it calls) must never write
+ * outside [data - WG_MSG_DATA_HEADER_LEN, data + len) of a datagram: decryption is in place
+ * and the plaintext starts at data + 16, leaving those 16 bytes for a vnet header.
  *
  * Threads: tun_input and udp_input may run on several threads at once (each thread with its
  * own noise slot and its own ops context, see noise_set_thread_slot). They hold dev->lock for
