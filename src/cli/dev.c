@@ -21,7 +21,7 @@ static const char usage_del[] =
 	"Usage: culvert dev del NAME [mode tun|tap]\n"
 	"Delete a tun/tap device. With mode, refuse unless the device is of that mode.\n";
 static const char usage_show[] =
-	"Usage: culvert dev show [NAME] [--json]\n"
+	"Usage: culvert dev show [NAME] [-j|--json]   (or: culvert dev list)\n"
 	"List tun/tap devices: mode, flags, owner, group and whether a process is attached.\n";
 static const char usage_set[] =
 	"Usage: culvert dev set NAME [up|down] [mtu N] [addr CIDR]... [route CIDR]...\n"
@@ -61,6 +61,16 @@ static bool parse_mode(const char *s, enum tun_mode *m)
 		*m = TUN_MODE_TAP;
 	else
 		return false;
+	return true;
+}
+
+static bool is_number(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
 	return true;
 }
 
@@ -106,13 +116,17 @@ static int dev_add(int argc, char **argv)
 		const char *w = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(w, "mode")) {
+			if (!v)
+				return usage_err("%s", "mode needs tun or tap");
 			if (!parse_mode(v, &o.mode))
-				return usage_err("mode must be tun or tap, not '%s'", v ? v : "");
+				return usage_err("mode must be tun or tap, not '%s'", v);
 			have_mode = true;
 			i++;
 		} else if (!strcmp(w, "user")) {
 			if (!v)
 				return usage_err("%s", "user needs a user name or uid");
+			if (!is_number(v) && !getpwnam(v))
+				return usage_err("there is no user '%s' on this system: give an existing user name or a uid", v);
 			if (!tun_parse_user(v, &uid))
 				return CLI_EXIT_USAGE;
 			have_user = true;
@@ -120,6 +134,8 @@ static int dev_add(int argc, char **argv)
 		} else if (!strcmp(w, "group")) {
 			if (!v)
 				return usage_err("%s", "group needs a group name or gid");
+			if (!is_number(v) && !getgrnam(v))
+				return usage_err("there is no group '%s' on this system: give an existing group name or a gid", v);
 			if (!tun_parse_group(v, &gid))
 				return CLI_EXIT_USAGE;
 			have_group = true;
@@ -168,14 +184,17 @@ static int dev_del(int argc, char **argv)
 
 	if (argc != 2 && !(argc == 4 && !strcmp(argv[2], "mode")))
 		return usage_err("%s", "usage is 'dev del NAME [mode tun|tap]'");
+	if (strlen(argv[1]) >= IFNAMSIZ || !*argv[1])
+		return usage_err("'%s' is not a valid interface name (at most 15 characters)", argv[1]);
 	if (argc == 4 && !parse_mode(argv[3], &o.mode))
 		return usage_err("mode must be tun or tap, not '%s'", argv[3]);
 	ret = tun_info_get(argv[1], &info);
 	if (ret == -ENODEV) {
 		if (nl_link_index(argv[1]) >= 0)
-			snprintf(msg, sizeof(msg), "%s is not a tun/tap device: leaving it alone", argv[1]);
+			snprintf(msg, sizeof(msg), "%s is not a tun/tap device: leaving it alone (remove other links with ip link del)",
+				 argv[1]);
 		else
-			snprintf(msg, sizeof(msg), "%s does not exist", argv[1]);
+			snprintf(msg, sizeof(msg), "%s does not exist: 'culvert dev show' lists the tun/tap devices", argv[1]);
 		return fail(msg);
 	}
 	if (ret < 0)
@@ -317,9 +336,9 @@ static int dev_show(int argc, char **argv)
 			if (ret != -ENODEV)
 				snprintf(msg, sizeof(msg), "%s: cannot read it: %s", name, strerror(-ret));
 			else if (nl_link_index(name) >= 0)
-				snprintf(msg, sizeof(msg), "%s is not a tun/tap device", name);
+				snprintf(msg, sizeof(msg), "%s is not a tun/tap device: 'ip -d link show %s' shows it", name, name);
 			else
-				snprintf(msg, sizeof(msg), "%s does not exist", name);
+				snprintf(msg, sizeof(msg), "%s does not exist: 'culvert dev show' lists the tun/tap devices", name);
 			return fail(msg);
 		}
 		n = 1;
@@ -383,19 +402,27 @@ static int dev_set(int argc, char **argv)
 	if (argc < 3)
 		return usage_err("%s", "dev set needs a NAME and at least one setting");
 	name = argv[1];
+	if (strlen(name) >= IFNAMSIZ || !*name)
+		return usage_err("'%s' is not a valid interface name (at most 15 characters)", name);
 	/* Check every word before changing anything, so a typo changes nothing. */
 	for (int i = 2; i < argc; i++) {
 		const char *w = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(w, "up") || !strcmp(w, "down")) {
+			if (updown >= 0 && updown != !strcmp(w, "up"))
+				return usage_err("%s", "give up or down, not both");
 			updown = !strcmp(w, "up");
 		} else if (!strcmp(w, "mtu")) {
+			if (!v)
+				return usage_err("%s", "mtu needs a number from 68 to 65535");
 			if (!parse_mtu(v, &mtu))
-				return usage_err("mtu must be a number from 68 to 65535, not '%s'", v ? v : "");
+				return usage_err("mtu must be a number from 68 to 65535, not '%s'", v);
 			i++;
 		} else if (!strcmp(w, "addr") || !strcmp(w, "route")) {
-			if (!v || !nl_parse_prefix(v, &family, a, &plen))
-				return usage_err("'%s' is not an address with optional /prefix", v ? v : "");
+			if (!v)
+				return usage_err("%s needs an address with optional /prefix, e.g. 198.19.0.1/24", w);
+			if (!nl_parse_prefix(v, &family, a, &plen))
+				return usage_err("'%s' is not an address with optional /prefix, e.g. 198.19.0.1/24", v);
 			i++;
 		} else {
 			return usage_err("unknown word '%s'", w);

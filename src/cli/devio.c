@@ -4,35 +4,88 @@
 #include <linux/if_tun.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/tun.h"
 
-int devio_attach(const char *cmd, const char *name, bool want_tap, bool pi, bool quiet, int *fd, bool *tap)
+enum { PI_LEN = 4, VNET_MAX = 64 };
+
+int devio_attach(const char *cmd, const char *name, bool want_tap, bool want_pi, struct devio *d)
 {
-	struct tun_opts to = { .mode = want_tap ? TUN_MODE_TAP : TUN_MODE_TUN, .pi = pi };
+	struct tun_opts to = { .mode = want_tap ? TUN_MODE_TAP : TUN_MODE_TUN, .pi = want_pi };
 	struct tun_info info;
 	bool exists = tun_info_get(name, &info) == 0;
-	char real[IFNAMSIZ], why[256];
-	int ret;
+	char why[256];
+	int ret, sz;
 
-	if (exists && !want_tap)
-		to.mode = info.mode;
-	if (exists && (info.flags & IFF_MULTI_QUEUE))
-		to.multi_queue = true;
-	ret = tun_open(name, &to, real, fd);
+	memset(d, 0, sizeof(*d));
+	if (exists) {
+		if (!want_tap)
+			to.mode = info.mode;
+		to.multi_queue = info.flags & IFF_MULTI_QUEUE;
+		to.pi = want_pi || !(info.flags & IFF_NO_PI);
+		to.vnet_hdr = info.flags & IFF_VNET_HDR;
+	}
+	ret = tun_open(name, &to, d->name, &d->fd);
 	if (ret < 0) {
 		fprintf(stderr, "%s: %s\n", cmd, tun_explain(ret, name, &to, why, sizeof(why)));
 		return ret;
 	}
-	*tap = to.mode == TUN_MODE_TAP;
-	if (!exists && !quiet)
-		fprintf(stderr, "%s: created %s device %s (removed on exit); configure it with ip(8)\n",
-			cmd, *tap ? "tap" : "tun", real);
+	d->tap = to.mode == TUN_MODE_TAP;
+	d->created = !exists;
+	d->pi = to.pi;
+	d->vnet_len = to.vnet_hdr ? 10 : 0;
+	/* A further queue of a multi-queue device in use gets the device's flags, not ours.
+	 * (TUNGETIFF cannot tell: it reports IFF_NOFILTER in the bit of IFF_NO_PI.) */
+	if (exists && to.multi_queue && info.attached)
+		d->pi = !(info.flags & IFF_NO_PI);
+	if (d->vnet_len && ioctl(d->fd, TUNGETVNETHDRSZ, &sz) == 0 && sz > 0 && sz <= VNET_MAX)
+		d->vnet_len = (size_t)sz;
 	return 0;
+}
+
+void devio_note_created(const char *cmd, const struct devio *d)
+{
+	if (d->created)
+		fprintf(stderr, "%s: created %s device %s (removed on exit); configure it with ip(8)\n",
+			cmd, d->tap ? "tap" : "tun", d->name);
+}
+
+size_t devio_hdr_len(const struct devio *d)
+{
+	return (d->pi ? PI_LEN : 0) + d->vnet_len;
+}
+
+ssize_t devio_write(const struct devio *d, const void *pkt, size_t len)
+{
+	/* A zeroed virtio_net_hdr says: no checksum to complete, not GSO. */
+	uint8_t hdr[PI_LEN + VNET_MAX] = { 0 };
+	const uint8_t *p = pkt;
+	struct iovec iov[2] = { { hdr, devio_hdr_len(d) }, { (void *)pkt, len } };
+	ssize_t n;
+
+	if (d->pi) {
+		/* tun needs the protocol to know what it got; tap reads the Ethernet header. */
+		uint16_t proto = 0;
+
+		if (d->tap && len >= 14)
+			proto = (uint16_t)(p[12] << 8 | p[13]);
+		else if (!d->tap && len >= 1)
+			proto = (p[0] >> 4) == 6 ? 0x86dd : 0x0800;
+		hdr[2] = (uint8_t)(proto >> 8);
+		hdr[3] = (uint8_t)proto;
+	}
+	if (!iov[0].iov_len)
+		return write(d->fd, pkt, len);
+	n = writev(d->fd, iov, 2);
+
+	return n < 0 ? n : n - (ssize_t)iov[0].iov_len;
 }
 
 int devio_signal_fd(void)

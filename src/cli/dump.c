@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <linux/virtio_net.h>
 
 #include "cli/cli.h"
 #include "cli/devio.h"
@@ -15,20 +16,20 @@
 #include "lib/pcap.h"
 #include "lib/tun.h"
 
-enum { PI_LEN = 4, BUF_LEN = 65536 + 256 };
+enum { BUF_LEN = 65536 + 256 };
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert dump NAME [--tap] [--hex] [--pcap FILE] [-c COUNT] [--pi] [-q]\n"
 		"Attach to tun/tap device NAME (created, not persistent, if missing) and print each\n"
-		"packet as \"LEN bytes: SUMMARY\".\n"
-		"  --tap         the device is tap (default: tun, or the existing device's mode)\n"
-		"  --hex         add a hex and ASCII dump of every packet\n"
-		"  --pcap FILE   write packets to FILE in pcap format (- for stdout; lines go to stderr)\n"
-		"  -c COUNT      stop after COUNT packets\n"
-		"  --pi          open with the 4-byte packet information header (stripped from output)\n"
-		"  -q            no per-packet lines, only the final count\n"
+		"packet as \"LEN bytes: SUMMARY\". An existing device keeps its mode and flags.\n"
+		"  --tap              the device is tap (default: tun, or the existing device's mode)\n"
+		"  --hex              add a hex and ASCII dump of every packet\n"
+		"  -w, --pcap FILE    write packets to FILE in pcap format (- for stdout; lines go to stderr)\n"
+		"  -c, --count COUNT  stop after COUNT packets\n"
+		"  --pi               open with the 4-byte packet information header (stripped from output)\n"
+		"  -q, --quiet        no per-packet lines, only the final count\n"
 		"See culvert-dump(8).\n");
 }
 
@@ -71,7 +72,8 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "c:qw:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:qw:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o->tap = true; break;
 		case 'x': o->hex = true; break;
@@ -87,18 +89,29 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 			}
 			break;
 		case 'h': usage(stdout); return 1;
+		case ':':
+			fprintf(stderr, "culvert dump: %s needs a value; run 'culvert dump --help'\n", argv[optind - 1]);
+			return -1;
 		default:
-			fprintf(stderr, "culvert dump: run 'culvert dump --help' for the options\n");
+			if (optopt)
+				fprintf(stderr, "culvert dump: unknown option '-%c'; run 'culvert dump --help'\n", optopt);
+			else
+				fprintf(stderr, "culvert dump: unknown option '%s'; run 'culvert dump --help'\n", argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "culvert dump: give exactly one device NAME\n");
+		fprintf(stderr, "culvert dump: give exactly one device NAME (%s); run 'culvert dump --help'\n",
+			optind == argc ? "none given" : "more than one given");
 		return -1;
 	}
 	o->name = argv[optind];
 	if (strlen(o->name) >= IFNAMSIZ || !*o->name) {
-		fprintf(stderr, "culvert dump: bad device name '%s': at most %d characters\n", o->name, IFNAMSIZ - 1);
+		fprintf(stderr, "culvert dump: bad device name '%s': give 1 to %d characters\n", o->name, IFNAMSIZ - 1);
+		return -1;
+	}
+	if (o->pcap && !strcmp(o->pcap, "-") && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "culvert dump: not writing pcap to a terminal; redirect it to a file or pipe it into 'tshark -r -'\n");
 		return -1;
 	}
 	return 0;
@@ -111,6 +124,8 @@ int cmd_dump(int argc, char **argv)
 	struct pcap_writer pw = { .fd = -1 };
 	unsigned long seen = 0, bad = 0;
 	FILE *out = stdout;
+	struct devio d;
+	size_t hdr;
 	bool tap;
 	int fd, sfd, ret, rc = CLI_EXIT_OK;
 
@@ -119,8 +134,11 @@ int cmd_dump(int argc, char **argv)
 		return ret > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
 	if (o.pcap && !strcmp(o.pcap, "-"))
 		out = stderr;
-	if (devio_attach("culvert dump", o.name, o.tap, o.pi, o.quiet, &fd, &tap) < 0)
+	if (devio_attach("culvert dump", o.name, o.tap, o.pi, &d) < 0)
 		return CLI_EXIT_FAIL;
+	fd = d.fd;
+	tap = d.tap;
+	hdr = devio_hdr_len(&d);
 	if (o.pcap) {
 		ret = pcap_writer_open(&pw, o.pcap, tap ? PCAP_LINKTYPE_ETHERNET : PCAP_LINKTYPE_RAW, 0);
 		if (ret < 0) {
@@ -137,12 +155,15 @@ int cmd_dump(int argc, char **argv)
 		pcap_writer_close(&pw);
 		return CLI_EXIT_FAIL;
 	}
+	if (!o.quiet)
+		devio_note_created("culvert dump", &d);
 	setvbuf(out, NULL, _IOLBF, 0);
 
 	while (!o.count || seen < o.count) {
 		struct pkt_info pi;
 		char line[512];
 		const uint8_t *p = buf;
+		bool partial_csum = false;
 		ssize_t n;
 		size_t len;
 
@@ -155,15 +176,19 @@ int cmd_dump(int argc, char **argv)
 		}
 		len = (size_t)n;
 		seen++;
-		if (o.pi) {
-			if (len < PI_LEN) {
+		if (hdr) {
+			if (len < hdr) {
 				bad++;
 				if (!o.quiet)
-					fprintf(out, "%zu bytes: short packet information header (malformed: pi_trunc)\n", len);
+					fprintf(out, "%zu bytes: shorter than the device's %zu-byte header (malformed: hdr_trunc)\n",
+						len, hdr);
 				continue;
 			}
-			p += PI_LEN;
-			len -= PI_LEN;
+			/* The kernel completes such a checksum later: not an error. */
+			if (d.vnet_len)
+				partial_csum = p[d.pi ? 4 : 0] & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			p += hdr;
+			len -= hdr;
 		}
 		if (pw.fd >= 0 && (ret = pcap_write(&pw, NULL, p, len)) < 0) {
 			fprintf(stderr, "culvert dump: writing %s: %s\n", o.pcap, strerror(-ret));
@@ -179,7 +204,7 @@ int cmd_dump(int argc, char **argv)
 		if (pi.err != PKT_OK) {
 			fprintf(out, " (malformed: %s)", pkt_err_name(pi.err));
 		} else {
-			unsigned int c = pkt_verify_checksums(p, &pi);
+			unsigned int c = partial_csum ? 0 : pkt_verify_checksums(p, &pi);
 
 			if (c)
 				fprintf(out, " [bad %s checksum]", c & PKT_BAD_IP_CSUM ? "IP" : "upper-layer");

@@ -11,8 +11,13 @@
 
 static int usage(FILE *f, const char *name, const char *what)
 {
+	if (f != stdout) {
+		fprintf(f, "culvert %s: takes no arguments%s; run 'culvert %s --help'\n", name,
+			strcmp(name, "pubkey") ? "" : " (the private key comes on stdin)", name);
+		return CLI_EXIT_USAGE;
+	}
 	fprintf(f, "Usage: culvert %s\n%s\nSee culvert-genkey(8).\n", name, what);
-	return f == stdout ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	return CLI_EXIT_OK;
 }
 
 /* wg warns the same way: a secret redirected into a file that others can read. */

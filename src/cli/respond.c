@@ -22,6 +22,7 @@ enum { BUF_LEN = 65536 + 256, MAX_LOCAL = 64 };
 
 struct respond {
 	const char *name;
+	struct devio dev;
 	bool tap, tap_given, verbose;
 	uint8_t mac[6];
 	unsigned long count;
@@ -38,10 +39,11 @@ static void usage(FILE *f)
 		"Usage: culvert respond NAME [--tap] [--mac MAC] [-c COUNT] [-v]\n"
 		"Answer ICMP and ICMPv6 echo requests for any address routed into tun/tap device NAME\n"
 		"(created, not persistent, if missing); on tap also ARP and neighbour solicitations.\n"
-		"  --tap         the device is tap (default: tun, or the existing device's mode)\n"
-		"  --mac MAC     the emulated host's MAC on tap (default: derived from NAME, locally administered)\n"
-		"  -c COUNT      exit after answering COUNT requests\n"
-		"  -v            print every packet and what was done with it\n"
+		"An existing device keeps its mode and flags.\n"
+		"  --tap              the device is tap (default: tun, or the existing device's mode)\n"
+		"  --mac MAC          the emulated host's MAC on tap (default: derived from NAME, locally administered)\n"
+		"  -c, --count COUNT  exit after answering COUNT requests\n"
+		"  -v, --verbose      print every packet and what was done with it\n"
 		"See culvert-respond(8).\n");
 }
 
@@ -130,7 +132,8 @@ static int parse_args(int argc, char **argv, struct respond *r)
 	int c;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "c:vh", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': r->tap_given = true; break;
 		case 'v': r->verbose = true; break;
@@ -150,13 +153,20 @@ static int parse_args(int argc, char **argv, struct respond *r)
 			}
 			break;
 		case 'h': usage(stdout); return 1;
+		case ':':
+			fprintf(stderr, "culvert respond: %s needs a value; run 'culvert respond --help'\n", argv[optind - 1]);
+			return -1;
 		default:
-			fprintf(stderr, "culvert respond: run 'culvert respond --help' for the options\n");
+			if (optopt)
+				fprintf(stderr, "culvert respond: unknown option '-%c'; run 'culvert respond --help'\n", optopt);
+			else
+				fprintf(stderr, "culvert respond: unknown option '%s'; run 'culvert respond --help'\n", argv[optind - 1]);
 			return -1;
 		}
 	}
 	if (optind != argc - 1 || !*argv[optind] || strlen(argv[optind]) >= IFNAMSIZ) {
-		fprintf(stderr, "culvert respond: give exactly one device NAME (at most %d characters)\n", IFNAMSIZ - 1);
+		fprintf(stderr, "culvert respond: give exactly one device NAME of 1 to %d characters; run 'culvert respond --help'\n",
+			IFNAMSIZ - 1);
 		return -1;
 	}
 	r->name = argv[optind];
@@ -167,9 +177,13 @@ static int parse_args(int argc, char **argv, struct respond *r)
 
 static int attach(struct respond *r)
 {
-	int fd, ret = devio_attach("culvert respond", r->name, r->tap_given, false, false, &fd, &r->tap);
+	int ret = devio_attach("culvert respond", r->name, r->tap_given, false, &r->dev);
 
-	return ret < 0 ? ret : fd;
+	if (ret < 0)
+		return ret;
+	r->tap = r->dev.tap;
+	devio_note_created("culvert respond", &r->dev);
+	return r->dev.fd;
 }
 
 static void note(const struct respond *r, const char *what, const struct pkt_info *pi)
@@ -187,6 +201,7 @@ int cmd_respond(int argc, char **argv)
 	static uint8_t buf[BUF_LEN], out[BUF_LEN];
 	struct respond r = { 0 };
 	int fd, sfd, ret, rc = CLI_EXIT_OK;
+	size_t hdr;
 
 	ret = parse_args(argc, argv, &r);
 	if (ret)
@@ -194,6 +209,7 @@ int cmd_respond(int argc, char **argv)
 	fd = attach(&r);
 	if (fd < 0)
 		return CLI_EXIT_FAIL;
+	hdr = devio_hdr_len(&r.dev);
 	sfd = devio_signal_fd();
 	if (sfd < 0) {
 		fprintf(stderr, "culvert respond: signalfd: %s\n", strerror(-sfd));
@@ -215,18 +231,23 @@ int cmd_respond(int argc, char **argv)
 			rc = CLI_EXIT_FAIL;
 			break;
 		}
-		if (!pkt_parse(buf, (size_t)n, r.tap, &pi)) {
+		/* Headers the device puts in front (pi, virtio_net_hdr) carry nothing to answer. */
+		if ((size_t)n < hdr) {
+			r.malformed++;
+			continue;
+		}
+		if (!pkt_parse(buf + hdr, (size_t)n - hdr, r.tap, &pi)) {
 			r.malformed++;
 			note(&r, "malformed", &pi);
 			continue;
 		}
-		len = answer(&r, buf, &pi, out, sizeof(out));
+		len = answer(&r, buf + hdr, &pi, out, sizeof(out));
 		if (!len) {
 			r.ignored++;
 			note(&r, "ignored", &pi);
 			continue;
 		}
-		if (write(fd, out, len) != (ssize_t)len) {
+		if (devio_write(&r.dev, out, len) != (ssize_t)len) {
 			log_ratelimited(LOG_LVL_WARN, "writing a reply to %s: %s", r.name, strerror(errno));
 			r.ignored++;
 			continue;

@@ -19,7 +19,7 @@ enum { GET_TIMEOUT_MS = 3000 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: culvert show [IFACE] [--json]\n"
+		"Usage: culvert show [IFACE] [-j|--json]\n"
 		"\n"
 		"Shows a culvert (or wireguard-go) interface like `wg show`: public key, listening\n"
 		"port, fwmark, and per peer the endpoint, allowed IPs, latest handshake, transfer and\n"
@@ -27,7 +27,7 @@ static void usage(FILE *f)
 		"active offloads. Without IFACE, every interface of this network namespace that has\n"
 		"a control socket in %s.\n"
 		"\n"
-		"  --json   one JSON document: {\"interfaces\": [...]}\n"
+		"  -j, --json   one JSON document: {\"interfaces\": [...]}\n"
 		"\n"
 		"See culvert-up(8).\n", UAPI_SOCKET_DIR);
 }
@@ -324,15 +324,21 @@ int cmd_show(int argc, char **argv)
 	int c, r, failed = 0;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
-		default: usage(stderr); return CLI_EXIT_USAGE;
+		default:
+			if (optopt)
+				fprintf(stderr, "culvert show: unknown option '-%c'; run 'culvert show --help'\n", optopt);
+			else
+				fprintf(stderr, "culvert show: unknown option '%s'; run 'culvert show --help'\n", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (argc - optind > 1) {
-		usage(stderr);
+		fprintf(stderr, "culvert show: give at most one IFACE; run 'culvert show --help'\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (json)

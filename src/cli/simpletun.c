@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
 
 #include "cli/cli.h"
 #include "engine/st.h"
@@ -25,11 +26,43 @@ static void usage(FILE *f)
 		"  -d           debug: one line per packet\n"
 		"  --udp        one packet per UDP datagram instead of length-prefixed TCP\n"
 		"  -4 | -6      IPv4 or IPv6 only (default: server listens on [::] for both)\n"
-		"  -b ADDR      server: listen on ADDR only\n"
+		"  -b, --bind ADDR  server: listen on ADDR only\n"
 		"  --no-offload one packet per device read and write, no UDP GSO/GRO (default: a tun\n"
 		"               device reads up to 64 KB of TCP at once and culvert splits it; frames\n"
 		"               and datagrams on the wire are always single packets of at most the MTU)\n"
 		"\nSee culvert-simpletun(8).\n", ST_DEFAULT_PORT);
+}
+
+static int conflict(const char *a, const char *b)
+{
+	fprintf(stderr, "culvert simpletun: %s and %s exclude each other: give only one; run 'culvert simpletun --help'\n", a, b);
+	return CLI_EXIT_USAGE;
+}
+
+/* A name that cannot exist fails now, before a device is made; a resolver that is only
+ * unreachable for the moment (EAI_AGAIN) is left to the client's retries. */
+static bool name_resolves(const struct st_config *cfg)
+{
+	const char *host = cfg->server ? cfg->bind : cfg->host;
+	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = cfg->udp ? SOCK_DGRAM : SOCK_STREAM };
+	struct addrinfo *ai;
+	int r;
+
+	if (!host)
+		return true;
+	if (cfg->server)
+		hints.ai_flags = AI_PASSIVE;
+	r = getaddrinfo(host, cfg->port, &hints, &ai);
+	if (!r) {
+		freeaddrinfo(ai);
+		return true;
+	}
+	if (r == EAI_AGAIN && !cfg->server)
+		return true;
+	fprintf(stderr, "culvert simpletun: cannot resolve %s '%s': %s; check the %s\n",
+		cfg->server ? "the -b address" : "the server", host, gai_strerror(r),
+		cfg->server ? "address" : "name");
+	return false;
 }
 
 int cmd_simpletun(int argc, char **argv)
@@ -42,30 +75,55 @@ int cmd_simpletun(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
-	int mode = -1, opt, r;
+	int mode = -1, dev = -1, opt, r;
 	struct st_ctx x;
+	struct st_counters zero = { 0 };
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
 		return CLI_EXIT_OK;
 	}
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "i:sc:p:uadb:46h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":i:sc:p:uadb:46h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': cfg.ifname = optarg; break;
-		case 's': mode = 1; break;
-		case 'c': mode = 0; cfg.host = optarg; break;
+		case 's':
+		case 'c':
+			if (mode >= 0 && mode != (opt == 's'))
+				return conflict("-s", "-c SERVER");
+			mode = opt == 's';
+			if (opt == 'c')
+				cfg.host = optarg;
+			break;
 		case 'p': cfg.port = optarg; break;
-		case 'u': cfg.tap = false; break;
-		case 'a': cfg.tap = true; break;
+		case 'u':
+		case 'a':
+			if (dev >= 0 && dev != (opt == 'a'))
+				return conflict("-u", "-a");
+			dev = opt == 'a';
+			cfg.tap = dev;
+			break;
 		case 'd': cfg.debug = true; break;
 		case 'b': cfg.bind = optarg; break;
-		case '4': cfg.family = AF_INET; break;
-		case '6': cfg.family = AF_INET6; break;
+		case '4':
+		case '6':
+			if (cfg.family != AF_UNSPEC && cfg.family != (opt == '4' ? AF_INET : AF_INET6))
+				return conflict("-4", "-6");
+			cfg.family = opt == '4' ? AF_INET : AF_INET6;
+			break;
 		case 'U': cfg.udp = true; break;
 		case 'O': cfg.no_offload = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
-		default: usage(stderr); return CLI_EXIT_USAGE;
+		case ':':
+			fprintf(stderr, "culvert simpletun: %s needs a value; run 'culvert simpletun --help'\n", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			if (optopt)
+				fprintf(stderr, "culvert simpletun: unknown option '-%c'; run 'culvert simpletun --help'\n", optopt);
+			else
+				fprintf(stderr, "culvert simpletun: unknown option '%s'; run 'culvert simpletun --help'\n", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
@@ -97,13 +155,17 @@ int cmd_simpletun(int argc, char **argv)
 	log_set_prefix("culvert simpletun");
 	if (cfg.debug)
 		log_set_level(LOG_LVL_DEBUG);
+	if (!name_resolves(&cfg))
+		return CLI_EXIT_FAIL;
 
 	if (st_setup(&x, &cfg) < 0) {
 		st_teardown(&x);
 		return CLI_EXIT_FAIL;
 	}
 	r = cfg.udp ? st_udp_run(&x) : st_tcp_run(&x);
-	st_print_counters(&x);
+	/* A run that failed before anything moved (e.g. the port is taken) has nothing to count. */
+	if (r >= 0 || memcmp(&x.c, &zero, sizeof(zero)))
+		st_print_counters(&x);
 	st_teardown(&x);
 	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

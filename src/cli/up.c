@@ -88,13 +88,28 @@ static bool resolve_target(const char *cmd, const char *arg, char *path, size_t 
 	return true;
 }
 
-static bool socket_exists(const char *name)
+/* 1 when NAME's control socket is there, 0 when not, -errno when we cannot look. */
+static int socket_state(const char *name)
 {
 	char path[108];
 	struct stat st;
 
-	return uapi_socket_path(path, sizeof(path), NULL, name) == 0 && stat(path, &st) == 0 &&
-	       S_ISSOCK(st.st_mode);
+	if (uapi_socket_path(path, sizeof(path), NULL, name) < 0)
+		return 0;
+	if (stat(path, &st) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+	return S_ISSOCK(st.st_mode);
+}
+
+static bool socket_exists(const char *name)
+{
+	return socket_state(name) == 1;
+}
+
+static int bad_usage(const char *cmd, const char *why)
+{
+	fprintf(stderr, "culvert %s: %s; run 'culvert %s --help'\n", cmd, why, cmd);
+	return CLI_EXIT_USAGE;
 }
 
 static bool wait_socket_gone(const char *name, int ms)
@@ -261,13 +276,17 @@ int cmd_up(int argc, char **argv)
 		usage(stdout, "up");
 		return CLI_EXIT_OK;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		usage(stderr, "up");
-		return CLI_EXIT_USAGE;
-	}
+	if (argc != 2)
+		return bad_usage("up", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
+	if (argv[1][0] == '-')
+		return bad_usage("up", "it has no options");
 	if (!resolve_target("up", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	r = config_check_private_file(path, err, sizeof(err));
+	if (r == -ENOENT) {
+		fprintf(stderr, "culvert up: %s does not exist: write a wg-quick config there, or give the path of one\n", path);
+		return CLI_EXIT_FAIL;
+	}
 	if (r < 0) {
 		fprintf(stderr, "culvert up: %s\n", err);
 		return CLI_EXIT_FAIL;
@@ -321,19 +340,25 @@ int cmd_down(int argc, char **argv)
 		usage(stdout, "down");
 		return CLI_EXIT_OK;
 	}
-	if (argc != 2 || argv[1][0] == '-') {
-		usage(stderr, "down");
-		return CLI_EXIT_USAGE;
-	}
+	if (argc != 2)
+		return bad_usage("down", argc < 2 ? "give the IFACE (or its config FILE)" : "give only one FILE or IFACE");
+	if (argv[1][0] == '-')
+		return bad_usage("down", "it has no options");
 	if (!resolve_target("down", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	if (nl_link_index(name) < 0) {
 		fprintf(stderr, "culvert down: there is no interface %s in this network namespace\n", name);
 		return CLI_EXIT_FAIL;
 	}
-	if (!socket_exists(name)) {
-		fprintf(stderr, "culvert down: %s is not a culvert interface (no control socket %s/%s.sock); remove it with 'ip link del %s'\n",
-			name, UAPI_SOCKET_DIR, name, name);
+	r = socket_state(name);
+	if (r < 0) {
+		fprintf(stderr, "culvert down: cannot look for %s/%s.sock: %s%s\n", UAPI_SOCKET_DIR, name, strerror(-r),
+			r == -EACCES ? " (run as root)" : "");
+		return CLI_EXIT_FAIL;
+	}
+	if (!r) {
+		fprintf(stderr, "culvert down: %s is not a culvert interface (no control socket %s/%s.sock), so it was left alone; "
+			"culvert down only removes what culvert up or culvert wg made\n", name, UAPI_SOCKET_DIR, name);
 		return CLI_EXIT_FAIL;
 	}
 	r = nl_link_del(name);

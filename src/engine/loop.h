@@ -12,6 +12,7 @@ struct wg_loop;
 
 struct wg_loop_opts {
 	bool no_offload;	/* no vnet_hdr/TSO use on the tun, no UDP GSO/GRO */
+	bool no_busy_poll;	/* sleep right after each batch (no polling after traffic) */
 };
 
 /* Takes ownership of tun_fds[0..n_queues) (one queue per worker, 1..TUN_MAX_QUEUES) and uapi_fd

@@ -104,5 +104,9 @@ out=$(as_uid $NOBODY "$CULVERT" dev add cvtap9 mode tap 2>&1); rc=$?
 check "unprivileged add refused" [ $rc -eq 1 ]
 check "add explains CAP_NET_ADMIN" grep -q "needs CAP_NET_ADMIN" <<<"$out"
 check "help exits 0" "$CULVERT" dev add --help
+out=$(nsx "$ns" "$CULVERT" dev set lo up down 2>&1); rc=$?
+check "set up and down together is a usage error" [ $rc -eq 2 ]
+out=$(nsx "$ns" "$CULVERT" dev add cvu0 mode tun user no-such-user-h 2>&1); rc=$?
+check "unknown user: one culvert dev sentence, exit 2" eval "[ $rc -eq 2 ] && grep -q \"^culvert dev: there is no user 'no-such-user-h'\" <<<\"\$out\""
 
 t_done

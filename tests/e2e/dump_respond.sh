@@ -97,6 +97,27 @@ pcap=$T_DIR/replies.pcap
 check "tshark: culvert's replies have good checksums" test "$(tsh -Y 'icmp.type == 0 || icmpv6.type == 129' | wc -l)" -eq 6 -a \
 	"$(tsh -Y '_ws.malformed || ip.checksum.status == 0 || icmp.checksum.status == 0 || icmpv6.checksum.status == 0' | wc -l)" -eq 0
 
+# --- a persistent device with pi and vnet_hdr: respond and dump use its headers and leave its
+# flags alone (the kernel would apply an attacher's flags to the whole device)
+nsx "$ns" "$CULVERT" dev add ftun0 mode tun pi vnet_hdr
+up ftun0 198.19.4.1/24 2001:db8:14::1/64
+bg "$ns" respond-flags "$CULVERT" respond ftun0; rp=$BG_PID
+wait_for attached ftun0
+ping_ok "pi+vnet_hdr tun: ping IPv4 answered" 198.19.4.2
+stop "$rp" >/dev/null
+bg "$ns" dump-flags "$CULVERT" dump ftun0 -c 1; dp=$BG_PID
+wait_for attached ftun0
+nsx "$ns" ping -c1 -W1 198.19.4.2 >/dev/null 2>&1
+wait_for eval "! kill -0 $dp"
+check "pi+vnet_hdr tun: dump decodes past the headers" grep -q '^84 bytes: IP 198.19.4.1 > 198.19.4.2: ICMP echo request' "$T_DIR/dump-flags.log"
+check "pi+vnet_hdr tun: flags unchanged after respond and dump" eval "nsx $ns ip -d link show ftun0 | grep -q 'pi on vnet_hdr on'"
+# a pcap file that cannot be written: one sentence, exit 1, no device left behind
+out=$(nsx "$ns" "$CULVERT" dump pcx0 --pcap "$T_DIR/no/such.pcap" -c 1 2>&1); rc=$?
+check "dump: unwritable pcap is one sentence, exit 1, no device left" eval \
+	"[ $rc -eq 1 ] && [ \"\$(wc -l <<<\"\$out\")\" -eq 1 ] && ! nsx $ns ip link show pcx0 >/dev/null 2>&1"
+out=$(nsx "$ns" "$CULVERT" dump x -c 2>&1); rc=$?
+check "dump: missing option value is one sentence, exit 2" eval "[ $rc -eq 2 ] && [ \"\$out\" = \"culvert dump: -c needs a value; run 'culvert dump --help'\" ]"
+
 # --- dump on a tap: malformed frames are printed as such; SIGINT ends it with the count
 nsx "$ns" ip tuntap add dev dtap0 mode tap
 nsx "$ns" ip link set dtap0 up

@@ -74,4 +74,7 @@ check "existing device left in place (client side)" dev_exists "$A" keep0
 check "existing device left in place (server side)" dev_exists "$B_" keep0
 check "existing device: attach logged" grep -q 'attached to existing' "$T_DIR/srv-keep.log"
 check "usage error exits 2" bash -c "'$CULVERT' simpletun -i x >/dev/null 2>&1; test \$? = 2"
+for bad in "-s -c 198.18.0.2" "-s -u -a" "-s -4 -6"; do
+	check "contradictory $bad exits 2" nsx "$A" bash -c "timeout 5 '$CULVERT' simpletun -i stbad0 $bad >/dev/null 2>&1; test \$? = 2"
+done
 t_done

@@ -152,6 +152,11 @@ err=$(nsx "$A" "$CULVERT" down "$IA" 2>&1); rc=$?
 err=$(nsx "$A" "$CULVERT" down va 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "not a culvert interface" <<<"$err" && quiet nsx "$A" ip link show va &&
 	pass "down refuses a non-culvert link" || fail "down refuses a non-culvert link" "rc=$rc $err"
+! grep -q "ip link del" <<<"$err" && pass "down does not advise deleting a foreign link" ||
+	fail "down does not advise deleting a foreign link" "$err"
+err=$(nsx "$A" "$CULVERT" up a b 2>&1); rc=$?
+[ $rc = 2 ] && [ "$(wc -l <<<"$err")" = 1 ] && pass "up with two arguments: one sentence, exit 2" ||
+	fail "up with two arguments: one sentence, exit 2" "rc=$rc $err"
 
 # ---- wg-quick with culvert-wg ----------------------------------------------------------
 mkdir -p "$T_DIR/bin" && ln -s "$CULVERT" "$T_DIR/bin/culvert-wg"
