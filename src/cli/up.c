@@ -246,6 +246,12 @@ static int configure_link(const char *name, const struct config *c, bool routes,
 static bool check_config(const struct config *c, const char *name, bool *routes)
 {
 	*routes = true;
+	/* wg-quick would bring up a keyless interface that can never handshake: say so instead. */
+	if (!c->has_private_key) {
+		fprintf(stderr, "culvert up: %s: the [Interface] section has no PrivateKey; add one (culvert genkey prints a new key)\n",
+			name);
+		return false;
+	}
 	if (c->table && !strcmp(c->table, "off")) {
 		*routes = false;
 	} else if (c->table && strcmp(c->table, "auto")) {

@@ -274,7 +274,7 @@ bool tun_parse_user(const char *s, uid_t *uid)
 	}
 	pw = s && *s ? getpwnam(s) : NULL;
 	if (!pw) {
-		fprintf(stderr, "culvert: unknown user '%s'\n", s ? s : "");
+		fprintf(stderr, "culvert: there is no user '%s' on this system: give an existing user name or a uid\n", s ? s : "");
 		return false;
 	}
 	*uid = pw->pw_uid;
@@ -292,7 +292,7 @@ bool tun_parse_group(const char *s, gid_t *gid)
 	}
 	gr = s && *s ? getgrnam(s) : NULL;
 	if (!gr) {
-		fprintf(stderr, "culvert: unknown group '%s'\n", s ? s : "");
+		fprintf(stderr, "culvert: there is no group '%s' on this system: give an existing group name or a gid\n", s ? s : "");
 		return false;
 	}
 	*gid = gr->gr_gid;

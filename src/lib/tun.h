@@ -42,18 +42,19 @@ struct tun_info {
 	char name[IFNAMSIZ];
 	int ifindex;
 	enum tun_mode mode;
-	unsigned int flags;  /* IFF_* from sysfs tun_flags */
+	unsigned int flags;  /* IFF_* the device was set up with */
 	long owner, group;   /* -1: none */
 	bool persist;
 	bool attached;       /* some process has a queue open */
 };
 
-/* From sysfs; -ENODEV if NAME is not a tun/tap device. */
+/* From rtnetlink (sysfs on kernels before 4.15); -ENODEV if NAME is not a tun/tap device. */
 int tun_info_get(const char *name, struct tun_info *out);
 /* Every tun/tap device in this network namespace; *n set to the count (may exceed max). */
 int tun_list(struct tun_info *out, size_t max, size_t *n);
 
-/* User and group by name or number; false names the bad token on stderr once. */
+/* User and group by name or number; false names the bad token on stderr once, saying what
+ * to give instead. */
 bool tun_parse_user(const char *s, uid_t *uid);
 bool tun_parse_group(const char *s, gid_t *gid);
 

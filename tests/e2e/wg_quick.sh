@@ -127,6 +127,10 @@ chmod 600 "$T_DIR/$IX.conf"
 err=$(nsx "$A" "$CULVERT" up "$T_DIR/$IX.conf" 2>&1); rc=$?
 [ $rc = 1 ] && grep -q ":4:" <<<"$err" && grep -qi "frobnicate" <<<"$err" && ! quiet nsx "$A" ip link show "$IX" &&
 	pass "unknown key error names the line" || fail "unknown key error names the line" "rc=$rc $err"
+: >"$T_DIR/$IX.conf"
+err=$(nsx "$A" "$CULVERT" up "$T_DIR/$IX.conf" 2>&1); rc=$?
+[ $rc = 1 ] && grep -q "no PrivateKey" <<<"$err" && ! quiet nsx "$A" ip link show "$IX" &&
+	pass "empty config refused" || fail "empty config refused" "rc=$rc $err"
 printf '[Interface]\nPrivateKey = %s\n[Peer]\nPublicKey = %s\nAllowedIPs = 0.0.0.0/0\n' "$(cat "$T_DIR/ka")" "$PB" >"$T_DIR/$IX.conf"
 err=$(nsx "$A" "$CULVERT" up "$T_DIR/$IX.conf" 2>&1); rc=$?
 [ $rc = 1 ] && grep -q "default routes through the tunnel are not supported" <<<"$err" &&
