@@ -373,7 +373,7 @@ static int server_listen(struct st_tcp *t)
 			break;
 		r = -errno;
 		st_addr_str(a->ai_addr, where, sizeof(where));
-		log_warn("cannot listen on %s: %s", where, strerror(-r));
+		log_debug("cannot listen on %s: %s", where, strerror(-r));
 		close(t->lfd);
 		t->lfd = -1;
 	}
@@ -412,7 +412,8 @@ int st_tcp_run(struct st_ctx *x)
 	}
 	if (x->cfg->server) {
 		if ((r = server_listen(t)) < 0) {
-			log_err("cannot listen on port %s: %s", x->cfg->port, strerror(-r));
+			log_err("cannot listen on TCP port %s: %s%s", x->cfg->port, strerror(-r),
+				r == -EADDRINUSE ? " (another program has it: pick another port with -p)" : "");
 			goto out;
 		}
 	} else {
