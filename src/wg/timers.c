@@ -3,17 +3,24 @@
 #include "timers.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
 
+/* Jitter only spreads retries apart; like the kernel's prandom it need not be secret, and a
+ * getrandom() call per sent packet (data_sent arms a timer each time) shows in ping latency.
+ * A per-thread xorshift seeded once from getrandom() is enough. */
 static uint64_t default_jitter(void *arg)
 {
-	uint32_t r = 0;
+	static __thread uint64_t x;
 
 	(void)arg;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = 0;
-	return r % (REKEY_TIMEOUT_JITTER_MAX + 1);
+	if (!x && (getrandom(&x, sizeof(x), GRND_NONBLOCK) != sizeof(x) || !x))
+		x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)&x;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (x >> 32) % (REKEY_TIMEOUT_JITTER_MAX + 1);
 }
 
 static uint64_t jitter(struct timers *t)
