@@ -17,14 +17,14 @@ load_ticks() { local p t=0; for p in "$@"; do t=$((t + $(sed 's/.*) //' "/proc/$
 load_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status" 2>/dev/null; }
 
 measure_load() { # NAME ADDR
-  local name=$1 addr=$2 ps pr c0s c0r c1s c1r idle out rssS rssR hwmS hwmR ip np
+  local name=$1${LOAD_TAG:-} addr=$2 ps pr c0s c0r c1s c1r idle out rssS rssR hwmS hwmR ip np
   wait_ping "$addr"
   ps=$(load_pids ta | head -1); pr=$(load_pids tb | head -1)
   [ -n "$ps" ] && [ -n "$pr" ] || { printf "%-16s FAIL (no daemon pids)\n" "load-$name"; return; }
   idle=$(ip netns exec ta ping -c 10 -i 0.05 -q "$addr" 2>/dev/null | awk -F/ '/rtt/{print $5}')
   ip netns exec tb iperf3 -s -1 -D -B "$addr" >/dev/null 2>&1; sleep 0.3
   c0s=$(load_ticks "$ps"); c0r=$(load_ticks "$pr")
-  ip netns exec ta iperf3 -c "$addr" -t "$secs" -J >"$W/load.json" 2>/dev/null & ip=$!
+  ip netns exec ta iperf3 -c "$addr" -t "$secs" -J ${LOAD_RATE:+-b $LOAD_RATE} >"$W/load.json" 2>/dev/null & ip=$!
   # let the stream ramp up, then ping through it for most of the rest
   sleep 1; np=$(( (secs - 2) * 10 )); [ $np -lt 10 ] && np=10
   out=$(ip netns exec ta ping -c "$np" -i 0.1 -q "$addr" 2>/dev/null | awk -F'[/ ]' '/rtt/{print $8, $9}')
@@ -62,3 +62,8 @@ with_measure() {
 
 run_load-wggo() { with_measure measure_load run_wggo; }
 run_load-culvert-wg() { with_measure measure_load run_culvert-wg; }
+# The same offered load for both: a TCP stream capped below what either tunnel can carry, so
+# the comparison is of queueing at one rate, not of how much more one tunnel moves.
+LOAD_CAP=${LOAD_CAP:-200M}
+run_load-wggo-capped() { LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_wggo; }
+run_load-culvert-wg-capped() { LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_culvert-wg; }
