@@ -56,13 +56,22 @@ int gso_hdr_get(const uint8_t *frame, size_t len, struct virtio_net_hdr *vh)
 	return 0;
 }
 
-/* Checksum of p[start..len) stored at start+off; UDP's "no checksum" 0 is sent as 0xffff,
- * which means the same to TCP, as the kernel's skb_checksum_help does. */
+/* A computed 0 stays 0x0000: RFC 1071 never yields 0xffff for data that is not all zero, TCP
+ * stacks and NICs send 0x0000, and receivers such as tshark flag 0xffff (RFC 1624). Only UDP
+ * (checksum at offset 6), whose 0 means "no checksum", sends the equal 0xffff (RFC 768);
+ * skb_checksum_help does that for every protocol, which is not the form to copy for TCP. */
+static uint16_t csum_final(uint32_t sum, size_t off)
+{
+	uint16_t c = pkt_csum_fold(sum);
+
+	return c == 0 && off == UDP_CSUM_OFF ? 0xffff : c;
+}
+
+/* Checksum of p[start..len) stored at start+off. */
 static void store_csum(uint8_t *p, size_t start, size_t off, uint32_t seed, size_t len)
 {
 	put16(p + start + off, 0);
-	uint16_t c = pkt_csum_fold(pkt_csum_add(seed, p + start, len - start));
-	put16(p + start + off, c ? c : 0xffff);
+	put16(p + start + off, csum_final(pkt_csum_add(seed, p + start, len - start), off));
 }
 
 int gso_finish_csum(const struct virtio_net_hdr *vh, uint8_t *pkt, size_t len, enum gso_reason *why)
@@ -72,8 +81,8 @@ int gso_finish_csum(const struct virtio_net_hdr *vh, uint8_t *pkt, size_t len, e
 	if ((size_t)vh->csum_start + vh->csum_offset + 2 > len)
 		return refuse(why, GSO_BAD_CSUM_START);
 	/* The field holds the pseudo-header seed: summing over it completes the checksum. */
-	uint16_t c = pkt_csum_fold(pkt_csum_add(0, pkt + vh->csum_start, len - vh->csum_start));
-	put16(pkt + vh->csum_start + vh->csum_offset, c ? c : 0xffff);
+	put16(pkt + vh->csum_start + vh->csum_offset,
+	      csum_final(pkt_csum_add(0, pkt + vh->csum_start, len - vh->csum_start), vh->csum_offset));
 	return 0;
 }
 

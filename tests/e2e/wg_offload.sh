@@ -109,8 +109,11 @@ if pair mixed "--workers 2" "--workers 1 --no-offload"; then
 		fail "mixed: 20 MB file b->a intact"
 	wait "$tp" 2>/dev/null
 	total=$(tshark -r "$T_DIR/cap.pcap" -Y tcp 2>/dev/null | wc -l)
+	# Only what a sent: b's own kernel fills in its outgoing ACKs (skb_checksum_help writes a
+	# computed zero as 0xffff, which tshark flags); those say nothing about culvert.
 	bad=$(tshark -r "$T_DIR/cap.pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
-		-Y 'tcp.checksum.status==0 || ip.checksum.status==0' 2>/dev/null | wc -l)
+		-Y '(tcp.checksum.status==0 || ip.checksum.status==0) && (ip.src==198.19.9.1 || ipv6.src==2001:db8:99::1)' \
+		2>/dev/null | wc -l)
 	[ "$total" -gt 1000 ] && [ "$bad" -eq 0 ] && pass "no bad checksum in $total TCP packets on the receiving tun" ||
 		fail "no bad checksum on the receiving tun" "$bad bad of $total"
 else

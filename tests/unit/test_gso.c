@@ -168,6 +168,67 @@ static void test_needs_csum_only(void **st)
 	assert_memory_equal(slots[0], pkt, len);
 }
 
+/* Sets the first two payload bytes of every segment so that its L4 checksum comes out as a
+ * computed zero, using the test's own RFC 1071 sum on a first split: adding the word ~S to a
+ * sum S gives 0xffff, whose complement is 0. */
+static size_t super_zero_csum(const struct craft *c, size_t plen, struct virtio_net_hdr *vh, uint16_t mss)
+{
+	size_t len, n = mss ? (plen + mss - 1) / mss : 1;  /* mss 0: one packet, no split */
+	int udp = c->proto == 17;
+
+	for (size_t i = 0; i < n; i++)
+		payload[i * mss] = payload[i * mss + 1] = 0;
+	len = super(c, plen, vh, mss);
+	reset_slots();
+	if (!mss) {
+		memcpy(slots[0], pkt, len);
+		out[0].iov_len = len;
+	} else {
+		assert_int_equal(gso_split(vh, pkt, len, out, NSLOT, NULL), (int)n);
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *s = slots[i];
+		size_t l4 = t_l4off(s), sl = out[i].iov_len;
+		c_put16(s + l4 + (udp ? 6 : 16), 0);
+		uint16_t sum = t_fold(t_sum(t_pseudo(s, udp ? 17 : 6, sl - l4), s + l4, sl - l4));
+		c_put16(payload + i * mss, (uint16_t)~sum);
+	}
+	return super(c, plen, vh, mss);
+}
+
+/* A computed zero is sent as 0x0000 by TCP, as the stack's own checksum and any NIC do
+ * (RFC 1624 §3: a freshly computed checksum is never -0, and tshark flags 0xffff); only UDP
+ * turns it into 0xffff, because its 0 means "no checksum". */
+static void test_computed_zero(void **st)
+{
+	struct craft t4 = { .v = 4, .id = 7, .seq = 99, .opt = OPT_TS, .optlen = 12 };
+	struct craft t6 = { .v = 6, .seq = 1 }, u4 = { .v = 4, .proto = 17 }, u6 = { .v = 6, .proto = 17 };
+	const struct craft *cs[] = { &t4, &t6, &u4, &u6 };
+	struct virtio_net_hdr vh;
+	enum gso_reason why;
+
+	for (unsigned int k = 0; k < 4; k++) {
+		const struct craft *c = cs[k];
+		uint16_t want = c->proto == 17 ? 0xffff : 0x0000, mss = 1200;
+		size_t plen = 5 * mss + 301, off = c->proto == 17 ? 6 : 16;
+		fill_pattern(payload, BIG, 40 + k);
+		size_t len = super_zero_csum(c, plen, &vh, mss);
+		reset_slots();
+		int n = gso_split(&vh, pkt, len, out, NSLOT, &why);
+		assert_int_equal(n, 6);
+		for (int i = 0; i < n; i++) {
+			assert_true(t_verify(slots[i], out[i].iov_len));
+			assert_int_equal(c_get16(slots[i] + t_l4off(slots[i]) + off), want);
+		}
+		/* one packet with only NEEDS_CSUM, finished in place */
+		len = super_zero_csum(c, 333, &vh, 0);
+		vh.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+		assert_int_equal(gso_finish_csum(&vh, pkt, len, &why), 0);
+		assert_true(t_verify(pkt, len));
+		assert_int_equal(c_get16(pkt + t_l4off(pkt) + off), want);
+	}
+}
+
 #define EXPECT_BAD(reason) do { reset_slots(); \
 	assert_int_equal(gso_split(&vh, pkt, len, out, nout, &why), -EINVAL); \
 	assert_int_equal(why, reason); } while (0)
@@ -234,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_flags),
 		cmocka_unit_test(test_uso),
 		cmocka_unit_test(test_needs_csum_only),
+		cmocka_unit_test(test_computed_zero),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_bench),
 	};
