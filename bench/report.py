@@ -122,13 +122,13 @@ if load:
     for n, d in load.items():
         w("| %s | %s | %s | %s | %s | %s |" % (n, fmt(d["gbit"]), fmt(d["idle"], "%.3f"), fmt(d["avg"], "%.3f"),
                                             fmt(d["max"], "%.3f"), ratio(d["avg"], wg and wg["avg"])))
-    w("\nTarget: culvert-wg's average RTT under load <= wireguard-go's: saturating each: %s (%s)"
-      % (verdict(cmp(cw and cw["avg"], wg and wg["avg"])), ratio(cw and cw["avg"], wg and wg["avg"])))
+    line = ("\nTarget: culvert-wg's average RTT under load <= wireguard-go's: saturating each: %s (%s)"
+            % (verdict(cmp(cw and cw["avg"], wg and wg["avg"])), ratio(cw and cw["avg"], wg and wg["avg"])))
     cc, wc = load.get("culvert-wg-capped"), load.get("wireguard-go-capped")
     if cc or wc:
-        w("; at the same offered load: %s (%s)"
-          % (verdict(cmp(cc and cc["avg"], wc and wc["avg"])), ratio(cc and cc["avg"], wc and wc["avg"])))
-    w(".\n")
+        line += ("; at the same offered load: %s (%s)"
+                 % (verdict(cmp(cc and cc["avg"], wc and wc["avg"])), ratio(cc and cc["avg"], wc and wc["avg"])))
+    w(line + ".\n")
 
     w("\n## CPU per Gbit/s\n")
     w("The daemons' own CPU time (utime + stime from /proc/PID/stat, all threads) over the transfer\n"
