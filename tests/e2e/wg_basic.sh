@@ -78,6 +78,12 @@ nsx "$A" wg showconf "$IA" >"$T_DIR/show2.conf"
 cmp -s "$T_DIR/show1.conf" "$T_DIR/show2.conf" && grep -q "PrivateKey = $(cat "$T_DIR/ka")" "$T_DIR/show1.conf" &&
 	pass "wg showconf round-trips" || fail "wg showconf round-trips" "$(diff "$T_DIR/show1.conf" "$T_DIR/show2.conf")"
 check "tunnel survives setconf" quiet nsx "$A" ping -c1 -W1 198.19.7.2
+# syncconf diffs against a get=1 and sends only the change: one allowed IP more, nothing dropped
+sed 's|^AllowedIPs = \(.*\)$|AllowedIPs = \1, 198.19.77.0/24|' "$T_DIR/show1.conf" >"$T_DIR/sync.conf"
+check "wg syncconf" nsx "$A" wg syncconf "$IA" "$T_DIR/sync.conf"
+nsx "$A" wg show "$IA" allowed-ips | grep -q "198.19.77.0/24" && nsx "$A" wg show "$IA" allowed-ips | grep -q "198.19.7.2/32" &&
+	pass "syncconf added the allowed IP and kept the others" || fail "syncconf added the allowed IP and kept the others" "$(nsx "$A" wg show "$IA" allowed-ips)"
+check "tunnel survives syncconf" quiet nsx "$A" ping -c1 -W1 198.19.7.2
 check "wg set peer remove" nsx "$A" wg set "$IA" peer "$PB" remove
 [ -z "$(nsx "$A" wg show "$IA" peers)" ] && pass "peer gone after remove" || fail "peer gone after remove"
 check_not "no tunnel after peer remove" quiet nsx "$A" ping -c1 -W1 198.19.7.2
