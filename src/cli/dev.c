@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 
 #include "cli/cli.h"
+#include "cli/json.h"
 #include "lib/netlink.h"
 #include "lib/tun.h"
 
@@ -218,22 +219,6 @@ static int dev_del(int argc, char **argv)
 	ret = tun_set_persist(fd, false);
 	close(fd);
 	return ret < 0 ? nl_fail(argv[1], "clearing persist", ret) : CLI_EXIT_OK;
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
 }
 
 static const char *id_to_name(long id, bool user)

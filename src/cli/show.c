@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include "cli/cli.h"
+#include "cli/json.h"
 #include "lib/netlink.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
@@ -171,22 +172,6 @@ static void print_text(const char *name, const struct uapi_device_state *d, bool
 			       p->persistent_keepalive == 1 ? "" : "s");
 		print_ext(p->ext, p->n_ext);
 	}
-}
-
-static void json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
 }
 
 static bool is_uint(const char *s)

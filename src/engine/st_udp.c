@@ -66,16 +66,6 @@ static void set_peer(struct st_udp *u, const union udpio_addr *a)
 		log_debug("TCP segments to the peer cut to at most %zu bytes (path MTU)", u->seg_max);
 }
 
-static bool same_addr(const union udpio_addr *a, const union udpio_addr *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return a->in6.sin6_port == b->in6.sin6_port && a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
-	       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
-}
-
 /* One udpio_send of pkts[0..n). UDP_SEGMENT refuses segments larger than the path allows
  * (a 1500-byte packet in UDP over a 1500-byte link): remember the size, and send runs that
  * long one datagram each from then on instead of failing a syscall every time. */
@@ -253,7 +243,7 @@ static bool on_sock(struct st_udp *u)
 					x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
 			continue;
 		}
-		if (x->cfg->server && (!u->have_peer || !same_addr(&u->peer, from))) {
+		if (x->cfg->server && (!u->have_peer || !udpio_addr_equal(&u->peer, from))) {
 			log_info("%s client %s", u->have_peer ? "following" : "learned",
 				 st_addr_str(&from->sa, who, sizeof(who)));
 			set_peer(u, from);

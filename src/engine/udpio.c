@@ -114,7 +114,7 @@ static void from_sock(union udpio_addr *a)
 	}
 }
 
-static bool same_addr(const union udpio_addr *a, const union udpio_addr *b)
+bool udpio_addr_equal(const union udpio_addr *a, const union udpio_addr *b)
 {
 	if (a->sa.sa_family != b->sa.sa_family)
 		return false;
@@ -162,7 +162,7 @@ int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n)
 		size_t j = i + 1, bytes = pkts[i].len, seg = pkts[i].len;
 		if (u->caps.gso && seg > 0) {
 			while (j < n && j - i < UDPIO_MAX_SEGS && pkts[j].len > 0 && pkts[j].len <= seg &&
-			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && same_addr(&pkts[i].addr, &pkts[j].addr)) {
+			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && udpio_addr_equal(&pkts[i].addr, &pkts[j].addr)) {
 				bytes += pkts[j].len;
 				if (pkts[j++].len < seg)
 					break;  /* only the last may be short */

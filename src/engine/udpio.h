@@ -68,6 +68,8 @@ struct udpio {
 };
 
 /* Socket of bind's family bound to it, non-blocking, set up as udpio_attach does. */
+/* Same family, address, port (and IPv6 scope). */
+bool udpio_addr_equal(const union udpio_addr *a, const union udpio_addr *b);
 int udpio_open(struct udpio *u, const union udpio_addr *bind, const struct udpio_opts *o);
 /* Take over a UDP socket: buffers, GSO probe (getsockopt UDP_SEGMENT), UDP_GRO. 0 or -errno;
  * a missing offload is not an error, caps says what is on. */
