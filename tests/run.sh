@@ -84,9 +84,14 @@ phase_e2e() {
 		p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
 		grep -E '^(PASS|FAIL): ' "$log" | sed -E "s#^(PASS|FAIL): #\\1: e2e/$n/#"
 		passed=$((passed + p)); failed=$((failed + f))
-		[ "$f" -gt 0 ] && { failures+=("e2e/$n ($f)"); tail -40 "$log"; }
-		if [ "$f" -eq 0 ] && { [ $rc -ne 0 ] || [ "$p" -eq 0 ]; }; then
-			note_fail "e2e/$n (exit $rc, no verdicts; see $log)"; tail -40 "$log"
+		if [ "$f" -gt 0 ]; then
+			while IFS= read -r l; do failures+=("e2e/$n/${l#FAIL: }"); done < <(grep '^FAIL: ' "$log")
+			tail -40 "$log"
+		fi
+		if [ $rc -eq 124 ]; then
+			note_fail "e2e/$n (timed out after ${E2E_TIMEOUT:-300} s; see $log)"; tail -40 "$log"
+		elif [ "$f" -eq 0 ] && { [ $rc -ne 0 ] || [ "$p" -eq 0 ]; }; then
+			note_fail "e2e/$n (exit $rc with $p verdicts and no FAIL line; see $log)"; tail -40 "$log"
 		fi
 	done
 }

@@ -80,7 +80,7 @@ log=$T_DIR/dump-tun.log
 check "dump: IPv4 echo requests decoded" test "$(grep -c '^84 bytes: IP 198.19.1.1 > 198.19.1.2: ICMP echo request id [0-9]* seq [123], length 56$' "$log")" -eq 3
 check "dump: IPv6 echo requests decoded" test "$(grep -c '^104 bytes: IP6 2001:db8:11::1 > 2001:db8:11::2: ICMP6 echo request id [0-9]* seq [123], length 56$' "$log")" -eq 3
 check "dump: count line" grep -q '^6 packets captured, 0 malformed$' "$log"
-tsh() { tshark -r "$pcap" -o ip.check_checksum:TRUE "$@" 2>/dev/null; }
+tsh() { timeout 60 tshark -r "$pcap" -o ip.check_checksum:TRUE "$@" 2>/dev/null; }
 check "tshark: 3 ICMP echo requests" test "$(tsh -Y 'icmp.type == 8' | wc -l)" -eq 3
 check "tshark: 3 ICMPv6 echo requests" test "$(tsh -Y 'icmpv6.type == 128' | wc -l)" -eq 3
 check "tshark: no malformed or bad checksum" test "$(tsh -Y '_ws.malformed || _ws.expert.severity >= warning || ip.checksum.status == 0 || icmp.checksum.status == 0 || icmpv6.checksum.status == 0' | wc -l)" -eq 0 -a "$(tsh | wc -l)" -eq 6

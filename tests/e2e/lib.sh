@@ -50,12 +50,29 @@ bg() { local n=$1 l=$2; shift 2; ip netns exec "$n" "$@" >>"$T_DIR/$l.log" 2>&1 
 wait_ping() { local i; for i in $(seq "${3:-50}"); do nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 # wait_for CMD...: poll up to 10 s
 wait_for() { local i; for i in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
+# wait_listen NS PORT [tcp|udp]: until something in NS listens on PORT (10 s at most)
+wait_listen() {
+	local f=-Hltn; [ "${3:-tcp}" = udp ] && f=-Hlun
+	wait_for sh -c "ip netns exec '$1' ss $f 'sport = :$2' | grep -q ."
+}
+# reap PID [SECS]: wait up to SECS (default 10) for PID to end, then end it; its exit status.
+# Every wait on a background helper goes through here, so a peer that never connects costs
+# seconds, not the whole script's time budget.
+reap() {
+	local i
+	for ((i = 0; i < ${2:-10} * 10; i++)); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	# `nsx ... &` is a subshell whose child is the command: end the child too
+	pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
 # iperf NS_SERVER NS_CLIENT ADDR [SECS] [extra client args]: prints Gbit/s received, non-zero on failure
 iperf() {
 	local s=$1 c=$2 a=$3 t=${4:-2}; shift 4 2>/dev/null || shift $#
-	nsx "$s" iperf3 -s -1 -B "$a" >"$T_DIR/iperf-s.log" 2>&1 & local sp=$!; T_PIDS+=("$sp")
-	sleep 0.3
-	nsx "$c" iperf3 -c "$a" -t "$t" -J "$@" >"$T_DIR/iperf.json" 2>"$T_DIR/iperf-c.err" || { wait "$sp" 2>/dev/null; return 1; }
-	wait "$sp" 2>/dev/null
+	nsx "$s" timeout $((t + 30)) iperf3 -s -1 -B "$a" >"$T_DIR/iperf-s.log" 2>&1 & local sp=$!
+	T_PIDS+=("$sp")
+	wait_listen "$s" 5201
+	nsx "$c" timeout $((t + 30)) iperf3 -c "$a" -t "$t" -J "$@" >"$T_DIR/iperf.json" 2>"$T_DIR/iperf-c.err" ||
+		{ reap "$sp" 0; return 1; }
+	reap "$sp" 5
 	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))' "$T_DIR/iperf.json"
 }

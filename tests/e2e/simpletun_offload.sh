@@ -105,17 +105,18 @@ mixed() {
 	for a in "4:198.19.$n.2" "6:[2001:db8:19:$n::2]"; do
 		local v=${a%%:*}; a=${a#?:}
 		rm -f "$T_DIR/out"
-		nsx "$B_" socat -u "TCP$v-LISTEN:5000,bind=$a,reuseaddr" "OPEN:$T_DIR/out,creat,trunc" & local sp=$!
-		T_PIDS+=("$sp"); sleep 0.3
-		timeout 20 ip netns exec "$A" socat -u "OPEN:$T_DIR/in" "TCP$v:$a:5000"
-		wait "$sp"
+		nsx "$B_" timeout 60 socat -u "TCP$v-LISTEN:5000,bind=$a,reuseaddr" "OPEN:$T_DIR/out,creat,trunc" &
+		local sp=$!; T_PIDS+=("$sp")
+		wait_listen "$B_" 5000
+		timeout 30 ip netns exec "$A" socat -u "OPEN:$T_DIR/in" "TCP$v:$a:5000"
+		reap "$sp" 10
 		check "$name: 20 MB file to $a, same sha256" test "$(sha256sum <"$T_DIR/out" | cut -d' ' -f1)" = "$SUM"
 	done
 	sleep 0.3; stop $tp
-	good=$(tshark -r "$cap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 1' 2>/dev/null | wc -l)
+	good=$(timeout 60 tshark -r "$cap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -Y 'tcp.checksum.status == 1' 2>/dev/null | wc -l)
 	# 0xffff for a computed 0 is the same number (RFC 1624) and what the kernel's own
 	# skb_checksum_help writes; tshark flags it all the same.
-	bad=$(tshark -r "$cap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
+	bad=$(timeout 60 tshark -r "$cap" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE \
 		-Y '(tcp.checksum.status == 0 && !(tcp.checksum == 0xffff && tcp.checksum_calculated == 0)) || ip.checksum.status == 0' \
 		2>/dev/null | wc -l)
 	check "$name: tshark verified TCP checksums on the plain side's device ($good)" test "$good" -gt 1000

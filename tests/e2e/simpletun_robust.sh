@@ -29,8 +29,8 @@ bg "$A" cli "${CLI[@]}"; cp=$BG_PID
 check "tunnel up" wait_ping "$A" 198.19.1.2
 
 # --- restarts in the middle of a transfer: the other side is not touched
-nsx "$B_" iperf3 -s -1 -B 198.19.1.2 >"$T_DIR/iperf-restart-s.log" 2>&1 & T_PIDS+=($!)
-sleep 0.3
+nsx "$B_" timeout 60 iperf3 -s -1 -B 198.19.1.2 >"$T_DIR/iperf-restart-s.log" 2>&1 & T_PIDS+=($!)
+wait_listen "$B_" 5201
 nsx "$A" iperf3 -c 198.19.1.2 -t 6 >"$T_DIR/iperf-restart.log" 2>&1 & ip=$!; T_PIDS+=($ip)
 sleep 1.5
 kill -9 $sp; wait $sp 2>/dev/null
@@ -40,11 +40,11 @@ sleep 1.5
 kill -9 $cp; wait $cp 2>/dev/null
 sleep 0.3
 bg "$A" cli2 "${CLI[@]}"; cp=$BG_PID
-wait $ip; rc=$?
+reap $ip 30; rc=$?
 check "iperf3 survives a server and a client restart" test $rc = 0
 check "restarted server serves again" wait_ping "$A" 198.19.1.2
 check "the client reconnected after the server restart (without being restarted)" \
-	grep -q 'connected to server' "$T_DIR/cli.log"
+	test "$(grep -c 'connected to server' "$T_DIR/cli.log")" -ge 2
 
 # --- garbage on the TCP port: each closes its connection with a named reason
 garbage() { # NAME HEX-PREFIX RANDOM-BYTES
@@ -97,11 +97,12 @@ check "udp: client->server ping" qping "$A" -c 2 -W 2 198.19.2.2
 stop $usp
 check "udp: drop counters printed at exit" grep -Eq 'dgram_empty=[1-9].*dgram_too_long=[1-9]' "$T_DIR/usrv.log"
 
-# --- latency: no Nagle/delayed-ACK stall
+# --- latency: no Nagle/delayed-ACK stall. A stall costs 40 ms or more (the original shows about
+# 87 ms), so 20 ms tells the two apart even on a loaded machine; the speed itself is bench/'s job.
 rtt() { nsx "$A" ping -q -c 20 -i 0.05 "$1" 2>/dev/null | awk -F/ '/^rtt/ { print $5 }'; }
 r=$(rtt 198.19.1.2)
 echo "culvert simpletun ping rtt: ${r:-none} ms"
-check "culvert ping rtt average ${r:-none} ms < 2 ms" awk -v r="${r:-99}" 'BEGIN { exit !(r < 2) }'
+check "culvert ping rtt average ${r:-none} ms < 20 ms (no Nagle stall)" awk -v r="${r:-99}" 'BEGIN { exit !(r < 20) }'
 ORIG=$PEERS/simpletun_orig
 if [ -x "$ORIG" ]; then
 	bg "$B_" osrv "$ORIG" -i st2 -s -p 41002; sleep 0.3

@@ -51,10 +51,11 @@ udp_loss() {
 # xfer FROM_NS TO_NS TO_ADDR: the file through the tunnel; its sha256 on arrival
 xfer() {
 	rm -f "$T_DIR/recv"
-	nsx "$2" socat -u TCP-LISTEN:5001,bind="$3",reuseaddr OPEN:"$T_DIR/recv",creat,trunc & local sp=$!
-	T_PIDS+=("$sp"); sleep 0.3
-	nsx "$1" timeout 20 socat -u OPEN:"$T_DIR/file" TCP:"$3":5001 || return 1
-	wait "$sp" 2>/dev/null
+	nsx "$2" timeout 60 socat -u TCP-LISTEN:5001,bind="$3",reuseaddr OPEN:"$T_DIR/recv",creat,trunc &
+	local sp=$!; T_PIDS+=("$sp")
+	wait_listen "$2" 5001
+	nsx "$1" timeout 30 socat -u OPEN:"$T_DIR/file" TCP:"$3":5001 || { reap "$sp" 0; return 1; }
+	reap "$sp" 10 || return 1
 	sha256sum <"$T_DIR/recv" | cut -d' ' -f1
 }
 lt() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$1" "$2"; }
@@ -100,18 +101,18 @@ if pair mixed "--workers 2" "--workers 1 --no-offload"; then
 		pass "show: offloads and 2 workers" || fail "show: offloads and 2 workers" "$sa"
 	echo "$sb" | grep -q "workers=1" && echo "$sb" | grep -q "tun plain" && echo "$sb" | grep -q "gso off" &&
 		pass "show: --no-offload" || fail "show: --no-offload" "$sb"
-	nsx "$NB" tshark -q -i "$IB" -a duration:5 -w "$T_DIR/cap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
+	nsx "$NB" timeout 120 tshark -q -i "$IB" -w "$T_DIR/cap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
 	T_PIDS+=("$tp")
 	wait_for grep -q "Capturing on" "$T_DIR/tshark.log"; sleep 0.5
 	[ "$(xfer "$A" "$NB" 198.19.9.2)" = "$SUM" ] && pass "mixed: 20 MB file a->b intact" ||
 		fail "mixed: 20 MB file a->b intact"
 	[ "$(xfer "$NB" "$A" 198.19.9.1)" = "$SUM" ] && pass "mixed: 20 MB file b->a intact" ||
 		fail "mixed: 20 MB file b->a intact"
-	wait "$tp" 2>/dev/null
-	total=$(tshark -r "$T_DIR/cap.pcap" -Y tcp 2>/dev/null | wc -l)
+	sleep 0.3; reap "$tp" 0   # tshark writes out what it holds on SIGTERM
+	total=$(timeout 60 tshark -r "$T_DIR/cap.pcap" -Y tcp 2>/dev/null | wc -l)
 	# Only what a sent: b's own kernel fills in its outgoing ACKs (skb_checksum_help writes a
 	# computed zero as 0xffff, which tshark flags); those say nothing about culvert.
-	bad=$(tshark -r "$T_DIR/cap.pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
+	bad=$(timeout 60 tshark -r "$T_DIR/cap.pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
 		-Y '(tcp.checksum.status==0 || ip.checksum.status==0) && (ip.src==198.19.9.1 || ipv6.src==2001:db8:99::1)' \
 		2>/dev/null | wc -l)
 	[ "$total" -gt 1000 ] && [ "$bad" -eq 0 ] && pass "no bad checksum in $total TCP packets on the receiving tun" ||
