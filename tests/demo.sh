@@ -63,7 +63,7 @@ ip netns exec "$A" ping -6 -c 3 -i 0.2 2001:db8:19::2 || exit 1
 
 step "throughput: iperf3, one TCP stream, 3 seconds"
 ip netns exec "$Z" iperf3 -s -1 -B 198.19.0.2 >/dev/null 2>&1 & pids+=($!)
-sleep 0.3
+for _ in $(seq 50); do ip netns exec "$Z" ss -Hltn 'sport = :5201' | grep -q . && break; sleep 0.1; done
 ip netns exec "$A" iperf3 -c 198.19.0.2 -t 3 -f g | grep -E 'sender|receiver'
 
 step "culvert show"
