@@ -65,6 +65,13 @@ reap() {
 	pkill -P "$1" 2>/dev/null; kill "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 }
+# tshark_ip PCAP ARGS...: tshark -r that dissects nothing above TCP/UDP. The payloads are random
+# bytes, and heuristic dissectors chewing on them made one run take minutes instead of a second.
+tshark_ip() {
+	local f=$1; shift
+	timeout 60 tshark -n -r "$f" --disable-protocol ALL --enable-protocol frame,raw,eth,ip,ipv6,tcp,udp \
+		-o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE "$@" 2>/dev/null
+}
 # iperf NS_SERVER NS_CLIENT ADDR [SECS] [extra client args]: prints Gbit/s received, non-zero on failure
 iperf() {
 	local s=$1 c=$2 a=$3 t=${4:-2}; shift 4 2>/dev/null || shift $#
