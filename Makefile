@@ -1,5 +1,5 @@
 # culvert — tun/tap toolkit and tunnel daemon.
-# make | make check | make demo | make bench | make install [PREFIX= DESTDIR= BINDIR= MANDIR=] | V=1 for commands
+# make | make check | make demo | make bench | make profile | make install [PREFIX= DESTDIR= BINDIR= MANDIR=] | V=1 for commands
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -43,7 +43,7 @@ ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all check unit asan fuzz tests demo bench install uninstall clean deps-build deps-test
+.PHONY: all check unit asan fuzz tests demo bench profile install uninstall clean deps-build deps-test
 all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
@@ -117,6 +117,16 @@ demo: deps-test
 bench: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN)
 	@B=$(B) bash bench/run.sh
+
+# Where the time goes: perf profile of culvert-wg under one TCP stream, the AEAD's per-packet
+# cost, idle RTT against ping interval; writes bench/profile.md.
+profile: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(B)/aead_bench
+	@B=$(B) bash bench/profile.sh
+
+$(B)/aead_bench: bench/aead_bench.c $(B)/libculvert.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS)
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man8
