@@ -43,7 +43,7 @@ ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all check unit asan fuzz tests demo bench profile install uninstall clean deps-build deps-test
+.PHONY: all check unit asan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
 all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
@@ -104,6 +104,8 @@ deps-build:
 	@sh mk/deps.sh build
 deps-test:
 	@sh mk/deps.sh test
+deps-profile:
+	@sh mk/deps.sh profile
 
 # The README's test command: packages, build, unit + ASan/UBSan unit + fuzz smoke + end-to-end.
 check: deps-test
@@ -120,7 +122,7 @@ bench: deps-test
 
 # Where the time goes: perf profile of culvert-wg under one TCP stream, the AEAD's per-packet
 # cost, idle RTT against ping interval; writes bench/profile.md.
-profile: deps-test
+profile: deps-profile
 	$(Q)$(MAKE) --no-print-directory all $(B)/aead_bench
 	@B=$(B) bash bench/profile.sh
 

@@ -1,12 +1,13 @@
 #!/bin/sh
-# Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test
+# Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test|profile
 set -e
 build="gcc make pkg-config libssl-dev libmnl-dev libcmocka-dev clang libclang-rt-dev"
 test="$build iproute2 iputils-ping iperf3 tshark tcpdump wireguard-go wireguard-tools openvpn openssl socat python3 procps psmisc kmod man-db gnuplot-nox"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+profile) want="$test linux-perf" ;;
+*) echo "usage: $0 build|test|profile" >&2; exit 2 ;;
 esac
 missing=
 for p in $want; do
