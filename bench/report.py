@@ -41,6 +41,19 @@ if scale_file and os.path.exists(scale_file):
         if len(p) >= 3 and p[0] == "scale":
             scale[p[1]] = num(p[2])
 
+# bench/run.sh runs each tunnel ROUNDS times, interleaved: one row a tunnel, with the median
+# of its runs (and their range), in the order of first appearance.
+def median(v):
+    v = sorted(x for x in v if x is not None)
+    return None if not v else (v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2)
+
+
+runs = {}
+for n, g, r in rows:
+    runs.setdefault(n, []).append((g, r))
+rows = [(n, median(x[0] for x in v), median(x[1] for x in v)) for n, v in runs.items()]
+spread = {n: (min((x[0] for x in v if x[0] is not None), default=None),
+              max((x[0] for x in v if x[0] is not None), default=None), len(v)) for n, v in runs.items()}
 by = {n: (g, r) for n, g, r in rows}
 peers = [n for n in PEERS if n in by]
 
@@ -68,18 +81,24 @@ out = []
 w = out.append
 w("# Benchmark results\n")
 w("`make bench`: every tunnel on the same two-namespace veth path, one iperf3 TCP stream (%s s) and\n"
-  "20 pings each, all in one run of `../shared/bench/peers.sh`; then `bench/scale.sh`.\n"
+  "20 pings each, all in one invocation of `../shared/bench/peers.sh`; then `bench/scale.sh`.\n"
   "%d cores, kernel %s, %s. Absolute numbers vary with the machine (and with what else runs on\n"
   "it); the ratios, taken within one run, are what to compare.\n"
   % (secs, os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d")))
 
 w("\n## Tunnels\n")
-w("| tunnel | Gbit/s | RTT ms | " + " | ".join("vs " + p for p in peers) + " | RTT vs wireguard-go |")
-w("|---|---:|---:|" + "---:|" * len(peers) + "---:|")
+nruns = max((s[2] for s in spread.values()), default=1)
+if nruns > 1:
+    w("Each tunnel ran %d times, the runs interleaved; the table shows the median of each (Gbit/s\n"
+      "and RTT) and the range of its throughput.\n" % nruns)
+w("| tunnel | Gbit/s | range | RTT ms | " + " | ".join("vs " + p for p in peers) + " | RTT vs wireguard-go |")
+w("|---|---:|---:|---:|" + "---:|" * len(peers) + "---:|")
 for n, g, r in rows:
     rtt = fmt(r, "%.3f") if n not in notes else "(%s)" % notes[n]
-    w("| %s | %s | %s | %s | %s |" % (n, fmt(g), rtt, " | ".join(ratio(g, by[p][0]) for p in peers),
-                                     ratio(r, by.get("wireguard-go", (None, None))[1])))
+    lo, hi, k = spread[n]
+    rng = "%.2f-%.2f" % (lo, hi) if k > 1 and lo is not None else "-"
+    w("| %s | %s | %s | %s | %s | %s |" % (n, fmt(g), rng, rtt, " | ".join(ratio(g, by[p][0]) for p in peers),
+                                          ratio(r, by.get("wireguard-go", (None, None))[1])))
 g = lambda n: by.get(n, (None, None))[0]
 rt = lambda n: by.get(n, (None, None))[1]
 w("\n| target | measured (ratio) | |")

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
+#include "engine/busypoll.h"
 #include "engine/loop_int.h"
 #include "lib/log.h"
 #include "lib/tun.h"
@@ -84,22 +85,6 @@ static void op_wall(void *ctx, int64_t *sec, int64_t *nsec)
 }
 
 /* ---- setup ---- */
-
-/* LOOP_BUSY_POLL_US, or CULVERT_BUSY_POLL_US from the environment (a tuning knob for
- * benchmarks; 0 turns polling off as --no-busy-poll does). */
-static uint64_t loop_busy_poll_ns(void)
-{
-	const char *e = getenv("CULVERT_BUSY_POLL_US");
-	unsigned long us = LOOP_BUSY_POLL_US;
-	char *end;
-
-	if (e && *e) {
-		unsigned long v = strtoul(e, &end, 10);
-		if (!*end && v <= 100000)
-			us = v;
-	}
-	return (uint64_t)us * 1000;
-}
 
 static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id, int tun_fd)
 {
@@ -185,7 +170,7 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 		goto fail_fds;
 	l->dev = dev;
 	l->o.no_offload = opts && opts->no_offload;
-	l->busy_poll_ns = opts && opts->no_busy_poll ? 0 : loop_busy_poll_ns();
+	l->no_busy_poll = opts && opts->no_busy_poll;
 	l->uapi = (struct loop_src){ SRC_UAPI, uapi_fd };
 	l->timer = (struct loop_src){ SRC_TIMER, -1 };
 	l->sig = (struct loop_src){ SRC_SIGNAL, -1 };
@@ -301,34 +286,16 @@ static void worker_event(struct loop_worker *w, struct epoll_event *ev)
 	}
 }
 
-/* After a batch that moved packets, the worker polls (epoll_wait with no timeout) for a short
- * while before it sleeps: an answer that comes back within the budget (the other half of a
- * request/response exchange, the next packet of a burst) then costs no wake-up. Each empty
- * poll yields the CPU so that a task woken on it (the peer daemon, the application) runs at
- * once rather than after the spin; with 2 vCPUs a spin that does not yield made idle pings
- * slower. Only data events start a spin, so a daemon without traffic sleeps (the 100 ms tick
- * does not count). */
-static int worker_wait(struct loop_worker *w, struct epoll_event *evs, int max, uint64_t *spin_until)
-{
-	for (;;) {
-		if (*spin_until && op_now(NULL) >= *spin_until)
-			*spin_until = 0;
-		int n = epoll_wait(w->epfd, evs, max, *spin_until ? 0 : -1);
-		if (n != 0 || stopping(w->l))
-			return n;
-		sched_yield();
-	}
-}
-
 static int worker_run(struct loop_worker *w)
 {
 	struct epoll_event evs[32];
-	uint64_t spin_until = 0;
+	struct busypoll bp;
 
 	loop_self = w;
 	noise_set_thread_slot(w->id);
+	busypoll_init(&bp, w->l->no_busy_poll);
 	while (!stopping(w->l)) {
-		int n = worker_wait(w, evs, 32, &spin_until);
+		int n = busypoll_wait(&bp, w->epfd, evs, 32);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -347,8 +314,8 @@ static int worker_run(struct loop_worker *w)
 			data |= k == SRC_TUN || k == SRC_UDP;
 			worker_event(w, &evs[i]);
 		}
-		if (data && w->l->busy_poll_ns)
-			spin_until = op_now(NULL) + w->l->busy_poll_ns;
+		if (data)	/* the 100 ms tick does not start a spin */
+			busypoll_kick(&bp);
 	}
 	return 0;
 }

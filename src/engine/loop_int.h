@@ -32,7 +32,6 @@ enum {
 	LOOP_SLOT_SIZE = 9216 + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
 	LOOP_VNET = GSO_VNET_HDR_LEN,
 	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
-	LOOP_BUSY_POLL_US = 50,		/* polling after traffic before sleeping: see worker_wait */
 };
 
 enum src_kind { SRC_TUN, SRC_UDP, SRC_UAPI, SRC_CONN, SRC_TIMER, SRC_SIGNAL, SRC_WAKE };
@@ -88,7 +87,7 @@ struct wg_loop {
 	struct loop_src uapi, timer, sig;
 	bool vnet;		/* the tun fds carry a virtio_net_hdr before each packet */
 	bool tso;		/* ... and the device takes TSO: writes may be merged (GRO) */
-	uint64_t busy_poll_ns;	/* 0: sleep in epoll_wait right after each batch */
+	bool no_busy_poll;	/* --no-busy-poll: sleep in epoll_wait right after each batch */
 	struct loop_conn *conns;
 	unsigned int n_conns;
 	bool stop;		/* atomic */

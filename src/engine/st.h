@@ -23,6 +23,7 @@ struct st_config {
 	const char *bind;      /* local address to bind, or NULL */
 	int family;            /* AF_UNSPEC, AF_INET or AF_INET6 (-4 / -6) */
 	bool no_offload;       /* --no-offload: plain device, no UDP GSO/GRO */
+	bool no_busy_poll;     /* --no-busy-poll: sleep in epoll_wait right after each batch */
 };
 
 /* Drop and close reasons, each with its own counter. */

@@ -17,6 +17,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "engine/busypoll.h"
 #include "lib/log.h"
 #include "wire/framing.h"
 
@@ -399,6 +400,7 @@ int st_tcp_run(struct st_ctx *x)
 {
 	struct st_tcp *t = calloc(1, sizeof(*t));
 	struct epoll_event ev[16];
+	struct busypoll bp;
 	int r;
 
 	if (!t)
@@ -420,8 +422,10 @@ int st_tcp_run(struct st_ctx *x)
 		st_timer_arm(x, 0);
 	}
 	r = 0;
+	busypoll_init(&bp, x->cfg->no_busy_poll);
 	while (!x->stop) {
-		int n = epoll_wait(x->ep, ev, 16, -1);
+		int n = busypoll_wait(&bp, x->ep, ev, 16);
+		bool data = false;
 
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
@@ -430,13 +434,15 @@ int st_tcp_run(struct st_ctx *x)
 		}
 		for (int i = 0; i < n && !x->stop; i++) {
 			switch (ev[i].data.u32) {
-			case ST_TAG_TUN:    on_tun(t); break;
-			case ST_TAG_SOCK:   if (t->fd >= 0) on_sock(t, ev[i].events); break;
+			case ST_TAG_TUN:    on_tun(t); data = true; break;
+			case ST_TAG_SOCK:   if (t->fd >= 0) on_sock(t, ev[i].events); data = true; break;
 			case ST_TAG_LISTEN: on_accept(t); break;
 			case ST_TAG_TIMER:  on_timer(t); break;
 			case ST_TAG_SIG:    st_on_signal(x); break;
 			}
 		}
+		if (data)
+			busypoll_kick(&bp);
 	}
 out:
 	if (t->fd >= 0)

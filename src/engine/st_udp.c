@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/udpio.h"
+#include "engine/busypoll.h"
 #include "lib/log.h"
 
 enum {
@@ -318,6 +319,7 @@ int st_udp_run(struct st_ctx *x)
 {
 	struct st_udp *u = calloc(1, sizeof(*u));
 	struct epoll_event ev[8];
+	struct busypoll bp;
 	int r;
 
 	if (!u)
@@ -338,8 +340,10 @@ int st_udp_run(struct st_ctx *x)
 		log_err("cannot open the UDP socket (port %s): %s", x->cfg->port, strerror(-r));
 		goto out;
 	}
+	busypoll_init(&bp, x->cfg->no_busy_poll);
 	while (!x->stop) {
-		int n = epoll_wait(x->ep, ev, 8, -1);
+		int n = busypoll_wait(&bp, x->ep, ev, 8);
+		bool data = false;
 
 		if (n < 0 && errno != EINTR) {
 			r = -errno;
@@ -351,15 +355,19 @@ int st_udp_run(struct st_ctx *x)
 			case ST_TAG_TUN:
 				for (int k = 0; k < ST_UDP_WAKE_ROUNDS && on_tun(u); k++)
 					;
+				data = true;
 				break;
 			case ST_TAG_SOCK:
 				for (int k = 0; k < ST_UDP_WAKE_ROUNDS && on_sock(u); k++)
 					;
+				data = true;
 				break;
 			case ST_TAG_SIG:  st_on_signal(x); break;
 			default: break;
 			}
 		}
+		if (data)
+			busypoll_kick(&bp);
 	}
 out:
 	if (u->fd >= 0)

@@ -74,7 +74,7 @@ check "65535 length: real peer served again" wait_ping "$A" 198.19.1.2
 check "server still running" alive $sp
 
 # --- random UDP datagrams at a UDP server
-bg "$B_" usrv "$CULVERT" simpletun -i st1 -s --udp -p 41001; usp=$BG_PID
+bg "$B_" usrv "$CULVERT" simpletun -i st1 -s --udp -p 41001 --no-busy-poll; usp=$BG_PID
 bg "$A" ucli "$CULVERT" simpletun -i st1 -c 198.18.0.2 --udp -p 41001; ucp=$BG_PID
 check "udp tunnel up" wait_ping "$A" 198.19.2.2
 nsx "$A" python3 - <<'PY'
