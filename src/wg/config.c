@@ -3,20 +3,13 @@
 #include "config.h"
 #include "key.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define CONFIG_MAX_FILE (1u << 20)
 
 struct parser {
 	struct config *c;
@@ -87,93 +80,6 @@ static void *push(void *arr_p, size_t *n, size_t sz)
 	memset((char *)*arr + cnt * sz, 0, sz);
 	(*n)++;
 	return (char *)*arr + cnt * sz;
-}
-
-bool config_parse_uint(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!len || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-bool config_parse_cidr(struct config_cidr *out, const char *s, size_t len, bool allow_bare)
-{
-	char buf[INET6_ADDRSTRLEN + 1];
-	const char *slash = memchr(s, '/', len);
-	size_t alen = slash ? (size_t)(slash - s) : len;
-	uint64_t cidr;
-
-	if (!alen || alen >= sizeof(buf) || (!slash && !allow_bare))
-		return false;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	memset(out, 0, sizeof(*out));
-	if (strchr(buf, ':')) {
-		if (inet_pton(AF_INET6, buf, out->addr) != 1)
-			return false;
-		out->family = AF_INET6;
-	} else {
-		if (inet_pton(AF_INET, buf, out->addr) != 1)
-			return false;
-		out->family = AF_INET;
-	}
-	cidr = out->family == AF_INET ? 32 : 128;
-	if (slash && !config_parse_uint(slash + 1, len - alen - 1, cidr, &cidr))
-		return false;
-	out->cidr = (uint8_t)cidr;
-	return true;
-}
-
-bool config_parse_endpoint(const char *s, size_t len, char *host, size_t hostlen, uint16_t *port)
-{
-	const char *h, *colon;
-	size_t hl;
-	uint64_t pv;
-
-	if (!len)
-		return false;
-	if (s[0] == '[') {
-		const char *rb = memchr(s, ']', len);
-
-		if (!rb || rb + 1 >= s + len || rb[1] != ':')
-			return false;
-		h = s + 1;
-		hl = (size_t)(rb - h);
-		colon = rb + 1;
-		if (!hl || !memchr(h, ':', hl))	/* brackets are for IPv6 literals */
-			return false;
-	} else {
-		colon = memrchr(s, ':', len);
-		if (!colon)
-			return false;
-		h = s;
-		hl = (size_t)(colon - s);
-		if (!hl || memchr(h, ':', hl))		/* bare IPv6: ambiguous with the port */
-			return false;
-	}
-	for (size_t i = 0; i < hl; i++)
-		if (isspace((unsigned char)h[i]) || h[i] == '/' || h[i] == '[' || h[i] == ']' || !h[i])
-			return false;
-	if (!config_parse_uint(colon + 1, (size_t)(s + len - colon - 1), 65535, &pv))
-		return false;
-	if (hl >= hostlen)
-		return false;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	*port = (uint16_t)pv;
-	return true;
 }
 
 /* ---- keys ---- */
@@ -543,62 +449,6 @@ bool config_parse(struct config *c, const char *text, size_t len, const char *na
 	return ok;
 }
 
-int config_load(struct config *c, const char *path, enum config_format fmt, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	int fd, ret;
-	const char *base = strrchr(path, '/');
-
-	memset(c, 0, sizeof(*c));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_FILE) {
-		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		snprintf(err, errlen, "%s: %s", path, S_ISREG(st.st_mode) ?
-			 "larger than 1 MiB, not a configuration file" : "not a regular file");
-		close(fd);
-		return ret;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		close(fd);
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-			close(fd);
-			key_wipe(buf, got);
-			free(buf);
-			return ret;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	ret = config_parse(c, buf, got, base ? base + 1 : path, fmt, err, errlen) ? 0 : -EINVAL;
-	key_wipe(buf, got);
-	free(buf);
-	return ret;
-}
-
 static void free_strings(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -624,22 +474,4 @@ void config_free(struct config *c)
 	free_strings(c->post_down, c->n_post_down);
 	free(c->table);
 	key_wipe(c, sizeof(*c));
-}
-
-int config_check_private_file(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0) {
-		int e = errno;
-
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "%s: mode %04o lets other users read the private key; run 'chmod 600 %s'",
-			 path, (unsigned int)(st.st_mode & 07777), path);
-		return -EACCES;
-	}
-	return 0;
 }
