@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include "engine/busypoll.h"
 #include "engine/loop_int.h"
 #include "lib/log.h"
 
@@ -257,8 +258,13 @@ int wg_loop_bind(struct wg_loop *l)
 	l->bound_port = port;
 	dev->listen_port = port;
 	udpio_caps_str(&l->w[0].uio->caps, caps, sizeof(caps));
-	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s; workers=%u",
-		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain", caps, l->n_workers);
+	struct busypoll bp;
+	char bpoll[32] = "off";
+	busypoll_init(&bp, l->no_busy_poll);	/* what each worker computes for itself */
+	if (bp.budget_ns)
+		snprintf(bpoll, sizeof(bpoll), "%llu us", (unsigned long long)(bp.budget_ns / 1000));
+	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s; workers=%u, busy-poll %s",
+		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain", caps, l->n_workers, bpoll);
 	log_debug("listening on UDP port %u (%s)", port, caps);
 	return r;
 }

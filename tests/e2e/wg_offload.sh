@@ -95,12 +95,14 @@ run_config "no-offload 1 worker" "--workers 1 --no-offload"
 # ---- culvert show says what is active -----------------------------------------------------
 # a splits TSO packets itself (offloads on); b writes what it decrypts as it is (no offload),
 # so a capture on b's tun sees the checksums a's split computed.
-if pair mixed "--workers 2" "--workers 1 --no-offload"; then
+if pair mixed "--workers 2" "--workers 1 --no-offload --no-busy-poll"; then
 	sa=$(nsx "$A" "$CULVERT" show "$IA" 2>&1) sb=$(nsx "$NB" "$CULVERT" show "$IB" 2>&1)
 	echo "$sa" | grep -q "workers=2" && echo "$sa" | grep -q "vnet_hdr tso" &&
 		pass "show: offloads and 2 workers" || fail "show: offloads and 2 workers" "$sa"
 	echo "$sb" | grep -q "workers=1" && echo "$sb" | grep -q "tun plain" && echo "$sb" | grep -q "gso off" &&
 		pass "show: --no-offload" || fail "show: --no-offload" "$sb"
+	echo "$sa" | grep -q "busy-poll 50 us" && echo "$sb" | grep -q "busy-poll off" &&
+		pass "show: busy-poll on by default, off with --no-busy-poll" || fail "show: busy-poll" "$sa / $sb"
 	nsx "$NB" timeout 120 tshark -q -i "$IB" -w "$T_DIR/cap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
 	T_PIDS+=("$tp")
 	wait_for grep -q "Capturing on" "$T_DIR/tshark.log"; sleep 0.5
