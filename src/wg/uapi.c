@@ -1,5 +1,5 @@
-/* WireGuard userspace control protocol: request parsing, response emitting, and the unix
- * socket it runs on. Behaviour (keys, values, errno numbers) follows wireguard-go, since that
+/* WireGuard userspace control protocol: request parsing and response emitting (the unix
+ * socket it runs on is uapi_socket.c). Behaviour (keys, values, errno numbers) follows wireguard-go, since that
  * is what `wg` and wg-quick are tested against. */
 #include "uapi.h"
 #include "allowedips.h"
@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 /* ---- output buffer ---- */
@@ -465,98 +463,4 @@ void uapi_conn_free(struct uapi_conn *c)
 	c->fd = -1;
 	uapi_buf_free(&c->out);
 	key_wipe(c->line, sizeof(c->line));
-}
-
-/* ---- socket ---- */
-
-int uapi_socket_path(char *buf, size_t len, const char *dir, const char *iface)
-{
-	size_t il = iface ? strlen(iface) : 0;
-	int n;
-
-	if (!il || il >= IF_NAMESIZE || strchr(iface, '/') || !strcmp(iface, ".") || !strcmp(iface, ".."))
-		return -EINVAL;
-	n = snprintf(buf, len, "%s/%s.sock", dir ? dir : UAPI_SOCKET_DIR, iface);
-	if (n < 0 || (size_t)n >= len || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-/* A socket file nobody accepts on is left over from a crashed daemon; a live one is not ours. */
-static int remove_stale(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	strcpy(sun.sun_path, path);
-	ret = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-	close(fd);
-	if (!ret)
-		return -EADDRINUSE;
-	if (errno != ECONNREFUSED && errno != ENOENT)
-		return -errno;
-	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
-}
-
-int uapi_listen(const char *dir, const char *iface)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	int fd, ret;
-
-	if (!dir)
-		dir = UAPI_SOCKET_DIR;
-	ret = uapi_socket_path(sun.sun_path, sizeof(sun.sun_path), dir, iface);
-	if (ret)
-		return ret;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (stat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
-	ret = remove_stale(sun.sun_path);
-	if (ret)
-		return ret;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	old = umask(0077);	/* the socket is born 0600: no window where others may connect */
-	ret = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (ret < 0 || chmod(sun.sun_path, 0600) < 0 || listen(fd, 16) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
-int uapi_accept(int listen_fd)
-{
-	int fd;
-
-	do
-		fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	return fd;
-}
-
-void uapi_unlink(const char *dir, const char *iface)
-{
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-
-	if (!uapi_socket_path(path, sizeof(path), dir, iface))
-		unlink(path);
 }

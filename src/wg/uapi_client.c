@@ -1,5 +1,5 @@
-/* Client side of the `wg` control protocol: connect, build set=1, parse get=1, list sockets. */
-#include <dirent.h>
+/* Client side of the `wg` control protocol: build set=1, parse get=1, exchange them over a
+ * socket from uapi_socket.c. */
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -11,33 +11,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <net/if.h>
 
 #include "wg/key.h"
 #include "wg/uapi_client.h"
 
 enum { RESPONSE_MAX = 16 << 20 };	/* far more than any real device's get response */
-
-int uapi_client_connect(const char *dir, const char *iface)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, r;
-
-	r = uapi_socket_path(sun.sun_path, sizeof(sun.sun_path), dir, iface);
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 static long long now_ms(void)
 {
@@ -473,71 +452,4 @@ int uapi_client_set(const char *dir, const char *iface, const char *req, size_t 
 		uapi_device_state_free(&d);
 	free(resp);
 	return r;
-}
-
-/* ---- listing ---- */
-
-static int cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void uapi_client_free_list(char **names)
-{
-	if (!names)
-		return;
-	for (char **n = names; *n; n++)
-		free(*n);
-	free(names);
-}
-
-int uapi_client_list(const char *dir, char ***names)
-{
-	const char *d = dir ? dir : UAPI_SOCKET_DIR;
-	char **v = calloc(1, sizeof(*v));
-	size_t n = 0;
-	struct dirent *e;
-	DIR *dp;
-
-	*names = NULL;
-	if (!v)
-		return -ENOMEM;
-	dp = opendir(d);
-	if (!dp) {
-		int r = -errno;
-
-		if (r == -ENOENT) {
-			*names = v;
-			return 0;
-		}
-		free(v);
-		return r;
-	}
-	while ((e = readdir(dp))) {
-		size_t len = strlen(e->d_name);
-		struct stat st;
-		char **nv;
-
-		if (len <= 5 || len - 5 >= IFNAMSIZ || strcmp(e->d_name + len - 5, ".sock"))
-			continue;
-		if (fstatat(dirfd(dp), e->d_name, &st, 0) < 0 || !S_ISSOCK(st.st_mode))
-			continue;
-		nv = realloc(v, (n + 2) * sizeof(*v));
-		if (!nv)
-			goto oom;
-		v = nv;
-		v[n] = strndup(e->d_name, len - 5);
-		if (!v[n])
-			goto oom;
-		v[++n] = NULL;
-	}
-	closedir(dp);
-	qsort(v, n, sizeof(*v), cmp_names);
-	*names = v;
-	return (int)n;
-oom:
-	closedir(dp);
-	v[n] = NULL;
-	uapi_client_free_list(v);
-	return -ENOMEM;
 }
