@@ -3,6 +3,7 @@
  * are checked at compile time so a layout mistake cannot reach the network. */
 #ifndef CULVERT_WG_MESSAGES_H
 #define CULVERT_WG_MESSAGES_H
+#include <stdbool.h>
 #include <stdint.h>
 
 #define WG_CONSTRUCTION "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s"
@@ -17,6 +18,13 @@ enum wg_message_type {
 	WG_MSG_COOKIE_REPLY = 3,
 	WG_MSG_DATA = 4,
 };
+
+/* The type is a 1-byte field followed by 3 reserved zero bytes: the whole 4 must match. */
+static inline bool wg_msg_type_is(const void *msg, uint8_t type)
+{
+	const uint8_t *b = msg;
+	return b[0] == type && !b[1] && !b[2] && !b[3];
+}
 
 enum {
 	WG_KEY_LEN = 32,
