@@ -22,5 +22,8 @@ int cmd_genpsk(int argc, char **argv) CLI_WEAK;
 
 /* True when argv[1] is -h or --help. */
 int cli_wants_help(int argc, char **argv);
+/* After getopt_long (opterr = 0, optstring starting with ':') returned C, ':' or '?': print the
+ * one sentence for "CMD: OPTION needs a value" or "CMD: unknown option". */
+void cli_option_error(const char *cmd, int c, char **argv);
 
 #endif

@@ -2,6 +2,7 @@
  * so wg-quick can use it as WG_QUICK_USERSPACE_IMPLEMENTATION. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 
@@ -28,6 +29,16 @@ static const struct command commands[] = {
 int cli_wants_help(int argc, char **argv)
 {
 	return argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"));
+}
+
+void cli_option_error(const char *cmd, int c, char **argv)
+{
+	if (c == ':')
+		fprintf(stderr, "culvert %s: %s needs a value; run 'culvert %s --help'\n", cmd, argv[optind - 1], cmd);
+	else if (optopt)
+		fprintf(stderr, "culvert %s: unknown option '-%c'; run 'culvert %s --help'\n", cmd, optopt, cmd);
+	else
+		fprintf(stderr, "culvert %s: unknown option '%s'; run 'culvert %s --help'\n", cmd, argv[optind - 1], cmd);
 }
 
 static void usage(FILE *f)

@@ -89,14 +89,8 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 			}
 			break;
 		case 'h': usage(stdout); return 1;
-		case ':':
-			fprintf(stderr, "culvert dump: %s needs a value; run 'culvert dump --help'\n", argv[optind - 1]);
-			return -1;
-		default:
-			if (optopt)
-				fprintf(stderr, "culvert dump: unknown option '-%c'; run 'culvert dump --help'\n", optopt);
-			else
-				fprintf(stderr, "culvert dump: unknown option '%s'; run 'culvert dump --help'\n", argv[optind - 1]);
+		default:	/* ':' or '?' */
+			cli_option_error("dump", c, argv);
 			return -1;
 		}
 	}

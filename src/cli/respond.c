@@ -153,14 +153,8 @@ static int parse_args(int argc, char **argv, struct respond *r)
 			}
 			break;
 		case 'h': usage(stdout); return 1;
-		case ':':
-			fprintf(stderr, "culvert respond: %s needs a value; run 'culvert respond --help'\n", argv[optind - 1]);
-			return -1;
-		default:
-			if (optopt)
-				fprintf(stderr, "culvert respond: unknown option '-%c'; run 'culvert respond --help'\n", optopt);
-			else
-				fprintf(stderr, "culvert respond: unknown option '%s'; run 'culvert respond --help'\n", argv[optind - 1]);
+		default:	/* ':' or '?' */
+			cli_option_error("respond", c, argv);
 			return -1;
 		}
 	}

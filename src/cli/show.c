@@ -315,10 +315,7 @@ int cmd_show(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default:
-			if (optopt)
-				fprintf(stderr, "culvert show: unknown option '-%c'; run 'culvert show --help'\n", optopt);
-			else
-				fprintf(stderr, "culvert show: unknown option '%s'; run 'culvert show --help'\n", argv[optind - 1]);
+			cli_option_error("show", c, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}

@@ -119,14 +119,8 @@ int cmd_simpletun(int argc, char **argv)
 		case 'O': cfg.no_offload = true; break;
 		case 'P': cfg.no_busy_poll = true; break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
-		case ':':
-			fprintf(stderr, "culvert simpletun: %s needs a value; run 'culvert simpletun --help'\n", argv[optind - 1]);
-			return CLI_EXIT_USAGE;
-		default:
-			if (optopt)
-				fprintf(stderr, "culvert simpletun: unknown option '-%c'; run 'culvert simpletun --help'\n", optopt);
-			else
-				fprintf(stderr, "culvert simpletun: unknown option '%s'; run 'culvert simpletun --help'\n", argv[optind - 1]);
+		default:	/* ':' or '?' */
+			cli_option_error("simpletun", opt, argv);
 			return CLI_EXIT_USAGE;
 		}
 	}
