@@ -171,16 +171,23 @@ static void test_psh_ends(void **st)
 	assert_merged(1, 2, 2, NULL);
 }
 
+/* Four in-order IPv4 segments, the second with a payload byte flipped after its checksum was
+ * made. */
+static struct craft put_four_second_corrupt(void)
+{
+	struct craft c = { .v = 4, .seq = 1 };
+
+	setup_payload();
+	for (int i = 0; i < 4; i++)
+		put_seg(i, c, i, MSS);
+	pk[1].data[100] ^= 0x01;
+	orig[1][100] ^= 0x01;
+	return c;
+}
+
 static void test_bad_csum_passes(void **st)
 {
-	setup_payload();
-	struct craft c = { .v = 4, .seq = 1 };
-	put_seg(0, c, 0, MSS);
-	put_seg(1, c, 1, MSS);
-	put_seg(2, c, 2, MSS);
-	put_seg(3, c, 3, MSS);
-	pk[1].data[100] ^= 0x01; /* corrupt payload byte after the checksum was made */
-	orig[1][100] ^= 0x01;
+	struct craft c = put_four_second_corrupt();
 	assert_int_equal(run(4), 3);
 	assert_plain(0, 0);      /* alone: nothing merged before the bad one */
 	assert_plain(1, 1);
@@ -198,14 +205,7 @@ static void test_bad_csum_passes(void **st)
  * none counts as bad; the IPv4 header checksum still is. */
 static void test_trusted_csum_merges(void **st)
 {
-	setup_payload();
-	struct craft c = { .v = 4, .seq = 1 };
-	put_seg(0, c, 0, MSS);
-	put_seg(1, c, 1, MSS);
-	put_seg(2, c, 2, MSS);
-	put_seg(3, c, 3, MSS);
-	pk[1].data[100] ^= 0x01;
-	orig[1][100] ^= 0x01;
+	struct craft c = put_four_second_corrupt();
 	g.trust_l4_csum = true;
 	int n = run(4);
 	g.trust_l4_csum = false;
