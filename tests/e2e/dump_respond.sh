@@ -21,8 +21,8 @@ ping_ok() {
 # up DEV V4 V6: link up, addresses without DAD
 up() { nsx "$ns" ip link set "$1" up && nsx "$ns" ip addr add "$2" dev "$1" && nsx "$ns" ip addr add "$3" dev "$1" nodad; }
 attached() { ! nsx "$ns" ip link show "$1" | grep -q NO-CARRIER; }
-# stop PID: SIGINT, then wait for a clean exit; returns its status
-stop() { kill -INT "$1"; local i; for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done; wait "$1"; }
+# interrupt PID: SIGINT, then wait for a clean exit; returns its status
+interrupt() { kill -INT "$1"; local i; for i in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done; wait "$1"; }
 # inject DEV HEX...: send each frame out of DEV with a packet socket, so the device's reader gets it
 cat >"$T_DIR/inject.py" <<'PY'
 import socket, sys
@@ -44,7 +44,7 @@ ping_ok "tun: ping IPv4 routed, pattern and 1000-byte payload" -p c0ffee42 -s 10
 ping_ok "tun: ping IPv6" -6 2001:db8:10::5
 ping_ok "tun: ping IPv6 routed, pattern" -6 -p 5a5a -s 300 2001:db8:50::7
 inject ctun0 45000014 600000000000 00
-check "tun: respond exits cleanly on SIGINT" stop "$rp"
+check "tun: respond exits cleanly on SIGINT" interrupt "$rp"
 check "tun: respond counts" grep -q '^answered 12, ignored [0-9]*, malformed 3$' "$T_DIR/respond-tun.log"
 check "tun: device was not persistent" wait_for eval "! nsx $ns ip link show ctun0"
 
@@ -62,7 +62,7 @@ devmac=$(nsx "$ns" cat /sys/class/net/ctap0/address | tr -d :)
 inject ctap0 "ffffffffffff${devmac}08060001080006040001${devmac}c6130263000000000000c6130201" \
 	"${devmac}${devmac}0800450000" "${devmac}${devmac}86dd6000"
 sleep 0.3
-check "tap: respond exits cleanly" stop "$rp"
+check "tap: respond exits cleanly" interrupt "$rp"
 check "tap: ARP for the device's own address ignored" grep -q 'ignored 42 bytes: ARP who-has 198.19.2.1 tell 198.19.2.99' "$T_DIR/respond-tap.log"
 check "tap: respond counts" grep -q '^answered 8, ignored [0-9]*, malformed 2$' "$T_DIR/respond-tap.log"
 
@@ -92,7 +92,7 @@ bg "$ns" tcpdump tcpdump -i dtun0 -c 12 -U -w "$T_DIR/replies.pcap" icmp or icmp
 wait_for grep -q 'listening on' "$T_DIR/tcpdump.log"; sleep 0.3
 ping_ok "tun: ping while tcpdump watches" 198.19.1.2
 ping_ok "tun: ping6 while tcpdump watches" -6 2001:db8:11::2
-wait_for eval "! kill -0 $tp"; stop "$tp" 2>/dev/null; stop "$rp" >/dev/null
+wait_for eval "! kill -0 $tp"; interrupt "$tp" 2>/dev/null; interrupt "$rp" >/dev/null
 pcap=$T_DIR/replies.pcap
 check "tshark: culvert's replies have good checksums" test "$(tsh -Y 'icmp.type == 0 || icmpv6.type == 129' | wc -l)" -eq 6 -a \
 	"$(tsh -Y '_ws.malformed || ip.checksum.status == 0 || icmp.checksum.status == 0 || icmpv6.checksum.status == 0' | wc -l)" -eq 0
@@ -104,7 +104,7 @@ up ftun0 198.19.4.1/24 2001:db8:14::1/64
 bg "$ns" respond-flags "$CULVERT" respond ftun0; rp=$BG_PID
 wait_for attached ftun0
 ping_ok "pi+vnet_hdr tun: ping IPv4 answered" 198.19.4.2
-stop "$rp" >/dev/null
+interrupt "$rp" >/dev/null
 bg "$ns" dump-flags "$CULVERT" dump ftun0 -c 1; dp=$BG_PID
 wait_for attached ftun0
 nsx "$ns" ping -c1 -W1 198.19.4.2 >/dev/null 2>&1
@@ -127,7 +127,7 @@ m=$(nsx "$ns" cat /sys/class/net/dtap0/address | tr -d :)
 inject dtap0 "${m}${m}0800450000540000400040010000" "${m}${m}0800430000540000400040010000c6130101c6130102" \
 	"${m}${m}86dd60000000ffff3a40" "${m}${m}0806000100" "${m}${m}88b5deadbeef"
 sleep 0.5
-check "dump: exits 0 on SIGINT" stop "$dp"
+check "dump: exits 0 on SIGINT" interrupt "$dp"
 log=$T_DIR/dump-tap.log
 check "dump: truncated IPv4 header" grep -q '^26 bytes: truncated IPv4 header (12 of 20 bytes) (malformed: ip4_trunc)$' "$log"
 check "dump: bad IHL" grep -q '^34 bytes: bad IPv4 header length 12 (less than 20) (malformed: ip4_ihl)$' "$log"

@@ -44,6 +44,25 @@ ns_link() {
 }
 # nsx NS CMD...: run in namespace
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
+# ns_pair: namespaces $A and $B_ joined by veth va/vb, underlay 198.18.0.1 and .2/24
+ns_pair() {
+	A=$(ns_new a) && B_=$(ns_new b) || return 1
+	T_NS+=("$A" "$B_")   # ns_new ran in a subshell: register for clean-up here
+	ns_link "$A" va "$B_" vb &&
+		nsx "$A" ip addr add 198.18.0.1/24 dev va && nsx "$B_" ip addr add 198.18.0.2/24 dev vb
+}
+# ifconf NS DEV N HOST: DEV up with 198.19.N.HOST/24 and 2001:db8:19:N::HOST/64
+ifconf() {
+	nsx "$1" ip link set "$2" up &&
+	nsx "$1" ip addr add "198.19.$3.$4/24" dev "$2" &&
+	nsx "$1" ip addr add "2001:db8:19:$3::$4/64" dev "$2" nodad
+}
+dev_exists() { nsx "$1" ip link show "$2" >/dev/null 2>&1; }
+dev_gone() { ! dev_exists "$@"; }
+# stop PID: SIGTERM and wait; its exit status
+stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+# qping NS PING-ARGS...: ping quietly, status only
+qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
 # bg NS LOGNAME CMD...: start in background inside NS, output to $T_DIR/LOGNAME.log; sets BG_PID
 bg() { local n=$1 l=$2; shift 2; ip netns exec "$n" "$@" >>"$T_DIR/$l.log" 2>&1 & BG_PID=$!; T_PIDS+=("$BG_PID"); }
 # wait_ping NS ADDR [TRIES]: until one ping answers (IPv6 if ADDR has ':')
@@ -71,6 +90,18 @@ tshark_ip() {
 	local f=$1; shift
 	timeout 60 tshark -n -r "$f" --disable-protocol ALL --enable-protocol frame,raw,eth,ip,ipv6,tcp,udp \
 		-o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE "$@" 2>/dev/null
+}
+# xfer FROM_NS TO_NS ADDR FILE: FILE over TCP port 5001 to ADDR (IPv6 in brackets) in TO_NS;
+# prints the sha256 of what arrived, non-zero when the transfer failed
+xfer() {
+	local v=4; [[ $3 == \[* ]] && v=6
+	rm -f "$T_DIR/recv"
+	nsx "$2" timeout 60 socat -u "TCP$v-LISTEN:5001,bind=$3,reuseaddr" "OPEN:$T_DIR/recv,creat,trunc" &
+	local sp=$!; T_PIDS+=("$sp")
+	wait_listen "$2" 5001
+	nsx "$1" timeout 30 socat -u "OPEN:$4" "TCP$v:$3:5001" || { reap "$sp" 0; return 1; }
+	reap "$sp" 10 || return 1
+	sha256sum <"$T_DIR/recv" | cut -d' ' -f1
 }
 # iperf NS_SERVER NS_CLIENT ADDR [SECS] [extra client args]: prints Gbit/s received, non-zero on failure
 iperf() {

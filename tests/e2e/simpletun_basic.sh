@@ -4,22 +4,10 @@
 # run; the device culvert created is gone after it exits, a pre-existing one is left in place.
 source "$(dirname "$0")/lib.sh"
 
-A=$(ns_new a) && B_=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
-T_NS+=("$A" "$B_")   # ns_new ran in a subshell: register for clean-up here
-ns_link "$A" va "$B_" vb
-nsx "$A" ip addr add 198.18.0.1/24 dev va; nsx "$B_" ip addr add 198.18.0.2/24 dev vb
+ns_pair || { fail setup "cannot create namespaces"; t_done; }
 nsx "$A" ip addr add 2001:db8:18::1/64 dev va nodad; nsx "$B_" ip addr add 2001:db8:18::2/64 dev vb nodad
 
 # ifconf NS DEV N SIDE: tunnel addresses 198.19.N.SIDE/24 and 2001:db8:19:N::SIDE/64
-ifconf() {
-	nsx "$1" ip link set "$2" up &&
-	nsx "$1" ip addr add "198.19.$3.$4/24" dev "$2" &&
-	nsx "$1" ip addr add "2001:db8:19:$3::$4/64" dev "$2" nodad
-}
-dev_exists() { nsx "$1" ip link show "$2" >/dev/null 2>&1; }
-dev_gone() { ! dev_exists "$@"; }
-stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
 
 n=0
 run_case() { # tun|tap tcp|udp 4|6

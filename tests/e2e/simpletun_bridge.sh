@@ -18,8 +18,6 @@ for s in 1 2; do
 	nsx "${!h}" ip addr add 198.19.0.$s/24 dev eth0
 	nsx "${!h}" ip addr add 2001:db8:19::$s/64 dev eth0 nodad
 done
-dev_exists() { nsx "$1" ip link show "$2" >/dev/null 2>&1; }
-qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
 
 # Site 1: a persistent tap made beforehand, as in the tutorial; site 2: culvert creates it.
 nsx "$G1" ip tuntap add dev tap0 mode tap

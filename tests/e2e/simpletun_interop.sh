@@ -5,16 +5,8 @@ source "$(dirname "$0")/lib.sh"
 
 ORIG=$PEERS/simpletun_orig
 [ -x "$ORIG" ] || { fail "original peer built" "missing $ORIG (make tests)"; t_done; }
-A=$(ns_new a) && B_=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
-T_NS+=("$A" "$B_")   # ns_new ran in a subshell: register for clean-up here
-ns_link "$A" va "$B_" vb
-nsx "$A" ip addr add 198.18.0.1/24 dev va; nsx "$B_" ip addr add 198.18.0.2/24 dev vb
+ns_pair || { fail setup "cannot create namespaces"; t_done; }
 
-ifconf() { nsx "$1" ip link set "$2" up && nsx "$1" ip addr add "198.19.$3.$4/24" dev "$2" &&
-	nsx "$1" ip addr add "2001:db8:19:$3::$4/64" dev "$2" nodad; }
-dev_exists() { nsx "$1" ip link show "$2" >/dev/null 2>&1; }
-stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
 speed_ok() { [ -n "$1" ] && awk -v g="$1" 'BEGIN { exit !(g > 0.005) }'; }
 
 # pair NAME N SERVER_CMD... -- CLIENT_CMD...: server in b, client in a, devices st0

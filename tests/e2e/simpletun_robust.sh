@@ -3,10 +3,7 @@
 # bytes, a zero length, a 65535 length), random UDP datagrams, and the latency it adds.
 source "$(dirname "$0")/lib.sh"
 
-A=$(ns_new a) && B_=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
-T_NS+=("$A" "$B_")   # ns_new ran in a subshell: register for clean-up here
-ns_link "$A" va "$B_" vb
-nsx "$A" ip addr add 198.18.0.1/24 dev va; nsx "$B_" ip addr add 198.18.0.2/24 dev vb
+ns_pair || { fail setup "cannot create namespaces"; t_done; }
 # Persistent devices: a restarted daemon attaches to the same, still configured, device.
 for d in st0 st1 st2; do
 	nsx "$A" ip tuntap add dev $d mode tun; nsx "$B_" ip tuntap add dev $d mode tun
@@ -18,8 +15,6 @@ for d in st0 st1 st2; do
 	nsx "$B_" ip link set $d up; nsx "$B_" ip addr add 198.19.$i.2/24 dev $d
 done
 alive() { kill -0 "$1" 2>/dev/null; }
-stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-qping() { nsx "$1" ping -q "${@:2}" >/dev/null 2>&1; }
 count() { grep -c -- "$1" "$T_DIR/srv2.log"; }
 SRV=("$CULVERT" simpletun -i st0 -s -p 41000)
 CLI=("$CULVERT" simpletun -i st0 -c 198.18.0.2 -p 41000)

@@ -48,16 +48,6 @@ udp_loss() {
 	iperf "$1" "$2" "$3" 2 -u -b 200M -l 1300 -w 4M ${4:-} >/dev/null || return 1
 	python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["end"]["sum"]["lost_percent"])' "$T_DIR/iperf.json"
 }
-# xfer FROM_NS TO_NS TO_ADDR: the file through the tunnel; its sha256 on arrival
-xfer() {
-	rm -f "$T_DIR/recv"
-	nsx "$2" timeout 60 socat -u TCP-LISTEN:5001,bind="$3",reuseaddr OPEN:"$T_DIR/recv",creat,trunc &
-	local sp=$!; T_PIDS+=("$sp")
-	wait_listen "$2" 5001
-	nsx "$1" timeout 30 socat -u OPEN:"$T_DIR/file" TCP:"$3":5001 || { reap "$sp" 0; return 1; }
-	reap "$sp" 10 || return 1
-	sha256sum <"$T_DIR/recv" | cut -d' ' -f1
-}
 lt() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < float(sys.argv[2]) else 1)' "$1" "$2"; }
 
 run_config() { # NAME ARGS
@@ -72,7 +62,7 @@ run_config() { # NAME ARGS
 		fail "$n: UDP a->b 200M" "loss ${l:-?}%"
 	l=$(udp_loss "$NB" "$A" 198.19.9.2 -R) && lt "$l" 10 && pass "$n: UDP b->a 200M (loss $l%)" ||
 		fail "$n: UDP b->a 200M" "loss ${l:-?}%"
-	[ "$(xfer "$A" "$NB" 198.19.9.2)" = "$SUM" ] && pass "$n: 20 MB file a->b intact" ||
+	[ "$(xfer "$A" "$NB" 198.19.9.2 "$T_DIR/file")" = "$SUM" ] && pass "$n: 20 MB file a->b intact" ||
 		fail "$n: 20 MB file a->b intact"
 	# configuration and `wg show` while the workers carry traffic
 	iperf "$NB" "$A" 198.19.9.2 2 -P 4 >"$T_DIR/churn.out" & local ip=$!
@@ -106,9 +96,9 @@ if pair mixed "--workers 2" "--workers 1 --no-offload --no-busy-poll"; then
 	nsx "$NB" timeout 120 tshark -q -i "$IB" -w "$T_DIR/cap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
 	T_PIDS+=("$tp")
 	wait_for grep -q "Capturing on" "$T_DIR/tshark.log"; sleep 0.5
-	[ "$(xfer "$A" "$NB" 198.19.9.2)" = "$SUM" ] && pass "mixed: 20 MB file a->b intact" ||
+	[ "$(xfer "$A" "$NB" 198.19.9.2 "$T_DIR/file")" = "$SUM" ] && pass "mixed: 20 MB file a->b intact" ||
 		fail "mixed: 20 MB file a->b intact"
-	[ "$(xfer "$NB" "$A" 198.19.9.1)" = "$SUM" ] && pass "mixed: 20 MB file b->a intact" ||
+	[ "$(xfer "$NB" "$A" 198.19.9.1 "$T_DIR/file")" = "$SUM" ] && pass "mixed: 20 MB file b->a intact" ||
 		fail "mixed: 20 MB file b->a intact"
 	sleep 0.3; reap "$tp" 0   # tshark writes out what it holds on SIGTERM
 	total=$(tshark_ip "$T_DIR/cap.pcap" -Y tcp | wc -l)
