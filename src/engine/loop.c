@@ -15,7 +15,6 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 
-#include "engine/busypoll.h"
 #include "engine/loop_int.h"
 #include "lib/log.h"
 #include "lib/tun.h"
@@ -170,7 +169,7 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 		goto fail_fds;
 	l->dev = dev;
 	l->o.no_offload = opts && opts->no_offload;
-	l->no_busy_poll = opts && opts->no_busy_poll;
+	busypoll_init(&l->busypoll, opts && opts->no_busy_poll);
 	l->uapi = (struct loop_src){ SRC_UAPI, uapi_fd };
 	l->timer = (struct loop_src){ SRC_TIMER, -1 };
 	l->sig = (struct loop_src){ SRC_SIGNAL, -1 };
@@ -289,11 +288,10 @@ static void worker_event(struct loop_worker *w, struct epoll_event *ev)
 static int worker_run(struct loop_worker *w)
 {
 	struct epoll_event evs[32];
-	struct busypoll bp;
+	struct busypoll bp = w->l->busypoll;
 
 	loop_self = w;
 	noise_set_thread_slot(w->id);
-	busypoll_init(&bp, w->l->no_busy_poll);
 	while (!stopping(w->l)) {
 		int n = busypoll_wait(&bp, w->epfd, evs, 32);
 		if (n < 0) {

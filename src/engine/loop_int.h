@@ -12,6 +12,7 @@
 #include <sys/epoll.h>
 #include <sys/uio.h>
 
+#include "engine/busypoll.h"
 #include "engine/gro.h"
 #include "engine/gso.h"
 #include "engine/loop.h"
@@ -87,7 +88,7 @@ struct wg_loop {
 	struct loop_src uapi, timer, sig;
 	bool vnet;		/* the tun fds carry a virtio_net_hdr before each packet */
 	bool tso;		/* ... and the device takes TSO: writes may be merged (GRO) */
-	bool no_busy_poll;	/* --no-busy-poll: sleep in epoll_wait right after each batch */
+	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
 	bool stop;		/* atomic */

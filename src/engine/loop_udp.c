@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "engine/busypoll.h"
 #include "engine/loop_int.h"
 #include "lib/log.h"
 
@@ -258,11 +257,9 @@ int wg_loop_bind(struct wg_loop *l)
 	l->bound_port = port;
 	dev->listen_port = port;
 	udpio_caps_str(&l->w[0].uio->caps, caps, sizeof(caps));
-	struct busypoll bp;
 	char bpoll[32] = "off";
-	busypoll_init(&bp, l->no_busy_poll);	/* what each worker computes for itself */
-	if (bp.budget_ns)
-		snprintf(bpoll, sizeof(bpoll), "%llu us", (unsigned long long)(bp.budget_ns / 1000));
+	if (l->busypoll.budget_ns)
+		snprintf(bpoll, sizeof(bpoll), "%llu us", (unsigned long long)(l->busypoll.budget_ns / 1000));
 	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s; workers=%u, busy-poll %s",
 		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain", caps, l->n_workers, bpoll);
 	log_debug("listening on UDP port %u (%s)", port, caps);
