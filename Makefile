@@ -15,7 +15,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -DCULVERT_VERSION='"$(VERSION)"' -Isrc
 DEPFLAGS = -MMD -MP
-LDLIBS  := -lmnl -lcrypto -lpthread
+LDLIBS  := -lmnl -lcrypto 
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 ifeq ($(V),1)
@@ -117,14 +117,19 @@ demo: deps-test
 	@B=$(B) bash tests/demo.sh
 
 bench: deps-test
-	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN)
+	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN) $(B)/relay_floor
 	@B=$(B) bash bench/run.sh
 
 # Where the time goes: perf profile of culvert-wg under one TCP stream, the AEAD's per-packet
 # cost, idle RTT against ping interval; writes bench/profile.md.
 profile: deps-profile
-	$(Q)$(MAKE) --no-print-directory all $(B)/aead_bench
+	$(Q)$(MAKE) --no-print-directory all $(B)/aead_bench $(B)/relay_floor
 	@B=$(B) bash bench/profile.sh
+
+# the least a userspace tun <-> UDP relay can do, for the RTT floor in make bench
+$(B)/relay_floor: bench/relay_floor.c
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
 
 $(B)/aead_bench: bench/aead_bench.c $(B)/libculvert.a
 	$(call msg,LD,$@)

@@ -1,8 +1,8 @@
 # PEERS_EXTRA for ../shared/bench/peers.sh, used by bench/profile.sh (not by make bench):
 #   profile-wg      perf record -a -g for PROFILE_SECS while one iperf3 TCP stream runs through
 #                   culvert-wg, into $PROFILE_OUT/perf.data (iperf3's JSON beside it)
-#   rtt-interval    idle ping RTT of raw veth and culvert-wg at 50 ms and 2 ms between pings,
-#                   which separates the tunnel's own cost from waking idle CPUs
+#   rtt-interval    idle ping RTT of raw veth, relay-floor (bench/peers_floor.sh) and culvert-wg
+#                   at 50, 10 and 2 ms between pings: the longer the pause, the colder the caches
 run_profile-wg() {
   local out=${PROFILE_OUT:?} s=${PROFILE_SECS:-4}
   culvert_wg_up; wait_ping 198.19.0.2
@@ -22,5 +22,6 @@ rtt_intervals() { # NAME ADDR
 }
 run_rtt-interval() {
   ns_up; wait_ping 198.18.0.2; rtt_intervals raw-veth 198.18.0.2; cleanup
+  relay_floor_up; wait_ping 198.19.0.2; rtt_intervals relay-floor 198.19.0.2; cleanup
   culvert_wg_up; wait_ping 198.19.0.2; rtt_intervals culvert-wg 198.19.0.2; cleanup
 }
