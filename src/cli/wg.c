@@ -10,11 +10,13 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/capability.h>
 
 #include "cli/cli.h"
 #include "engine/loop.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
+#include "lib/priv.h"
 #include "lib/tun.h"
 #include "wg/device.h"
 #include "wg/uapi.h"
@@ -23,8 +25,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
-		"                  [--no-busy-poll] IFACE\n"
-		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll] IFACE\n"
+		"                  [--no-busy-poll] [--user USER [--group GROUP]] IFACE\n"
+		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
+		"                  [--user USER [--group GROUP]] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -40,6 +43,13 @@ static void usage(FILE *f)
 		"                    syscall (what is active shows in `culvert show`)\n"
 		"  --no-busy-poll    sleep as soon as a batch is done (default: poll for 50 us\n"
 		"                    after traffic, which lowers the latency of an idle tunnel)\n"
+		"  -u, --user USER   once the device and sockets are open, run as USER (name or\n"
+		"                    uid) with only CAP_NET_ADMIN (fwmark) and CAP_NET_BIND_SERVICE\n"
+		"                    (ports below 1024); a root monitor process removes the\n"
+		"                    control socket when it ends\n"
+		"  -g, --group GROUP the group to run as (default: USER's primary group)\n"
+		"                    (CULVERT_WG_USER=USER in the environment does as --user, for\n"
+		"                    wg-quick)\n"
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
 		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
@@ -96,11 +106,15 @@ int cmd_wg(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-busy-poll", no_argument, NULL, 'P' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "group", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	bool foreground = false, debug = false;
+	bool foreground = false, debug = false, drop = false, have_gid = false;
+	uid_t uid = 0;
+	gid_t gid = 0;
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
 	struct wg_loop_opts lo = { 0 };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -114,7 +128,7 @@ int cmd_wg(int argc, char **argv)
 	int c, uapi_fd, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fdw:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fdw:u:g:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': foreground = true; break;
 		case 'd': debug = true; break;
@@ -130,6 +144,16 @@ int cmd_wg(int argc, char **argv)
 			break;
 		case 'O': lo.no_offload = true; break;
 		case 'P': lo.no_busy_poll = true; break;
+		case 'u':
+			if (!tun_parse_user(optarg, &uid))
+				return CLI_EXIT_USAGE;
+			drop = true;
+			break;
+		case 'g':
+			if (!tun_parse_group(optarg, &gid))
+				return CLI_EXIT_USAGE;
+			have_gid = true;
+			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		case 'V': printf("culvert-wg %s\n", CULVERT_VERSION); return CLI_EXIT_OK;
 		default: usage(stderr); return CLI_EXIT_USAGE;
@@ -139,6 +163,20 @@ int cmd_wg(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
+	/* wg-quick starts the userspace implementation with the interface name only: the
+	 * environment is how a user reaches --user through it. */
+	const char *env_user = getenv("CULVERT_WG_USER");
+	if (!drop && env_user && *env_user) {
+		if (!tun_parse_user(env_user, &uid))
+			return CLI_EXIT_USAGE;
+		drop = true;
+	}
+	if (have_gid && !drop) {
+		fprintf(stderr, "culvert wg: --group needs --user: give the user to run as too\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (drop && !have_gid)
+		gid = priv_default_gid(uid);
 	const char *ifname = argv[optind];
 	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') || strchr(ifname, '%')) {
 		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (1-%d characters, no '/' or '%%')\n",
@@ -183,6 +221,21 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
+	if (drop) {
+		int status;
+
+		r = priv_monitor(&status);
+		if (r < 0) {
+			log_err("cannot fork the monitor process: %s", strerror(-r));
+			uapi_unlink(NULL, name);
+			return CLI_EXIT_FAIL;
+		}
+		if (r > 0) {	/* the monitor: the child has ended */
+			uapi_unlink(NULL, name);
+			return status;
+		}
+	}
+
 	r = wg_device_init(&dev, name, NULL);
 	if (r < 0) {
 		log_err("out of memory");
@@ -201,6 +254,21 @@ int cmd_wg(int argc, char **argv)
 		log_warn("cannot open a UDP socket: %s", strerror(-r));
 	log_info("interface %s up, control socket %s/%s.sock, UDP port %u, %u worker%s", name,
 		 UAPI_SOCKET_DIR, name, dev.listen_port, workers, workers == 1 ? "" : "s");
+	if (drop) {
+		/* fwmark (SO_MARK) needs CAP_NET_ADMIN, a listen-port below 1024 the other. */
+		static const int keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
+
+		r = priv_drop(uid, gid, keep, sizeof(keep) / sizeof(keep[0]));
+		if (r < 0) {
+			log_err("cannot drop to uid %u gid %u: %s", (unsigned int)uid, (unsigned int)gid,
+				strerror(-r));
+			wg_loop_free(loop);
+			wg_device_uninit(&dev);
+			return CLI_EXIT_FAIL;
+		}
+		log_info("running as uid %u gid %u with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only",
+			 (unsigned int)uid, (unsigned int)gid);
+	}
 
 	r = wg_loop_run(loop);
 	uapi_unlink(NULL, name);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/priv.h"
 #include "wg/allowedips.h"
 #include "wg/key.h"
 #include "wg/peer.h"
@@ -138,6 +139,12 @@ static int get(void *d, struct uapi_buf *out)
 	uapi_emit_device(out, &di);
 	if (out->culvert_ext && dev->offload[0])
 		uapi_buf_printf(out, "culvert_offload=%s\n", dev->offload);
+	if (out->culvert_ext) {
+		char who[128];
+
+		priv_describe(who, sizeof(who));
+		uapi_buf_printf(out, "culvert_user=%s\n", who);
+	}
 	if (out->culvert_ext)
 		for (int i = 0; i < WG_DROP__COUNT; i++)
 			uapi_buf_printf(out, "culvert_drop_%s=%llu\n", wg_drop_name(i),

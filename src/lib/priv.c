@@ -1,0 +1,167 @@
+/* Dropping root after setup. The capability calls are the raw syscalls (linux/capability.h):
+ * three 32-bit words of each set are all a v3 header needs, and libcap would be one more
+ * dependency for two calls. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "lib/priv.h"
+
+gid_t priv_default_gid(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	return pw ? pw->pw_gid : (gid_t)uid;
+}
+
+static int cap_get(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+
+	return syscall(SYS_capget, &h, d) < 0 ? -errno : 0;
+}
+
+static int cap_set(struct __user_cap_data_struct d[2])
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+
+	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static bool kept(int cap, const int *keep, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (keep[i] == cap)
+			return true;
+	return false;
+}
+
+int priv_drop(uid_t uid, gid_t gid, const int *keep, size_t n_keep)
+{
+	struct __user_cap_data_struct d[2];
+	int r;
+
+	for (size_t i = 0; i < n_keep; i++)
+		if (keep[i] < 0 || keep[i] > CAP_LAST_CAP)
+			return -EINVAL;
+	/* The bounding set first, while CAP_SETPCAP is still ours. */
+	for (int c = 0; c <= CAP_LAST_CAP; c++)
+		if (!kept(c, keep, n_keep) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -errno;
+	/* setresuid cleared the effective set; make it and the permitted set exactly keep[]. */
+	memset(d, 0, sizeof(d));
+	for (size_t i = 0; i < n_keep; i++) {
+		d[keep[i] / 32].effective |= 1u << (keep[i] % 32);
+		d[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
+	}
+	if ((r = cap_set(d)) < 0)
+		return r;
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	/* Refuse to go on if root is still reachable (a setresuid that did nothing, say). */
+	if (uid != 0 && (setresuid(0, 0, 0) == 0 || geteuid() == 0))
+		return -EPERM;
+	return 0;
+}
+
+int priv_effective_caps(unsigned long long *mask)
+{
+	struct __user_cap_data_struct d[2];
+	int r = cap_get(d);
+
+	if (r < 0)
+		return r;
+	*mask = (unsigned long long)d[1].effective << 32 | d[0].effective;
+	return 0;
+}
+
+void priv_describe(char *buf, size_t len)
+{
+	static const struct { int cap; const char *name; } names[] = {
+		{ CAP_NET_ADMIN, "net_admin" }, { CAP_NET_BIND_SERVICE, "net_bind_service" },
+		{ CAP_NET_RAW, "net_raw" }, { CAP_SETUID, "setuid" }, { CAP_SYS_ADMIN, "sys_admin" },
+	};
+	unsigned long long caps = 0;
+	size_t off;
+
+	if (priv_effective_caps(&caps) < 0)
+		caps = 0;
+	if (geteuid() == 0 && caps >> CAP_SYS_ADMIN & 1) {
+		snprintf(buf, len, "root");
+		return;
+	}
+	off = (size_t)snprintf(buf, len, "uid %u gid %u, capabilities:", (unsigned int)geteuid(),
+			       (unsigned int)getegid());
+	if (!caps && off < len)
+		off += (size_t)snprintf(buf + off, len - off, " none");
+	for (int c = 0; c <= CAP_LAST_CAP && off < len; c++) {
+		if (!(caps >> c & 1))
+			continue;
+		const char *n = NULL;
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (names[i].cap == c)
+				n = names[i].name;
+		off += n ? (size_t)snprintf(buf + off, len - off, " %s", n) :
+			   (size_t)snprintf(buf + off, len - off, " cap_%d", c);
+	}
+}
+
+int priv_monitor(int *status)
+{
+	sigset_t set, old;
+	pid_t pid;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	/* Blocked before the fork, so no signal falls between it and sigwaitinfo. */
+	if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return -e;
+	}
+	if (pid == 0) {
+		/* The child gets back the mask it had, SIGCHLD included. */
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		return 0;
+	}
+	/* The monitor holds nothing open: a device or socket goes away with the child's last fd,
+	 * and a client of a listening socket never waits on the monitor's copy. */
+	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+	for (;;) {
+		siginfo_t si;
+		int st;
+
+		if (sigwaitinfo(&set, &si) < 0)
+			continue;
+		if (si.si_signo != SIGCHLD) {
+			kill(pid, si.si_signo);
+			continue;
+		}
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid) {
+			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return 1;
+		}
+	}
+}

@@ -1,0 +1,132 @@
+#!/bin/bash
+# culvert wg --user: the data path runs as an unprivileged user with CAP_NET_ADMIN and
+# CAP_NET_BIND_SERVICE only, the tunnel works, wg can still change the port (below 1024 too)
+# and the fwmark, and the root monitor removes the control socket however the child ends.
+source "$(dirname "$0")/lib.sh"
+umask 077
+
+A=$(ns_new a) && NB=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
+ns_link "$A" va "$NB" vb
+nsx "$A" ip addr add 198.18.41.1/24 dev va
+nsx "$NB" ip addr add 198.18.41.2/24 dev vb
+
+for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
+IA=${T_PREFIX}a IB=${T_PREFIX}b
+SOCK=/var/run/wireguard
+T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
+NOBODY=$(id -u nobody) NOGROUP=$(id -g nobody)
+
+# status_field PID FIELD: the first value of a /proc/PID/status line
+status_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# child_of PID: the data-path process the monitor forked
+child_of() { pgrep -P "$1" | head -1; }
+# up_a [ARGS]: culvert wg --user nobody on side a, configured; sets MON and CHILD
+up_a() {
+	bg "$A" "$IA" "$CULVERT" wg -f -d --user nobody "$@" "$IA"
+	MON=$BG_PID
+	wait_for test -S "$SOCK/$IA.sock" || return 1
+	CHILD=$(child_of "$MON")
+	[ -n "$CHILD" ] || return 1
+	nsx "$A" wg set "$IA" private-key "$T_DIR/ka" listen-port 51820 \
+		peer "$PB" allowed-ips 198.19.41.2/32 endpoint 198.18.41.2:51820 &&
+		nsx "$A" ip addr add 198.19.41.1/24 dev "$IA" && nsx "$A" ip link set "$IA" up
+}
+
+bg "$NB" "$IB" "$CULVERT" wg -f "$IB"
+wait_for test -S "$SOCK/$IB.sock" || fail "root peer starts" "no control socket"
+nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port 51820 peer "$PA" allowed-ips 198.19.41.1/32
+nsx "$NB" ip addr add 198.19.41.2/24 dev "$IB"; nsx "$NB" ip link set "$IB" up
+
+# ---- 1. who the data path runs as -------------------------------------------------------
+check "culvert wg --user nobody starts and takes wg set" up_a
+[ "$(status_field "$CHILD" Uid)" = "$NOBODY" ] && grep -q "^Uid:[[:space:]]*$NOBODY[[:space:]]*$NOBODY[[:space:]]*$NOBODY[[:space:]]*$NOBODY\$" "/proc/$CHILD/status" &&
+	pass "the data path runs as nobody (real, effective, saved uid)" ||
+	fail "the data path runs as nobody" "$(grep ^Uid "/proc/$CHILD/status" 2>&1)"
+[ "$(status_field "$CHILD" Gid)" = "$NOGROUP" ] && [ "$(status_field "$CHILD" Groups)" = "$NOGROUP" ] &&
+	pass "its group is nobody's primary group, no other groups" ||
+	fail "its group is nobody's primary group" "$(grep -E '^(Gid|Groups)' "/proc/$CHILD/status" 2>&1)"
+for f in CapEff CapPrm CapBnd; do
+	v=$(status_field "$CHILD" "$f")
+	[ "$v" = 0000000000001400 ] && pass "$f is net_admin + net_bind_service only" ||
+		fail "$f is net_admin + net_bind_service only" "got $v"
+done
+[ "$(status_field "$CHILD" CapInh)" = 0000000000000000 ] && [ "$(status_field "$CHILD" CapAmb)" = 0000000000000000 ] &&
+	pass "nothing inheritable or ambient" || fail "nothing inheritable or ambient"
+[ "$(status_field "$CHILD" NoNewPrivs)" = 1 ] && pass "no_new_privs is set" || fail "no_new_privs is set"
+# every thread, not only the first: capabilities are per thread
+bad=0
+for t in /proc/"$CHILD"/task/*; do
+	[ "$(awk '$1 == "CapEff:" {print $2}' "$t/status")" = 0000000000001400 ] || bad=1
+done
+[ "$bad" = 0 ] && [ "$(ls /proc/"$CHILD"/task | wc -l)" -ge 2 ] &&
+	pass "every worker thread has the same two capabilities" || fail "every worker thread has the same two capabilities"
+[ "$(status_field "$MON" Uid)" = 0 ] && pass "the monitor stays root" || fail "the monitor stays root"
+[ "$(ls /proc/"$MON"/fd | wc -l)" -le 3 ] && pass "the monitor holds no descriptor but stdio" ||
+	fail "the monitor holds no descriptor but stdio" "$(ls -l /proc/"$MON"/fd 2>&1)"
+
+# ---- 2. the tunnel works, and what wg may still change -----------------------------------
+check "ping through the tunnel a->b" wait_ping "$A" 198.19.41.2 25
+check "ping through the tunnel b->a" qping "$NB" -c2 -i0.2 -W1 198.19.41.1
+gbps=$(iperf "$NB" "$A" 198.19.41.2 1) && pass "iperf3 through the unprivileged side ($gbps Gbit/s)" ||
+	fail "iperf3 through the unprivileged side"
+check "wg set listen-port 999 (below 1024) as nobody" nsx "$A" wg set "$IA" listen-port 999
+[ "$(nsx "$A" wg show "$IA" listen-port)" = 999 ] && pass "wg show says port 999" || fail "wg show says port 999"
+wait_listen "$A" 999 udp && nsx "$A" ss -Hulpn 'sport = :999' | grep -q "pid=$CHILD," &&
+	pass "the unprivileged process holds UDP port 999" || fail "the unprivileged process holds UDP port 999"
+nsx "$NB" wg set "$IB" peer "$PA" endpoint 198.18.41.1:999
+check "ping after the port change" wait_ping "$NB" 198.19.41.1 25
+check "wg set fwmark (needs CAP_NET_ADMIN) as nobody" nsx "$A" wg set "$IA" fwmark 0x51
+[ "$(nsx "$A" wg show "$IA" fwmark)" = 0x51 ] && pass "wg show says fwmark 0x51" || fail "wg show says fwmark 0x51"
+check "ping with the fwmark set" qping "$A" -c2 -i0.2 -W1 198.19.41.2
+out=$(nsx "$A" "$CULVERT" show "$IA" 2>&1)
+echo "$out" | grep -q "user: uid $NOBODY gid $NOGROUP, capabilities: net_bind_service net_admin" &&
+	pass "culvert show names the user and the capabilities" || fail "culvert show names the user" "$out"
+out=$(nsx "$NB" "$CULVERT" show "$IB" 2>&1)
+echo "$out" | grep -q "user: root" && pass "culvert show says root for a daemon run without --user" ||
+	fail "culvert show says root without --user" "$out"
+
+# ---- 3. however the child ends, the monitor cleans up -------------------------------------
+kill -9 "$CHILD"
+reap "$MON" 10
+rc=$?
+[ ! -e "$SOCK/$IA.sock" ] && pass "after kill -9 of the data path the monitor removed the socket" ||
+	fail "after kill -9 the socket is removed"
+wait_for dev_gone "$A" "$IA" && pass "after kill -9 the device is gone" || fail "after kill -9 the device is gone"
+[ "$rc" = 137 ] && pass "the monitor exits 128+9 for a child killed by SIGKILL" || fail "monitor exit status after SIGKILL" "got $rc"
+
+check "culvert wg --user nobody --group $NOGROUP starts again" up_a --group "$NOGROUP"
+check "and passes traffic" wait_ping "$A" 198.19.41.2 25
+kill -TERM "$MON"
+reap "$MON" 10
+rc=$?
+[ "$rc" = 0 ] && pass "SIGTERM to the monitor: clean exit 0" || fail "SIGTERM to the monitor: clean exit" "got $rc"
+pgrep -f "wg -f -d --user nobody --group $NOGROUP $IA" >/dev/null && fail "no process is left" || pass "no process is left"
+[ ! -e "$SOCK/$IA.sock" ] && pass "after SIGTERM the socket is removed" || fail "after SIGTERM the socket is removed"
+wait_for dev_gone "$A" "$IA" && pass "after SIGTERM the device is gone" || fail "after SIGTERM the device is gone"
+grep -q "running as uid $NOBODY gid $NOGROUP with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only" "$T_DIR/$IA.log" &&
+	pass "the log says what it runs as" || fail "the log says what it runs as"
+
+# ---- 4. CULVERT_WG_USER, the way in through wg-quick ----------------------------------------
+bg "$A" "$IA" env CULVERT_WG_USER=nobody "$CULVERT" wg -f "$IA"
+MON=$BG_PID
+if wait_for test -S "$SOCK/$IA.sock" && CHILD=$(child_of "$MON") && [ -n "$CHILD" ]; then
+	[ "$(status_field "$CHILD" Uid)" = "$NOBODY" ] && [ "$(status_field "$CHILD" CapEff)" = 0000000000001400 ] &&
+		pass "CULVERT_WG_USER=nobody drops like --user" || fail "CULVERT_WG_USER=nobody drops like --user"
+else
+	fail "CULVERT_WG_USER=nobody starts" "no socket or no child"
+fi
+kill -TERM "$MON"; reap "$MON" 10
+[ ! -e "$SOCK/$IA.sock" ] && pass "and cleans up on SIGTERM" || fail "CULVERT_WG_USER run cleans up on SIGTERM"
+
+# ---- 5. refused up front -------------------------------------------------------------------
+out=$(nsx "$A" "$CULVERT" wg -f --user no-such-user-here x0 2>&1); rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "no user 'no-such-user-here'" &&
+	pass "an unknown user is refused with exit 2, naming it" || fail "unknown user refused" "rc=$rc: $out"
+out=$(nsx "$A" "$CULVERT" wg -f --group "$NOGROUP" x0 2>&1); rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q -- "--group needs --user" &&
+	pass "--group without --user is refused with exit 2" || fail "--group without --user refused" "rc=$rc: $out"
+dev_gone "$A" x0 && [ ! -e "$SOCK/x0.sock" ] && pass "a refused start leaves no device or socket" ||
+	fail "a refused start leaves no device or socket"
+
+t_done
