@@ -4,7 +4,7 @@
 # with latency/CPU/RSS under load (bench/peers_load.sh) and one peer among 10,000
 # (bench/peers_scale.sh) in that same run; then the scale figures (bench/scale.sh), and
 # bench/results.md (tables with ratios and targets) and bench/results.png (gnuplot bars).
-# Usage: bench/run.sh [SECS]   env: PEERS_SH (path to peers.sh), NAMES (which to run), ROUNDS (3),
+# Usage: bench/run.sh [SECS]   env: PEERS_SH (path to peers.sh), NAMES (which to run), ROUNDS (5),
 #        SCALE_PEERS (peers for bench/scale.sh, default 10000)
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,9 +31,11 @@ make -s --no-print-directory -C "$top" B="$B" "$B/tests/test_hsbench" >/dev/null
 
 echo "bench: $(nproc) cores, kernel $(uname -r), ${secs}s per tunnel"
 start=$(date +%s)
-# Every tunnel ROUNDS times, the rounds interleaved so that drift on the machine hits all alike;
+# Every tunnel ROUNDS times, the rounds interleaved so that drift on the machine hits all alike
+# (single runs of one tunnel spread by 10-15% here, so three medians were not enough to tell
+# 0.25x of raw veth from 0.24x);
 # report.py takes the median of each. The load-* runs (long, and ratios of their own) run once.
-rounds=${ROUNDS:-3} all=
+rounds=${ROUNDS:-5} all=
 for r in $(seq "$rounds"); do
 	for n in $names; do
 		case $n in load-*) [ "$r" = 1 ] && all="$all $n" ;; *) all="$all $n" ;; esac
