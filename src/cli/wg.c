@@ -25,9 +25,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
-		"                  [--no-busy-poll] [--user USER [--group GROUP]] IFACE\n"
-		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
+		"                  [--no-busy-poll] [--transport udp|tcp]\n"
 		"                  [--user USER [--group GROUP]] IFACE\n"
+		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
+		"                  [--transport udp|tcp] [--user USER [--group GROUP]] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -43,6 +44,9 @@ static void usage(FILE *f)
 		"                    syscall (what is active shows in `culvert show`)\n"
 		"  --no-busy-poll    sleep as soon as a batch is done (default: poll for 50 us\n"
 		"                    after traffic, which lowers the latency of an idle tunnel)\n"
+		"  --transport tcp   carry WireGuard messages over TCP (length-prefixed) instead of\n"
+		"                    UDP, for networks that pass no UDP; culvert peers only, both\n"
+		"                    ends need it; one worker (default: udp, wire-compatible)\n"
 		"  -u, --user USER   once the device and sockets are open, run as USER (name or\n"
 		"                    uid) with only CAP_NET_ADMIN (fwmark) and CAP_NET_BIND_SERVICE\n"
 		"                    (ports below 1024); a root monitor process removes the\n"
@@ -106,13 +110,14 @@ int cmd_wg(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-busy-poll", no_argument, NULL, 'P' },
+		{ "transport", required_argument, NULL, 'T' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	bool foreground = false, debug = false, drop = false, have_gid = false;
+	bool foreground = false, debug = false, drop = false, have_gid = false, workers_given = false;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
@@ -141,6 +146,14 @@ int cmd_wg(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			workers = (unsigned int)v;
+			workers_given = true;
+			break;
+		case 'T':
+			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp")) {
+				fprintf(stderr, "culvert wg: --transport '%s' is not udp or tcp\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			lo.tcp = !strcmp(optarg, "tcp");
 			break;
 		case 'O': lo.no_offload = true; break;
 		case 'P': lo.no_busy_poll = true; break;
@@ -171,6 +184,12 @@ int cmd_wg(int argc, char **argv)
 			return CLI_EXIT_USAGE;
 		drop = true;
 	}
+	if (lo.tcp && workers_given && workers > 1) {
+		fprintf(stderr, "culvert wg: --transport tcp runs one worker: drop --workers %u\n", workers);
+		return CLI_EXIT_USAGE;
+	}
+	if (lo.tcp)
+		workers = 1;
 	if (have_gid && !drop) {
 		fprintf(stderr, "culvert wg: --group needs --user: give the user to run as too\n");
 		return CLI_EXIT_USAGE;
@@ -251,9 +270,10 @@ int cmd_wg(int argc, char **argv)
 	}
 	r = wg_loop_bind(loop);
 	if (r < 0)
-		log_warn("cannot open a UDP socket: %s", strerror(-r));
-	log_info("interface %s up, control socket %s/%s.sock, UDP port %u, %u worker%s", name,
-		 UAPI_SOCKET_DIR, name, dev.listen_port, workers, workers == 1 ? "" : "s");
+		log_warn("cannot open a %s socket: %s", lo.tcp ? "TCP" : "UDP", strerror(-r));
+	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
+		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
+		 workers == 1 ? "" : "s");
 	if (drop) {
 		/* fwmark (SO_MARK) needs CAP_NET_ADMIN, a listen-port below 1024 the other. */
 		static const int keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
@@ -268,6 +288,10 @@ int cmd_wg(int argc, char **argv)
 		}
 		log_info("running as uid %u gid %u with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only",
 			 (unsigned int)uid, (unsigned int)gid);
+		/* SO_REUSEPORT joins only sockets of one uid: the TCP transport's listener is
+		 * opened again as the new user so that its dialling sockets can share the port. */
+		if (lo.tcp && (r = wg_loop_bind(loop)) < 0)
+			log_warn("cannot listen on TCP port %u again: %s", dev.listen_port, strerror(-r));
 	}
 
 	r = wg_loop_run(loop);

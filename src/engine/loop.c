@@ -169,6 +169,12 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 		goto fail_fds;
 	l->dev = dev;
 	l->o.no_offload = opts && opts->no_offload;
+	l->o.tcp = opts && opts->tcp;
+	l->tcp_listen = (struct loop_src){ SRC_TCP_LISTEN, -1 };
+	if (l->o.tcp && n_queues != 1) {
+		r = -EINVAL;	/* the TCP transport runs on worker 0 alone */
+		goto fail_fds;
+	}
 	busypoll_init(&l->busypoll, opts && opts->no_busy_poll);
 	l->uapi = (struct loop_src){ SRC_UAPI, uapi_fd };
 	l->timer = (struct loop_src){ SRC_TIMER, -1 };
@@ -205,7 +211,7 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 	if ((r = loop_ctl_init(l)) < 0)
 		goto fail;
 
-	dev->ops.udp_send = loop_op_udp_send;
+	dev->ops.udp_send = l->o.tcp ? loop_op_tcp_send : loop_op_udp_send;
 	dev->ops.tun_write = loop_op_tun_write;
 	dev->ops.rebind = loop_op_rebind;
 	dev->ops.now = op_now;
@@ -233,6 +239,7 @@ void wg_loop_free(struct wg_loop *l)
 	if (!l)
 		return;
 	loop_ctl_free(l);
+	loop_tcp_free(l);
 	for (unsigned int i = 0; i < l->n_workers; i++)
 		worker_free(&l->w[i]);
 	if (l->epfd >= 0)
@@ -282,6 +289,12 @@ static void worker_event(struct loop_worker *w, struct epoll_event *ev)
 	case SRC_SIGNAL:
 		loop_signal_event(l);
 		break;
+	case SRC_TCP_LISTEN:
+		loop_tcp_accept(l);
+		break;
+	case SRC_TCP_CONN:
+		loop_tcp_event(l, s, ev->events);
+		break;
 	}
 }
 
@@ -309,9 +322,11 @@ static int worker_run(struct loop_worker *w)
 		for (int i = 0; i < n && !stopping(w->l); i++) {
 			enum src_kind k = ((struct loop_src *)evs[i].data.ptr)->kind;
 
-			data |= k == SRC_TUN || k == SRC_UDP;
+			data |= k == SRC_TUN || k == SRC_UDP || k == SRC_TCP_CONN;
 			worker_event(w, &evs[i]);
 		}
+		if (w->l->n_tcp)
+			loop_tcp_sweep(w->l);
 		if (data)	/* the 100 ms tick does not start a spin */
 			busypoll_kick(&bp);
 	}

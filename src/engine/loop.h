@@ -13,6 +13,8 @@ struct wg_loop;
 struct wg_loop_opts {
 	bool no_offload;	/* no vnet_hdr/TSO use on the tun, no UDP GSO/GRO */
 	bool no_busy_poll;	/* sleep right after each batch (no polling after traffic) */
+	bool tcp;		/* WireGuard messages framed over TCP, not UDP (culvert peers only;
+				 * one queue) */
 };
 
 /* Takes ownership of tun_fds[0..n_queues) (one queue per worker, 1..TUN_MAX_QUEUES) and uapi_fd
@@ -25,7 +27,8 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 int wg_loop_run(struct wg_loop *l);
 void wg_loop_free(struct wg_loop *l);
 
-/* Opens the UDP sockets on dev->listen_port (0: a random port, written back) with dev->fwmark.
+/* Opens the UDP sockets (or the TCP listener) on dev->listen_port (0: a random port, written
+ * back) with dev->fwmark.
  * Called by the device through ops.rebind; exposed for the CLI's first bind. */
 int wg_loop_bind(struct wg_loop *l);
 

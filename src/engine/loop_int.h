@@ -2,7 +2,8 @@
  *   loop.c      setup, teardown, the workers' epoll loops and the device's clocks;
  *   loop_tun.c  tun reads (GSO split) and writes (GRO merge), the tun's offload probe;
  *   loop_udp.c  the UDP sockets: open, bind and rebind, the port probe, send and receive;
- *   loop_ctl.c  worker 0's control sources: uapi connections, the tick timer, signals.
+ *   loop_ctl.c  worker 0's control sources: uapi connections, the tick timer, signals;
+ *   loop_tcp.c  the TCP transport (culvert peers only): listener, connections, framing.
  * Everything here runs on a worker's own thread unless it says otherwise. */
 #ifndef CULVERT_ENGINE_LOOP_INT_H
 #define CULVERT_ENGINE_LOOP_INT_H
@@ -35,7 +36,8 @@ enum {
 	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
 };
 
-enum src_kind { SRC_TUN, SRC_UDP, SRC_UAPI, SRC_CONN, SRC_TIMER, SRC_SIGNAL, SRC_WAKE };
+enum src_kind { SRC_TUN, SRC_UDP, SRC_UAPI, SRC_CONN, SRC_TIMER, SRC_SIGNAL, SRC_WAKE, SRC_TCP_LISTEN,
+		SRC_TCP_CONN };
 
 /* What epoll's data.ptr points at: the dispatch switches on kind. */
 struct loop_src {
@@ -83,6 +85,7 @@ struct wg_loop {
 	struct wg_device *dev;
 	struct loop_opts_copy {
 		bool no_offload;
+		bool tcp;		/* the TCP transport instead of UDP (one worker) */
 	} o;
 	int epfd;
 	struct loop_src uapi, timer, sig;
@@ -91,6 +94,9 @@ struct wg_loop {
 	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
+	struct loop_src tcp_listen;	/* the TCP transport (worker 0 only) */
+	struct loop_tcp_conn *tcp_conns;
+	unsigned int n_tcp;
 	bool stop;		/* atomic */
 	int fatal;
 	uint16_t bound_port;
@@ -115,6 +121,15 @@ void loop_wake(struct loop_worker *w);		/* any thread */
 void loop_stop(struct wg_loop *l, int fatal);	/* any thread: ends every worker's loop */
 int loop_ep_add(int epfd, struct loop_src *s, uint32_t events);
 void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
+
+/* loop_tcp.c: the TCP transport, all on worker 0 */
+struct loop_tcp_conn;
+int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+int loop_tcp_bind(struct wg_loop *l);
+void loop_tcp_accept(struct wg_loop *l);
+void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events);
+void loop_tcp_sweep(struct wg_loop *l);	/* frees the connections closed while handling events */
+void loop_tcp_free(struct wg_loop *l);
 
 /* loop_tun.c */
 bool loop_tun_has_vnet_hdr(int fd);

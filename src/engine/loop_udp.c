@@ -236,6 +236,8 @@ int wg_loop_bind(struct wg_loop *l)
 	char caps[160];
 	int r;
 
+	if (l->o.tcp)
+		return loop_tcp_bind(l);
 	/* One worker: the old socket holds the port, so release it first and go back on
 	 * failure. Several: the new set binds beside the old one (SO_REUSEPORT) and each worker
 	 * swaps at its next wake-up, so no thread ever reads a closed descriptor. */

@@ -35,6 +35,7 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_NO_KEY] = "no_private_key",
 	[WG_DROP_SEND_FAILED] = "send_failed",
 	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
+	[WG_DROP_BAD_FRAME] = "bad_frame",
 };
 
 const char *wg_drop_name(enum wg_drop d)

@@ -62,6 +62,7 @@ enum wg_drop {
 	WG_DROP_NO_KEY,		/* no private key configured */
 	WG_DROP_SEND_FAILED,
 	WG_DROP_TUN_WRITE_FAILED,
+	WG_DROP_BAD_FRAME,	/* TCP transport: a frame length no message has (connection closed) */
 	WG_DROP__COUNT
 };
 const char *wg_drop_name(enum wg_drop d);

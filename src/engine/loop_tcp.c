@@ -1,0 +1,378 @@
+/* The TCP transport (culvert wg --transport tcp), for networks that pass no UDP; only culvert
+ * peers speak it. Each WireGuard message travels as one frame of simpletun's framing (a 2-byte
+ * big-endian length, then the message) over one TCP connection per peer address. Outgoing
+ * connections are bound to the listening port (SO_REUSEPORT), so the address a peer sees,
+ * learns by roaming and connects back to is our listening address, as with UDP; both sides
+ * dialling at once is a TCP simultaneous open, still one connection.
+ *
+ * Everything runs on worker 0 (the transport takes one worker). Connections are only marked
+ * dead while events are being handled, because the device may call back into tcp_send from
+ * inside a connection's input, and freed by loop_tcp_sweep afterwards. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "engine/loop_int.h"
+#include "lib/log.h"
+#include "wire/framing.h"
+
+enum {
+	TCP_MAX_CONNS = 64,
+	TCP_TXQ = 256 << 10,		/* bytes queued per connection beyond the socket buffer */
+	TCP_MIN_MSG = 32,		/* the smallest WireGuard message: a keepalive */
+};
+
+struct loop_tcp_conn {
+	struct loop_src src;		/* first: epoll data points here */
+	struct wg_endpoint remote;
+	bool connecting, dead, want_out;
+	struct framing_rx rx;
+	struct framing_txq tx;
+	struct loop_tcp_conn *next;
+};
+
+/* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the device knows them as IPv4. */
+static void ep_normalize(struct wg_endpoint *ep)
+{
+	if (ep->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&ep->in6.sin6_addr))
+		return;
+	struct sockaddr_in in4 = { .sin_family = AF_INET, .sin_port = ep->in6.sin6_port };
+	memcpy(&in4.sin_addr, &ep->in6.sin6_addr.s6_addr[12], 4);
+	memset(ep, 0, sizeof(*ep));
+	ep->in4 = in4;
+}
+
+static struct loop_tcp_conn *find(struct wg_loop *l, const struct wg_endpoint *ep)
+{
+	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+		if (!c->dead && wg_endpoint_equal(&c->remote, ep))
+			return c;
+	return NULL;
+}
+
+static void conn_kill(struct wg_loop *l, struct loop_tcp_conn *c, const char *why)
+{
+	char b[64];
+
+	if (c->dead)
+		return;
+	log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), why);
+	loop_src_close(l->epfd, &c->src);
+	c->dead = true;
+}
+
+void loop_tcp_sweep(struct wg_loop *l)
+{
+	for (struct loop_tcp_conn **p = &l->tcp_conns; *p;) {
+		struct loop_tcp_conn *c = *p;
+
+		if (!c->dead) {
+			p = &c->next;
+			continue;
+		}
+		*p = c->next;
+		framing_rx_free(&c->rx);
+		framing_txq_free(&c->tx);
+		free(c);
+		l->n_tcp--;
+	}
+}
+
+static void set_out(struct wg_loop *l, struct loop_tcp_conn *c, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = &c->src };
+
+	if (c->want_out == on || c->dead)
+		return;
+	c->want_out = on;
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
+}
+
+static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endpoint *ep, bool connecting)
+{
+	struct loop_tcp_conn *c;
+	int one = 1;
+
+	if (l->n_tcp >= TCP_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		close(fd);
+		return NULL;
+	}
+	c->src = (struct loop_src){ SRC_TCP_CONN, fd };
+	c->remote = *ep;
+	c->connecting = connecting;
+	c->want_out = connecting;
+	/* one message per frame, sent as soon as it is queued: a handshake must not wait */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (framing_rx_init(&c->rx, FRAMING_MAX_LEN, 0) < 0 || framing_txq_init(&c->tx, TCP_TXQ) < 0 ||
+	    loop_ep_add(l->epfd, &c->src, EPOLLIN | (connecting ? EPOLLOUT : 0)) < 0) {
+		framing_rx_free(&c->rx);
+		framing_txq_free(&c->tx);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = l->tcp_conns;
+	l->tcp_conns = c;
+	l->n_tcp++;
+	return c;
+}
+
+static int tcp_socket(struct wg_loop *l, int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	int one = 1;
+
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (l->dev->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->dev->fwmark, sizeof(l->dev->fwmark)) < 0)) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A new connection to ep from our listening port (an ephemeral one if that is refused). */
+static struct loop_tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep)
+{
+	struct wg_endpoint local;
+	int fd = tcp_socket(l, ep->sa.sa_family);
+
+	if (fd < 0)
+		return NULL;
+	memset(&local, 0, sizeof(local));
+	local.sa.sa_family = ep->sa.sa_family;
+	if (ep->sa.sa_family == AF_INET6)
+		local.in6.sin6_port = htons(l->bound_port);
+	else
+		local.in4.sin_port = htons(l->bound_port);
+	if (bind(fd, &local.sa, wg_endpoint_len(&local)) < 0)
+		log_debug("TCP: cannot dial from port %u (%s); an ephemeral port it is", l->bound_port,
+			  strerror(errno));
+	if (connect(fd, &ep->sa, wg_endpoint_len(ep)) < 0 && errno != EINPROGRESS) {
+		char b[64];
+		log_debug("TCP: cannot connect to %s: %s", wg_endpoint_str(ep, b, sizeof(b)), strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	return conn_new(l, fd, ep, true);
+}
+
+static void conn_flush(struct wg_loop *l, struct loop_tcp_conn *c)
+{
+	if (c->connecting || c->dead)
+		return;
+	while (framing_txq_pending(&c->tx)) {
+		ssize_t r = framing_txq_flush(&c->tx, c->src.fd);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			conn_kill(l, c, strerror((int)-r));
+			return;
+		}
+	}
+	set_out(l, c, framing_txq_pending(&c->tx) > 0);
+}
+
+int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+{
+	struct wg_loop *l = ctx;
+	struct loop_tcp_conn *c = find(l, ep);
+	unsigned int i;
+
+	if (!c && !(c = conn_dial(l, ep)))
+		return -ENOTCONN;
+	for (i = 0; i < n; i++)
+		if (framing_txq_append(&c->tx, pkts[i].data, pkts[i].len) < 0)
+			break;	/* the queue is full: the rest count as not sent */
+	conn_flush(l, c);
+	return i ? (int)i : -ENOBUFS;
+}
+
+/* Whole frames go to the device in batches, each copied into a receive buffer with the
+ * headroom the device decrypts into; a length no WireGuard message has closes the connection. */
+static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
+{
+	struct loop_worker *w = &l->w[0];
+	unsigned int n = 0;
+	const uint8_t *f;
+	size_t len;
+	int r = 0;
+
+	/* the device may close this connection from inside (a failed send back): stop then */
+	while (!c->dead && (r = framing_rx_next(&c->rx, &f, &len)) == 1) {
+		if (len < TCP_MIN_MSG || len > LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM) {
+			wg_device_drop(l->dev, WG_DROP_BAD_FRAME);
+			conn_kill(l, c, "a frame length no WireGuard message has");
+			break;
+		}
+		memcpy(w->rx_ptrs[n], f, len);
+		w->pkts[n] = (struct wg_pkt){ .data = w->rx_ptrs[n], .len = (uint32_t)len, .ep = c->remote };
+		if (++n == LOOP_RX_BUFS) {
+			wg_device_udp_input(l->dev, w->pkts, n);
+			n = 0;
+		}
+	}
+	if (r < 0) {
+		wg_device_drop(l->dev, WG_DROP_BAD_FRAME);
+		conn_kill(l, c, framing_err_name(c->rx.err));
+	}
+	if (n)
+		wg_device_udp_input(l->dev, w->pkts, n);
+}
+
+void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events)
+{
+	struct loop_tcp_conn *c = (struct loop_tcp_conn *)s;
+
+	if (c->dead)
+		return;
+	if (c->connecting && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int err = 0;
+		socklen_t elen = sizeof(err);
+
+		if (getsockopt(c->src.fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			err = errno;
+		if (err) {
+			conn_kill(l, c, strerror(err));
+			return;
+		}
+		c->connecting = false;
+	}
+	if (events & EPOLLOUT)
+		conn_flush(l, c);
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || c->dead)
+		return;
+	for (int b = 0; b < LOOP_BATCHES_PER_WAKE && !c->dead; b++) {
+		size_t room;
+		uint8_t *p = framing_rx_space(&c->rx, &room);
+		ssize_t r = read(c->src.fd, p, room);
+
+		if (r == 0) {
+			conn_kill(l, c, "closed by the peer");
+			return;
+		}
+		if (r < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				conn_kill(l, c, strerror(errno));
+			return;
+		}
+		framing_rx_commit(&c->rx, (size_t)r);
+		conn_input(l, c);
+		if ((size_t)r < room)
+			return;
+	}
+}
+
+void loop_tcp_accept(struct wg_loop *l)
+{
+	for (int i = 0; i < 16; i++) {
+		struct wg_endpoint ep;
+		socklen_t alen = sizeof(ep);
+		int fd;
+
+		memset(&ep, 0, sizeof(ep));
+		fd = accept4(l->tcp_listen.fd, &ep.sa, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		ep_normalize(&ep);
+		/* A peer that dials again (it restarted) replaces its old connection. */
+		struct loop_tcp_conn *old = find(l, &ep);
+		if (old)
+			conn_kill(l, old, "replaced by a new connection from the same address");
+		if (!conn_new(l, fd, &ep, false))
+			log_debug("TCP: connection refused: %u connections already", l->n_tcp);
+	}
+}
+
+static void close_all(struct wg_loop *l)
+{
+	loop_src_close(l->epfd, &l->tcp_listen);
+	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+		conn_kill(l, c, "the listening port changed");
+	loop_tcp_sweep(l);
+}
+
+/* SO_REUSEPORT would let the listener share a port another daemon of the same user holds, and
+ * split its connections: a plain bind must succeed first. */
+static int port_free(const struct wg_endpoint *a)
+{
+	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), one = 1, zero = 0, r = 0;
+
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (a->sa.sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, &a->sa, wg_endpoint_len(a)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
+{
+	struct wg_endpoint a;
+	int zero = 0, fd, r;
+
+	memset(&a, 0, sizeof(a));
+	a.in6.sin6_family = AF_INET6;
+	a.in6.sin6_port = htons(port);
+	fd = tcp_socket(l, AF_INET6);
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (fd == -EAFNOSUPPORT) {
+		memset(&a, 0, sizeof(a));
+		a.in4.sin_family = AF_INET;
+		a.in4.sin_port = htons(port);
+		fd = tcp_socket(l, AF_INET);
+	}
+	if (fd < 0)
+		return fd;
+	if (port && (r = port_free(&a)) < 0) {
+		close(fd);
+		return r;
+	}
+	socklen_t alen = sizeof(a);
+	if (bind(fd, &a.sa, wg_endpoint_len(&a)) < 0 || listen(fd, 64) < 0 || getsockname(fd, &a.sa, &alen) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*bound = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in4.sin_port);
+	l->tcp_listen = (struct loop_src){ SRC_TCP_LISTEN, fd };
+	return loop_ep_add(l->epfd, &l->tcp_listen, EPOLLIN);
+}
+
+int loop_tcp_bind(struct wg_loop *l)
+{
+	struct wg_device *dev = l->dev;
+	uint16_t old = l->bound_port, port = 0;
+	int r;
+
+	close_all(l);
+	r = tcp_listen(l, dev->listen_port, &port);
+	if (r < 0) {
+		log_warn("cannot listen on TCP port %u: %s", dev->listen_port, strerror(-r));
+		if (!old || tcp_listen(l, old, &port) < 0)
+			return r;
+	}
+	l->bound_port = port;
+	dev->listen_port = port;
+	snprintf(dev->offload, sizeof(dev->offload), "transport tcp (culvert peers only); tun %s; workers=1",
+		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain");
+	log_debug("listening on TCP port %u", port);
+	return r;
+}
+
+void loop_tcp_free(struct wg_loop *l)
+{
+	close_all(l);
+}
