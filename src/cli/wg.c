@@ -52,8 +52,9 @@ static void usage(FILE *f)
 		"                    (ports below 1024); a root monitor process removes the\n"
 		"                    control socket when it ends\n"
 		"  -g, --group GROUP the group to run as (default: USER's primary group)\n"
-		"                    (CULVERT_WG_USER=USER in the environment does as --user, for\n"
-		"                    wg-quick)\n"
+		"\n"
+		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
+		"variables CULVERT_WG_TRANSPORT=tcp and CULVERT_WG_USER=USER do as the options.\n"
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
 		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
@@ -74,6 +75,16 @@ static void set_txqueuelen(const char *name, int len)
 	if (ioctl(fd, SIOCSIFTXQLEN, &ifr) < 0)
 		log_debug("cannot set the queue length of %s: %s", name, strerror(errno));
 	close(fd);
+}
+
+static bool parse_transport(const char *s, const char *what, bool *tcp)
+{
+	if (strcmp(s, "udp") && strcmp(s, "tcp")) {
+		fprintf(stderr, "culvert wg: %s '%s' is not udp or tcp\n", what, s);
+		return false;
+	}
+	*tcp = !strcmp(s, "tcp");
+	return true;
 }
 
 /* Detaches; the parent exits 0 only now, when `wg` can already talk to the socket. */
@@ -118,6 +129,7 @@ int cmd_wg(int argc, char **argv)
 		{ 0 }
 	};
 	bool foreground = false, debug = false, drop = false, have_gid = false, workers_given = false;
+	bool transport_given = false;
 	uid_t uid = 0;
 	gid_t gid = 0;
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
@@ -149,11 +161,9 @@ int cmd_wg(int argc, char **argv)
 			workers_given = true;
 			break;
 		case 'T':
-			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp")) {
-				fprintf(stderr, "culvert wg: --transport '%s' is not udp or tcp\n", optarg);
+			if (!parse_transport(optarg, "--transport", &lo.tcp))
 				return CLI_EXIT_USAGE;
-			}
-			lo.tcp = !strcmp(optarg, "tcp");
+			transport_given = true;
 			break;
 		case 'O': lo.no_offload = true; break;
 		case 'P': lo.no_busy_poll = true; break;
@@ -176,8 +186,12 @@ int cmd_wg(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	/* wg-quick starts the userspace implementation with the interface name only: the
-	 * environment is how a user reaches --user through it. */
+	/* wg-quick (and culvert up) start the daemon with the interface name only: the
+	 * environment is how a user reaches --transport and --user through them. */
+	const char *env_transport = getenv("CULVERT_WG_TRANSPORT");
+	if (!transport_given && env_transport && *env_transport &&
+	    !parse_transport(env_transport, "CULVERT_WG_TRANSPORT", &lo.tcp))
+		return CLI_EXIT_USAGE;
 	const char *env_user = getenv("CULVERT_WG_USER");
 	if (!drop && env_user && *env_user) {
 		if (!tun_parse_user(env_user, &uid))

@@ -96,7 +96,29 @@ conf_b
 nsx "$NB" ip addr add 198.19.43.2/24 dev "$IB"; nsx "$NB" ip link set "$IB" up
 check "after b restarts, a reconnects and the tunnel carries traffic" wait_ping "$A" 198.19.43.2 100
 
-# ---- 4. refused up front -------------------------------------------------------------------
+# ---- 4. culvert up, with the transport from the environment ---------------------------------
+kill "$PID_B"; reap "$PID_B" 5
+cat >"$T_DIR/$IB.conf" <<EOF
+[Interface]
+PrivateKey = $(cat "$T_DIR/kb")
+ListenPort = 51820
+Address = 198.19.43.2/24
+
+[Peer]
+PublicKey = $PA
+AllowedIPs = 198.19.43.1/32
+EOF
+if nsx "$NB" env CULVERT_WG_TRANSPORT=tcp "$CULVERT" up "$T_DIR/$IB.conf" 2>"$T_DIR/up.err"; then
+	pass "CULVERT_WG_TRANSPORT=tcp culvert up"
+else
+	fail "CULVERT_WG_TRANSPORT=tcp culvert up" "$(cat "$T_DIR/up.err")"
+fi
+nsx "$NB" "$CULVERT" show "$IB" | grep -q "transport tcp" && pass "the daemon culvert up started speaks TCP" ||
+	fail "the daemon culvert up started speaks TCP"
+check "ping a->b to the culvert up side" wait_ping "$A" 198.19.43.2 100
+check "culvert down" nsx "$NB" "$CULVERT" down "$T_DIR/$IB.conf"
+
+# ---- 5. refused up front -------------------------------------------------------------------
 out=$(nsx "$A" "$CULVERT" wg -f --transport sctp x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "not udp or tcp" && pass "--transport sctp is refused with exit 2" ||
 	fail "--transport sctp refused" "rc=$rc: $out"
@@ -104,7 +126,7 @@ out=$(nsx "$A" "$CULVERT" wg -f --transport tcp --workers 2 x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "one worker" && pass "--transport tcp with --workers 2 is refused with exit 2" ||
 	fail "--transport tcp --workers 2 refused" "rc=$rc: $out"
 
-kill "$PID_A" "$PID_B"; reap "$PID_A" 5; reap "$PID_B" 5
+kill "$PID_A"; reap "$PID_A" 5
 [ ! -e "$SOCK/$IA.sock" ] && [ ! -e "$SOCK/$IB.sock" ] && pass "both daemons removed their sockets" ||
 	fail "both daemons removed their sockets"
 t_done
