@@ -96,7 +96,8 @@ struct wg_loop {
 	unsigned int n_conns;
 	struct loop_src tcp_listen;	/* the TCP transport (worker 0 only) */
 	struct loop_tcp_conn *tcp_conns;
-	unsigned int n_tcp;
+	unsigned int n_tcp;		/* allocated, dead ones included until the sweep */
+	unsigned int n_tcp_live;
 	bool stop;		/* atomic */
 	int fatal;
 	uint16_t bound_port;

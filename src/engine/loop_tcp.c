@@ -10,6 +10,7 @@
  * inside a connection's input, and freed by loop_tcp_sweep afterwards. */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,7 +31,8 @@ enum {
 struct loop_tcp_conn {
 	struct loop_src src;		/* first: epoll data points here */
 	struct wg_endpoint remote;
-	bool connecting, dead, want_out;
+	bool connecting, dead, want_out, dialled;
+	uint64_t last_rx;		/* monotonic ns of the last bytes read (or of the accept) */
 	struct framing_rx rx;
 	struct framing_txq tx;
 	struct loop_tcp_conn *next;
@@ -64,6 +66,31 @@ static void conn_kill(struct wg_loop *l, struct loop_tcp_conn *c, const char *wh
 	log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), why);
 	loop_src_close(l->epfd, &c->src);
 	c->dead = true;
+	l->n_tcp_live--;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* All slots taken: the accepted connection that has been silent longest makes room, so that
+ * idle connections (a scan, or someone holding slots) cannot lock peers out. Connections we
+ * dialled are to configured peers and stay. */
+static bool make_room(struct wg_loop *l)
+{
+	struct loop_tcp_conn *victim = NULL;
+
+	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+		if (!c->dead && !c->dialled && (!victim || c->last_rx < victim->last_rx))
+			victim = c;
+	if (!victim)
+		return false;
+	conn_kill(l, victim, "the longest silent of a full table, making room");
+	return true;
 }
 
 void loop_tcp_sweep(struct wg_loop *l)
@@ -98,14 +125,16 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 	struct loop_tcp_conn *c;
 	int one = 1;
 
-	if (l->n_tcp >= TCP_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+	if ((l->n_tcp_live >= TCP_MAX_CONNS && !make_room(l)) || !(c = calloc(1, sizeof(*c)))) {
 		close(fd);
 		return NULL;
 	}
 	c->src = (struct loop_src){ SRC_TCP_CONN, fd };
 	c->remote = *ep;
 	c->connecting = connecting;
+	c->dialled = connecting;
 	c->want_out = connecting;
+	c->last_rx = now_ns();
 	/* one message per frame, sent as soon as it is queued: a handshake must not wait */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (framing_rx_init(&c->rx, FRAMING_MAX_LEN, 0) < 0 || framing_txq_init(&c->tx, TCP_TXQ) < 0 ||
@@ -119,6 +148,7 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 	c->next = l->tcp_conns;
 	l->tcp_conns = c;
 	l->n_tcp++;
+	l->n_tcp_live++;
 	return c;
 }
 
@@ -264,6 +294,7 @@ void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events)
 				conn_kill(l, c, strerror(errno));
 			return;
 		}
+		c->last_rx = now_ns();
 		framing_rx_commit(&c->rx, (size_t)r);
 		conn_input(l, c);
 		if ((size_t)r < room)
@@ -288,7 +319,7 @@ void loop_tcp_accept(struct wg_loop *l)
 		if (old)
 			conn_kill(l, old, "replaced by a new connection from the same address");
 		if (!conn_new(l, fd, &ep, false))
-			log_debug("TCP: connection refused: %u connections already", l->n_tcp);
+			log_debug("TCP: connection refused: %u connections already", l->n_tcp_live);
 	}
 }
 

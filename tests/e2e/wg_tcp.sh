@@ -96,7 +96,28 @@ conf_b
 nsx "$NB" ip addr add 198.19.43.2/24 dev "$IB"; nsx "$NB" ip link set "$IB" up
 check "after b restarts, a reconnects and the tunnel carries traffic" wait_ping "$A" 198.19.43.2 100
 
-# ---- 4. culvert up, with the transport from the environment ---------------------------------
+# ---- 4. idle connections holding every slot do not lock peers out --------------------------
+# 80 connections from the middle box that never send a byte; b keeps at most 64 of them open
+socks() { find "/proc/$PID_B/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
+base=$(socks)
+for i in $(seq 80); do
+	nsx "$M" timeout 40 socat -u EXEC:"sleep 35" TCP:198.18.44.1:51820 >/dev/null 2>&1 &
+	T_PIDS+=($!)
+done
+wait_for sh -c "[ \$(ip netns exec $NB ss -Htn state established '( sport = :51820 )' | grep -c 198.18.44.254) -ge 64 ]"
+sleep 1
+n=$(socks)
+[ "$n" -le $((base + 64)) ] && [ "$n" -ge $((base + 32)) ] &&
+	pass "b keeps at most 64 connections open under 80 idle ones ($base -> $n sockets)" ||
+	fail "b keeps at most 64 connections open" "$base -> $n sockets"
+check "the active peer kept its connection through the flood" qping "$A" -c3 -i0.2 -W1 198.19.43.2
+kill "$PID_A"; reap "$PID_A" 5
+start "$A" "$IA" && PID_A=$BG_PID || fail "a restarts"
+conf_a
+nsx "$A" ip addr add 198.19.43.1/24 dev "$IA"; nsx "$A" ip link set "$IA" up
+check "a restarted peer gets a slot (an idle connection makes room)" wait_ping "$A" 198.19.43.2 100
+
+# ---- 5. culvert up, with the transport from the environment ---------------------------------
 kill "$PID_B"; reap "$PID_B" 5
 cat >"$T_DIR/$IB.conf" <<EOF
 [Interface]
@@ -118,7 +139,7 @@ nsx "$NB" "$CULVERT" show "$IB" | grep -q "transport tcp" && pass "the daemon cu
 check "ping a->b to the culvert up side" wait_ping "$A" 198.19.43.2 100
 check "culvert down" nsx "$NB" "$CULVERT" down "$T_DIR/$IB.conf"
 
-# ---- 5. refused up front -------------------------------------------------------------------
+# ---- 6. refused up front -------------------------------------------------------------------
 out=$(nsx "$A" "$CULVERT" wg -f --transport sctp x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "not udp or tcp" && pass "--transport sctp is refused with exit 2" ||
 	fail "--transport sctp refused" "rc=$rc: $out"
