@@ -8,12 +8,15 @@
 #include "cli/cli.h"
 #include "engine/st.h"
 #include "lib/log.h"
+#include "lib/priv.h"
+#include "lib/tun.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert simpletun -i IFACE [-s | -c SERVER] [-p PORT] [-u | -a] [-d]\n"
 		"                         [--udp] [-4 | -6] [-b ADDR] [--no-offload] [--no-busy-poll]\n"
+		"                         [--user USER [--group GROUP]]\n"
 		"\n"
 		"Relay packets between a tun/tap device and a peer, like the tutorial's simpletun\n"
 		"(interoperates with it over TCP). Traffic is NOT encrypted.\n"
@@ -32,6 +35,9 @@ static void usage(FILE *f)
 		"               and datagrams on the wire are always single packets of at most the MTU)\n"
 		"  --no-busy-poll sleep as soon as a batch is done (default: poll for 50 us after\n"
 		"               traffic, which lowers the latency of an idle tunnel)\n"
+		"  --user USER  once the device and socket are open, run as USER (name or uid)\n"
+		"               with no capabilities at all\n"
+		"  --group GROUP  the group to run as (default: USER's primary group)\n"
 		"\nSee culvert-simpletun(8).\n", ST_DEFAULT_PORT);
 }
 
@@ -74,11 +80,14 @@ int cmd_simpletun(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-busy-poll", no_argument, NULL, 'P' },
+		{ "user", required_argument, NULL, 'X' },
+		{ "group", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
 	int mode = -1, dev = -1, opt, r;
+	bool have_gid = false;
 	struct st_ctx x;
 	struct st_counters zero = { 0 };
 
@@ -118,6 +127,16 @@ int cmd_simpletun(int argc, char **argv)
 		case 'U': cfg.udp = true; break;
 		case 'O': cfg.no_offload = true; break;
 		case 'P': cfg.no_busy_poll = true; break;
+		case 'X':
+			if (!tun_parse_user(optarg, &cfg.uid))
+				return CLI_EXIT_USAGE;
+			cfg.drop = true;
+			break;
+		case 'G':
+			if (!tun_parse_group(optarg, &cfg.gid))
+				return CLI_EXIT_USAGE;
+			have_gid = true;
+			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default:	/* ':' or '?' */
 			cli_option_error("simpletun", opt, argv);
@@ -136,6 +155,12 @@ int cmd_simpletun(int argc, char **argv)
 		fprintf(stderr, "culvert simpletun: choose server (-s) or client (-c SERVER) mode\n");
 		return CLI_EXIT_USAGE;
 	}
+	if (have_gid && !cfg.drop) {
+		fprintf(stderr, "culvert simpletun: --group needs --user: give the user to run as too\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (cfg.drop && !have_gid)
+		cfg.gid = priv_default_gid(cfg.uid);
 	cfg.server = mode == 1;
 	if (cfg.bind && !cfg.server) {
 		fprintf(stderr, "culvert simpletun: -b is for the server (-s)\n");

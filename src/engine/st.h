@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <net/if.h>
 #include <netdb.h>
 #include <sys/uio.h>
@@ -24,6 +25,9 @@ struct st_config {
 	int family;            /* AF_UNSPEC, AF_INET or AF_INET6 (-4 / -6) */
 	bool no_offload;       /* --no-offload: plain device, no UDP GSO/GRO */
 	bool no_busy_poll;     /* --no-busy-poll: sleep in epoll_wait right after each batch */
+	bool drop;             /* --user: once the device and sockets are open, become uid/gid */
+	uid_t uid;
+	gid_t gid;
 };
 
 /* Drop and close reasons, each with its own counter. */
@@ -93,6 +97,9 @@ struct st_ctx {
 /* Open (or create) the device, epoll, signalfd and timerfd. 0 or -errno (already logged). */
 int st_setup(struct st_ctx *x, const struct st_config *cfg);
 void st_teardown(struct st_ctx *x);
+/* With cfg->drop: become cfg->uid/gid with no capabilities at all (a device we created goes
+ * with our fd, and nothing is bound again), once the run has its sockets. 0 or -errno. */
+int st_drop_privileges(const struct st_ctx *x);
 /* Re-read the MTU; true when the limit grew (the device MTU was raised). */
 bool st_refresh_limit(struct st_ctx *x);
 /* Sanity check of a packet about to be written to the device. */

@@ -12,6 +12,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "lib/priv.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
 #include "lib/tun.h"
@@ -71,6 +72,23 @@ void st_timer_arm(struct st_ctx *x, unsigned int ms)
 	if (!ms)
 		its.it_value.tv_nsec = 1;
 	timerfd_settime(x->timer, 0, &its, NULL);
+}
+
+int st_drop_privileges(const struct st_ctx *x)
+{
+	int r;
+
+	if (!x->cfg->drop)
+		return 0;
+	r = priv_drop(x->cfg->uid, x->cfg->gid, NULL, 0);
+	if (r < 0) {
+		log_err("cannot drop to uid %u gid %u: %s", (unsigned int)x->cfg->uid, (unsigned int)x->cfg->gid,
+			strerror(-r));
+		return r;
+	}
+	log_info("running as uid %u gid %u with no capabilities", (unsigned int)x->cfg->uid,
+		 (unsigned int)x->cfg->gid);
+	return 0;
 }
 
 int st_setup(struct st_ctx *x, const struct st_config *cfg)

@@ -421,6 +421,8 @@ int st_tcp_run(struct st_ctx *x)
 	} else {
 		st_timer_arm(x, 0);
 	}
+	if ((r = st_drop_privileges(x)) < 0)
+		goto out;
 	r = 0;
 	busypoll_init(&bp, x->cfg->no_busy_poll);
 	while (!x->stop) {

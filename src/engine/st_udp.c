@@ -340,6 +340,8 @@ int st_udp_run(struct st_ctx *x)
 		log_err("cannot open the UDP socket (port %s): %s", x->cfg->port, strerror(-r));
 		goto out;
 	}
+	if ((r = st_drop_privileges(x)) < 0)
+		goto out;
 	busypoll_init(&bp, x->cfg->no_busy_poll);
 	while (!x->stop) {
 		int n = busypoll_wait(&bp, x->ep, ev, 8);

@@ -1,7 +1,9 @@
 #!/bin/bash
-# culvert wg --user: the data path runs as an unprivileged user with CAP_NET_ADMIN and
+# --user. culvert wg: the data path runs as an unprivileged user with CAP_NET_ADMIN and
 # CAP_NET_BIND_SERVICE only, the tunnel works, wg can still change the port (below 1024 too)
 # and the fwmark, and the root monitor removes the control socket however the child ends.
+# culvert simpletun: both ends run with no capabilities at all, over TCP (with a reconnect)
+# and UDP.
 source "$(dirname "$0")/lib.sh"
 umask 077
 
@@ -119,7 +121,45 @@ fi
 kill -TERM "$MON"; reap "$MON" 10
 [ ! -e "$SOCK/$IA.sock" ] && pass "and cleans up on SIGTERM" || fail "CULVERT_WG_USER run cleans up on SIGTERM"
 
-# ---- 5. refused up front -------------------------------------------------------------------
+# ---- 5. culvert simpletun --user --------------------------------------------------------
+# st_up NS DEV ADDR ARGS...: simpletun as nobody on a device it creates, with ADDR on it
+st_up() {
+	local n=$1 d=$2 a=$3; shift 3
+	bg "$n" "st-$d" "$CULVERT" simpletun -i "$d" --user nobody "$@"
+	ST_PID=$BG_PID
+	wait_for dev_exists "$n" "$d" && nsx "$n" ip addr add "$a/24" dev "$d" && nsx "$n" ip link set "$d" up
+}
+st_caps_ok() { # PID
+	[ "$(status_field "$1" Uid)" = "$NOBODY" ] && [ "$(status_field "$1" CapEff)" = 0000000000000000 ] &&
+		[ "$(status_field "$1" CapPrm)" = 0000000000000000 ] && [ "$(status_field "$1" NoNewPrivs)" = 1 ]
+}
+for mode in tcp udp; do
+	flag=; port=55555; [ $mode = udp ] && flag=--udp port=55556
+	check "simpletun $mode server --user nobody starts" st_up "$NB" stb 198.19.42.2 -s -p $port $flag
+	SRV=$ST_PID
+	check "simpletun $mode client --user nobody starts" st_up "$A" sta 198.19.42.1 -c 198.18.41.2 -p $port $flag
+	CLI=$ST_PID
+	check "simpletun $mode: ping through it" wait_ping "$A" 198.19.42.2 50
+	check "simpletun $mode server: uid nobody, no capabilities, no_new_privs" st_caps_ok "$SRV"
+	check "simpletun $mode client: uid nobody, no capabilities, no_new_privs" st_caps_ok "$CLI"
+	if [ $mode = tcp ]; then
+		kill "$SRV"; reap "$SRV" 5
+		check "simpletun tcp server restarts as nobody" st_up "$NB" stb 198.19.42.2 -s -p $port
+		SRV=$ST_PID
+		check "the unprivileged client reconnected and traffic flows" wait_ping "$A" 198.19.42.2 100
+	fi
+	grep -q "running as uid $NOBODY gid $NOGROUP with no capabilities" "$T_DIR/st-sta.log" &&
+		pass "simpletun $mode logs what it runs as" || fail "simpletun $mode logs what it runs as"
+	kill "$SRV" "$CLI"; reap "$SRV" 5; reap "$CLI" 5
+	wait_for dev_gone "$A" sta && wait_for dev_gone "$NB" stb && pass "simpletun $mode: the devices it made are gone" ||
+		fail "simpletun $mode: the devices it made are gone"
+	: >"$T_DIR/st-sta.log"
+done
+out=$(nsx "$A" "$CULVERT" simpletun -i x0 -s --group "$NOGROUP" 2>&1); rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q -- "--group needs --user" &&
+	pass "simpletun --group without --user is refused with exit 2" || fail "simpletun --group without --user" "rc=$rc: $out"
+
+# ---- 6. refused up front -------------------------------------------------------------------
 out=$(nsx "$A" "$CULVERT" wg -f --user no-such-user-here x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "no user 'no-such-user-here'" &&
 	pass "an unknown user is refused with exit 2, naming it" || fail "unknown user refused" "rc=$rc: $out"
