@@ -10,22 +10,22 @@
  * inside a connection's input, and freed by loop_tcp_sweep afterwards. */
 #include <errno.h>
 #include <stdio.h>
-#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "engine/loop_int.h"
+#include "engine/loop_tcp.h"
 #include "lib/log.h"
 #include "wire/framing.h"
 
 enum {
 	TCP_MAX_CONNS = 64,
 	TCP_TXQ = 256 << 10,		/* bytes queued per connection beyond the socket buffer */
-	TCP_MIN_MSG = 32,		/* the smallest WireGuard message: a keepalive */
 };
 
 struct loop_tcp_conn {
@@ -226,6 +226,15 @@ int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkt
 	return i ? (int)i : -ENOBUFS;
 }
 
+int loop_tcp_frame_next(struct framing_rx *rx, size_t max, const uint8_t **f, size_t *len)
+{
+	int r = framing_rx_next(rx, f, len);
+
+	if (r == 1 && (*len < LOOP_TCP_MIN_MSG || *len > max))
+		return -EPROTO;
+	return r;
+}
+
 /* Whole frames go to the device in batches, each copied into a receive buffer with the
  * headroom the device decrypts into; a length no WireGuard message has closes the connection. */
 static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
@@ -237,12 +246,8 @@ static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
 	int r = 0;
 
 	/* the device may close this connection from inside (a failed send back): stop then */
-	while (!c->dead && (r = framing_rx_next(&c->rx, &f, &len)) == 1) {
-		if (len < TCP_MIN_MSG || len > LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM) {
-			wg_device_drop(l->dev, WG_DROP_BAD_FRAME);
-			conn_kill(l, c, "a frame length no WireGuard message has");
-			break;
-		}
+	while (!c->dead && (r = loop_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+						    &f, &len)) == 1) {
 		memcpy(w->rx_ptrs[n], f, len);
 		w->pkts[n] = (struct wg_pkt){ .data = w->rx_ptrs[n], .len = (uint32_t)len, .ep = c->remote };
 		if (++n == LOOP_RX_BUFS) {
@@ -252,7 +257,8 @@ static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
 	}
 	if (r < 0) {
 		wg_device_drop(l->dev, WG_DROP_BAD_FRAME);
-		conn_kill(l, c, framing_err_name(c->rx.err));
+		conn_kill(l, c, c->rx.err != FRAMING_OK ? framing_err_name(c->rx.err) :
+							  "a frame length no WireGuard message has");
 	}
 	if (n)
 		wg_device_udp_input(l->dev, w->pkts, n);
