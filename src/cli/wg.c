@@ -47,10 +47,10 @@ static void usage(FILE *f)
 		"  --transport tcp   carry WireGuard messages over TCP (length-prefixed) instead of\n"
 		"                    UDP, for networks that pass no UDP; culvert peers only, both\n"
 		"                    ends need it; one worker (default: udp, wire-compatible)\n"
-		"  -u, --user USER   once the device and sockets are open, run as USER (name or\n"
-		"                    uid) with only CAP_NET_ADMIN (fwmark) and CAP_NET_BIND_SERVICE\n"
-		"                    (ports below 1024); a root monitor process removes the\n"
-		"                    control socket when it ends\n"
+		"  -u, --user USER   once the device and control socket are open, run as USER\n"
+		"                    (name or uid) with only CAP_NET_ADMIN (fwmark) and\n"
+		"                    CAP_NET_BIND_SERVICE (ports below 1024); a root monitor\n"
+		"                    process removes the control socket when it ends\n"
 		"  -g, --group GROUP the group to run as (default: USER's primary group)\n"
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
@@ -282,12 +282,6 @@ int cmd_wg(int argc, char **argv)
 		wg_device_uninit(&dev);
 		return CLI_EXIT_FAIL;
 	}
-	r = wg_loop_bind(loop);
-	if (r < 0)
-		log_warn("cannot open a %s socket: %s", lo.tcp ? "TCP" : "UDP", strerror(-r));
-	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
-		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
-		 workers == 1 ? "" : "s");
 	if (drop) {
 		/* fwmark (SO_MARK) needs CAP_NET_ADMIN, a listen-port below 1024 the other. */
 		static const int keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
@@ -302,11 +296,16 @@ int cmd_wg(int argc, char **argv)
 		}
 		log_info("running as uid %u gid %u with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only",
 			 (unsigned int)uid, (unsigned int)gid);
-		/* SO_REUSEPORT joins only sockets of one uid: the TCP transport's listener is
-		 * opened again as the new user so that its dialling sockets can share the port. */
-		if (lo.tcp && (r = wg_loop_bind(loop)) < 0)
-			log_warn("cannot listen on TCP port %u again: %s", dev.listen_port, strerror(-r));
 	}
+	/* Bound after the drop: SO_REUSEPORT joins only sockets of one uid, and every later
+	 * rebind (wg set listen-port or fwmark, the TCP transport's dialling sockets) opens its
+	 * sockets beside these as the user the daemon runs as. */
+	r = wg_loop_bind(loop);
+	if (r < 0)
+		log_warn("cannot open a %s socket: %s", lo.tcp ? "TCP" : "UDP", strerror(-r));
+	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
+		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
+		 workers == 1 ? "" : "s");
 
 	r = wg_loop_run(loop);
 	uapi_unlink(NULL, name);

@@ -115,6 +115,10 @@ MON=$BG_PID
 if wait_for test -S "$SOCK/$IA.sock" && CHILD=$(child_of "$MON") && [ -n "$CHILD" ]; then
 	[ "$(status_field "$CHILD" Uid)" = "$NOBODY" ] && [ "$(status_field "$CHILD" CapEff)" = 0000000000001400 ] &&
 		pass "CULVERT_WG_USER=nobody drops like --user" || fail "CULVERT_WG_USER=nobody drops like --user"
+	# a rebind on the same port (what wg-quick's fwmark does) joins the sockets opened at
+	# start-up with SO_REUSEPORT, which needs them to belong to the same user
+	check "wg set fwmark right after start (same-port rebind, $(nproc) workers)" nsx "$A" wg set "$IA" fwmark 0x52
+	[ "$(nsx "$A" wg show "$IA" fwmark)" = 0x52 ] && pass "wg show says fwmark 0x52" || fail "wg show says fwmark 0x52"
 else
 	fail "CULVERT_WG_USER=nobody starts" "no socket or no child"
 fi
