@@ -325,7 +325,7 @@ static int worker_run(struct loop_worker *w)
 			data |= k == SRC_TUN || k == SRC_UDP || k == SRC_TCP_CONN;
 			worker_event(w, &evs[i]);
 		}
-		if (w->l->n_tcp)
+		if (w->l->tcp_dead)
 			loop_tcp_sweep(w->l);
 		if (data)	/* the 100 ms tick does not start a spin */
 			busypoll_kick(&bp);

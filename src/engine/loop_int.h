@@ -96,8 +96,8 @@ struct wg_loop {
 	unsigned int n_conns;
 	struct loop_src tcp_listen;	/* the TCP transport (worker 0 only) */
 	struct loop_tcp_conn *tcp_conns;
-	unsigned int n_tcp;		/* allocated, dead ones included until the sweep */
-	unsigned int n_tcp_live;
+	unsigned int n_tcp;		/* open connections (dead ones are not counted) */
+	bool tcp_dead;			/* some connection awaits loop_tcp_sweep */
 	bool stop;		/* atomic */
 	int fatal;
 	uint16_t bound_port;

@@ -66,7 +66,8 @@ static void conn_kill(struct wg_loop *l, struct loop_tcp_conn *c, const char *wh
 	log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), why);
 	loop_src_close(l->epfd, &c->src);
 	c->dead = true;
-	l->n_tcp_live--;
+	l->n_tcp--;
+	l->tcp_dead = true;
 }
 
 static uint64_t now_ns(void)
@@ -95,6 +96,7 @@ static bool make_room(struct wg_loop *l)
 
 void loop_tcp_sweep(struct wg_loop *l)
 {
+	l->tcp_dead = false;
 	for (struct loop_tcp_conn **p = &l->tcp_conns; *p;) {
 		struct loop_tcp_conn *c = *p;
 
@@ -106,7 +108,6 @@ void loop_tcp_sweep(struct wg_loop *l)
 		framing_rx_free(&c->rx);
 		framing_txq_free(&c->tx);
 		free(c);
-		l->n_tcp--;
 	}
 }
 
@@ -125,7 +126,7 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 	struct loop_tcp_conn *c;
 	int one = 1;
 
-	if ((l->n_tcp_live >= TCP_MAX_CONNS && !make_room(l)) || !(c = calloc(1, sizeof(*c)))) {
+	if ((l->n_tcp >= TCP_MAX_CONNS && !make_room(l)) || !(c = calloc(1, sizeof(*c)))) {
 		close(fd);
 		return NULL;
 	}
@@ -148,7 +149,6 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 	c->next = l->tcp_conns;
 	l->tcp_conns = c;
 	l->n_tcp++;
-	l->n_tcp_live++;
 	return c;
 }
 
@@ -325,16 +325,17 @@ void loop_tcp_accept(struct wg_loop *l)
 		if (old)
 			conn_kill(l, old, "replaced by a new connection from the same address");
 		if (!conn_new(l, fd, &ep, false))
-			log_debug("TCP: connection refused: %u connections already", l->n_tcp_live);
+			log_debug("TCP: connection refused: %u connections already", l->n_tcp);
 	}
 }
 
+/* Only marks the connections dead: a rebind comes from a uapi request, in the middle of an
+ * event batch that may still name them. */
 static void close_all(struct wg_loop *l)
 {
 	loop_src_close(l->epfd, &l->tcp_listen);
 	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
 		conn_kill(l, c, "the listening port changed");
-	loop_tcp_sweep(l);
 }
 
 /* SO_REUSEPORT would let the listener share a port another daemon of the same user holds, and
@@ -412,4 +413,5 @@ int loop_tcp_bind(struct wg_loop *l)
 void loop_tcp_free(struct wg_loop *l)
 {
 	close_all(l);
+	loop_tcp_sweep(l);
 }
