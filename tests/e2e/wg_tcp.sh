@@ -37,6 +37,9 @@ conf_a() {
 		peer "$PB" allowed-ips 198.19.43.2/32 endpoint 198.18.44.1:51820 persistent-keepalive 1
 }
 conf_b() { nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port 51820 peer "$PA" allowed-ips 198.19.43.1/32; }
+# restart_a / restart_b: the daemon started again, configured, its tunnel address up
+restart_a() { start "$A" "$IA" && PID_A=$BG_PID && conf_a && ifconf "$A" "$IA" 43 1; }
+restart_b() { start "$NB" "$IB" && PID_B=$BG_PID && conf_b && ifconf "$NB" "$IB" 43 2; }
 drop_count() { nsx "$1" "$CULVERT" show "$2" | awk -v k="$3:" '$1 == k {print $2}'; }
 
 # ---- 0. UDP really is blocked --------------------------------------------------------------
@@ -51,8 +54,7 @@ sleep 0.5
 start "$A" "$IA" && PID_A=$BG_PID && start "$NB" "$IB" && PID_B=$BG_PID || fail "culvert wg --transport tcp starts"
 check "wg set a" conf_a
 check "wg set b (no endpoint: it learns a's)" conf_b
-nsx "$A" ip addr add 198.19.43.1/24 dev "$IA"; nsx "$A" ip link set "$IA" up
-nsx "$NB" ip addr add 198.19.43.2/24 dev "$IB"; nsx "$NB" ip link set "$IB" up
+ifconf "$A" "$IA" 43 1; ifconf "$NB" "$IB" 43 2
 check "ping a->b over the TCP transport" wait_ping "$A" 198.19.43.2 50
 check "ping b->a" qping "$NB" -c2 -i0.2 -W1 198.19.43.1
 nsx "$A" ss -Htn state established | grep -q "198.18.43.1:51820 *198.18.44.1:51820" &&
@@ -91,10 +93,12 @@ check "a stalled partial frame on another connection does not block the tunnel" 
 
 # ---- 3. a restarted peer ------------------------------------------------------------------
 kill "$PID_B"; reap "$PID_B" 5
-start "$NB" "$IB" && PID_B=$BG_PID || fail "b restarts"
-conf_b
-nsx "$NB" ip addr add 198.19.43.2/24 dev "$IB"; nsx "$NB" ip link set "$IB" up
+check "b restarts" restart_b
 check "after b restarts, a reconnects and the tunnel carries traffic" wait_ping "$A" 198.19.43.2 100
+# a rebind (here a fwmark) closes the live connections from inside a control request
+check "wg set fwmark on the live TCP tunnel" nsx "$A" wg set "$IA" fwmark 0x43
+check "the tunnel comes back after the rebind" wait_ping "$A" 198.19.43.2 100
+kill -0 "$PID_A" 2>/dev/null && pass "a still runs after the rebind" || fail "a still runs after the rebind"
 
 # ---- 4. idle connections holding every slot do not lock peers out --------------------------
 # 80 connections from the middle box that never send a byte; b keeps at most 64 of them open
@@ -112,9 +116,7 @@ n=$(socks)
 	fail "b keeps at most 64 connections open" "$base -> $n sockets"
 check "the active peer kept its connection through the flood" qping "$A" -c3 -i0.2 -W1 198.19.43.2
 kill "$PID_A"; reap "$PID_A" 5
-start "$A" "$IA" && PID_A=$BG_PID || fail "a restarts"
-conf_a
-nsx "$A" ip addr add 198.19.43.1/24 dev "$IA"; nsx "$A" ip link set "$IA" up
+check "a restarts" restart_a
 check "a restarted peer gets a slot (an idle connection makes room)" wait_ping "$A" 198.19.43.2 100
 
 # ---- 5. culvert up, with the transport from the environment ---------------------------------
