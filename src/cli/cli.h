@@ -3,6 +3,9 @@
 #ifndef CULVERT_CLI_H
 #define CULVERT_CLI_H
 
+#include <stdbool.h>
+#include <sys/types.h>
+
 #define CLI_EXIT_OK    0
 #define CLI_EXIT_FAIL  1
 #define CLI_EXIT_USAGE 2
@@ -25,5 +28,17 @@ int cli_wants_help(int argc, char **argv);
 /* After getopt_long (opterr = 0, optstring starting with ':') returned C, ':' or '?': print the
  * one sentence for "CMD: OPTION needs a value" or "CMD: unknown option". */
 void cli_option_error(const char *cmd, int c, char **argv);
+
+/* --user and --group of the daemons that drop root once set up (wg, simpletun). The parsers
+ * name a bad user or group once, on stderr; cli_runas_finish refuses --group without --user
+ * and gives a user without --group its primary group. */
+struct cli_runas {
+	bool user, group;
+	uid_t uid;
+	gid_t gid;
+};
+bool cli_runas_user(struct cli_runas *ra, const char *s);
+bool cli_runas_group(struct cli_runas *ra, const char *s);
+bool cli_runas_finish(struct cli_runas *ra, const char *cmd);
 
 #endif

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/priv.h"
+#include "lib/tun.h"
 
 struct command {
 	const char *name;
@@ -39,6 +41,29 @@ void cli_option_error(const char *cmd, int c, char **argv)
 		fprintf(stderr, "culvert %s: unknown option '-%c'; run 'culvert %s --help'\n", cmd, optopt, cmd);
 	else
 		fprintf(stderr, "culvert %s: unknown option '%s'; run 'culvert %s --help'\n", cmd, argv[optind - 1], cmd);
+}
+
+bool cli_runas_user(struct cli_runas *ra, const char *s)
+{
+	ra->user = tun_parse_user(s, &ra->uid);
+	return ra->user;
+}
+
+bool cli_runas_group(struct cli_runas *ra, const char *s)
+{
+	ra->group = tun_parse_group(s, &ra->gid);
+	return ra->group;
+}
+
+bool cli_runas_finish(struct cli_runas *ra, const char *cmd)
+{
+	if (ra->group && !ra->user) {
+		fprintf(stderr, "culvert %s: --group needs --user: give the user to run as too\n", cmd);
+		return false;
+	}
+	if (ra->user && !ra->group)
+		ra->gid = priv_default_gid(ra->uid);
+	return true;
 }
 
 static void usage(FILE *f)

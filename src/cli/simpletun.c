@@ -8,8 +8,6 @@
 #include "cli/cli.h"
 #include "engine/st.h"
 #include "lib/log.h"
-#include "lib/priv.h"
-#include "lib/tun.h"
 
 static void usage(FILE *f)
 {
@@ -87,7 +85,7 @@ int cmd_simpletun(int argc, char **argv)
 	};
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
 	int mode = -1, dev = -1, opt, r;
-	bool have_gid = false;
+	struct cli_runas ra = { 0 };
 	struct st_ctx x;
 	struct st_counters zero = { 0 };
 
@@ -128,14 +126,12 @@ int cmd_simpletun(int argc, char **argv)
 		case 'O': cfg.no_offload = true; break;
 		case 'P': cfg.no_busy_poll = true; break;
 		case 'X':
-			if (!tun_parse_user(optarg, &cfg.uid))
+			if (!cli_runas_user(&ra, optarg))
 				return CLI_EXIT_USAGE;
-			cfg.drop = true;
 			break;
 		case 'G':
-			if (!tun_parse_group(optarg, &cfg.gid))
+			if (!cli_runas_group(&ra, optarg))
 				return CLI_EXIT_USAGE;
-			have_gid = true;
 			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default:	/* ':' or '?' */
@@ -155,12 +151,11 @@ int cmd_simpletun(int argc, char **argv)
 		fprintf(stderr, "culvert simpletun: choose server (-s) or client (-c SERVER) mode\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (have_gid && !cfg.drop) {
-		fprintf(stderr, "culvert simpletun: --group needs --user: give the user to run as too\n");
+	if (!cli_runas_finish(&ra, "simpletun"))
 		return CLI_EXIT_USAGE;
-	}
-	if (cfg.drop && !have_gid)
-		cfg.gid = priv_default_gid(cfg.uid);
+	cfg.drop = ra.user;
+	cfg.uid = ra.uid;
+	cfg.gid = ra.gid;
 	cfg.server = mode == 1;
 	if (cfg.bind && !cfg.server) {
 		fprintf(stderr, "culvert simpletun: -b is for the server (-s)\n");

@@ -128,10 +128,8 @@ int cmd_wg(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	bool foreground = false, debug = false, drop = false, have_gid = false, workers_given = false;
-	bool transport_given = false;
-	uid_t uid = 0;
-	gid_t gid = 0;
+	bool foreground = false, debug = false, workers_given = false, transport_given = false;
+	struct cli_runas ra = { 0 };
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
 	struct wg_loop_opts lo = { 0 };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -168,14 +166,12 @@ int cmd_wg(int argc, char **argv)
 		case 'O': lo.no_offload = true; break;
 		case 'P': lo.no_busy_poll = true; break;
 		case 'u':
-			if (!tun_parse_user(optarg, &uid))
+			if (!cli_runas_user(&ra, optarg))
 				return CLI_EXIT_USAGE;
-			drop = true;
 			break;
 		case 'g':
-			if (!tun_parse_group(optarg, &gid))
+			if (!cli_runas_group(&ra, optarg))
 				return CLI_EXIT_USAGE;
-			have_gid = true;
 			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		case 'V': printf("culvert-wg %s\n", CULVERT_VERSION); return CLI_EXIT_OK;
@@ -193,23 +189,16 @@ int cmd_wg(int argc, char **argv)
 	    !parse_transport(env_transport, "CULVERT_WG_TRANSPORT", &lo.tcp))
 		return CLI_EXIT_USAGE;
 	const char *env_user = getenv("CULVERT_WG_USER");
-	if (!drop && env_user && *env_user) {
-		if (!tun_parse_user(env_user, &uid))
-			return CLI_EXIT_USAGE;
-		drop = true;
-	}
+	if (!ra.user && env_user && *env_user && !cli_runas_user(&ra, env_user))
+		return CLI_EXIT_USAGE;
 	if (lo.tcp && workers_given && workers > 1) {
 		fprintf(stderr, "culvert wg: --transport tcp runs one worker: drop --workers %u\n", workers);
 		return CLI_EXIT_USAGE;
 	}
 	if (lo.tcp)
 		workers = 1;
-	if (have_gid && !drop) {
-		fprintf(stderr, "culvert wg: --group needs --user: give the user to run as too\n");
+	if (!cli_runas_finish(&ra, "wg"))
 		return CLI_EXIT_USAGE;
-	}
-	if (drop && !have_gid)
-		gid = priv_default_gid(uid);
 	const char *ifname = argv[optind];
 	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') || strchr(ifname, '%')) {
 		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (1-%d characters, no '/' or '%%')\n",
@@ -254,7 +243,7 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	if (drop) {
+	if (ra.user) {
 		int status;
 
 		r = priv_monitor(&status);
@@ -282,20 +271,20 @@ int cmd_wg(int argc, char **argv)
 		wg_device_uninit(&dev);
 		return CLI_EXIT_FAIL;
 	}
-	if (drop) {
+	if (ra.user) {
 		/* fwmark (SO_MARK) needs CAP_NET_ADMIN, a listen-port below 1024 the other. */
 		static const int keep[] = { CAP_NET_ADMIN, CAP_NET_BIND_SERVICE };
 
-		r = priv_drop(uid, gid, keep, sizeof(keep) / sizeof(keep[0]));
+		r = priv_drop(ra.uid, ra.gid, keep, sizeof(keep) / sizeof(keep[0]));
 		if (r < 0) {
-			log_err("cannot drop to uid %u gid %u: %s", (unsigned int)uid, (unsigned int)gid,
+			log_err("cannot drop to uid %u gid %u: %s", (unsigned int)ra.uid, (unsigned int)ra.gid,
 				strerror(-r));
 			wg_loop_free(loop);
 			wg_device_uninit(&dev);
 			return CLI_EXIT_FAIL;
 		}
 		log_info("running as uid %u gid %u with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only",
-			 (unsigned int)uid, (unsigned int)gid);
+			 (unsigned int)ra.uid, (unsigned int)ra.gid);
 	}
 	/* Bound after the drop: SO_REUSEPORT joins only sockets of one uid, and every later
 	 * rebind (wg set listen-port or fwmark, the TCP transport's dialling sockets) opens its
