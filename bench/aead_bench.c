@@ -32,6 +32,20 @@ static double ns_per_seal(struct crypto_aead_ctx *c, uint8_t *buf, size_t len, d
 	return t / (double)n * 1e9;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sorts v. */
+static double median(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return v[n / 2];
+}
+
 /* Median over 21 rounds of the first 64-byte seal after sleeping `idle_us`, and of the next one. */
 static void cold_seal(struct crypto_aead_ctx *c, uint8_t *buf, unsigned int idle_us)
 {
@@ -47,15 +61,9 @@ static void cold_seal(struct crypto_aead_ctx *c, uint8_t *buf, unsigned int idle
 		double t2 = now();
 		first[i] = (t1 - t0) * 1e6;
 		second[i] = (t2 - t1) * 1e6;
-		for (int j = i; j > 0 && first[j] < first[j - 1]; j--) {
-			double t = first[j]; first[j] = first[j - 1]; first[j - 1] = t;
-		}
-		for (int j = i; j > 0 && second[j] < second[j - 1]; j--) {
-			double t = second[j]; second[j] = second[j - 1]; second[j - 1] = t;
-		}
 	}
 	printf("aead cold after %u ms idle: first seal %.1f us, next seal %.1f us (medians)\n",
-	       idle_us / 1000, first[ROUNDS / 2], second[ROUNDS / 2]);
+	       idle_us / 1000, median(first, ROUNDS), median(second, ROUNDS));
 }
 
 int main(int argc, char **argv)
