@@ -1,7 +1,8 @@
 # PEERS_EXTRA for ../shared/bench/peers.sh: adds "culvert-wg", culvert's WireGuard daemon on
-# both ends, configured with wg(8) exactly like the wireguard-go run, and "culvert-wg-p8", the
-# same with 8 parallel iperf3 streams (aggregate). CULVERT=path/to/culvert;
-# CULVERT_WG_ARGS="--workers 1" (or --no-offload...) is passed to both daemons.
+# both ends, configured with wg(8) exactly like the wireguard-go run, "culvert-wg-tcp", the same
+# over the TCP transport, and "culvert-wg-p8", the same with 8 parallel iperf3 streams
+# (aggregate). CULVERT=path/to/culvert; CULVERT_WG_ARGS="--workers 1" (or --no-offload...) is
+# passed to both daemons.
 culvert_wg_up() {
   local c=${CULVERT:-culvert}
   ns_up; wg genkey >"$W/ca"; wg genkey >"$W/cb"; rm -f /var/run/wireguard/cw[ab].sock
@@ -12,6 +13,10 @@ culvert_wg_up() {
   ns_ifup ta cwa 198.19.0.1; ns_ifup tb cwb 198.19.0.2
 }
 run_culvert-wg() { culvert_wg_up; measure culvert-wg 198.19.0.2; cleanup; }
+# The TCP transport (culvert peers only), same set-up: for its ratio to UDP and to the peers.
+run_culvert-wg-tcp() {
+  CULVERT_WG_ARGS="${CULVERT_WG_ARGS:-} --transport tcp" culvert_wg_up; measure culvert-wg-tcp 198.19.0.2; cleanup
+}
 run_culvert-wg-p8() {
   culvert_wg_up; wait_ping 198.19.0.2
   local g; g=$(iperf_run 198.19.0.2 "$secs" "-P 8" | awk '{print $1}')
