@@ -2,6 +2,7 @@
 #ifndef CULVERT_H
 #define CULVERT_H
 #include <culvert/tun.h>
+#include <culvert/tun_node.h>
 #include <culvert/netlink.h>
 #include <culvert/packet.h>
 #include <culvert/pcap.h>

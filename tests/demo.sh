@@ -25,7 +25,9 @@ ip -n "$A" addr add 198.18.0.1/24 dev va; ip -n "$Z" addr add 198.18.0.2/24 dev 
 for n in "$A" "$Z"; do ip -n "$n" link set lo up; done
 ip -n "$A" link set va up; ip -n "$Z" link set vb up
 
-step "keys: culvert genkey | culvert pubkey"
+step "keys: umask 077; culvert genkey | culvert pubkey"
+# Secrets are born private: every file written from here on is readable by root only.
+umask 077
 "$C" genkey >"$W/a.key"; "$C" genkey >"$W/b.key"
 pa=$("$C" pubkey <"$W/a.key"); pb=$("$C" pubkey <"$W/b.key")
 echo "A public key $pa"; echo "B public key $pb"
@@ -53,7 +55,6 @@ PublicKey = $pa
 AllowedIPs = 198.19.0.1/32, 2001:db8:19::1/128
 Endpoint = 198.18.0.1:51820
 EOC
-chmod 600 "$W"/*.conf
 ip netns exec "$A" "$C" up "$W/$IA.conf" || exit 1
 ip netns exec "$Z" "$C" up "$W/$IZ.conf" || exit 1
 

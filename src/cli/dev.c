@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "lib/tun_node.h"
 #include "lib/netlink.h"
 #include "lib/tun.h"
 
@@ -23,7 +24,8 @@ static const char usage_del[] =
 	"Delete a tun/tap device. With mode, refuse unless the device is of that mode.\n";
 static const char usage_show[] =
 	"Usage: culvert dev show [NAME] [-j|--json]   (or: culvert dev list)\n"
-	"List tun/tap devices: mode, flags, owner, group and whether a process is attached.\n";
+	"List tun/tap devices: mode, flags, owner, group, whether a process is attached, and\n"
+	"whether the owner can open /dev/net/tun (owner_can_open; a node of mode 0600 shuts it out).\n";
 static const char usage_set[] =
 	"Usage: culvert dev set NAME [up|down] [mtu N] [addr CIDR]... [route CIDR]...\n"
 	"Configure any link over rtnetlink. Applied in order: mtu, addresses, up/down, routes.\n"
@@ -96,6 +98,18 @@ static int nl_fail(const char *name, const char *what, int err)
 	else
 		snprintf(msg, sizeof(msg), "%s: %s: %s", name, what, strerror(-err));
 	return fail(msg);
+}
+
+/* The device is made, but its owner may still be unable to open /dev/net/tun itself: say so
+ * now rather than leave the user to find out from a bare EACCES. */
+static void warn_node(const char *dev, long owner, long group)
+{
+	struct tun_node node;
+	char why[512];
+
+	if ((owner < 0 && group < 0) || tun_node_stat(&node) < 0 || tun_node_owner_allowed(&node, owner, group))
+		return;
+	fprintf(stderr, "culvert dev: warning: %s: %s\n", dev, tun_node_explain(&node, owner, group, why, sizeof(why)));
 }
 
 static int dev_add(int argc, char **argv)
@@ -173,6 +187,7 @@ static int dev_add(int argc, char **argv)
 		return fail(msg);
 	if (strcmp(real, name))
 		printf("%s\n", real);
+	warn_node(real, have_user ? (long)uid : -1, have_group ? (long)gid : -1);
 	return CLI_EXIT_OK;
 }
 
@@ -242,8 +257,18 @@ static const struct { unsigned int flag; bool set; const char *word; } flag_word
 	{ IFF_PERSIST, true, "persist" },
 };
 
-static void show_text(const struct tun_info *t)
+/* -1: no owner or group (root's device) or the node is unknown; else whether the owner can open it. */
+static int owner_can_open(const struct tun_info *t, const struct tun_node *node)
 {
+	if (!node || (t->owner < 0 && t->group < 0))
+		return -1;
+	return tun_node_owner_allowed(node, t->owner, t->group);
+}
+
+static void show_text(const struct tun_info *t, const struct tun_node *node)
+{
+	int can = owner_can_open(t, node);
+
 	printf("%s: %s", t->name, tun_mode_name(t->mode));
 	for (size_t i = 0; i < sizeof(flag_words) / sizeof(flag_words[0]); i++)
 		if (!!(t->flags & flag_words[i].flag) == flag_words[i].set)
@@ -257,11 +282,15 @@ static void show_text(const struct tun_info *t)
 		else if (id >= 0)
 			printf(" %s %ld", u ? "user" : "group", id);
 	}
-	printf(" attached %s\n", t->attached ? "yes" : "no");
+	printf(" attached %s", t->attached ? "yes" : "no");
+	if (can >= 0)
+		printf(" owner_can_open %s", can ? "yes" : "no");
+	printf("\n");
 }
 
-static void show_json(const struct tun_info *t, bool first)
+static void show_json(const struct tun_info *t, const struct tun_node *node, bool first)
 {
+	int can = owner_can_open(t, node);
 	bool any = false;
 
 	printf("%s{\"name\":", first ? "" : ",");
@@ -290,14 +319,16 @@ static void show_json(const struct tun_info *t, bool first)
 		else
 			printf(",\"%s\":null", u ? "uid" : "gid");
 	}
-	printf(",\"attached\":%s}", t->attached ? "true" : "false");
+	printf(",\"attached\":%s,\"owner_can_open\":%s}", t->attached ? "true" : "false",
+	       can < 0 ? "null" : can ? "true" : "false");
 }
 
 static int dev_show(int argc, char **argv)
 {
 	struct tun_info *list = NULL;
 	const char *name = NULL;
-	bool json = false;
+	struct tun_node node;
+	bool json = false, have_node;
 	size_t n = 0, max = 16;
 	int ret;
 
@@ -346,13 +377,14 @@ static int dev_show(int argc, char **argv)
 		if (n > max)
 			n = max;
 	}
+	have_node = tun_node_stat(&node) == 0;
 	if (json)
 		putchar('[');
 	for (size_t i = 0; i < n; i++) {
 		if (json)
-			show_json(&list[i], i == 0);
+			show_json(&list[i], have_node ? &node : NULL, i == 0);
 		else
-			show_text(&list[i]);
+			show_text(&list[i], have_node ? &node : NULL);
 	}
 	if (json)
 		printf("]\n");

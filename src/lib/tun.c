@@ -1,6 +1,7 @@
 /* tun/tap devices: open, attach, persist, ownership, queues, offloads, and why it failed. */
 #include "lib/tun.h"
 #include "lib/netlink.h"
+#include "lib/tun_node.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -412,8 +413,11 @@ const char *tun_explain_with(int err, const char *name, const struct tun_opts *o
 		snprintf(buf, len, "%s is missing: load the tun module (modprobe tun)", tun_path);
 		break;
 	case EACCES:
-		snprintf(buf, len, "cannot open %s: permission denied: it is usually mode 0666 "
-			 "(crw-rw-rw-); fix its mode or run as root", tun_path);
+		if (c->node)
+			tun_node_explain(c->node, (long)c->euid, -1, buf, len);
+		else
+			snprintf(buf, len, "cannot open %s: permission denied: it is usually mode 0666 "
+				 "(crw-rw-rw-); fix its mode or run as root", tun_path);
 		break;
 	case E2BIG:
 		snprintf(buf, len, "%s already has as many queues attached as the kernel allows", dev);
@@ -456,6 +460,10 @@ const char *tun_explain(int err, const char *name, const struct tun_opts *o, cha
 {
 	struct tun_explain_ctx c = { .euid = geteuid() };
 	struct tun_info info;
+	struct tun_node node;
+
+	if ((err == EACCES || err == -EACCES) && tun_node_stat(&node) == 0)
+		c.node = &node;
 
 	if (name && *name && !strchr(name, '%') && strlen(name) < IFNAMSIZ) {
 		if (tun_info_get(name, &info) == 0) {

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <net/if.h>
 
+struct tun_node;
+
 enum tun_mode { TUN_MODE_TUN, TUN_MODE_TAP };
 
 enum { TUN_MAX_QUEUES = 64 };
@@ -64,6 +66,7 @@ struct tun_explain_ctx {
 	const struct tun_info *info;  /* NULL unless NAME is a tun/tap device */
 	uid_t euid;
 	bool in_group;                /* the caller is in info->group */
+	const struct tun_node *node;  /* /dev/net/tun's mode and owner, NULL if unknown */
 };
 const char *tun_explain_with(int err, const char *name, const struct tun_opts *o,
 			     const struct tun_explain_ctx *c, char *buf, size_t len);

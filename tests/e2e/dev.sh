@@ -1,8 +1,9 @@
 #!/bin/bash
 # culvert dev: root makes a persistent tap owned by nobody; nobody, with no capabilities,
 # attaches and reads a frame the kernel sends out of it; other uids are refused with a sentence
-# about ownership; mode mismatch, busy device, kernel-picked names, deletion.
-source "$(dirname "$0")/lib.sh"
+# about ownership; mode mismatch, busy device, kernel-picked names, deletion; a /dev/net/tun
+# closed to the owner is warned about by add, show and an unprivileged dump.
+T_PRIVATE_TUN=1 source "$(dirname "$0")/lib.sh"
 
 ns=$(ns_new dev) || { fail "ns_new"; t_done; }
 NOBODY=65534 OTHER=4242
@@ -17,7 +18,7 @@ check "add persistent tap owned by nobody" nsx "$ns" "$CULVERT" dev add cvtap0 m
 check "show --json lists it with owner" json_check \
 	'[(t["mode"], t["uid"], t["owner"], t["flags"], t["attached"]) for t in d if t["name"] == "cvtap0"] == [("tap", 65534, "nobody", ["persist"], False)]'
 out=$(nsx "$ns" "$CULVERT" dev show cvtap0)
-check "show text" [ "$out" = "cvtap0: tap persist user nobody attached no" ]
+check "show text" [ "$out" = "cvtap0: tap persist user nobody attached no owner_can_open yes" ]
 
 out=$(nsx "$ns" "$CULVERT" dev add cvtap0 mode tap 2>&1); rc=$?
 check "add existing refused" [ $rc -eq 1 ]
@@ -103,6 +104,32 @@ check_not "owner's delete worked" nsx "$ns" ip link show cvt0
 out=$(as_uid $NOBODY "$CULVERT" dev add cvtap9 mode tap 2>&1); rc=$?
 check "unprivileged add refused" [ $rc -eq 1 ]
 check "add explains CAP_NET_ADMIN" grep -q "needs CAP_NET_ADMIN" <<<"$out"
+# /dev/net/tun closed to the owner (this script's private node, so the machine's is untouched):
+# add warns in one sentence naming mode and owner, show says so, an unprivileged dump explains.
+t_tun_mode 0600
+out=$(nsx "$ns" "$CULVERT" dev add cvn0 mode tun user $NOBODY 2>&1); rc=$?
+check "add with a closed node still succeeds" [ $rc -eq 0 ]
+check "add warns that the owner cannot open /dev/net/tun" grep -q \
+	"^culvert dev: warning: cvn0: user nobody (65534) cannot open /dev/net/tun (mode 0600, owner root:root).*chmod 0666" <<<"$out"
+check "the warning is one line" [ "$(wc -l <<<"$out")" -eq 1 ]
+out=$(nsx "$ns" "$CULVERT" dev add cvn1 mode tun group $OTHER 2>&1)
+check "add warns for a group too" grep -q "warning: cvn1: gid 4242 cannot open /dev/net/tun (mode 0600" <<<"$out"
+check "show text says the owner cannot open it" grep -qx "cvn0: tun persist user nobody attached no owner_can_open no" \
+	<(nsx "$ns" "$CULVERT" dev show cvn0)
+check "show --json says the owner cannot open it" json_check \
+	'[t["owner_can_open"] for t in d if t["name"] in ("cvn0", "cvn1")] == [False, False]'
+out=$(as_uid $NOBODY "$CULVERT" dump cvn0 -c 1 2>&1); rc=$?
+check "unprivileged dump on a closed node fails" [ $rc -ne 0 ]
+check "unprivileged dump explains the node's mode" grep -q \
+	"user nobody (65534) cannot open /dev/net/tun (mode 0600, owner root:root)" <<<"$out"
+t_tun_mode 0666
+out=$(nsx "$ns" "$CULVERT" dev add cvn2 mode tun user $NOBODY 2>&1); rc=$?
+check "add on an open node is silent" eval "[ $rc -eq 0 ] && [ -z \"\$out\" ]"
+check "show --json says the owner can open it now" json_check \
+	'[t["owner_can_open"] for t in d if t["name"] in ("cvn0", "cvn2")] == [True, True]'
+check "a root device has no owner to judge" eval "nsx $ns $CULVERT dev add cvn3 mode tun && json_check '[t[\"owner_can_open\"] for t in d if t[\"name\"] == \"cvn3\"] == [None]'"
+for d in cvn0 cvn1 cvn2 cvn3; do nsx "$ns" "$CULVERT" dev del $d >/dev/null 2>&1; done
+
 check "help exits 0" "$CULVERT" dev add --help
 out=$(nsx "$ns" "$CULVERT" dev set lo up down 2>&1); rc=$?
 check "set up and down together is a usage error" [ $rc -eq 2 ]

@@ -2,7 +2,7 @@
 # culvert respond answers ping (IPv4, IPv6) on tun and, with ARP and neighbour discovery, on tap;
 # culvert dump decodes what the kernel sends into a device and writes pcap that tshark reads;
 # malformed packets sent out of a device are reported, not crashed on.
-source "$(dirname "$0")/lib.sh"
+T_PRIVATE_TUN=1 source "$(dirname "$0")/lib.sh"
 
 ns=$(ns_new dr) || { fail "namespace"; t_done; }
 # No router solicitations: they would be extra packets in the counted dumps.

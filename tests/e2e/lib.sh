@@ -3,6 +3,17 @@
 # Namespaces are named "cv<pid>-NAME" so tests may run side by side. Addresses: underlay
 # 198.18.0.0/16, tunnel 198.19.0.0/16, IPv6 2001:db8::/32, only inside these namespaces.
 set -u
+# A script that sets T_PRIVATE_TUN=1 before sourcing this file runs in its own mount namespace
+# with its own /dev/net/tun of mode 0666 (a tmpfs over /dev/net), so unprivileged attach tests
+# pass whatever the machine's node mode is (0600 on many minimal systems) and never change it;
+# the namespace, and so the node, end with the script. t_tun_mode MODE changes that private node.
+if [ -n "${T_PRIVATE_TUN:-}" ] && [ -z "${T_IN_PRIVATE_TUN:-}" ]; then
+	export T_IN_PRIVATE_TUN=1
+	exec unshare --mount --propagation private -- bash -c \
+		'mount -t tmpfs -o mode=0755,size=64k,nosuid,noexec culvert-e2e /dev/net &&
+		 mknod -m 0666 /dev/net/tun c 10 200 && exec bash "$0" "$@"' "$0" "$@"
+fi
+t_tun_mode() { [ -n "${T_IN_PRIVATE_TUN:-}" ] && chmod "$1" /dev/net/tun; }
 TOP=${CULVERT_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 B=${B:-$TOP/build}; case $B in /*) ;; *) B=$TOP/$B ;; esac
 CULVERT=${CULVERT:-$B/culvert}
