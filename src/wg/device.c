@@ -36,6 +36,7 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_SEND_FAILED] = "send_failed",
 	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
 	[WG_DROP_BAD_FRAME] = "bad_frame",
+	[WG_DROP_RATELIMITED] = "ratelimited",
 };
 
 const char *wg_drop_name(enum wg_drop d)
@@ -337,7 +338,8 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	dev->aip = aip_new();
 	dev->identity.wall_clock_ns = device_wall_ns;
 	dev->identity.hook_arg = dev;
-	if (!dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0) {
+	if (!dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0 ||
+	    ratelimiter_init(&dev->ratelimiter) < 0) {
 		wg_device_uninit(dev);
 		return -ENOMEM;
 	}
@@ -358,6 +360,7 @@ void wg_device_uninit(struct wg_device *dev)
 	free(dev->peer_hash);
 	aip_free(dev->aip);
 	cookie_checker_wipe(&dev->cookie_checker);
+	ratelimiter_uninit(&dev->ratelimiter);
 	noise_identity_wipe(&dev->identity);
 	pthread_rwlock_destroy(&dev->lock);
 	memset(dev, 0, sizeof(*dev));

@@ -27,6 +27,7 @@
 #include "wg/messages.h"
 #include "wg/cookie.h"
 #include "wg/noise.h"
+#include "wg/ratelimiter.h"
 
 struct wg_peer;
 struct aip_table;
@@ -63,6 +64,7 @@ enum wg_drop {
 	WG_DROP_SEND_FAILED,
 	WG_DROP_TUN_WRITE_FAILED,
 	WG_DROP_BAD_FRAME,	/* TCP transport: a frame length no message has (connection closed) */
+	WG_DROP_RATELIMITED,	/* handshake message over its source's token bucket */
 	WG_DROP__COUNT
 };
 const char *wg_drop_name(enum wg_drop d);
@@ -126,6 +128,7 @@ struct wg_device {
 
 	struct aip_table *aip;
 	struct cookie_checker cookie_checker;
+	struct ratelimiter ratelimiter;	/* handshake messages per source, after MAC2 */
 
 	/* handshake load estimate: messages in the current one-second window */
 	uint64_t load_window_start;
