@@ -37,36 +37,19 @@ static inline struct ratelimiter_entry *ent(struct ratelimiter *rl, uint32_t lin
 	return &rl->entries[link - 1];
 }
 
-static inline uint64_t rotl(uint64_t x, int b)
+/* A keyed hash (libcrypto's BLAKE2s, keyed per instance), so that an attacker who picks
+ * source addresses cannot pile them into one chain. Only handshake messages under load come
+ * here, so its cost does not matter next to the X25519 it guards. */
+static uint32_t bucket_of(const struct ratelimiter *rl, uint64_t prefix, uint8_t family)
 {
-	return (x << b) | (x >> (64 - b));
-}
+	uint8_t in[9], out[16];
+	uint32_t h;
 
-#define SIPROUND(v0, v1, v2, v3) do { \
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-} while (0)
-
-/* SipHash-2-4 of the two words m0, m1 (16 bytes): a keyed hash, so that an attacker who
- * picks source addresses cannot pile them into one chain. */
-static uint64_t siphash_2u64(const uint64_t k[2], uint64_t m0, uint64_t m1)
-{
-	uint64_t v0 = k[0] ^ 0x736f6d6570736575ULL, v1 = k[1] ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k[0] ^ 0x6c7967656e657261ULL, v3 = k[1] ^ 0x7465646279746573ULL;
-	const uint64_t m[3] = { m0, m1, (uint64_t)16 << 56 };
-
-	for (int i = 0; i < 3; i++) {
-		v3 ^= m[i];
-		SIPROUND(v0, v1, v2, v3);
-		SIPROUND(v0, v1, v2, v3);
-		v0 ^= m[i];
-	}
-	v2 ^= 0xff;
-	for (int i = 0; i < 4; i++)
-		SIPROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
+	memcpy(in, &prefix, 8);
+	in[8] = family;
+	crypto_blake2s(out, sizeof(out), in, sizeof(in), (const uint8_t *)rl->key, sizeof(rl->key));
+	memcpy(&h, out, sizeof(h));
+	return h & (RATELIMIT_BUCKETS - 1);
 }
 
 /* The source key: the IPv4 address (v4-mapped IPv6 too, or every IPv4 peer on a dual-stack
@@ -184,7 +167,7 @@ bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint6
 
 	if (!src || !source_key(src, &family, &prefix))
 		return false;
-	b = (uint32_t)siphash_2u64(rl->key, prefix, family) & (RATELIMIT_BUCKETS - 1);
+	b = bucket_of(rl, prefix, family);
 
 	pthread_mutex_lock(&rl->lock);
 	gc_locked(rl, now_ns);

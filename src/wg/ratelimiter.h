@@ -24,7 +24,7 @@ enum {
 
 struct ratelimiter {
 	pthread_mutex_t lock;
-	uint64_t key[2];			/* SipHash key, random per instance */
+	uint64_t key[2];			/* hash key, random per instance */
 	struct ratelimiter_entry *entries;	/* RATELIMIT_MAX_ENTRIES; NULL before init */
 	uint32_t *buckets;			/* chain heads, entry index + 1 (0: empty) */
 	uint32_t free_list;			/* same encoding, linked through hnext */
