@@ -17,6 +17,7 @@ CPPFLAGS += -D_GNU_SOURCE -DCULVERT_VERSION='"$(VERSION)"' -Isrc
 DEPFLAGS = -MMD -MP
 LDLIBS  := -lmnl -lcrypto 
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSAN    := -fsanitize=thread -fno-omit-frame-pointer
 
 ifeq ($(V),1)
 Q :=
@@ -40,10 +41,12 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 PEER_BIN := $(PEER_SRC:tests/peers/%.c=$(B)/peers/%)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
 ASAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/asan/tests/%)
+TSAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/tsan/obj/%.o)
+TSAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tsan/tests/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all check unit asan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
+.PHONY: all check unit asan tsan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
 all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
@@ -56,6 +59,11 @@ $(B)/asan/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) $(DEPFLAGS) -c -o $@ $<
 
+$(B)/tsan/obj/%.o: %.c
+	$(call msg,CC-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) $(DEPFLAGS) -c -o $@ $<
+
 $(B)/fuzz/obj/%.o: %.c
 	$(call msg,CC-FUZZ,$@)
 	@mkdir -p $(@D)
@@ -66,6 +74,9 @@ $(B)/libculvert.a: $(LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/asan/libculvert.a: $(ASAN_LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/tsan/libculvert.a: $(TSAN_LIB_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(B)/fuzz/libculvert.a: $(FUZZ_LIB_OBJ)
@@ -85,6 +96,11 @@ $(B)/asan/tests/%: tests/unit/%.c $(B)/asan/libculvert.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/asan/libculvert.a -lcmocka $(LDLIBS)
 
+$(B)/tsan/tests/%: tests/unit/%.c $(B)/tsan/libculvert.a
+	$(call msg,LD-TSAN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/tsan/libculvert.a -lcmocka $(LDLIBS)
+
 $(B)/peers/%: tests/peers/%.c
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
@@ -97,8 +113,9 @@ $(B)/fuzz/%: fuzz/%.c $(B)/fuzz/libculvert.a
 
 unit: $(UNIT_BIN)
 asan: $(ASAN_BIN)
+tsan: $(TSAN_BIN)
 fuzz: $(FUZZ_BIN)
-tests: all unit asan fuzz $(PEER_BIN)
+tests: all unit asan tsan fuzz $(PEER_BIN)
 
 deps-build:
 	@sh mk/deps.sh build
@@ -107,7 +124,8 @@ deps-test:
 deps-profile:
 	@sh mk/deps.sh profile
 
-# The README's test command: packages, build, unit + ASan/UBSan unit + fuzz smoke + end-to-end.
+# The README's test command: packages, build, unit + ASan/UBSan unit + TSan unit + fuzz smoke +
+# end-to-end.
 check: deps-test
 	$(Q)$(MAKE) --no-print-directory tests
 	@B=$(B) bash tests/run.sh
