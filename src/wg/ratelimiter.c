@@ -3,7 +3,8 @@
  * Tokens are kept in nanoseconds of credit: a message costs PACKET_COST, credit accrues one
  * nanosecond per nanosecond and is capped at TOKEN_MAX (the burst). Entries sit in a chained
  * hash table and on a list ordered by when they were last seen, so collecting idle sources
- * and finding the one to reclaim when the table is full both start from the list head. */
+ * and finding the one to reclaim when the table is full both start from the list head.
+ * No fuzz target: nothing here reads bytes off the wire, only the sockaddr recvmmsg filled. */
 #include "wg/ratelimiter.h"
 
 #include <errno.h>
