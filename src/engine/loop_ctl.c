@@ -37,10 +37,9 @@ void loop_conn_event(struct wg_loop *l, struct loop_conn *c)
 	struct epoll_event ev = { .data.ptr = &c->src };
 	int want;
 
-	/* configuration and `wg show` see the tables still: no worker is inside the device */
-	wg_device_lock(l->dev);
+	/* Reads and writes happen unlocked; each whole request takes dev->lock itself (see
+	 * wg_uapi_dev_ops), for writing only while a set is applied. */
 	want = uapi_conn_io(&c->uc, &wg_uapi_dev_ops, l->dev);
-	wg_device_unlock(l->dev);
 	if (!want) {
 		conn_free(l, c);
 		return;

@@ -384,6 +384,11 @@ void wg_device_lock(struct wg_device *dev)
 	pthread_rwlock_wrlock(&dev->lock);
 }
 
+void wg_device_rdlock(struct wg_device *dev)
+{
+	pthread_rwlock_rdlock(&dev->lock);
+}
+
 void wg_device_unlock(struct wg_device *dev)
 {
 	pthread_rwlock_unlock(&dev->lock);

@@ -177,8 +177,10 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 /* Run due timers of every peer; call at least every 100 ms. Takes dev->lock. */
 void wg_device_tick(struct wg_device *dev);
 
-/* dev->lock for writing (the uapi callbacks need it) and its release. */
+/* dev->lock for writing (the uapi callbacks need it), for reading (what `wg show` reads
+ * besides a peer's mutex-guarded state), and its release. */
 void wg_device_lock(struct wg_device *dev);
+void wg_device_rdlock(struct wg_device *dev);
 void wg_device_unlock(struct wg_device *dev);
 /* Deferred work of the data path (dev->lock held for writing). */
 void wg_device_run_pending(struct wg_device *dev);

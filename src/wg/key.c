@@ -2,6 +2,7 @@
  * indexed by secret characters: each character is classified with masks built from range tests. */
 #include "key.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* All ones when lo <= c <= hi, else 0 (c, lo, hi small non-negative ints). */
@@ -160,4 +161,18 @@ bool key_equal(const uint8_t a[KEY_LEN], const uint8_t b[KEY_LEN])
 void key_wipe(void *p, size_t len)
 {
 	explicit_bzero(p, len);
+}
+
+void *key_grow(void *old, size_t old_cap, size_t used, size_t new_cap)
+{
+	void *n = malloc(new_cap);
+
+	if (!n)
+		return NULL;
+	if (old) {
+		memcpy(n, old, used);
+		key_wipe(old, old_cap);
+		free(old);
+	}
+	return n;
 }

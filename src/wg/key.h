@@ -31,5 +31,9 @@ bool key_equal(const uint8_t a[KEY_LEN], const uint8_t b[KEY_LEN]);
 
 /* Overwrites a key (or any secret) in a way the compiler cannot elide. */
 void key_wipe(void *p, size_t len);
+/* Grows a buffer that holds secrets (realloc would leave a copy behind): the first used bytes
+ * move to a new block of new_cap bytes, the old block of old_cap bytes is wiped and freed.
+ * NULL, with the old block untouched, when memory runs out. */
+void *key_grow(void *old, size_t old_cap, size_t used, size_t new_cap);
 
 #endif

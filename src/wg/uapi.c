@@ -1,10 +1,12 @@
-/* WireGuard userspace control protocol: request parsing and response emitting (the unix
- * socket it runs on is uapi_socket.c). Behaviour (keys, values, errno numbers) follows wireguard-go, since that
- * is what `wg` and wg-quick are tested against. */
+/* WireGuard userspace control protocol: the lines of a set applied, and responses emitted
+ * (connections and their framing are uapi_conn.c, the unix socket uapi_socket.c). Behaviour
+ * (keys, values, errno numbers) follows wireguard-go, since that is what `wg` and wg-quick
+ * are tested against. */
 #include "uapi.h"
 #include "allowedips.h"
 #include "config.h"
 #include "key.h"
+#include "lib/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,16 +32,11 @@ static bool buf_reserve(struct uapi_buf *b, size_t more)
 	cap = b->cap ? b->cap : 256;
 	while (cap < b->len + more)
 		cap *= 2;
-	/* Not realloc: a get response holds the private key, so the old block is wiped first. */
-	d = malloc(cap);
+	/* a get response holds the private key */
+	d = key_grow(b->data, b->cap, b->len, cap);
 	if (!d) {
 		b->oom = true;
 		return false;
-	}
-	if (b->data) {
-		memcpy(d, b->data, b->len);
-		key_wipe(b->data, b->cap);
-		free(b->data);
 	}
 	b->data = d;
 	b->cap = cap;
@@ -191,13 +188,20 @@ static bool parse_endpoint(const char *v, size_t len, struct sockaddr_storage *s
 	return true;
 }
 
-static void end_peer(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
+/* Where a set is: in the device section, or on a peer (NULL: lines checked but ignored). */
+struct set_state {
+	bool in_peer;
+	void *peer;
+	bool created;
+};
+
+static void end_peer(struct set_state *s, const struct uapi_ops *ops, void *dev)
 {
-	if (c->in_peer && c->peer && ops->peer_end)
-		ops->peer_end(dev, c->peer);
-	c->in_peer = false;
-	c->peer = NULL;
-	c->peer_created = false;
+	if (s->in_peer && s->peer && ops->peer_end)
+		ops->peer_end(dev, s->peer);
+	s->in_peer = false;
+	s->peer = NULL;
+	s->created = false;
 }
 
 #define CALL(fn, ...) (ops->fn ? ops->fn(__VA_ARGS__) : 0)
@@ -224,10 +228,10 @@ static int set_device_line(const struct uapi_ops *ops, void *dev, const char *k,
 	return -EINVAL;
 }
 
-static int set_peer_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev,
+static int set_peer_line(struct set_state *s, const struct uapi_ops *ops, void *dev,
 			 const char *k, const char *v, size_t vl)
 {
-	void *peer = c->peer;
+	void *peer = s->peer;
 	uint8_t key[32];
 	uint64_t n;
 	int ret;
@@ -235,8 +239,8 @@ static int set_peer_line(struct uapi_conn *c, const struct uapi_ops *ops, void *
 	if (!strcmp(k, "update_only")) {
 		if (!is_true(v, vl))
 			return -EINVAL;
-		if (peer && c->peer_created) {
-			c->peer = NULL;		/* it must not have been created: undo */
+		if (peer && s->created) {
+			s->peer = NULL;		/* it must not have been created: undo */
 			return CALL(peer_remove, dev, peer);
 		}
 		return 0;
@@ -244,7 +248,7 @@ static int set_peer_line(struct uapi_conn *c, const struct uapi_ops *ops, void *
 	if (!strcmp(k, "remove")) {
 		if (!is_true(v, vl))
 			return -EINVAL;
-		c->peer = NULL;
+		s->peer = NULL;
 		return peer ? CALL(peer_remove, dev, peer) : 0;
 	}
 	if (!strcmp(k, "preshared_key")) {
@@ -284,7 +288,7 @@ static int set_peer_line(struct uapi_conn *c, const struct uapi_ops *ops, void *
 	return -EINVAL;
 }
 
-static int set_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, char *line, size_t len)
+static int set_line(struct set_state *s, const struct uapi_ops *ops, void *dev, char *line, size_t len)
 {
 	char *eq = memchr(line, '=', len);
 	const char *v;
@@ -304,163 +308,80 @@ static int set_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, 
 		void *peer = NULL;
 		int ret;
 
-		end_peer(c, ops, dev);
+		end_peer(s, ops, dev);
 		if (!key_from_hexn(pub, v, vl))
 			return -EINVAL;
 		ret = ops->peer_begin ? ops->peer_begin(dev, pub, &peer, &created) : 0;
-		c->in_peer = true;
-		c->peer = ret ? NULL : peer;
-		c->peer_created = created;
+		s->in_peer = true;
+		s->peer = ret ? NULL : peer;
+		s->created = created;
 		return ret;
 	}
-	return c->in_peer ? set_peer_line(c, ops, dev, line, v, vl) : set_device_line(ops, dev, line, v, vl);
+	return s->in_peer ? set_peer_line(s, ops, dev, line, v, vl) : set_device_line(ops, dev, line, v, vl);
 }
 
-static void respond_errno(struct uapi_conn *c, int err)
+/* Counts the public_key= and allowed_ip= lines, so that a request over the limits is refused
+ * before any of it is applied. */
+static void count_lines(const char *p, size_t len, size_t *peers, size_t *aips)
 {
-	uapi_buf_printf(&c->out, "errno=%d\n\n", err);
-}
+	const char *end = p + len;
 
-static void do_get(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
-{
-	size_t mark = c->out.len;
-	int ret = ops->get ? ops->get(dev, &c->out) : 0;
+	*peers = *aips = 0;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = (size_t)((nl ? nl : end) - p);
 
-	if (!ret && c->out.oom)
-		ret = -ENOMEM;
-	if (ret) {
-		if (c->out.data)
-			key_wipe(c->out.data + mark, c->out.len - mark);
-		c->out.len = mark;
-		c->out.oom = false;
-	}
-	respond_errno(c, ret);
-}
-
-/* One complete line (without '\n'); overlong says it was cut at UAPI_LINE_MAX. */
-static void handle_line(struct uapi_conn *c, const struct uapi_ops *ops, void *dev,
-			char *line, size_t len, bool overlong)
-{
-	switch (c->state) {
-	case UAPI_ST_OP:
-		if (!overlong && len == 5 && !memcmp(line, "get=1", 5)) {
-			c->state = UAPI_ST_GET;
-			c->out.culvert_ext = false;
-		} else if (!overlong && len == 11 && !memcmp(line, "get=culvert", 11)) {
-			c->state = UAPI_ST_GET;
-			c->out.culvert_ext = true;
-		} else if (!overlong && len == 5 && !memcmp(line, "set=1", 5)) {
-			c->state = UAPI_ST_SET;
-			c->set_err = 0;
-			c->in_peer = false;
-			c->peer = NULL;
-		} else {
-			c->state = UAPI_ST_CLOSE;
-		}
-		break;
-	case UAPI_ST_GET:
-		if (len == 0 && !overlong)
-			do_get(c, ops, dev);
-		else
-			respond_errno(c, -EINVAL);	/* "get=1" must be followed by a blank line */
-		c->state = UAPI_ST_OP;
-		break;
-	case UAPI_ST_SET:
-		if (len == 0 && !overlong) {
-			end_peer(c, ops, dev);
-			respond_errno(c, c->set_err);
-			c->state = UAPI_ST_OP;
-		} else if (!c->set_err) {
-			c->set_err = overlong ? -EPROTO : set_line(c, ops, dev, line, len);
-		}
-		break;
-	case UAPI_ST_CLOSE:
-		break;
+		if (ll > 11 && !memcmp(p, "public_key=", 11))
+			(*peers)++;
+		else if (ll > 11 && !memcmp(p, "allowed_ip=", 11))
+			(*aips)++;
+		p += ll + 1;
 	}
 }
 
-void uapi_conn_init(struct uapi_conn *c, int fd)
+int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, size_t len,
+		   const struct uapi_limits *lim)
 {
-	memset(c, 0, sizeof(*c));
-	c->fd = fd;
-	c->state = UAPI_ST_OP;
-}
+	static const struct uapi_limits defaults = {
+		UAPI_REQUEST_MAX, UAPI_PEERS_MAX, UAPI_ALLOWED_IPS_MAX,
+	};
+	const char *p = lines, *end = lines + len;
+	struct set_state s = { 0 };
+	char line[UAPI_LINE_MAX];
+	size_t peers, aips;
+	int err = 0;
 
-bool uapi_conn_feed(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, const char *data, size_t len)
-{
-	for (size_t i = 0; i < len && c->state != UAPI_ST_CLOSE; i++) {
-		char ch = data[i];
-
-		if (ch == '\n') {
-			c->line[c->line_len] = '\0';
-			handle_line(c, ops, dev, c->line, c->line_len, c->overlong);
-			key_wipe(c->line, c->line_len);
-			c->line_len = 0;
-			c->overlong = false;
-		} else if (c->line_len + 1 < sizeof(c->line)) {
-			c->line[c->line_len++] = ch;
-		} else {
-			c->overlong = true;
-		}
+	if (!lim)
+		lim = &defaults;
+	if (len > lim->request_bytes)
+		return -EMSGSIZE;
+	count_lines(lines, len, &peers, &aips);
+	if (peers > lim->peers || aips > lim->allowed_ips) {
+		log_ratelimited(LOG_LVL_WARN, "control: refused a set of %zu peers and %zu allowed IPs "
+				"(at most %u and %u in one request; split it)", peers, aips,
+				lim->peers, lim->allowed_ips);
+		return -E2BIG;
 	}
-	return c->state != UAPI_ST_CLOSE;
-}
+	if (ops->lock)
+		ops->lock(dev, true);
+	while (p < end && !err) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t ll = (size_t)((nl ? nl : end) - p);
 
-void uapi_conn_eof(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
-{
-	if (c->state == UAPI_ST_SET)
-		end_peer(c, ops, dev);
-	c->state = UAPI_ST_CLOSE;
-}
-
-int uapi_conn_io(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
-{
-	char in[1024];
-
-	for (;;) {
-		/* Flush first; read more only once everything owed has been written. */
-		while (c->out_off < c->out.len) {
-			ssize_t w = send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off,
-					 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-				return UAPI_WANT_WRITE;
-			if (w <= 0)
-				return 0;
-			c->out_off += (size_t)w;
+		if (!ll)
+			break;		/* the blank line: the request ends */
+		if (ll >= sizeof(line)) {
+			err = -EPROTO;
+			break;
 		}
-		if (c->out.len) {
-			key_wipe(c->out.data, c->out.len);
-			c->out.len = c->out_off = 0;
-		}
-		if (c->out.oom || c->state == UAPI_ST_CLOSE)
-			return 0;
-
-		ssize_t r = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return UAPI_WANT_READ;
-		if (r <= 0) {
-			uapi_conn_eof(c, ops, dev);
-			return 0;
-		}
-		uapi_conn_feed(c, ops, dev, in, (size_t)r);
-		key_wipe(in, (size_t)r);
-		/* An unknown operation closes at once; answers already owed are still sent. */
-		if (c->state == UAPI_ST_CLOSE && !c->out.len)
-			return 0;
+		memcpy(line, p, ll);
+		line[ll] = '\0';
+		err = set_line(&s, ops, dev, line, ll);
+		key_wipe(line, ll);
+		p += ll + 1;
 	}
-}
-
-void uapi_conn_free(struct uapi_conn *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-	uapi_buf_free(&c->out);
-	key_wipe(c->line, sizeof(c->line));
+	end_peer(&s, ops, dev);
+	if (ops->unlock)
+		ops->unlock(dev, true);
+	return err;
 }

@@ -7,14 +7,24 @@
  * N is 0 or a negative errno, as wireguard-go sends it and `wg` reads it: -EINVAL (-22) for a
  * bad value or a key unknown in its place, -EPROTO (-71) for a line without '=' or longer
  * than UAPI_LINE_MAX, -EADDRINUSE (-98) when a callback reports the port cannot be bound, or
- * whatever -errno a callback returns. A set applies its lines one by one as they arrive (no
- * rollback); after the first error the rest of the request is read and ignored. An unknown
- * operation closes the connection.
+ * whatever -errno a callback returns. Beyond wireguard-go: -EMSGSIZE (-90) for a request over
+ * the byte limit (the connection is then closed: its end cannot be found), -E2BIG (-7) for a
+ * set with more public_key= or allowed_ip= lines than the limits allow (nothing applied).
+ *
+ * A request is read whole (up to its blank line) before anything in it is applied, without any
+ * lock; a set is then applied under one hold of ops->lock(dev, true), so requests of several
+ * clients never interleave and nothing of one request (the peer being configured) survives
+ * between reads, where another client could remove it. As in wireguard-go, a set stops at its
+ * first bad line and what came before stays applied (no rollback); culvert still ends the peer
+ * being configured (peer_end) and, knowing where the request ended, keeps the connection open.
+ * A set cut short by the client closing its side is applied as far as it goes, as
+ * wireguard-go does. A get is formatted under ops->lock(dev, false) and sent after unlocking.
+ * An unknown operation closes the connection.
  *
  * The module knows nothing of the daemon: a set is applied through struct uapi_ops callbacks
  * and a get is produced by the daemon's get() callback with the uapi_emit_* helpers.
  * Connections are non-blocking and driven by the daemon's event loop (uapi_conn_io), or fed
- * bytes directly (uapi_conn_feed), which is how the unit tests and the fuzzer use it. */
+ * bytes directly (uapi_conn_feed), which is how the unit tests and the fuzzers use it. */
 #ifndef CULVERT_UAPI_H
 #define CULVERT_UAPI_H
 #include <stdbool.h>
@@ -25,7 +35,21 @@
 struct aip_table;
 
 #define UAPI_SOCKET_DIR "/var/run/wireguard"
-enum { UAPI_LINE_MAX = 1024 };	/* longest valid line is under 100 bytes */
+enum {
+	UAPI_LINE_MAX = 1024,		/* longest valid line is under 100 bytes */
+	/* Default limits of one request. `wg setconf` sends about 165 bytes a peer with two
+	 * allowed IPs, so 8 MiB holds some 50,000 such peers; the counts bound the work done
+	 * under the device lock in one go. */
+	UAPI_REQUEST_MAX = 8 << 20,
+	UAPI_PEERS_MAX = 1 << 16,
+	UAPI_ALLOWED_IPS_MAX = 1 << 18,
+};
+
+struct uapi_limits {
+	size_t request_bytes;		/* from the operation line to the blank line */
+	unsigned int peers;		/* public_key= lines in one set */
+	unsigned int allowed_ips;	/* allowed_ip= lines in one set */
+};
 
 /* A growable output buffer; on allocation failure it sets oom and drops further output. */
 struct uapi_buf {
@@ -66,6 +90,11 @@ struct uapi_ops {
 	/* get=1: append the device with uapi_emit_device, then for each peer uapi_emit_peer
 	 * and its uapi_emit_allowed_ip(s). A failure discards what was emitted. */
 	int (*get)(void *dev, struct uapi_buf *out);
+
+	/* Held around a whole set (write true) or the formatting of a get (write false). NULL:
+	 * no locking (a single-threaded caller). */
+	void (*lock)(void *dev, bool write);
+	void (*unlock)(void *dev, bool write);
 };
 
 struct uapi_device_info {
@@ -90,34 +119,41 @@ void uapi_emit_allowed_ip(struct uapi_buf *b, int family, const uint8_t *addr, u
 /* Every prefix of peer in t, in insertion order. */
 void uapi_emit_allowed_ips(struct uapi_buf *b, const struct aip_table *t, void *peer);
 
-/* One client connection. */
+/* The lines of one set request, after "set=1\n" and without the blank line that ends it:
+ * checked against lim (NULL: the defaults), then applied under one hold of ops->lock(dev,
+ * true). Returns the errno= value, 0 or -errno. */
+int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, size_t len,
+		   const struct uapi_limits *lim);
+
+/* One client connection: the bytes of a request not yet complete, and responses owed. */
 struct uapi_conn {
 	int fd;				/* -1 when only fed bytes */
-	char line[UAPI_LINE_MAX];
-	size_t line_len;
-	bool overlong;			/* dropping the rest of a too-long line */
-	enum { UAPI_ST_OP, UAPI_ST_GET, UAPI_ST_SET, UAPI_ST_CLOSE } state;
-	bool in_peer;			/* a public_key= line has been seen in this set */
-	void *peer;			/* NULL: ignoring this peer */
-	bool peer_created;
-	int set_err;			/* first error of this set, 0 if none */
+	char *in;			/* input not yet part of a whole request; wiped */
+	size_t in_len, in_cap;
+	size_t scanned;			/* in[0..scanned) holds no end of the first request */
+	bool eof;			/* the client closed its side */
+	bool closing;			/* send what is owed, then close */
+	struct uapi_limits lim;		/* uapi_conn_init sets the defaults */
 	struct uapi_buf out;		/* responses not yet written */
 	size_t out_off;
 };
 
 void uapi_conn_init(struct uapi_conn *c, int fd);
-/* Processes len bytes; responses are appended to c->out. Returns false once the connection
- * must be closed (unknown operation); further input is then ignored. */
+/* Takes len bytes and runs every request they complete; responses are appended to c->out.
+ * Returns false once the connection must be closed (unknown operation, request too big);
+ * further input is then ignored. */
 bool uapi_conn_feed(struct uapi_conn *c, const struct uapi_ops *ops, void *dev, const char *data, size_t len);
-/* The client closed its side: finishes a half-read set (peer_end) without a response. */
+/* The client closed its side: a set missing only its blank line is applied (and answered);
+ * any other partial request is dropped. */
 void uapi_conn_eof(struct uapi_conn *c, const struct uapi_ops *ops, void *dev);
 
 enum { UAPI_WANT_READ = 1, UAPI_WANT_WRITE = 2 };
-/* Call when c->fd is readable or writable (non-blocking fd). Reads what is there, answers,
- * writes what the socket takes. Returns UAPI_WANT_READ and/or UAPI_WANT_WRITE for the event
- * loop, or 0 when the connection is finished: then call uapi_conn_free(). Input is not read
- * while a response is still being written, so a client that does not read cannot make the
- * daemon buffer without bound. */
+/* Call when c->fd is readable or writable (non-blocking fd). Reads (at most a budget per call,
+ * so one client cannot hold the event loop), runs complete requests one at a time, writes
+ * what the socket takes. Returns UAPI_WANT_READ and/or UAPI_WANT_WRITE for the event loop
+ * (level-triggered: input left unread shows as readable again), or 0 when the connection is
+ * finished: then call uapi_conn_free(). No input is read while a response is still being
+ * written, so a client that does not read cannot make the daemon buffer without bound. */
 int uapi_conn_io(struct uapi_conn *c, const struct uapi_ops *ops, void *dev);
 /* Closes c->fd (if >= 0) and frees buffers. */
 void uapi_conn_free(struct uapi_conn *c);

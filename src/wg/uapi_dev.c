@@ -1,4 +1,6 @@
-/* uapi callbacks on a struct wg_device: what `wg set`/`wg setconf` change and `wg show` reads. */
+/* uapi callbacks on a struct wg_device: what `wg set`/`wg setconf` change and `wg show` reads.
+ * A set runs with dev->lock held for writing, a get with it held for reading: the workers go
+ * on meanwhile, so what they change under a peer's mutex is read under it. */
 #include "wg/uapi_dev.h"
 
 #include <errno.h>
@@ -150,20 +152,38 @@ static int get(void *d, struct uapi_buf *out)
 			uapi_buf_printf(out, "culvert_drop_%s=%llu\n", wg_drop_name(i),
 					(unsigned long long)dev->drops[i]);
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
+		struct wg_endpoint ep;
 		struct uapi_peer_info pi = {
 			.public_key = p->public_key,
 			.preshared_key = p->psk,
-			.endpoint = p->endpoint.sa.sa_family != AF_UNSPEC ? &p->endpoint.sa : NULL,
-			.last_handshake_sec = (uint64_t)p->last_handshake_sec,
-			.last_handshake_nsec = (uint64_t)p->last_handshake_nsec,
-			.tx_bytes = p->tx_bytes,
-			.rx_bytes = p->rx_bytes,
 			.persistent_keepalive = p->persistent_keepalive,
 		};
+
+		pthread_mutex_lock(&p->lock);
+		ep = p->endpoint;
+		pi.last_handshake_sec = (uint64_t)p->last_handshake_sec;
+		pi.last_handshake_nsec = (uint64_t)p->last_handshake_nsec;
+		pi.tx_bytes = p->tx_bytes;
+		pi.rx_bytes = p->rx_bytes;
+		pthread_mutex_unlock(&p->lock);
+		pi.endpoint = ep.sa.sa_family != AF_UNSPEC ? &ep.sa : NULL;
 		uapi_emit_peer(out, &pi);
 		uapi_emit_allowed_ips(out, dev->aip, p);
 	}
 	return out->oom ? -ENOMEM : 0;
+}
+
+static void lock(void *d, bool write)
+{
+	if (write)
+		wg_device_lock(d);
+	else
+		wg_device_rdlock(d);
+}
+
+static void unlock(void *d, bool write)
+{
+	wg_device_unlock(d);
 }
 
 const struct uapi_ops wg_uapi_dev_ops = {
@@ -180,4 +200,6 @@ const struct uapi_ops wg_uapi_dev_ops = {
 	.peer_replace_allowed_ips = peer_replace_aips,
 	.peer_add_allowed_ip = peer_add_aip,
 	.get = get,
+	.lock = lock,
+	.unlock = unlock,
 };
