@@ -229,6 +229,8 @@ int cmd_wg(int argc, char **argv)
 		if (uapi_fd == -EADDRINUSE)
 			fprintf(stderr, "culvert wg: %s/%s.sock is served by another running process; stop it first\n",
 				UAPI_SOCKET_DIR, name);
+		else if (uapi_fd == -EPERM && uapi_dir_check(NULL, why, sizeof(why)) == -EPERM)
+			fprintf(stderr, "culvert wg: %s\n", why);
 		else
 			fprintf(stderr, "culvert wg: cannot create the control socket %s/%s.sock: %s (need root?)\n",
 				UAPI_SOCKET_DIR, name, strerror(-uapi_fd));

@@ -69,11 +69,16 @@ static bool is_zero32(const uint8_t v[32])
 
 /* ---- X25519 ---- */
 
+void crypto_x25519_clamp(uint8_t priv[32])
+{
+	priv[0] &= 248;
+	priv[31] = (priv[31] & 127) | 64;
+}
+
 void crypto_x25519_keygen(uint8_t priv[32])
 {
 	crypto_random(priv, 32);
-	priv[0] &= 248;
-	priv[31] = (priv[31] & 127) | 64;
+	crypto_x25519_clamp(priv);
 }
 
 bool crypto_x25519_pub(uint8_t pub[32], const uint8_t priv[32])

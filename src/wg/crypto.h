@@ -19,6 +19,9 @@ bool crypto_equal(const void *a, const void *b, size_t len);   /* constant time 
 
 /* X25519. keygen clamps. crypto_x25519 returns false for an all-zero result (low-order point). */
 void crypto_x25519_keygen(uint8_t priv[32]);
+/* The form the kernel stores a private key in (and `wg show` prints): the low three bits and
+ * the top bit cleared, bit 254 set. X25519 gives the same results either way. */
+void crypto_x25519_clamp(uint8_t priv[32]);
 bool crypto_x25519_pub(uint8_t pub[32], const uint8_t priv[32]);
 bool crypto_x25519(uint8_t out[32], const uint8_t priv[32], const uint8_t pub[32]);
 

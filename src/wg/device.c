@@ -294,7 +294,16 @@ int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 		noise_identity_wipe(&dev->identity);
 		dev->identity.has_identity = false;
 	} else {
-		if (dev->identity.has_identity && key_equal(dev->identity.static_private, priv))
+		uint8_t clamped[WG_KEY_LEN];
+		bool same;
+
+		/* The stored key is clamped: a key differing only in the clamped bits is the same
+		 * key (wg syncconf sends it as written in the file). */
+		memcpy(clamped, priv, WG_KEY_LEN);
+		crypto_x25519_clamp(clamped);
+		same = dev->identity.has_identity && key_equal(dev->identity.static_private, clamped);
+		crypto_wipe(clamped, sizeof(clamped));
+		if (same)
 			return 0;
 		if (noise_identity_set(&dev->identity, priv) < 0)
 			return -EINVAL;

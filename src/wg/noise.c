@@ -90,7 +90,8 @@ static uint64_t wall_now(const struct noise_identity *id)
 int noise_identity_set(struct noise_identity *id, const uint8_t private_key[WG_KEY_LEN])
 {
 	memcpy(id->static_private, private_key, WG_KEY_LEN);
-	id->has_identity = crypto_x25519_pub(id->static_public, private_key);
+	crypto_x25519_clamp(id->static_private);	/* stored and shown clamped, as the kernel does */
+	id->has_identity = crypto_x25519_pub(id->static_public, id->static_private);
 	if (!id->has_identity) {
 		crypto_wipe(id->static_private, WG_KEY_LEN);
 		return -EINVAL;

@@ -3,7 +3,7 @@
  *
  * How the daemon uses it
  * ----------------------
- * Setup: noise_identity_set() with the interface private key; per peer
+ * Setup: noise_identity_set() with the interface private key (stored clamped); per peer
  * noise_handshake_init(hs, identity, peer_public, psk_or_NULL) and cookie_maker_init(); per
  * interface cookie_checker_init(). After a private key change call noise_handshake_precompute()
  * and cookie_checker_init() again.

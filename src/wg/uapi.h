@@ -161,10 +161,15 @@ void uapi_conn_free(struct uapi_conn *c);
 /* The socket path for iface under dir (NULL: UAPI_SOCKET_DIR). 0, or -EINVAL for an interface
  * name that is empty, too long for IFNAMSIZ or contains '/', or -ENAMETOOLONG. */
 int uapi_socket_path(char *buf, size_t len, const char *dir, const char *iface);
-/* Creates dir (mode 0700) if missing, removes a stale socket (one nobody accepts on), binds
- * DIR/IFACE.sock with mode 0600 and listens. Returns a non-blocking listening fd, or -errno:
- * -EADDRINUSE when a live process already serves that interface, -EEXIST when the path is
- * not a socket. */
+/* Creates dir (NULL: UAPI_SOCKET_DIR) with mode 0755 if missing; if it is there, it must be
+ * a directory owned by root or by the effective uid and not writable by group or others.
+ * 0, -ENOTDIR, -EPERM (then why, if not NULL, gets a sentence saying what to fix), or the
+ * -errno of mkdir or stat. */
+int uapi_dir_check(const char *dir, char *why, size_t len);
+/* uapi_dir_check, removes a stale socket (one nobody accepts on), binds DIR/IFACE.sock with
+ * mode 0600 and listens. Returns a non-blocking listening fd, or -errno: -EPERM from
+ * uapi_dir_check, -EADDRINUSE when a live process already serves that interface, -EEXIST
+ * when the path is not a socket. */
 int uapi_listen(const char *dir, const char *iface);
 /* Accepts one client: a non-blocking fd, or -EAGAIN when none waits, or another -errno. */
 int uapi_accept(int listen_fd);

@@ -53,10 +53,37 @@ static int remove_stale(const char *path)
 	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* Whoever may write to the directory could put their own socket in the place of ours and be
+ * sent the keys of the next `wg set`: it must belong to root or to us, writable by no one else. */
+int uapi_dir_check(const char *dir, char *why, size_t len)
+{
+	struct stat st;
+
+	if (!dir)
+		dir = UAPI_SOCKET_DIR;
+	if (mkdir(dir, 0755) == 0) {
+		if (chmod(dir, 0755) < 0)	/* the umask may have taken bits off */
+			return -errno;
+	} else if (errno != EEXIST) {
+		return -errno;
+	}
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((st.st_uid == 0 || st.st_uid == geteuid()) && !(st.st_mode & (S_IWGRP | S_IWOTH)))
+		return 0;
+	if (why)
+		snprintf(why, len, "%s (owner uid %u, mode %04o) must belong to root and be writable "
+			 "by no one else, or others could take the place of the control socket; fix it "
+			 "with 'chown root: %s && chmod go-w %s', or remove it",
+			 dir, (unsigned int)st.st_uid, (unsigned int)(st.st_mode & 07777), dir, dir);
+	return -EPERM;
+}
+
 int uapi_listen(const char *dir, const char *iface)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
 	mode_t old;
 	int fd, ret;
 
@@ -65,12 +92,9 @@ int uapi_listen(const char *dir, const char *iface)
 	ret = uapi_socket_path(sun.sun_path, sizeof(sun.sun_path), dir, iface);
 	if (ret)
 		return ret;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (stat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
+	ret = uapi_dir_check(dir, NULL, 0);
+	if (ret)
+		return ret;
 	ret = remove_stale(sun.sun_path);
 	if (ret)
 		return ret;

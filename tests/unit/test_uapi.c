@@ -418,10 +418,25 @@ static void test_socket(void **state)
 	assert_int_equal(uapi_socket_path(path, sizeof(path), sub, ""), -EINVAL);
 	assert_int_equal(uapi_socket_path(path, sizeof(path), sub, "wgt0"), 0);
 
+	/* the directory is made 0755 whatever the umask; one others may write to is refused */
+	mode_t um = umask(077);
 	lfd = uapi_listen(sub, "wgt0");
+	umask(um);
 	assert_true(lfd >= 0);
 	assert_int_equal(stat(sub, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(st.st_mode & 0777, 0755);
+	close(lfd);
+	for (int i = 0; i < 2; i++) {
+		char why[512] = "";
+
+		assert_int_equal(chmod(sub, i ? 01777 : 0775), 0);
+		assert_int_equal(uapi_listen(sub, "wgt0"), -EPERM);
+		assert_int_equal(uapi_dir_check(sub, why, sizeof(why)), -EPERM);
+		assert_non_null(strstr(why, "chmod go-w"));
+	}
+	assert_int_equal(chmod(sub, 0700), 0);
+	lfd = uapi_listen(sub, "wgt0");
+	assert_true(lfd >= 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_true(S_ISSOCK(st.st_mode));
 	assert_int_equal(st.st_mode & 0777, 0600);
