@@ -150,7 +150,7 @@ static int get(void *d, struct uapi_buf *out)
 	if (out->culvert_ext)
 		for (int i = 0; i < WG_DROP__COUNT; i++)
 			uapi_buf_printf(out, "culvert_drop_%s=%llu\n", wg_drop_name(i),
-					(unsigned long long)dev->drops[i]);
+					(unsigned long long)__atomic_load_n(&dev->drops[i], __ATOMIC_RELAXED));
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
 		struct wg_endpoint ep;
 		struct uapi_peer_info pi = {

@@ -19,6 +19,7 @@
 #include "wg/device.h"
 #include "wg/noise.h"
 #include "wg/peer.h"
+#include "wg/uapi_dev.h"
 
 enum {
 	WORKERS = 2, BATCH = 8, QCAP = 1024, DGRAM = 1600,
@@ -220,17 +221,26 @@ static void *worker_run(void *arg)
 }
 
 /* The control thread: the timers about every millisecond (100 ms of fake time), as the
- * daemon's control thread runs them, and a peer setting changed under the lock now and then,
- * as `wg set` does while traffic flows. */
+ * daemon's control thread runs them, a peer setting changed under the lock now and then, as
+ * `wg set` does while traffic flows, and `wg show` (a uapi get, under the lock for reading
+ * while the workers go on). */
 static void *control_run(void *arg)
 {
 	struct host *hs = arg;
 	const struct timespec pause = { 0, 1000 * 1000 };
+	struct uapi_conn uc;
 
+	uapi_conn_init(&uc, -1);
 	for (unsigned int i = 0; !__atomic_load_n(&stop, __ATOMIC_ACQUIRE); i++) {
 		for (int k = 0; k < 2; k++) {
 			struct host *h = &hs[k];
 			wg_device_tick(&h->dev);
+			if (i % 4 == 2) {
+				uapi_conn_feed(&uc, &wg_uapi_dev_ops, &h->dev, "get=culvert\n\n", 13);
+				if (uc.out.len < 9 || memcmp(uc.out.data + uc.out.len - 9, "errno=0\n\n", 9))
+					abort();	/* no cmocka assert off the main thread */
+				uc.out.len = 0;
+			}
 			if (i % 16 == (unsigned int)k * 8) {
 				wg_device_lock(&h->dev);
 				wg_peer_set_persistent_keepalive(h->peer, (uint16_t)(i % 32 ? 25 : 0));
@@ -240,6 +250,7 @@ static void *control_run(void *arg)
 		}
 		nanosleep(&pause, NULL);
 	}
+	uapi_conn_free(&uc);
 	return NULL;
 }
 
