@@ -24,7 +24,7 @@ static int f_replace(void *dv)
 	}
 	return 0;
 }
-static int f_begin(void *dv, const uint8_t pub[32], void **peer, bool *created)
+static int f_begin(void *dv, const uint8_t pub[32], void *prep, void **peer, bool *created)
 {
 	struct fdev *d = dv;
 	int i = pub[0] & 3;
@@ -86,7 +86,10 @@ static int f_get(void *dv, struct uapi_buf *out)
 }
 
 static const struct uapi_ops ops = {
-	f_priv, f_port, f_mark, f_replace, f_begin, f_end, f_remove, f_psk, f_ep, f_ka, f_repl, f_add, f_get,
+	.set_private_key = f_priv, .set_listen_port = f_port, .set_fwmark = f_mark,
+	.replace_peers = f_replace, .peer_begin = f_begin, .peer_end = f_end, .peer_remove = f_remove,
+	.peer_set_preshared_key = f_psk, .peer_set_endpoint = f_ep, .peer_set_persistent_keepalive = f_ka,
+	.peer_replace_allowed_ips = f_repl, .peer_add_allowed_ip = f_add, .get = f_get,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -236,13 +236,19 @@ struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t p
 
 struct wg_peer *wg_device_add_peer(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN])
 {
+	return wg_device_add_peer_ss(dev, pub, NULL);
+}
+
+struct wg_peer *wg_device_add_peer_ss(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN],
+				      const uint8_t *ss)
+{
 	struct wg_peer *p;
 
 	if (wg_device_find_peer(dev, pub) || dev->n_peers >= WG_MAX_PEERS)
 		return NULL;
 	if (dev->n_peers + 1 > dev->peer_hash_size && peer_hash_grow(dev) < 0)
 		return NULL;
-	p = wg_peer_new(dev, pub);
+	p = wg_peer_new(dev, pub, ss);
 	if (!p)
 		return NULL;
 	p->prev = dev->peers_tail;

@@ -158,6 +158,10 @@ int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv);
 struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
 /* New peer (no allowed IPs, no endpoint); NULL on ENOMEM or a peer already there. */
 struct wg_peer *wg_device_add_peer(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
+/* The same with its static-static DH done beforehand (ss, for the current private key), or
+ * with ss NULL done here. */
+struct wg_peer *wg_device_add_peer_ss(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN],
+				      const uint8_t *ss);
 void wg_device_remove_peer(struct wg_device *dev, struct wg_peer *peer);
 void wg_device_remove_all_peers(struct wg_device *dev);
 

@@ -120,14 +120,28 @@ void noise_handshake_set_psk(struct noise_handshake *hs, const uint8_t psk[WG_KE
 		crypto_wipe(hs->psk, WG_KEY_LEN);
 }
 
-void noise_handshake_init(struct noise_handshake *hs, const struct noise_identity *id,
-			  const uint8_t remote_static[WG_KEY_LEN], const uint8_t psk[WG_KEY_LEN])
+static void handshake_setup(struct noise_handshake *hs, const struct noise_identity *id,
+			    const uint8_t remote_static[WG_KEY_LEN], const uint8_t psk[WG_KEY_LEN])
 {
 	memset(hs, 0, sizeof(*hs));
 	hs->identity = id;
 	memcpy(hs->remote_static, remote_static, WG_KEY_LEN);
 	noise_handshake_set_psk(hs, psk);
+}
+
+void noise_handshake_init(struct noise_handshake *hs, const struct noise_identity *id,
+			  const uint8_t remote_static[WG_KEY_LEN], const uint8_t psk[WG_KEY_LEN])
+{
+	handshake_setup(hs, id, remote_static, psk);
 	noise_handshake_precompute(hs);
+}
+
+void noise_handshake_init_ss(struct noise_handshake *hs, const struct noise_identity *id,
+			     const uint8_t remote_static[WG_KEY_LEN], const uint8_t ss[WG_KEY_LEN])
+{
+	handshake_setup(hs, id, remote_static, NULL);
+	memcpy(hs->precomputed_ss, ss, WG_KEY_LEN);
+	hs->ss_valid = true;
 }
 
 void noise_handshake_clear(struct noise_handshake *hs)

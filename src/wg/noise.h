@@ -124,6 +124,10 @@ void noise_identity_wipe(struct noise_identity *id);
 /* psk may be NULL. Precomputes the static-static DH. */
 void noise_handshake_init(struct noise_handshake *hs, const struct noise_identity *id,
 			  const uint8_t remote_static[WG_KEY_LEN], const uint8_t psk[WG_KEY_LEN]);
+/* The same without a psk, given that DH (X25519 of id's current private key and
+ * remote_static, non-zero): the caller did the costly part earlier, outside its locks. */
+void noise_handshake_init_ss(struct noise_handshake *hs, const struct noise_identity *id,
+			     const uint8_t remote_static[WG_KEY_LEN], const uint8_t ss[WG_KEY_LEN]);
 void noise_handshake_precompute(struct noise_handshake *hs);
 void noise_handshake_set_psk(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN]);
 /* Forget any handshake in progress (keeps the peer's keys and latest timestamp). */

@@ -10,7 +10,7 @@
 #include "wg/crypto.h"
 #include "wg/key.h"
 
-struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN])
+struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN], const uint8_t *ss)
 {
 	struct wg_peer *p = calloc(1, sizeof(*p));
 
@@ -19,7 +19,10 @@ struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]
 	p->dev = dev;
 	pthread_mutex_init(&p->lock, NULL);
 	memcpy(p->public_key, pub, WG_KEY_LEN);
-	noise_handshake_init(&p->hs, &dev->identity, pub, NULL);
+	if (ss)
+		noise_handshake_init_ss(&p->hs, &dev->identity, pub, ss);
+	else
+		noise_handshake_init(&p->hs, &dev->identity, pub, NULL);
 	cookie_maker_init(&p->cookie, pub);
 	timers_init(&p->timers, NULL, NULL);
 	return p;

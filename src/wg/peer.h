@@ -54,7 +54,8 @@ struct wg_peer {
 	bool up;			/* logged as up (a session exists) */
 };
 
-struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
+/* ss: NULL, or the static-static DH already done (see noise_handshake_init_ss). */
+struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN], const uint8_t *ss);
 void wg_peer_free(struct wg_peer *p);	/* clears keypairs and indices; not the table links */
 
 void wg_peer_identity_changed(struct wg_peer *p);

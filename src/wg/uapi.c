@@ -193,6 +193,7 @@ struct set_state {
 	bool in_peer;
 	void *peer;
 	bool created;
+	void *prep;		/* from ops->prepare */
 };
 
 static void end_peer(struct set_state *s, const struct uapi_ops *ops, void *dev)
@@ -311,7 +312,7 @@ static int set_line(struct set_state *s, const struct uapi_ops *ops, void *dev, 
 		end_peer(s, ops, dev);
 		if (!key_from_hexn(pub, v, vl))
 			return -EINVAL;
-		ret = ops->peer_begin ? ops->peer_begin(dev, pub, &peer, &created) : 0;
+		ret = ops->peer_begin ? ops->peer_begin(dev, pub, s->prep, &peer, &created) : 0;
 		s->in_peer = true;
 		s->peer = ret ? NULL : peer;
 		s->created = created;
@@ -321,22 +322,39 @@ static int set_line(struct set_state *s, const struct uapi_ops *ops, void *dev, 
 }
 
 /* Counts the public_key= and allowed_ip= lines, so that a request over the limits is refused
- * before any of it is applied. */
-static void count_lines(const char *p, size_t len, size_t *peers, size_t *aips)
+ * before any of it is applied; with pubs, decodes the public keys into it instead. */
+static size_t scan_lines(const char *p, size_t len, size_t *aips, uint8_t (*pubs)[32])
 {
 	const char *end = p + len;
+	size_t peers = 0;
 
-	*peers = *aips = 0;
+	*aips = 0;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t ll = (size_t)((nl ? nl : end) - p);
 
 		if (ll > 11 && !memcmp(p, "public_key=", 11))
-			(*peers)++;
+			peers += !pubs || key_from_hexn(pubs[peers], p + 11, ll - 11);
 		else if (ll > 11 && !memcmp(p, "allowed_ip=", 11))
 			(*aips)++;
 		p += ll + 1;
 	}
+	return peers;
+}
+
+/* ops->prepare with the request's public keys (a failure only means no work done ahead). */
+static void *prepare(const struct uapi_ops *ops, void *dev, const char *lines, size_t len, size_t peers)
+{
+	uint8_t (*pubs)[32];
+	size_t aips;
+	void *prep;
+
+	if (!ops->prepare || !peers || !(pubs = malloc(peers * sizeof(*pubs))))
+		return NULL;
+	peers = scan_lines(lines, len, &aips, pubs);
+	prep = ops->prepare(dev, (const uint8_t (*)[32])pubs, peers);
+	free(pubs);
+	return prep;
 }
 
 int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, size_t len,
@@ -355,13 +373,14 @@ int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, siz
 		lim = &defaults;
 	if (len > lim->request_bytes)
 		return -EMSGSIZE;
-	count_lines(lines, len, &peers, &aips);
+	peers = scan_lines(lines, len, &aips, NULL);
 	if (peers > lim->peers || aips > lim->allowed_ips) {
 		log_ratelimited(LOG_LVL_WARN, "control: refused a set of %zu peers and %zu allowed IPs "
 				"(at most %u and %u in one request; split it)", peers, aips,
 				lim->peers, lim->allowed_ips);
 		return -E2BIG;
 	}
+	s.prep = prepare(ops, dev, lines, len, peers);
 	if (ops->lock)
 		ops->lock(dev, true);
 	while (p < end && !err) {
@@ -383,5 +402,7 @@ int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, siz
 	end_peer(&s, ops, dev);
 	if (ops->unlock)
 		ops->unlock(dev, true);
+	if (s.prep && ops->unprepare)
+		ops->unprepare(dev, s.prep);
 	return err;
 }

@@ -72,10 +72,15 @@ struct uapi_ops {
 	int (*set_fwmark)(void *dev, uint32_t mark);			/* 0: off */
 	int (*replace_peers)(void *dev);				/* remove every peer */
 
+	/* Before the lock, with the public keys of the set's public_key= lines: work for new
+	 * peers that needs no lock (the static-static DH) done ahead. What it returns (NULL:
+	 * nothing) goes to peer_begin, then to unprepare, after the lock is let go. */
+	void *(*prepare)(void *dev, const uint8_t (*public_keys)[32], size_t n);
+	void (*unprepare)(void *dev, void *prep);
 	/* public_key=: find the peer or create it. Set *peer NULL to have this peer's lines
 	 * checked but ignored (wireguard-go does so for the device's own public key); set
 	 * *created when the peer is new (update_only then removes it again). */
-	int (*peer_begin)(void *dev, const uint8_t public_key[32], void **peer, bool *created);
+	int (*peer_begin)(void *dev, const uint8_t public_key[32], void *prep, void **peer, bool *created);
 	/* The peer's lines are over: start it (timers, staged packets, first persistent
 	 * keepalive). Called once for every non-NULL peer from peer_begin that was not removed,
 	 * also when the request failed or the connection dropped half-way. */

@@ -4,10 +4,12 @@
 #include "wg/uapi_dev.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/priv.h"
 #include "wg/allowedips.h"
+#include "wg/crypto.h"
 #include "wg/key.h"
 #include "wg/peer.h"
 
@@ -53,7 +55,69 @@ static int replace_peers(void *d)
 	return 0;
 }
 
-static int peer_begin(void *d, const uint8_t pub[32], void **peer, bool *created)
+/* The static-static DH of each peer a set will create, done before the lock: it is most of
+ * the time a big `wg setconf` takes, during which the workers would otherwise wait. */
+struct prep_ss {
+	uint8_t pub[32], ss[32];
+	bool ok;		/* X25519 gave a non-zero result */
+};
+
+struct prep {
+	uint8_t priv[32];	/* the private key the DHs were done with */
+	size_t n;
+	struct prep_ss e[];	/* sorted by pub */
+};
+
+static int cmp_pub(const void *a, const void *b)
+{
+	return memcmp(a, b, 32);
+}
+
+static void unprepare(void *d, void *v)
+{
+	struct prep *pr = v;
+
+	key_wipe(pr, sizeof(*pr) + pr->n * sizeof(pr->e[0]));
+	free(pr);
+}
+
+static void *prepare(void *d, const uint8_t (*pubs)[32], size_t n)
+{
+	struct wg_device *dev = d;
+	struct prep *pr = calloc(1, sizeof(*pr) + n * sizeof(pr->e[0]));
+	bool has;
+
+	if (!pr)
+		return NULL;
+	wg_device_rdlock(dev);
+	has = dev->identity.has_identity;
+	memcpy(pr->priv, dev->identity.static_private, 32);
+	for (size_t i = 0; i < n; i++)
+		if (!wg_device_find_peer(dev, pubs[i]))
+			memcpy(pr->e[pr->n++].pub, pubs[i], 32);
+	wg_device_unlock(dev);
+	if (!has || !pr->n) {
+		unprepare(d, pr);
+		return NULL;
+	}
+	for (size_t i = 0; i < pr->n; i++)
+		pr->e[i].ok = crypto_x25519(pr->e[i].ss, pr->priv, pr->e[i].pub);
+	qsort(pr->e, pr->n, sizeof(pr->e[0]), cmp_pub);
+	return pr;
+}
+
+/* The DH done ahead for pub, if the private key is still the one it was done with. */
+static const uint8_t *prepared_ss(const struct prep *pr, const struct wg_device *dev, const uint8_t pub[32])
+{
+	const struct prep_ss *e;
+
+	if (!pr || !dev->identity.has_identity || !key_equal(pr->priv, dev->identity.static_private))
+		return NULL;
+	e = bsearch(pub, pr->e, pr->n, sizeof(pr->e[0]), cmp_pub);
+	return e && e->ok ? e->ss : NULL;
+}
+
+static int peer_begin(void *d, const uint8_t pub[32], void *prep, void **peer, bool *created)
 {
 	struct wg_device *dev = d;
 	struct wg_peer *p;
@@ -65,7 +129,7 @@ static int peer_begin(void *d, const uint8_t pub[32], void **peer, bool *created
 	}
 	p = wg_device_find_peer(dev, pub);
 	if (!p) {
-		p = wg_device_add_peer(dev, pub);
+		p = wg_device_add_peer_ss(dev, pub, prepared_ss(prep, dev, pub));
 		if (!p)
 			return -ENOMEM;
 		*created = true;
@@ -191,6 +255,8 @@ const struct uapi_ops wg_uapi_dev_ops = {
 	.set_listen_port = set_listen_port,
 	.set_fwmark = set_fwmark,
 	.replace_peers = replace_peers,
+	.prepare = prepare,
+	.unprepare = unprepare,
 	.peer_begin = peer_begin,
 	.peer_end = peer_end,
 	.peer_remove = peer_remove,

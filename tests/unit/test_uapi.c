@@ -70,7 +70,7 @@ static int m_replace(void *dv)
 	return 0;
 }
 
-static int m_begin(void *dv, const uint8_t pub[32], void **peer, bool *created)
+static int m_begin(void *dv, const uint8_t pub[32], void *prep, void **peer, bool *created)
 {
 	struct mdev *d = dv;
 

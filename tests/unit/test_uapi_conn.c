@@ -311,6 +311,40 @@ static void test_private_key_clamped(void **state)
 	assert_memory_equal(pub, f->p_pub, 32);		/* the same key either way */
 }
 
+/* The static-static DH of new peers is done before the lock (wg_uapi_dev_ops.prepare): it must
+ * be what computing it under the lock gives, also when the same set changes the private key
+ * first (what was done ahead is then for the old key, and not used). */
+static void assert_ss_right(struct fix *f)
+{
+	for (struct wg_peer *p = f->dev.peers; p; p = p->next) {
+		uint8_t ss[32];
+
+		assert_true(crypto_x25519(ss, f->dev.identity.static_private, p->public_key));
+		assert_true(p->hs.ss_valid);
+		assert_memory_equal(p->hs.precomputed_ss, ss, 32);
+	}
+}
+
+static void test_dh_ahead(void **state)
+{
+	struct fix *f = *state;
+	char *req = peers_request(20, 5), *req2 = peers_request(20, 6), *both;
+
+	assert_string_equal(feed(f, &f->a, req), "errno=0\n\n");
+	assert_int_equal(f->dev.n_peers, 20);
+	assert_ss_right(f);
+	both = malloc(strlen(req2) + 128);
+	assert_non_null(both);
+	sprintf(both, "set=1\nprivate_key=%s\n%s", f->p_priv_hex, req2 + 6);
+	assert_string_equal(feed(f, &f->a, both), "errno=0\n\n");
+	assert_int_equal(f->dev.n_peers, 40);
+	assert_memory_equal(f->dev.identity.static_public, f->p_pub, 32);
+	assert_ss_right(f);
+	free(both);
+	free(req2);
+	free(req);
+}
+
 /* Over a socket: nothing is locked while a request is incomplete, nor while a large get
  * response waits for the client to read it. */
 static void test_io_unlocked(void **state)
@@ -368,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_error_keeps_what_came_before, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_key_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_unlocked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dh_ahead, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
