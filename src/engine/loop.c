@@ -212,6 +212,7 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 		goto fail;
 
 	dev->ops.udp_send = l->o.tcp ? loop_op_tcp_send : loop_op_udp_send;
+	dev->ops.authenticated = l->o.tcp ? loop_op_tcp_authenticated : NULL;
 	dev->ops.tun_write = loop_op_tun_write;
 	dev->ops.rebind = loop_op_rebind;
 	dev->ops.now = op_now;
@@ -285,6 +286,8 @@ static void worker_event(struct loop_worker *w, struct epoll_event *ev)
 		break;
 	case SRC_TIMER:
 		loop_timer_event(l);
+		if (l->o.tcp)
+			loop_tcp_tick(l);
 		break;
 	case SRC_SIGNAL:
 		loop_signal_event(l);

@@ -98,6 +98,7 @@ struct wg_loop {
 	struct loop_tcp_conn *tcp_conns;
 	unsigned int n_tcp;		/* open connections (dead ones are not counted) */
 	bool tcp_dead;			/* some connection awaits loop_tcp_sweep */
+	struct loop_tcp_conn *tcp_in;	/* the connection whose frames the device is reading */
 	bool stop;		/* atomic */
 	int fatal;
 	uint16_t bound_port;
@@ -126,10 +127,12 @@ void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
 /* loop_tcp.c: the TCP transport, all on worker 0 */
 struct loop_tcp_conn;
 int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+void loop_op_tcp_authenticated(void *ctx, const struct wg_endpoint *ep);
 int loop_tcp_bind(struct wg_loop *l);
 void loop_tcp_accept(struct wg_loop *l);
 void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events);
 void loop_tcp_sweep(struct wg_loop *l);	/* frees the connections closed while handling events */
+void loop_tcp_tick(struct wg_loop *l);	/* closes unproven connections past their deadline */
 void loop_tcp_free(struct wg_loop *l);
 
 /* loop_tun.c */

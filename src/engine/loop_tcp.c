@@ -5,6 +5,11 @@
  * learns by roaming and connects back to is our listening address, as with UDP; both sides
  * dialling at once is a TCP simultaneous open, still one connection.
  *
+ * Anyone can open a connection, so a slot is only safe once its connection has proven itself:
+ * a message from it passed authentication (the device says so through ops.authenticated).
+ * Unproven connections have TCP_PROVE_NS to do that and are the only ones closed to make
+ * room; a full table of proven connections refuses newcomers.
+ *
  * Everything runs on worker 0 (the transport takes one worker). Connections are only marked
  * dead while events are being handled, because the device may call back into tcp_send from
  * inside a connection's input, and freed by loop_tcp_sweep afterwards. */
@@ -26,12 +31,23 @@
 enum {
 	TCP_MAX_CONNS = 64,
 	TCP_TXQ = 256 << 10,		/* bytes queued per connection beyond the socket buffer */
+	/* Two handshake attempts (REKEY_TIMEOUT apart, the second one after a cookie reply
+	 * when the other side is under load) and then some. */
+	TCP_PROVE_SEC = 12,
+	/* Proven connections whose peer vanished (no FIN: a NAT forgot it, a host died) would
+	 * hold their slot forever: TCP keepalives find them. */
+	CONN_KEEPIDLE_SEC = 60,
+	CONN_KEEPINTVL_SEC = 10,
+	CONN_KEEPCNT = 3,
 };
+#define TCP_PROVE_NS ((uint64_t)TCP_PROVE_SEC * 1000000000u)
 
 struct loop_tcp_conn {
 	struct loop_src src;		/* first: epoll data points here */
 	struct wg_endpoint remote;
 	bool connecting, dead, want_out, dialled;
+	bool proven;			/* a message from it passed authentication */
+	uint64_t born;			/* monotonic ns of the accept or dial */
 	uint64_t last_rx;		/* monotonic ns of the last bytes read (or of the accept) */
 	struct framing_rx rx;
 	struct framing_txq tx;
@@ -78,20 +94,53 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* All slots taken: the accepted connection that has been silent longest makes room, so that
- * idle connections (a scan, or someone holding slots) cannot lock peers out. Connections we
- * dialled are to configured peers and stay. */
+static void conn_kill_unproven(struct wg_loop *l, struct loop_tcp_conn *c, const char *why)
+{
+	wg_device_drop(l->dev, WG_DROP_TCP_UNPROVEN);
+	conn_kill(l, c, why);
+}
+
+/* All slots taken: the unproven accepted connection that has been silent longest makes room
+ * (of equally silent ones the oldest, the list being newest first), so that connections
+ * anyone can open and keep busy with a byte now and then cannot lock peers out, nor push out
+ * one that proved itself. Connections we dialled are to peers' endpoints, which only the
+ * configuration or an authenticated message sets: they are not taken back either. */
 static bool make_room(struct wg_loop *l)
 {
 	struct loop_tcp_conn *victim = NULL;
 
 	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
-		if (!c->dead && !c->dialled && (!victim || c->last_rx < victim->last_rx))
+		if (!c->dead && !c->dialled && !c->proven && (!victim || c->last_rx <= victim->last_rx))
 			victim = c;
-	if (!victim)
+	if (!victim) {
+		wg_device_drop(l->dev, WG_DROP_TCP_REFUSED);
 		return false;
-	conn_kill(l, victim, "the longest silent of a full table, making room");
+	}
+	conn_kill_unproven(l, victim, "unproven and the longest silent of a full table, making room");
 	return true;
+}
+
+void loop_tcp_tick(struct wg_loop *l)
+{
+	uint64_t now = now_ns();
+
+	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+		if (!c->dead && !c->proven && now - c->born > TCP_PROVE_NS)
+			conn_kill_unproven(l, c, "no authenticated message in time");
+}
+
+void loop_op_tcp_authenticated(void *ctx, const struct wg_endpoint *ep)
+{
+	struct wg_loop *l = ctx;
+	struct loop_tcp_conn *c = l->tcp_in;
+	char b[64];
+
+	if (!c || !wg_endpoint_equal(&c->remote, ep))
+		c = find(l, ep);
+	if (!c || c->proven)
+		return;
+	c->proven = true;
+	log_debug("TCP connection with %s proven", wg_endpoint_str(&c->remote, b, sizeof(b)));
 }
 
 void loop_tcp_sweep(struct wg_loop *l)
@@ -135,9 +184,13 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 	c->connecting = connecting;
 	c->dialled = connecting;
 	c->want_out = connecting;
-	c->last_rx = now_ns();
+	c->born = c->last_rx = now_ns();
 	/* one message per frame, sent as soon as it is queued: a handshake must not wait */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ CONN_KEEPIDLE_SEC }, sizeof(int));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &(int){ CONN_KEEPINTVL_SEC }, sizeof(int));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ CONN_KEEPCNT }, sizeof(int));
 	if (framing_rx_init(&c->rx, FRAMING_MAX_LEN, 0) < 0 || framing_txq_init(&c->tx, TCP_TXQ) < 0 ||
 	    loop_ep_add(l->epfd, &c->src, EPOLLIN | (connecting ? EPOLLOUT : 0)) < 0) {
 		framing_rx_free(&c->rx);
@@ -217,6 +270,10 @@ int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkt
 	struct loop_tcp_conn *c = find(l, ep);
 	unsigned int i;
 
+	/* A cookie reply goes to whoever sent a handshake message, authenticated or not: if
+	 * that connection is gone, dialling its address would let anyone make us dial. */
+	if (!c && pkts[0].data[0] == WG_MSG_COOKIE_REPLY)
+		return -ENOTCONN;
 	if (!c && !(c = conn_dial(l, ep)))
 		return -ENOTCONN;
 	for (i = 0; i < n; i++)
@@ -245,6 +302,7 @@ static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
 	size_t len;
 	int r = 0;
 
+	l->tcp_in = c;
 	/* the device may close this connection from inside (a failed send back): stop then */
 	while (!c->dead && (r = loop_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
 						    &f, &len)) == 1) {
@@ -262,6 +320,7 @@ static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
 	}
 	if (n)
 		wg_device_udp_input(l->dev, w->pkts, n);
+	l->tcp_in = NULL;
 }
 
 void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events)
@@ -325,7 +384,7 @@ void loop_tcp_accept(struct wg_loop *l)
 		if (old)
 			conn_kill(l, old, "replaced by a new connection from the same address");
 		if (!conn_new(l, fd, &ep, false))
-			log_debug("TCP: connection refused: %u connections already", l->n_tcp);
+			log_debug("TCP: connection refused: %u connections already, all proven", l->n_tcp);
 	}
 }
 

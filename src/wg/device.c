@@ -37,6 +37,8 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
 	[WG_DROP_BAD_FRAME] = "bad_frame",
 	[WG_DROP_RATELIMITED] = "ratelimited",
+	[WG_DROP_TCP_UNPROVEN] = "tcp_unproven",
+	[WG_DROP_TCP_REFUSED] = "tcp_refused",
 };
 
 const char *wg_drop_name(enum wg_drop d)

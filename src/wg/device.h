@@ -65,6 +65,8 @@ enum wg_drop {
 	WG_DROP_TUN_WRITE_FAILED,
 	WG_DROP_BAD_FRAME,	/* TCP transport: a frame length no message has (connection closed) */
 	WG_DROP_RATELIMITED,	/* handshake message over its source's token bucket */
+	WG_DROP_TCP_UNPROVEN,	/* TCP transport: a connection closed before it proved itself */
+	WG_DROP_TCP_REFUSED,	/* TCP transport: a new connection refused, every slot proven */
 	WG_DROP__COUNT
 };
 const char *wg_drop_name(enum wg_drop d);
@@ -101,6 +103,10 @@ struct wg_device_ops {
 	/* Monotonic nanoseconds and wall clock (for handshake timestamps shown to `wg`). */
 	uint64_t (*now)(void *ctx);
 	void (*wall)(void *ctx, int64_t *sec, int64_t *nsec);
+	/* A message from ep passed authentication: a handshake message the device accepted or
+	 * a data message that decrypted. Called like udp_send, from inside udp_input; may be
+	 * NULL. The TCP transport keeps the connections that proved themselves this way. */
+	void (*authenticated)(void *ctx, const struct wg_endpoint *ep);
 	void *ctx;
 };
 

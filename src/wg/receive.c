@@ -19,6 +19,12 @@ static void drop_from(struct wg_device *dev, enum wg_drop why, const struct wg_e
 	wg_device_drop_log(dev, why, wg_endpoint_str(src, a, sizeof(a)));
 }
 
+static void authenticated(struct wg_device *dev, const struct wg_endpoint *src)
+{
+	if (dev->ops.authenticated)
+		dev->ops.authenticated(dev->ops.ctx, src);
+}
+
 /* MAC1 always, MAC2 when under load (answering with a cookie instead). true: go on. */
 static bool check_macs(struct wg_device *dev, const void *msg, size_t len, uint32_t sender_le,
 		       const struct wg_endpoint *src, uint64_t now)
@@ -86,6 +92,7 @@ static void handle_initiation(struct wg_device *dev, struct wg_pkt *pkt, uint64_
 	}
 	p = lc.peer;
 	wg_peer_set_endpoint(p, &pkt->ep);
+	authenticated(dev, &pkt->ep);
 	timers_auth_packet_received(&p->timers, now);
 	timers_auth_packet_traversal(&p->timers, now);
 
@@ -150,6 +157,7 @@ static void handle_response(struct wg_device *dev, struct wg_pkt *pkt, uint64_t 
 	wg_index_replace(dev, idx, WG_INDEX_KEYPAIR, kp);
 	p->hs_index = 0;
 	wg_peer_set_endpoint(p, &pkt->ep);
+	authenticated(dev, &pkt->ep);
 	timers_auth_packet_received(&p->timers, now);
 	timers_auth_packet_traversal(&p->timers, now);
 	timers_handshake_complete(&p->timers, now);
@@ -259,6 +267,7 @@ static struct wg_peer *handle_data(struct wg_device *dev, struct wg_pkt *pkt, ui
 			wg_peer_defer(p, 0, act);
 	}
 	pthread_mutex_unlock(&p->lock);
+	authenticated(dev, &pkt->ep);
 	*plain = pkt->data + WG_MSG_DATA_HEADER_LEN;
 	*plain_len = (uint32_t)len;
 	return p;

@@ -104,15 +104,15 @@ kill -0 "$PID_A" 2>/dev/null && pass "a still runs after the rebind" || fail "a 
 # 80 connections from the middle box that never send a byte; b keeps at most 64 of them open
 socks() { find "/proc/$PID_B/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
 base=$(socks)
-for i in $(seq 80); do
-	nsx "$M" timeout 40 socat -u EXEC:"sleep 35" TCP:198.18.44.1:51820 >/dev/null 2>&1 &
-	T_PIDS+=($!)
-done
-wait_for sh -c "[ \$(ip netns exec $NB ss -Htn state established '( sport = :51820 )' | grep -c 198.18.44.254) -ge 64 ]"
-sleep 1
+nsx "$M" timeout 40 python3 -c 'import socket, time
+s = [socket.create_connection(("198.18.44.1", 51820)) for i in range(80)]
+time.sleep(35)' >/dev/null 2>&1 &
+T_PIDS+=($!)
+# (they are closed 12 s after they came, unproven: wg_tcp_table.sh covers that and worse)
+wait_for sh -c "[ \$(ip netns exec $NB ss -Htn state established '( sport = :51820 )' | grep -c 198.18.44.254) -ge 63 ]" &&
+	pass "the idle connections fill b's table (63 beside a's)" || fail "the idle connections fill b's table"
 n=$(socks)
-[ "$n" -le $((base + 64)) ] && [ "$n" -ge $((base + 32)) ] &&
-	pass "b keeps at most 64 connections open under 80 idle ones ($base -> $n sockets)" ||
+[ "$n" -le $((base + 63)) ] && pass "b keeps at most 64 connections open under 80 idle ones ($base -> $n sockets)" ||
 	fail "b keeps at most 64 connections open" "$base -> $n sockets"
 check "the active peer kept its connection through the flood" qping "$A" -c3 -i0.2 -W1 198.19.43.2
 kill "$PID_A"; reap "$PID_A" 5
