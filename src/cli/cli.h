@@ -31,8 +31,10 @@ void cli_option_error(const char *cmd, int c, char **argv);
 
 /* --user and --group of the daemons that drop root once set up (wg, simpletun). The parsers
  * name a bad user or group once, on stderr; cli_runas_finish refuses --group without --user
- * and gives a user without --group its primary group. */
+ * and a user of uid 0, gives a user without --group its primary group, and warns (one line)
+ * when the user already runs other processes. */
 struct cli_runas {
+	const char *name;	/* the user as given */
 	bool user, group;
 	uid_t uid;
 	gid_t gid;

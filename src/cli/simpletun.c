@@ -34,7 +34,10 @@ static void usage(FILE *f)
 		"  --no-busy-poll sleep as soon as a batch is done (default: poll for 50 us after\n"
 		"               traffic, which lowers the latency of an idle tunnel)\n"
 		"  --user USER  once the device and socket are open, run as USER (name or uid)\n"
-		"               with no capabilities at all\n"
+		"               with no capabilities at all. Use an account of its own (adduser\n"
+		"               --system --no-create-home culvert): any process of a shared one\n"
+		"               such as nobody can signal (stop) simpletun and take its port.\n"
+		"               Root (uid 0) is refused\n"
 		"  --group GROUP  the group to run as (default: USER's primary group)\n"
 		"\nSee culvert-simpletun(8).\n", ST_DEFAULT_PORT);
 }

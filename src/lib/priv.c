@@ -1,12 +1,14 @@
 /* Dropping root after setup. The capability calls are the raw syscalls (linux/capability.h):
  * three 32-bit words of each set are all a v3 header needs, and libcap would be one more
  * dependency for two calls. */
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
@@ -21,6 +23,50 @@ gid_t priv_default_gid(uid_t uid)
 	struct passwd *pw = getpwuid(uid);
 
 	return pw ? pw->pw_gid : (gid_t)uid;
+}
+
+/* The real, effective and saved uid of /proc/PID/status; false when the process is gone. */
+static bool proc_uids(const char *pid, uid_t ids[3])
+{
+	char path[64], line[256];
+	unsigned long v[3];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	if (!(f = fopen(path, "re")))
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Uid: %lu %lu %lu", &v[0], &v[1], &v[2]) == 3;
+	fclose(f);
+	for (int i = 0; found && i < 3; i++)
+		ids[i] = (uid_t)v[i];
+	return found;
+}
+
+int priv_uid_processes(uid_t uid, pid_t *example)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		uid_t ids[3];
+
+		if (*end || pid <= 0 || pid == (long)getpid() || !proc_uids(e->d_name, ids))
+			continue;
+		if (ids[0] == uid || ids[1] == uid || ids[2] == uid) {
+			if (!n && example)
+				*example = (pid_t)pid;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
 }
 
 static int cap_get(struct __user_cap_data_struct d[2])

@@ -22,6 +22,11 @@ int priv_drop(uid_t uid, gid_t gid, const int *keep, size_t n_keep);
  * can clean up and exit. -errno if fork fails. */
 int priv_monitor(int *status);
 
+/* How many processes other than this one run as uid (real, effective or saved: any of them
+ * may signal a process of that uid, and share its ports through SO_REUSEPORT); *example is
+ * one of them. 0 when none, -errno when /proc cannot be read. */
+int priv_uid_processes(uid_t uid, pid_t *example);
+
 /* The capabilities this thread has in effect, as the kernel's bit mask. */
 int priv_effective_caps(unsigned long long *mask);
 

@@ -170,7 +170,50 @@ out=$(nsx "$A" "$CULVERT" wg -f --user no-such-user-here x0 2>&1); rc=$?
 out=$(nsx "$A" "$CULVERT" wg -f --group "$NOGROUP" x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q -- "--group needs --user" &&
 	pass "--group without --user is refused with exit 2" || fail "--group without --user refused" "rc=$rc: $out"
+for u in root 0; do
+	out=$(nsx "$A" "$CULVERT" wg -f --user "$u" x0 2>&1); rc=$?
+	[ "$rc" = 2 ] && echo "$out" | grep -q "is uid 0" && [ "$(echo "$out" | wc -l)" = 1 ] &&
+		pass "culvert wg --user $u is refused with exit 2 in one sentence" || fail "culvert wg --user $u refused" "rc=$rc: $out"
+done
+out=$(nsx "$A" env CULVERT_WG_USER=root "$CULVERT" wg -f x0 2>&1); rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "is uid 0" && pass "CULVERT_WG_USER=root is refused with exit 2" ||
+	fail "CULVERT_WG_USER=root refused" "rc=$rc: $out"
+out=$(nsx "$A" "$CULVERT" simpletun -i x0 -s --user root 2>&1); rc=$?
+[ "$rc" = 2 ] && echo "$out" | grep -q "is uid 0" && pass "simpletun --user root is refused with exit 2" ||
+	fail "simpletun --user root refused" "rc=$rc: $out"
 dev_gone "$A" x0 && [ ! -e "$SOCK/x0.sock" ] && pass "a refused start leaves no device or socket" ||
 	fail "a refused start leaves no device or socket"
+"$CULVERT" wg --help | grep -q "adduser --system" && "$CULVERT" simpletun --help | grep -q "adduser" &&
+	pass "--help recommends an account of its own" || fail "--help recommends an account of its own"
+
+# ---- 7. a warning when the user already runs processes -----------------------------------
+# a throwaway system account, removed however the script ends
+U=cv$$u
+if useradd --system --no-create-home --user-group --shell /usr/sbin/nologin "$U"; then
+	T_CLEANUP+=("userdel $U")
+	# warned_start [ARGS]: culvert wg --user U started and stopped; its stderr in $T_DIR/$IA.log
+	warned_start() {
+		: >"$T_DIR/$IA.log"
+		bg "$A" "$IA" "$CULVERT" wg -f --user "$U" "$IA"
+		local mon=$BG_PID
+		wait_for test -S "$SOCK/$IA.sock"; local up=$?
+		kill "$mon"; reap "$mon" 5
+		return $up
+	}
+	check "culvert wg --user $U (a dedicated account) starts" warned_start
+	grep -q "warning" "$T_DIR/$IA.log" && fail "no warning while the account runs nothing else" "$(cat "$T_DIR/$IA.log")" ||
+		pass "no warning while the account runs nothing else"
+	setpriv --reuid="$U" --regid="$U" --clear-groups sleep 30 &
+	SLEEPER=$!; T_PIDS+=("$SLEEPER")
+	wait_for sh -c "[ \"\$(awk '\$1 == \"Uid:\" {print \$2}' /proc/$SLEEPER/status)\" = $(id -u "$U") ]"
+	check "culvert wg --user $U starts while another process of $U runs" warned_start
+	w=$(grep -c "warning" "$T_DIR/$IA.log")
+	[ "$w" = 1 ] && grep -q "warning: user '$U' (uid $(id -u "$U")) already runs 1 other process (pid $SLEEPER)" "$T_DIR/$IA.log" &&
+		pass "one warning line names the other process" || fail "one warning line names the other process" "$(cat "$T_DIR/$IA.log")"
+	kill "$SLEEPER"; wait "$SLEEPER" 2>/dev/null
+	userdel "$U" && pass "the throwaway account is removed" || fail "the throwaway account is removed"
+else
+	fail "useradd --system $U"
+fi
 
 t_done

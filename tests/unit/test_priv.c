@@ -116,6 +116,29 @@ static void test_default_gid(void **state)
 	assert_int_equal(priv_default_gid(4242424), 4242424);
 }
 
+/* A child that stays while we count: a process of our uid other than this one. */
+static void test_uid_processes(void **state)
+{
+	pid_t child = fork(), example = 0;
+	int n;
+
+	(void)state;
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	assert_true(child > 0);
+	n = priv_uid_processes(getuid(), &example);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	assert_true(n >= 1);
+	assert_true(example > 0 && example != getpid());
+	/* a uid no process runs as */
+	example = 0;
+	assert_int_equal(priv_uid_processes(4242424, &example), 0);
+	assert_int_equal(example, 0);
+}
+
 /* ---- the monitor ---- */
 
 static int child_code;
@@ -198,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_drop_all),
 		cmocka_unit_test(test_bad_cap),
 		cmocka_unit_test(test_default_gid),
+		cmocka_unit_test(test_uid_processes),
 		cmocka_unit_test(test_monitor_status),
 		cmocka_unit_test(test_monitor_killed),
 		cmocka_unit_test(test_monitor_forwards),
