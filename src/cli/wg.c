@@ -25,10 +25,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
-		"                  [--no-busy-poll] [--transport udp|tcp]\n"
+		"                  [--no-busy-poll] [--transport udp|tcp] [--attach]\n"
 		"                  [--user USER [--group GROUP]] IFACE\n"
 		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
-		"                  [--transport udp|tcp] [--user USER [--group GROUP]] IFACE\n"
+		"                  [--transport udp|tcp] [--attach] [--user USER [--group GROUP]] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -56,6 +56,10 @@ static void usage(FILE *f)
 		"                    signal the daemon or join its port with SO_REUSEPORT and\n"
 		"                    take its traffic. Root (uid 0) is refused\n"
 		"  -g, --group GROUP the group to run as (default: USER's primary group)\n"
+		"  --attach          use the device IFACE if it exists already (default: refuse).\n"
+		"                    Dangerous: whoever may open that device (its creator, its\n"
+		"                    owner) can attach queues of their own and read and inject\n"
+		"                    the tunnel's plaintext\n"
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
 		"variables CULVERT_WG_TRANSPORT=tcp and CULVERT_WG_USER=USER do as the options.\n"
@@ -128,13 +132,14 @@ int cmd_wg(int argc, char **argv)
 		{ "transport", required_argument, NULL, 'T' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
+		{ "attach", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	bool foreground = false, debug = false, workers_given = false, transport_given = false;
 	struct cli_runas ra = { 0 };
-	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true };
+	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true, .excl = true };
 	struct wg_loop_opts lo = { 0 };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned int workers = cpus < 1 ? 1 : cpus > TUN_MAX_QUEUES ? TUN_MAX_QUEUES : (unsigned int)cpus;
@@ -168,6 +173,7 @@ int cmd_wg(int argc, char **argv)
 			transport_given = true;
 			break;
 		case 'O': lo.no_offload = true; break;
+		case 'A': to.excl = false; break;
 		case 'P': lo.no_busy_poll = true; break;
 		case 'u':
 			if (!cli_runas_user(&ra, optarg))
@@ -219,6 +225,13 @@ int cmd_wg(int argc, char **argv)
 	to.queues = workers;
 	to.vnet_hdr = !lo.no_offload;
 	r = tun_open(ifname, &to, name, tun_fds);
+	if (r == -EEXIST) {
+		/* A device someone else made (a persistent multi-queue one, say) may have other
+		 * queues attached, or get them later: they would see and inject plaintext. */
+		fprintf(stderr, "culvert wg: %s: a device of that name exists (created by someone else); "
+			"delete it or pass --attach\n", ifname);
+		return CLI_EXIT_FAIL;
+	}
 	if (r < 0) {
 		fprintf(stderr, "culvert wg: %s\n", tun_explain(-r, ifname, &to, why, sizeof(why)));
 		return CLI_EXIT_FAIL;

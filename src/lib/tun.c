@@ -67,8 +67,13 @@ int tun_open(const char *name, const struct tun_opts *o, char name_out[IFNAMSIZ]
 			ret = -errno;
 			break;
 		}
-		/* Later queues name the device the first one got, not the pattern again. */
-		ret = set_iff(fd, i ? real : name, flags, i ? NULL : real);
+		/* Later queues name the device the first one got, not the pattern again, and
+		 * attach to it: only the first creates. */
+		ret = set_iff(fd, i ? real : name, (short)(flags | (o->excl && !i ? IFF_TUN_EXCL : 0)),
+			      i ? NULL : real);
+		/* the kernel's answer to IFF_TUN_EXCL when the name is taken */
+		if (ret == -EBUSY && o->excl && !i)
+			ret = -EEXIST;
 		if (ret < 0) {
 			close(fd);
 			break;
@@ -418,6 +423,9 @@ const char *tun_explain_with(int err, const char *name, const struct tun_opts *o
 		else
 			snprintf(buf, len, "cannot open %s: permission denied: it is usually mode 0666 "
 				 "(crw-rw-rw-); fix its mode or run as root", tun_path);
+		break;
+	case EEXIST:
+		snprintf(buf, len, "%s: a device of that name exists already: delete it or choose another name", dev);
 		break;
 	case E2BIG:
 		snprintf(buf, len, "%s already has as many queues attached as the kernel allows", dev);

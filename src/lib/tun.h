@@ -19,6 +19,7 @@ struct tun_opts {
 	bool multi_queue;  /* IFF_MULTI_QUEUE */
 	unsigned int queues; /* fds to open (multi_queue only; 0 means 1) */
 	bool nonblock;     /* O_NONBLOCK on every fd */
+	bool excl;         /* IFF_TUN_EXCL: create NAME, never attach to one that exists (-EEXIST) */
 };
 
 /* Create or attach NAME ("" or a pattern with %d lets the kernel pick). The real name goes to
