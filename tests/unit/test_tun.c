@@ -362,6 +362,15 @@ static void test_persist_owner(void **state)
 	assert_string_equal(tun_explain(-EINVAL, "cvper0", &o, msg, sizeof(msg)),
 			    "cvper0 is a tap device but tun was asked: use mode tap");
 
+	/* IFF_TUN_EXCL: the name is taken, so nothing is created or attached. */
+	o.mode = TUN_MODE_TAP;
+	o.excl = true;
+	assert_int_equal(tun_open("cvper0", &o, name, &fd), -EEXIST);
+	o.excl = false;
+	assert_int_equal(tun_info_get("cvper0", &info), 0);
+	assert_false(info.attached);
+	contains(tun_explain(-EEXIST, "cvper0", &o, msg, sizeof(msg)), "cvper0: a device of that name exists");
+
 	/* Owner and group both match: attach works without capabilities. Wrong uid: EPERM. */
 	assert_int_equal(tun_set_group(-1, 0), -EBADF);
 	o.mode = TUN_MODE_TAP;
