@@ -73,7 +73,7 @@ static void check_out(bool from_d, const uint8_t *p, uint32_t len)
 	}
 }
 
-static int f_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int f_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 

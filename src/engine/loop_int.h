@@ -126,7 +126,7 @@ void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
 
 /* loop_tcp.c: the TCP transport, all on worker 0 */
 struct loop_tcp_conn;
-int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+int loop_op_tcp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 void loop_op_tcp_authenticated(void *ctx, const struct wg_endpoint *ep);
 int loop_tcp_bind(struct wg_loop *l);
 void loop_tcp_accept(struct wg_loop *l);
@@ -143,7 +143,7 @@ int loop_op_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n);
 
 /* loop_udp.c */
 void loop_udp_readable(struct loop_worker *w);
-int loop_op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 int loop_op_rebind(void *ctx);
 void loop_worker_take_socket(struct loop_worker *w);
 

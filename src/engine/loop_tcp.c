@@ -264,7 +264,7 @@ static void conn_flush(struct wg_loop *l, struct loop_tcp_conn *c)
 	set_out(l, c, framing_txq_pending(&c->tx) > 0);
 }
 
-int loop_op_tcp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+int loop_op_tcp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_loop *l = ctx;
 	struct loop_tcp_conn *c = find(l, ep);

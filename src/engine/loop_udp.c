@@ -2,7 +2,7 @@
  * there are several), opened, rebound on a listen-port or fwmark change without any worker
  * reading a closed descriptor, and the batched send and receive of the data path. */
 #include <errno.h>
-#include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,9 +13,18 @@
 #include "engine/loop_int.h"
 #include "lib/log.h"
 
-_Static_assert(sizeof(union udpio_addr) == sizeof(struct wg_endpoint), "endpoint layouts differ");
+/* A received datagram's address and local end are copied into the device's endpoint in one
+ * piece: the layouts must agree. */
+_Static_assert(sizeof(union udpio_addr) == offsetof(struct wg_endpoint, src6), "endpoint layouts differ");
+_Static_assert(offsetof(struct udpio_pkt, src) - offsetof(struct udpio_pkt, addr) ==
+	       offsetof(struct wg_endpoint, src6), "endpoint layouts differ");
+_Static_assert(sizeof(struct udpio_src) == sizeof(struct wg_endpoint) - offsetof(struct wg_endpoint, src6),
+	       "endpoint layouts differ");
 
-int loop_op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+/* Never waits: this runs with the device lock held (for reading, or for writing from a timer
+ * or a flush), so a full socket buffer loses what did not fit, counted by the caller
+ * (send_full), rather than stall every worker behind the lock. The inner TCP sees the loss. */
+int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct loop_worker *w = loop_cur(ctx);
 	struct udpio_pkt *up = w->sendq;
@@ -29,22 +38,17 @@ int loop_op_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkt
 		for (unsigned int i = 0; i < k; i++) {
 			up[i].buf = pkts[done + i].data;
 			up[i].len = pkts[done + i].len;
-			memcpy(&up[i].addr, ep, sizeof(up[i].addr));
+			memcpy(&up[i].addr, ep, sizeof(*ep));
 		}
 		int r = udpio_send(w->uio, up, k);
-		if (r == -EAGAIN || (r >= 0 && (unsigned int)r < k)) {
-			/* The socket buffer is full: wait a little rather than drop, so TCP
-			 * inside sees back-pressure instead of loss. */
-			struct pollfd pf = { .fd = w->udp.fd, .events = POLLOUT };
-			if (r > 0)
-				done += (unsigned int)r;
-			if (poll(&pf, 1, 100) <= 0)
-				return done ? (int)done : -EAGAIN;
-			continue;
-		}
+		/* udpio clears a source that has gone from the host (it sent from another) */
+		if (!udpio_src_isset(&up[k - 1].src))
+			wg_endpoint_clear_src(ep);
 		if (r < 0)
 			return done ? (int)done : r;
 		done += (unsigned int)r;
+		if ((unsigned int)r < k)
+			break;	/* the socket is full */
 	}
 	return (int)done;
 }
@@ -102,7 +106,7 @@ fail:
 static int udp_open(struct wg_loop *l, struct udpio *u, uint16_t *port)
 {
 	const struct udpio_opts o = { .bufsize = LOOP_SOCK_BUF, .no_gso = l->o.no_offload,
-				      .no_gro = l->o.no_offload };
+				      .no_gro = l->o.no_offload, .pktinfo = true };
 	bool reuse = l->n_workers > 1;
 	union udpio_addr a;
 	int fd, r;

@@ -53,6 +53,12 @@ int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 	u->caps.gso = !o->no_gso && getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0;
 	v = 1;
 	u->caps.gro = !o->no_gro && setsockopt(fd, SOL_UDP, UDP_GRO, &v, sizeof(v)) == 0;
+	/* On a dual-stack socket IPV6_PKTINFO also reports IPv4 datagrams (v4-mapped), so one
+	 * option, one control message per datagram. */
+	if (o->pktinfo)
+		u->caps.pktinfo = a.sa.sa_family == AF_INET6 ?
+			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &v, sizeof(v)) == 0 :
+			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &v, sizeof(v)) == 0;
 	return 0;
 }
 
@@ -124,18 +130,91 @@ bool udpio_addr_equal(const union udpio_addr *a, const union udpio_addr *b)
 	       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
 }
 
+bool udpio_src_isset(const struct udpio_src *s)
+{
+	static const struct udpio_src none;
+	return memcmp(s, &none, sizeof(none)) != 0;
+}
+
+static bool src_equal(const struct udpio_src *a, const struct udpio_src *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+static size_t put_cmsg(void *ctl, size_t space, int level, int type, const void *data, size_t len)
+{
+	struct cmsghdr *c = ctl;
+
+	if (space < CMSG_SPACE(len))
+		return 0;
+	memset(c, 0, CMSG_SPACE(len));
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	return CMSG_SPACE(len);
+}
+
+size_t udpio_put_src(void *ctl, size_t space, const union udpio_addr *dst, const struct udpio_src *src)
+{
+	if (!udpio_src_isset(src))
+		return 0;
+	if (dst->sa.sa_family == AF_INET) {
+		/* ifindex 0: the route decides the interface, only the source is ours. */
+		struct in_pktinfo pi = { .ipi_spec_dst = src->in };
+		return put_cmsg(ctl, space, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+	}
+	struct in6_pktinfo pi6 = { .ipi6_addr = src->in6, .ipi6_ifindex = src->ifindex };
+	return put_cmsg(ctl, space, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6));
+}
+
+void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct udpio_src *src)
+{
+	memset(src, 0, sizeof(*src));
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int gs;
+			memcpy(&gs, CMSG_DATA(c), sizeof(gs));
+			if (gs > 0)
+				*seg = (size_t)gs;
+		} else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+			memset(src, 0, sizeof(*src));
+			src->in = pi.ipi_spec_dst;	/* a local address even for a broadcast */
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+			   c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi6;
+			memcpy(&pi6, CMSG_DATA(c), sizeof(pi6));
+			memset(src, 0, sizeof(*src));
+			if (IN6_IS_ADDR_V4MAPPED(&pi6.ipi6_addr)) {
+				memcpy(&src->in, &pi6.ipi6_addr.s6_addr[12], 4);
+			} else {
+				src->in6 = pi6.ipi6_addr;
+				/* only a link-local address needs its interface to mean anything */
+				if (IN6_IS_ADDR_LINKLOCAL(&pi6.ipi6_addr))
+					src->ifindex = pi6.ipi6_ifindex;
+			}
+		}
+	}
+}
+
 /* Datagrams carried by message m. */
 static size_t msg_pkts(const struct udpio *u, size_t m) { return u->msgs[m].msg_hdr.msg_iovlen; }
 
-/* One datagram at a time for a refused super-datagram; returns datagrams handled or -EAGAIN. */
-static int send_each(struct udpio *u, size_t m)
+/* One datagram at a time for a refused super-datagram (still from its source); returns
+ * datagrams handled or -EAGAIN. */
+static int send_each(struct udpio *u, const struct udpio_pkt *pkts, size_t m)
 {
 	struct msghdr mh = u->msgs[m].msg_hdr;
 	size_t n = mh.msg_iovlen, done = 0;
 	const struct iovec *iov = mh.msg_iov;
+	const struct udpio_pkt *p = &pkts[iov - u->iov];
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; } ctl;
 
-	mh.msg_control = NULL;
-	mh.msg_controllen = 0;
+	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &p->addr, &p->src);
+	mh.msg_control = mh.msg_controllen ? ctl.b : NULL;
 	mh.msg_iovlen = 1;
 	while (done < n) {
 		mh.msg_iov = (struct iovec *)&iov[done];
@@ -152,7 +231,47 @@ static int send_each(struct udpio *u, size_t m)
 	return (int)done;
 }
 
-int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n)
+/* Message m's control data: the GSO size when it carries several datagrams (seg > 0), the
+ * source when one is set. */
+static void set_ctl(struct udpio *u, size_t m, size_t seg, const union udpio_addr *dst,
+		    const struct udpio_src *src)
+{
+	struct msghdr *mh = &u->msgs[m].msg_hdr;
+	size_t used = 0;
+
+	if (seg) {
+		uint16_t gs = (uint16_t)seg;
+		used = put_cmsg(u->ctl[m].b, sizeof(u->ctl[m].b), SOL_UDP, UDP_SEGMENT, &gs, sizeof(gs));
+	}
+	used += udpio_put_src(u->ctl[m].b + used, sizeof(u->ctl[m].b) - used, dst, src);
+	mh->msg_control = used ? u->ctl[m].b : NULL;
+	mh->msg_controllen = used;
+}
+
+static bool src_gone(int err)
+{
+	return err == EINVAL || err == EADDRNOTAVAIL || err == ENETUNREACH || err == ENODEV;
+}
+
+/* Message m was refused for its source: it and every later message from that source go again
+ * without one (the kernel picks), and their pkts[] say so. */
+static void drop_src(struct udpio *u, struct udpio_pkt *pkts, size_t m, size_t nm)
+{
+	const struct udpio_src gone = pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].src;
+
+	u->stats.tx_src_gone++;
+	for (size_t k = m; k < nm; k++) {
+		struct msghdr *mh = &u->msgs[k].msg_hdr;
+		size_t i = (size_t)(mh->msg_iov - u->iov);
+		if (!src_equal(&pkts[i].src, &gone))
+			continue;
+		for (size_t j = i; j < i + mh->msg_iovlen; j++)
+			memset(&pkts[j].src, 0, sizeof(pkts[j].src));
+		set_ctl(u, k, mh->msg_iovlen > 1 ? pkts[i].len : 0, &pkts[i].addr, &pkts[i].src);
+	}
+}
+
+int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n)
 {
 	size_t nm = 0, i = 0, handled = 0;
 
@@ -162,7 +281,8 @@ int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n)
 		size_t j = i + 1, bytes = pkts[i].len, seg = pkts[i].len;
 		if (u->caps.gso && seg > 0) {
 			while (j < n && j - i < UDPIO_MAX_SEGS && pkts[j].len > 0 && pkts[j].len <= seg &&
-			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && udpio_addr_equal(&pkts[i].addr, &pkts[j].addr)) {
+			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && udpio_addr_equal(&pkts[i].addr, &pkts[j].addr) &&
+			       src_equal(&pkts[i].src, &pkts[j].src)) {
 				bytes += pkts[j].len;
 				if (pkts[j++].len < seg)
 					break;  /* only the last may be short */
@@ -178,16 +298,7 @@ int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n)
 		mh->msg_iovlen = j - i;
 		mh->msg_name = &u->addrs[nm];
 		mh->msg_namelen = to_sock(u, &pkts[i].addr, &u->addrs[nm]);
-		if (j - i > 1) {
-			struct cmsghdr *c = &u->ctl[nm].h;
-			mh->msg_control = u->ctl[nm].b;
-			mh->msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-			c->cmsg_level = SOL_UDP;
-			c->cmsg_type = UDP_SEGMENT;
-			c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-			uint16_t gs = (uint16_t)seg;
-			memcpy(CMSG_DATA(c), &gs, sizeof(gs));
-		}
+		set_ctl(u, nm, j - i > 1 ? seg : 0, &pkts[i].addr, &pkts[i].src);
 		nm++;
 		i = j;
 	}
@@ -208,12 +319,16 @@ int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n)
 			continue;
 		if (err == EAGAIN || err == ENOBUFS)
 			break;
+		if (src_gone(err) && udpio_src_isset(&pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].src)) {
+			drop_src(u, pkts, m, nm);
+			continue;
+		}
 		if (msg_pkts(u, m) > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE)) {
 			/* EIO: the route's device cannot checksum for us; GSO will not work on it. */
 			if (err == EIO)
 				u->caps.gso = false;
 			u->stats.tx_gso_fallback++;
-			int s = send_each(u, m);
+			int s = send_each(u, pkts, m);
 			if (s < 0)
 				break;
 			handled += (size_t)s;
@@ -264,16 +379,11 @@ int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 			u->stats.rx_trunc++;
 			continue;
 		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
-			    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
-				int gs;
-				memcpy(&gs, CMSG_DATA(c), sizeof(gs));
-				if (gs > 0 && (size_t)gs < len)
-					seg = (size_t)gs;
-			}
-		}
-		if (seg < len)
+		struct udpio_src src;
+		udpio_parse_ctl(mh, &seg, &src);
+		if (seg >= len)
+			seg = len;
+		else
 			u->stats.rx_gro_msgs++;
 		from_sock(&u->addrs[i]);
 		size_t off = 0;
@@ -285,6 +395,7 @@ int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 				out[k].buf = bufs[i] + off;
 				out[k].len = l;
 				out[k].addr = u->addrs[i];
+				out[k].src = src;
 				k++;
 			}
 			off += l;
@@ -295,8 +406,8 @@ int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 
 const char *udpio_caps_str(const struct udpio_caps *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "gso %s, gro %s, %s, sndbuf %d%s, rcvbuf %d%s",
-		 c->gso ? "on" : "off", c->gro ? "on" : "off",
+	snprintf(buf, len, "gso %s, gro %s%s, %s, sndbuf %d%s, rcvbuf %d%s",
+		 c->gso ? "on" : "off", c->gro ? "on" : "off", c->pktinfo ? ", pktinfo" : "",
 		 c->family == AF_INET ? "ipv4" : c->dual_stack ? "dual-stack" : "ipv6",
 		 c->sndbuf, c->sndbuf_forced ? " (forced)" : "",
 		 c->rcvbuf, c->rcvbuf_forced ? " (forced)" : "");

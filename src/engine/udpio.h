@@ -1,7 +1,8 @@
 /* Batched UDP I/O for the underlay socket: sendmmsg/recvmmsg, UDP GSO (UDP_SEGMENT: a run of
  * same-size datagrams to one peer leaves as one super-datagram) and UDP GRO (received
  * super-datagrams are split back by their gso_size), big socket buffers, IPv4 and IPv6 on one
- * dual-stack socket. Plus the tun side, which has no batching syscall: a read()/write() loop.
+ * dual-stack socket, and the local address of each datagram (IP_PKTINFO / IPV6_PKTINFO) so
+ * that replies leave from the address the peer contacted. Plus the tun side, which has no batching syscall: a read()/write() loop.
  * No allocation; one struct udpio per worker (it holds the per-call scratch). */
 #ifndef CULVERT_UDPIO_H
 #define CULVERT_UDPIO_H
@@ -31,6 +32,7 @@ struct udpio_caps {
 	bool dual_stack;
 	bool gso;              /* sends use UDP_SEGMENT */
 	bool gro;              /* UDP_GRO is on: one receive may carry up to 64 datagrams */
+	bool pktinfo;          /* receives report the local address (udpio_pkt.src) */
 	bool sndbuf_forced, rcvbuf_forced;  /* SO_*BUFFORCE took (CAP_NET_ADMIN) */
 	int sndbuf, rcvbuf;    /* sizes the kernel reports */
 };
@@ -39,6 +41,7 @@ struct udpio_opts {
 	int bufsize;           /* SO_SNDBUF/SO_RCVBUF wish; 0: UDPIO_DEFAULT_BUF */
 	bool no_gso, no_gro;   /* do not use (also: tests force the fallback) */
 	bool v6only;           /* AF_INET6 socket without IPv4 */
+	bool pktinfo;          /* ask for the local address of each received datagram */
 };
 
 struct udpio_stats {
@@ -48,13 +51,30 @@ struct udpio_stats {
 	uint64_t rx_gro_msgs;      /* received super-datagrams (more than one segment) */
 	uint64_t rx_trunc;         /* truncated receives dropped */
 	uint64_t rx_overflow;      /* segments dropped for want of out[] slots */
+	uint64_t tx_src_gone;      /* sends whose source address had gone, retried without it */
+};
+
+/* The local end of a datagram, of the remote address's family: on receive the address it was
+ * sent to, on send the source to use. All zero: none (the kernel picks). ifindex: the
+ * interface of an IPv6 link-local address, else 0. */
+struct udpio_src {
+	union {
+		struct in_addr in;
+		struct in6_addr in6;
+	};
+	uint32_t ifindex;
 };
 
 struct udpio_pkt {
 	uint8_t *buf;
 	size_t len;
 	union udpio_addr addr;     /* destination (send) or source (recv); IPv4 never v4-mapped */
+	struct udpio_src src;      /* right after addr: the pair is laid out as a wg_endpoint */
 };
+
+/* Room for the control messages of one datagram: GSO size or GRO size, and packet info. */
+enum { UDPIO_CTL_SPACE = CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) +
+			 CMSG_SPACE(sizeof(struct in_pktinfo)) };
 
 struct udpio {
 	int fd;
@@ -64,7 +84,7 @@ struct udpio {
 	struct mmsghdr msgs[UDPIO_MAX_BATCH];
 	struct iovec iov[UDPIO_MAX_BATCH];
 	union udpio_addr addrs[UDPIO_MAX_BATCH];
-	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl[UDPIO_MAX_BATCH];
+	union { struct cmsghdr h; char b[UDPIO_CTL_SPACE]; } ctl[UDPIO_MAX_BATCH];
 };
 
 /* Socket of bind's family bound to it, non-blocking, set up as udpio_attach does. */
@@ -76,12 +96,15 @@ int udpio_open(struct udpio *u, const union udpio_addr *bind, const struct udpio
 int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o);
 void udpio_close(struct udpio *u);
 
-/* Send pkts[0..n) (n <= UDPIO_MAX_BATCH) in order. Returns how many were handled (sent, or
- * dropped on a per-datagram error, counted): fewer than n only when the socket is full; then
- * the caller retries from there. -EAGAIN (or -errno) when none was handled. A super-datagram
- * refused with EIO (no checksum offload on the route) turns GSO off; EINVAL or EMSGSIZE (e.g.
- * segments above the path MTU) fall back to one datagram at a time for that run only. */
-int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n);
+/* Send pkts[0..n) (n <= UDPIO_MAX_BATCH) in order, each from its src when one is set.
+ * Returns how many were handled (sent, or dropped on a per-datagram error, counted): fewer
+ * than n only when the socket is full; the caller decides whether to retry from there (never
+ * by waiting). -EAGAIN (or -errno) when none was handled. A super-datagram refused with EIO
+ * (no checksum offload on the route) turns GSO off; EINVAL or EMSGSIZE (e.g. segments above
+ * the path MTU) fall back to one datagram at a time for that run only. A source the host no
+ * longer has (EINVAL, EADDRNOTAVAIL, ENETUNREACH, ENODEV) is given up: the datagrams go again
+ * from whatever source the kernel picks and their src in pkts[] is cleared to say so. */
+int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n);
 
 /* Receive up to nbufs messages into bufs[i][0..cap) and split them into out[0..n_out): each
  * out[] points into a buffer. With GRO on, at most n_out/64 messages are taken per call (at
@@ -89,7 +112,16 @@ int udpio_send(struct udpio *u, const struct udpio_pkt *pkts, size_t n);
 int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 	       struct udpio_pkt *out, size_t n_out);
 
-/* "gso on, gro on, dual-stack, sndbuf 8388608 (forced), rcvbuf 8388608 (forced)" */
+/* The source control message for dst into ctl (space bytes at least UDPIO_CTL_SPACE's share):
+ * IP_PKTINFO for an IPv4 dst (also on a dual-stack socket), IPV6_PKTINFO for IPv6. Returns
+ * the bytes used, 0 when src is unset. */
+size_t udpio_put_src(void *ctl, size_t space, const union udpio_addr *dst, const struct udpio_src *src);
+/* What the kernel said about a received datagram: its GRO segment size (*seg, left alone
+ * without one) and the local address it was sent to (*src, zeroed without one). */
+void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct udpio_src *src);
+bool udpio_src_isset(const struct udpio_src *s);
+
+/* "gso on, gro on, pktinfo, dual-stack, sndbuf 8388608 (forced), rcvbuf 8388608 (forced)" */
 const char *udpio_caps_str(const struct udpio_caps *c, char *buf, size_t len);
 
 /* tun side: one packet per read(); reads until EAGAIN or n packets into bufs[i][0..cap),

@@ -34,6 +34,7 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_QUEUE_FULL] = "queue_full",
 	[WG_DROP_NO_KEY] = "no_private_key",
 	[WG_DROP_SEND_FAILED] = "send_failed",
+	[WG_DROP_SEND_FULL] = "send_full",
 	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
 	[WG_DROP_BAD_FRAME] = "bad_frame",
 	[WG_DROP_RATELIMITED] = "ratelimited",
@@ -73,6 +74,17 @@ bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
 		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
 		       a->in6.sin6_scope_id == b->in6.sin6_scope_id;
 	return true;
+}
+
+bool wg_endpoint_src_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
+{
+	return !memcmp(&a->src6, &b->src6, sizeof(a->src6)) && a->src_ifindex == b->src_ifindex;
+}
+
+void wg_endpoint_clear_src(struct wg_endpoint *ep)
+{
+	memset(&ep->src6, 0, sizeof(ep->src6));
+	ep->src_ifindex = 0;
 }
 
 const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len)

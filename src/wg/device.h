@@ -62,6 +62,7 @@ enum wg_drop {
 	WG_DROP_QUEUE_FULL,
 	WG_DROP_NO_KEY,		/* no private key configured */
 	WG_DROP_SEND_FAILED,
+	WG_DROP_SEND_FULL,	/* the socket's send buffer (or TCP queue) was full */
 	WG_DROP_TUN_WRITE_FAILED,
 	WG_DROP_BAD_FRAME,	/* TCP transport: a frame length no message has (connection closed) */
 	WG_DROP_RATELIMITED,	/* handshake message over its source's token bucket */
@@ -71,16 +72,28 @@ enum wg_drop {
 };
 const char *wg_drop_name(enum wg_drop d);
 
-/* A v4 or v6 UDP address; family AF_UNSPEC (0) means "none". */
+/* A v4 or v6 UDP address; family AF_UNSPEC (0) means "none". With it, as the kernel module
+ * keeps it, the local address of ours the peer's datagram was sent to, which datagrams to the
+ * peer leave from so that a multi-homed host answers from the address it was asked on: of the
+ * same family, all zero when unknown (the kernel picks), src_ifindex only for an IPv6
+ * link-local source. */
 struct wg_endpoint {
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in4;
 		struct sockaddr_in6 in6;
 	};
+	union {
+		struct in_addr src4;
+		struct in6_addr src6;
+	};
+	uint32_t src_ifindex;
 };
 socklen_t wg_endpoint_len(const struct wg_endpoint *ep);
+/* The remote address only (the source is ours, not the peer's). */
 bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
+bool wg_endpoint_src_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
+void wg_endpoint_clear_src(struct wg_endpoint *ep);
 /* "198.18.0.1:51820" or "[2001:db8::1]:51820"; returns buf. */
 const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len);
 
@@ -93,8 +106,11 @@ struct wg_pkt {
 };
 
 struct wg_device_ops {
-	/* Send n datagrams, all to ep. Returns the number sent or -errno. */
-	int (*udp_send)(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+	/* Send n datagrams, all to ep (from its source if set). Returns the number sent or
+	 * -errno; fewer than n (or -EAGAIN, -ENOBUFS) when the socket is full: the rest are not
+	 * sent, and nothing waits for room. A source that no longer works is cleared in *ep
+	 * (the datagrams left from another address). */
+	int (*udp_send)(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 	/* Write n plaintext IP packets to the tun device. Returns the number written or -errno. */
 	int (*tun_write)(void *ctx, struct wg_pkt *pkts, unsigned int n);
 	/* The listen port or fwmark changed: reopen/adjust sockets and store the bound port in

@@ -41,9 +41,10 @@ static bool check_macs(struct wg_device *dev, const void *msg, size_t len, uint3
 	if (load && r != COOKIE_GOOD_MAC2) {
 		struct wg_msg_cookie_reply reply;
 		struct wg_pkt pkt = { .data = (uint8_t *)&reply, .len = sizeof(reply) };
+		struct wg_endpoint to = *src;
 
 		if (!cookie_reply_create(&dev->cookie_checker, &reply, msg, len, sender_le, addr, alen, now))
-			dev->ops.udp_send(dev->ops.ctx, src, &pkt, 1);
+			dev->ops.udp_send(dev->ops.ctx, &to, &pkt, 1);
 		wg_device_drop(dev, WG_DROP_COOKIE_SENT);
 		return false;
 	}

@@ -10,6 +10,35 @@
 #include "lib/log.h"
 #include "wg/allowedips.h"
 
+/* Sends pkts[0..n) to the peer's endpoint, from the address the peer last reached us at. When
+ * that address has gone from the host the engine sends from another and says so; the peer
+ * forgets it (unless a newer one came in meanwhile), as the module does, so that later sends
+ * do not try it first. What did not leave is counted: send_full when the socket was full. */
+static int peer_udp_send(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n)
+{
+	struct wg_device *dev = p->dev;
+	struct wg_endpoint ep, was;
+	int r;
+
+	pthread_mutex_lock(&p->lock);
+	ep = was = p->endpoint;
+	pthread_mutex_unlock(&p->lock);
+	r = dev->ops.udp_send(dev->ops.ctx, &ep, pkts, n);
+	if (!wg_endpoint_src_equal(&ep, &was)) {
+		pthread_mutex_lock(&p->lock);
+		if (wg_endpoint_src_equal(&p->endpoint, &was))
+			wg_endpoint_clear_src(&p->endpoint);
+		pthread_mutex_unlock(&p->lock);
+	}
+	if (r < (int)n) {
+		bool full = r >= 0 || r == -EAGAIN || r == -ENOBUFS;
+		wg_device_drop_n(dev, full ? WG_DROP_SEND_FULL : WG_DROP_SEND_FAILED, n - (unsigned int)(r > 0 ? r : 0));
+		log_ratelimited(LOG_LVL_INFO, "sending to a peer failed: %s",
+				full ? "the socket buffer is full" : strerror(-r));
+	}
+	return r;
+}
+
 int wg_peer_send_raw(struct wg_peer *p, void *msg, size_t len)
 {
 	struct wg_pkt pkt = { .data = msg, .len = (uint32_t)len };
@@ -19,12 +48,11 @@ int wg_peer_send_raw(struct wg_peer *p, void *msg, size_t len)
 		wg_device_drop(p->dev, WG_DROP_NO_ENDPOINT);
 		return -EDESTADDRREQ;
 	}
-	r = p->dev->ops.udp_send(p->dev->ops.ctx, &p->endpoint, &pkt, 1);
+	r = peer_udp_send(p, &pkt, 1);
 	if (r == 1) {
 		p->tx_bytes += len;
 		return 0;
 	}
-	wg_device_drop(p->dev, WG_DROP_SEND_FAILED);
 	return r < 0 ? r : -EIO;
 }
 
@@ -80,7 +108,6 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp
 				     unsigned int n, uint64_t now)
 {
 	struct wg_device *dev = p->dev;
-	struct wg_endpoint ep;
 	unsigned int k = 0, act;
 	uint64_t bytes = 0;
 	bool payload = false;
@@ -102,17 +129,9 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp
 	}
 	if (!k)
 		return 0;
-	pthread_mutex_lock(&p->lock);
-	ep = p->endpoint;
-	pthread_mutex_unlock(&p->lock);
-	r = dev->ops.udp_send(dev->ops.ctx, &ep, pkts, k);
-	if (r < (int)k) {
-		wg_device_drop_n(dev, WG_DROP_SEND_FAILED, k - (unsigned int)(r > 0 ? r : 0));
-		log_ratelimited(LOG_LVL_INFO, "sending to a peer failed: %s",
-				r < 0 ? strerror(-r) : "short send");
-		if (r <= 0)
-			return 0;
-	}
+	r = peer_udp_send(p, pkts, k);
+	if (r <= 0)
+		return 0;
 	pthread_mutex_lock(&p->lock);
 	p->tx_bytes += bytes;
 	if (payload)

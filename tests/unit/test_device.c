@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,9 @@ struct net {
 	struct dgram q[MAX_Q];
 	unsigned int nq;
 	bool drop_all;
+	bool src_gone;		/* udp_send: the source of ep has gone, send from another */
+	unsigned int room;	/* udp_send: with full set, datagrams that fit before it is full */
+	bool full;
 };
 
 struct host {
@@ -41,10 +45,16 @@ struct host {
 	struct wg_peer *peer;		/* its one peer */
 };
 
-static int fake_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int fake_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
+	if (h->net->src_gone)
+		wg_endpoint_clear_src(ep);
+	if (h->net->full && n > h->net->room)
+		n = h->net->room;
+	if (h->net->full && !n)
+		return -EAGAIN;
 	for (unsigned int i = 0; i < n; i++) {
 		assert_true(h->net->nq < MAX_Q);
 		assert_true(pkts[i].len <= BUF);
@@ -111,6 +121,8 @@ static bool deliver_one(struct net *net)
 		pkt.data = buf + WG_PKT_HEADROOM;
 		pkt.len = d.len;
 		pkt.ep = d.src;
+		/* what the engine reads with IP_PKTINFO: the address the datagram was sent to */
+		pkt.ep.src4 = d.dst.in4.sin_addr;
 		wg_device_udp_input(&net->hosts[i]->dev, &pkt, 1);
 	}
 	return true;
@@ -491,6 +503,77 @@ static void test_cookie_under_load(void **state)
 	pair_free(p);
 }
 
+/* Replies leave from the address the peer sent to; one the engine had to give up (it has gone
+ * from the host) is forgotten, and the next packet from the peer teaches it again. */
+static void test_source_address(void **state)
+{
+	struct pair *p = pair_new();
+	struct in_addr want;
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	inet_pton(AF_INET, "198.18.0.2", &want);	/* b's address that a sent to */
+	assert_int_equal(p->b.peer->endpoint.src4.s_addr, want.s_addr);
+	/* a reaches b at another of b's addresses: b answers from that one */
+	set_addr(&p->b.addr, "198.18.0.22", 51821);
+	wg_peer_set_endpoint(p->a.peer, &p->b.addr);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 2);
+	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 3);
+	assert_int_equal(p->net.nq, 1);
+	inet_pton(AF_INET, "198.18.0.22", &want);
+	assert_int_equal(p->net.q[0].dst.src4.s_addr, want.s_addr);
+	assert_true(wg_endpoint_equal(&p->net.q[0].dst, &p->a.addr));
+	pump(&p->net);
+	/* the address goes: the send falls over, the peer's endpoint keeps no source */
+	p->net.src_gone = true;
+	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 4);
+	assert_int_equal(p->b.peer->endpoint.src4.s_addr, 0);
+	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	p->net.src_gone = false;
+	pump(&p->net);
+	assert_int_equal(p->a.ntun, 2);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 5);
+	pump(&p->net);
+	assert_int_equal(p->b.peer->endpoint.src4.s_addr, want.s_addr);
+	assert_int_equal(p->b.dev.drops[WG_DROP_SEND_FAILED] + p->b.dev.drops[WG_DROP_SEND_FULL], 0);
+	pair_free(p);
+}
+
+/* A full socket loses what did not fit, counted as send_full, and the device goes on. */
+static void test_send_full(void **state)
+{
+	struct pair *p = pair_new();
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
+	pump(&p->net);
+	p->net.full = true;
+	p->net.room = 0;
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
+	assert_int_equal(p->a.dev.drops[WG_DROP_SEND_FULL], 1);
+	/* a batch of which two fit */
+	static uint8_t bufs[5][WG_PKT_HEADROOM + 200 + WG_PKT_TAILROOM];
+	struct wg_pkt pkts[5];
+	for (int i = 0; i < 5; i++) {
+		pkts[i].data = bufs[i] + WG_PKT_HEADROOM;
+		pkts[i].len = make_ip4(pkts[i].data, "198.19.0.1", "198.19.0.2", 100, (uint8_t)(10 + i));
+	}
+	p->net.room = 2;
+	wg_device_tun_input(&p->a.dev, pkts, 5);
+	assert_int_equal(p->a.dev.drops[WG_DROP_SEND_FULL], 4);
+	assert_int_equal(p->a.dev.drops[WG_DROP_SEND_FAILED], 0);
+	assert_int_equal(p->net.nq, 2);
+	p->net.full = false;
+	pump(&p->net);
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 3);
+	pump(&p->net);
+	assert_int_equal(p->b.ntun, 4);
+	assert_got(&p->b, 3, "198.19.0.1", "198.19.0.2", 80, 3);
+	assert_string_equal(wg_drop_name(WG_DROP_SEND_FULL), "send_full");
+	pair_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -498,6 +581,8 @@ int main(void)
 		cmocka_unit_test(test_no_route),
 		cmocka_unit_test(test_unallowed_source),
 		cmocka_unit_test(test_roaming),
+		cmocka_unit_test(test_source_address),
+		cmocka_unit_test(test_send_full),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_garbage),
 		cmocka_unit_test(test_rekey),

@@ -11,9 +11,16 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include <stdlib.h>
+#include <time.h>
+#include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <cmocka.h>
 #include "engine/udpio.h"
+
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 enum { NB = 8, BUFSZ = 65535, NPKT = 200 };
 static uint8_t rxmem[NB][BUFSZ];
@@ -85,7 +92,19 @@ static void make_tx(size_t n, size_t sz, size_t last_sz, union udpio_addr dst)
 		for (size_t j = 0; j < tx[i].len; j++)
 			txmem[i][j] = (uint8_t)(i * 7 + j);
 		tx[i].addr = dst;
+		memset(&tx[i].src, 0, sizeof(tx[i].src));
 	}
+}
+
+/* When set, expect_rx also wants every datagram sent to this address (udpio_pkt.src) or, with
+ * want_from, sent from it. */
+static const char *want_to, *want_from;
+
+static void assert_ip(int family, const void *got, const char *ip)
+{
+	uint8_t a[16];
+	assert_int_equal(inet_pton(family, ip, a), 1);
+	assert_memory_equal(got, a, family == AF_INET ? 4 : 16);
 }
 
 /* Receives until n datagrams came and compares them with tx[first..first+n). */
@@ -102,6 +121,11 @@ static void expect_rx(struct udpio *u, size_t first, size_t n, int family)
 			assert_int_equal(rx[i].len, tx[first + got].len);
 			assert_memory_equal(rx[i].buf, tx[first + got].buf, rx[i].len);
 			assert_int_equal(rx[i].addr.sa.sa_family, family);
+			if (want_to)
+				assert_ip(family, family == AF_INET ? (void *)&rx[i].src.in : (void *)&rx[i].src.in6, want_to);
+			if (want_from)
+				assert_ip(family, family == AF_INET ? (void *)&rx[i].addr.in.sin_addr :
+						 (void *)&rx[i].addr.in6.sin6_addr, want_from);
 		}
 	}
 	assert_int_equal(u->stats.rx_trunc + u->stats.rx_overflow, 0);
@@ -254,6 +278,159 @@ static void test_tun_helpers(void **st)
 	close(sv[1]);
 }
 
+/* What udpio_put_src writes, udpio_parse_ctl reads back; and what the kernel sends along. */
+static void test_ctl(void **st)
+{
+	union { struct cmsghdr h; char b[UDPIO_CTL_SPACE]; } ctl;
+	struct msghdr mh = { .msg_control = ctl.b };
+	struct udpio_src src, got;
+	union udpio_addr d4 = addr("198.18.0.2", 1), d6 = addr("2001:db8::2", 1);
+	size_t seg = 0;
+
+	memset(&src, 0, sizeof(src));
+	assert_int_equal(udpio_put_src(ctl.b, sizeof(ctl.b), &d4, &src), 0);	/* none: nothing */
+	inet_pton(AF_INET, "198.18.0.1", &src.in);
+	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &d4, &src);
+	assert_int_equal(mh.msg_controllen, CMSG_SPACE(sizeof(struct in_pktinfo)));
+	assert_int_equal(CMSG_FIRSTHDR(&mh)->cmsg_level, IPPROTO_IP);
+	assert_int_equal(CMSG_FIRSTHDR(&mh)->cmsg_type, IP_PKTINFO);
+	struct in_pktinfo pi;
+	memcpy(&pi, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(pi));
+	assert_int_equal(pi.ipi_ifindex, 0);	/* the route picks the interface */
+	udpio_parse_ctl(&mh, &seg, &got);
+	assert_memory_equal(&got, &src, sizeof(src));
+	assert_int_equal(seg, 0);
+
+	/* IPv6 link-local: the interface goes along */
+	memset(&src, 0, sizeof(src));
+	inet_pton(AF_INET6, "fe80::1", &src.in6);
+	src.ifindex = 7;
+	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &d6, &src);
+	assert_int_equal(mh.msg_controllen, CMSG_SPACE(sizeof(struct in6_pktinfo)));
+	assert_int_equal(CMSG_FIRSTHDR(&mh)->cmsg_type, IPV6_PKTINFO);
+	udpio_parse_ctl(&mh, &seg, &got);
+	assert_memory_equal(&got, &src, sizeof(src));
+	/* a global one: the interface the datagram came in on is not kept */
+	inet_pton(AF_INET6, "2001:db8::1", &src.in6);
+	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &d6, &src);
+	udpio_parse_ctl(&mh, &seg, &got);
+	assert_memory_equal(&got.in6, &src.in6, 16);
+	assert_int_equal(got.ifindex, 0);
+	assert_int_equal(udpio_put_src(ctl.b, CMSG_SPACE(sizeof(struct in6_pktinfo)) - 1, &d6, &src), 0);
+
+	/* a GRO size, then an IPv4 datagram's IPV6_PKTINFO on a dual-stack socket (v4-mapped) */
+	struct cmsghdr *c = &ctl.h;
+	int gs = 1200;
+	struct in6_pktinfo pi6 = { .ipi6_ifindex = 3 };
+	inet_pton(AF_INET6, "::ffff:198.18.0.1", &pi6.ipi6_addr);
+	memset(ctl.b, 0, sizeof(ctl.b));
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_GRO;
+	c->cmsg_len = CMSG_LEN(sizeof(gs));
+	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+	mh.msg_controllen = sizeof(ctl.b);
+	c = CMSG_NXTHDR(&mh, c);
+	c->cmsg_level = IPPROTO_IPV6;
+	c->cmsg_type = IPV6_PKTINFO;
+	c->cmsg_len = CMSG_LEN(sizeof(pi6));
+	memcpy(CMSG_DATA(c), &pi6, sizeof(pi6));
+	mh.msg_controllen = CMSG_SPACE(sizeof(gs)) + CMSG_SPACE(sizeof(pi6));
+	udpio_parse_ctl(&mh, &seg, &got);
+	assert_int_equal(seg, 1200);
+	memset(&src, 0, sizeof(src));
+	inet_pton(AF_INET, "198.18.0.1", &src.in);
+	assert_memory_equal(&got, &src, sizeof(src));
+	mh.msg_controllen = 0;	/* nothing: no source */
+	udpio_parse_ctl(&mh, &seg, &got);
+	assert_false(udpio_src_isset(&got));
+}
+
+/* Datagrams (each segment of a GRO batch too) say which local address they were sent to, and
+ * an answer from that address leaves from it, not from the one the kernel would pick. */
+static void pktinfo_roundtrip(const char *bind_ip, const char *peer_ip, const char *local_ip)
+{
+	struct udpio_opts ro = { .pktinfo = true };
+	int family = strchr(local_ip, ':') ? AF_INET6 : AF_INET;
+
+	open_pair(peer_ip, bind_ip, NULL, &ro);
+	assert_true(rcv.caps.pktinfo);
+	make_tx(40, 1000, 1000, addr(local_ip, port_of(&rcv)));
+	assert_int_equal(udpio_send(&snd, tx, 40), 40);
+	want_to = local_ip;
+	expect_rx(&rcv, 0, 40, family);
+	assert_true(rcv.stats.rx_gro_msgs >= 1);
+	want_to = NULL;
+	make_tx(3, 100, 100, addr(peer_ip, port_of(&snd)));
+	for (int i = 0; i < 3; i++)
+		tx[i].src = rx[0].src;
+	assert_int_equal(udpio_send(&rcv, tx, 3), 3);
+	want_from = local_ip;
+	expect_rx(&snd, 0, 3, family);
+	want_from = NULL;
+	assert_int_equal(rcv.stats.tx_src_gone, 0);
+	close_pair();
+}
+
+static void test_pktinfo_v4(void **st) { pktinfo_roundtrip("0.0.0.0", "127.0.0.1", "127.0.0.2"); }
+static void test_pktinfo_dual_stack(void **st) { pktinfo_roundtrip("::", "127.0.0.1", "127.0.0.2"); }
+static void test_pktinfo_v6(void **st)
+{
+	assert_int_equal(system("ip -6 addr add 2001:db8::1/128 dev lo nodad"), 0);
+	pktinfo_roundtrip("::", "::1", "2001:db8::1");
+}
+
+/* A source the host does not have (removed since): the datagrams go from the kernel's choice,
+ * the source is cleared in pkts[] to say so, every run from it at once. */
+static void src_gone(const char *bind_ip, const char *ip, const char *gone)
+{
+	struct udpio_opts ro = { .pktinfo = true };
+	int family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+
+	open_pair(bind_ip, ip, NULL, &ro);
+	make_tx(30, 500, 500, addr(ip, port_of(&rcv)));
+	tx[9].len = 400;	/* two runs: 10 and 20 */
+	for (int i = 0; i < 30; i++)
+		assert_int_equal(inet_pton(family, gone, family == AF_INET ? (void *)&tx[i].src.in : (void *)&tx[i].src.in6), 1);
+	assert_int_equal(udpio_send(&snd, tx, 30), 30);
+	assert_int_equal(snd.stats.tx_src_gone, 1);
+	assert_int_equal(snd.stats.tx_dropped, 0);
+	for (int i = 0; i < 30; i++)
+		assert_false(udpio_src_isset(&tx[i].src));
+	want_from = ip;
+	expect_rx(&rcv, 0, 30, family);
+	want_from = NULL;
+	close_pair();
+}
+
+static void test_src_gone_v4(void **st) { src_gone("127.0.0.1", "127.0.0.1", "198.18.0.99"); }
+static void test_src_gone_v6(void **st) { src_gone("::", "::1", "2001:db8::99"); }
+
+static double now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* A full send buffer: udpio_send returns at once with what fit, then -EAGAIN; nothing waits.
+ * A slow token bucket on lo keeps the datagrams queued, so they hold the sender's buffer. */
+static void test_send_full(void **st)
+{
+	struct udpio_opts so = { .bufsize = 4096, .no_gso = true };
+
+	assert_int_equal(system("tc qdisc add dev lo root tbf rate 8kbit burst 1600 limit 10000000"), 0);
+	open_pair("127.0.0.1", "127.0.0.1", &so, NULL);
+	assert_true(snd.caps.sndbuf < 65536);
+	make_tx(100, 1000, 1000, addr("127.0.0.1", port_of(&rcv)));
+	double t0 = now_ms();
+	int r = udpio_send(&snd, tx, 100);
+	assert_true(r > 0 && r < 100);
+	assert_int_equal(udpio_send(&snd, tx + r, (size_t)(100 - r)), -EAGAIN);
+	assert_true(now_ms() - t0 < 100);
+	assert_int_equal(snd.stats.tx_dropped, 0);
+	close_pair();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +444,13 @@ int main(void)
 		cmocka_unit_test_setup(test_send_time_fallback, setup),
 		cmocka_unit_test_setup(test_errors, setup),
 		cmocka_unit_test(test_tun_helpers),
+		cmocka_unit_test(test_ctl),
+		cmocka_unit_test_setup(test_pktinfo_v4, setup),
+		cmocka_unit_test_setup(test_pktinfo_dual_stack, setup),
+		cmocka_unit_test_setup(test_pktinfo_v6, setup),
+		cmocka_unit_test_setup(test_src_gone_v4, setup),
+		cmocka_unit_test_setup(test_src_gone_v6, setup),
+		cmocka_unit_test_setup(test_send_full, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
