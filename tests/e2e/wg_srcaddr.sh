@@ -10,6 +10,7 @@
 #      one it sent to (wg show endpoints);
 #   3. the address contacted belongs to another interface (a veth) than the one the packet
 #      came in on and the answer leaves through.
+# Also IPv6 link-local: the answer leaves from the link-local address asked, on its link.
 source "$(dirname "$0")/lib.sh"
 umask 077
 
@@ -90,6 +91,19 @@ for ep in 198.18.0.1:1 "[2001:db8:aa::1]:1" 198.18.0.2:1 "[2001:db8:aa::2]:1"; d
 	# the first ping after the links came back may wait for neighbour discovery
 	check "reply to sender $ep: ping" wait_ping "$N2" 198.19.241.1 10
 	check "reply to sender $ep: the answer came from it" endpoint_is "$N2" "$I2" "$P1" "$ep"
+done
+
+# IPv6 link-local (not in the selftest): the answer leaves from the link-local address asked,
+# on its link. Two on veth1, as the global ones above.
+ip1 addr add fe80::a1/64 dev veth1 nodad
+ip1 addr add fe80::a2/64 dev veth1 nodad
+ip2 addr add fe80::b/64 dev veth2 nodad
+for ll in a1 a2; do
+	nsx "$N2" wg set "$I2" peer "$P1" endpoint "[fe80::$ll%veth2]:1"
+	check "link-local fe80::$ll: ping" wait_ping "$N2" 198.19.241.1 10
+	got=$(nsx "$N2" wg show "$I2" endpoints)
+	[[ $got == "$P1	[fe80::$ll%"*"]:1" ]] && pass "link-local fe80::$ll: the answer came from it" ||
+		fail "link-local fe80::$ll: the answer came from it" "endpoints: $got"
 done
 
 # ---- 3. the address contacted is on another interface than the route back ------------------
