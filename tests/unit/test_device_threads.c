@@ -74,7 +74,7 @@ static void t_wall(void *ctx, int64_t *sec, int64_t *nsec)
 	*nsec = (int64_t)(t % WG_NSEC_PER_SEC);
 }
 
-static int t_udp_send(void *ctx, const struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int t_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *to = ((struct host *)ctx)->other;
 
