@@ -16,6 +16,7 @@
 #include "engine/loop.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
+#include "lib/notify.h"
 #include "lib/priv.h"
 #include "lib/tun.h"
 #include "wg/device.h"
@@ -215,6 +216,7 @@ int cmd_wg(int argc, char **argv)
 			ifname, IFNAMSIZ - 1);
 		return CLI_EXIT_USAGE;
 	}
+	notify_init();
 	snprintf(prefix, sizeof(prefix), "culvert-wg %s", ifname);
 	log_set_prefix(prefix);
 	if (debug)
@@ -265,7 +267,7 @@ int cmd_wg(int argc, char **argv)
 	if (ra.user) {
 		int status;
 
-		r = priv_monitor(&status);
+		r = priv_monitor_relay(&status, notify_relay_open(), notify_relay_forward);
 		if (r < 0) {
 			log_err("cannot fork the monitor process: %s", strerror(-r));
 			uapi_unlink(NULL, name);
@@ -275,6 +277,7 @@ int cmd_wg(int argc, char **argv)
 			uapi_unlink(NULL, name);
 			return status;
 		}
+		notify_relay_child();
 	}
 
 	r = wg_device_init(&dev, name, NULL);
@@ -314,8 +317,11 @@ int cmd_wg(int argc, char **argv)
 	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
 		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
 		 workers == 1 ? "" : "s");
+	notify_sendf("READY=1\nSTATUS=%s up, %s port %u, %u worker%s", name, lo.tcp ? "TCP" : "UDP",
+		     dev.listen_port, workers, workers == 1 ? "" : "s");
 
 	r = wg_loop_run(loop);
+	notify_sendf("STOPPING=1\nSTATUS=%s stopping", name);
 	uapi_unlink(NULL, name);
 	wg_loop_free(loop);	/* closing the tun fd removes the device */
 	wg_device_uninit(&dev);

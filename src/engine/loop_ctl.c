@@ -15,6 +15,7 @@
 
 #include "engine/loop_int.h"
 #include "lib/log.h"
+#include "lib/notify.h"
 #include "wg/uapi_dev.h"
 
 static void conn_free(struct wg_loop *l, struct loop_conn *c)
@@ -100,6 +101,7 @@ void loop_timer_event(struct wg_loop *l)
 	if (++l->ticks % 10 == 1)
 		refresh_mtu(l);
 	wg_device_tick(l->dev);
+	notify_watchdog();	/* on the tick, so a stuck worker 0 starves the watchdog */
 }
 
 void loop_signal_event(struct wg_loop *l)

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -167,15 +169,21 @@ void priv_describe(char *buf, size_t len)
 
 int priv_monitor(int *status)
 {
+	return priv_monitor_relay(status, -1, NULL);
+}
+
+int priv_monitor_relay(int *status, int fd, void (*readable)(int fd))
+{
 	sigset_t set, old;
 	pid_t pid;
+	int sfd;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
-	/* Blocked before the fork, so no signal falls between it and sigwaitinfo. */
+	/* Blocked before the fork, so no signal falls between it and the signalfd. */
 	if (sigprocmask(SIG_BLOCK, &set, &old) < 0)
 		return -errno;
 	pid = fork();
@@ -187,25 +195,51 @@ int priv_monitor(int *status)
 	if (pid == 0) {
 		/* The child gets back the mask it had, SIGCHLD included. */
 		sigprocmask(SIG_SETMASK, &old, NULL);
+		if (fd >= 0)
+			close(fd);
 		return 0;
 	}
-	/* The monitor holds nothing open: a device or socket goes away with the child's last fd,
-	 * and a client of a listening socket never waits on the monitor's copy. */
-	if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
+	/* The monitor holds nothing open but the relay: a device or socket goes away with the
+	 * child's last fd, and a client of a listening socket never waits on the monitor's copy. */
+	if (fd >= 0 && fd != 3) {
+		if (dup2(fd, 3) < 0)
+			fd = -1;
+		else
+			fd = 3;
+	}
+	if (syscall(SYS_close_range, fd >= 0 ? 4u : 3u, ~0u, 0u) < 0)
+		for (int i = fd >= 0 ? 4 : 3; i < 1024; i++)
+			close(i);
+	/* with a relay, a signalfd to poll beside it; without, nothing (sigwaitinfo) */
+	sfd = fd >= 0 ? signalfd(-1, &set, SFD_CLOEXEC) : -1;
 	for (;;) {
-		siginfo_t si;
+		struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = fd, .events = POLLIN } };
+		struct signalfd_siginfo si;
 		int st;
 
-		if (sigwaitinfo(&set, &si) < 0)
-			continue;
-		if (si.si_signo != SIGCHLD) {
-			kill(pid, si.si_signo);
+		if (sfd < 0) {
+			siginfo_t sw;
+
+			if (sigwaitinfo(&set, &sw) < 0)
+				continue;
+			si.ssi_signo = (uint32_t)sw.si_signo;
+		} else {
+			if (poll(pfd, fd >= 0 ? 2 : 1, -1) < 0)
+				continue;
+			if (pfd[1].revents && readable)
+				readable(fd);
+			if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+		}
+		if (si.ssi_signo != SIGCHLD) {
+			kill(pid, (int)si.ssi_signo);
 			continue;
 		}
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid) {
+			/* what the child said last (that it is stopping) may still be queued */
+			if (fd >= 0 && readable)
+				readable(fd);
 			*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 			return 1;
 		}

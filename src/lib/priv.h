@@ -21,6 +21,10 @@ int priv_drop(uid_t uid, gid_t gid, const int *keep, size_t n_keep);
  * child has ended, with *status its exit code (128 + signal if it was killed), so the caller
  * can clean up and exit. -errno if fork fails. */
 int priv_monitor(int *status);
+/* The same, and the monitor keeps fd (closed in the child) open and calls readable(fd) when it
+ * is readable and once more after the child ended: how an unprivileged child's messages reach
+ * someone who listens only to the monitor (the service manager: lib/notify.h). */
+int priv_monitor_relay(int *status, int fd, void (*readable)(int fd));
 
 /* How many processes other than this one run as uid (real, effective or saved: any of them
  * may signal a process of that uid, and share its ports through SO_REUSEPORT); *example is
