@@ -1,5 +1,6 @@
-/* culvert show [IFACE] [--json]: what `wg show` prints, plus culvert's drop counters and
- * active offloads from the culvert_* keys of the get response (see wg/uapi_client.h). */
+/* culvert show [IFACE] [--json | --format FMT]: what `wg show` prints, plus culvert's drop
+ * counters and active offloads from the culvert_* keys of the get response (see
+ * wg/uapi_client.h); Prometheus metrics in show_prom.c. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "cli/json.h"
+#include "cli/show.h"
 #include "lib/netlink.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
@@ -20,7 +22,7 @@ enum { GET_TIMEOUT_MS = 3000 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: culvert show [IFACE] [-j|--json]\n"
+		"Usage: culvert show [IFACE] [-j|--json] [--format text|json|prometheus]\n"
 		"\n"
 		"Shows a culvert (or wireguard-go) interface like `wg show`: public key, listening\n"
 		"port, fwmark, and per peer the endpoint, allowed IPs, latest handshake, transfer and\n"
@@ -29,6 +31,10 @@ static void usage(FILE *f)
 		"a control socket in %s.\n"
 		"\n"
 		"  -j, --json   one JSON document: {\"interfaces\": [...]}\n"
+		"  --format prometheus\n"
+		"               Prometheus text exposition (for node_exporter's textfile\n"
+		"               collector): per-peer bytes, latest handshake, endpoint, and\n"
+		"               every drop counter with its reason as a label\n"
 		"\n"
 		"See culvert-up(8).\n", UAPI_SOCKET_DIR);
 }
@@ -271,10 +277,22 @@ static void print_json(const char *name, const struct uapi_device_state *d, bool
 	printf("%s]}", d->n_peers ? "\n    " : "");
 }
 
-static int show_one(const char *name, bool json, bool first, bool quiet_missing)
+enum show_format { FMT_TEXT, FMT_JSON, FMT_PROM };
+
+/* Prometheus wants each family once over all interfaces: states are kept until the end. */
+static struct show_iface prom[64];
+static size_t n_prom;
+
+static int show_one(const char *name, enum show_format fmt, bool first, bool quiet_missing)
 {
 	struct uapi_device_state d;
-	int r = uapi_client_get_ext(NULL, name, &d, GET_TIMEOUT_MS);
+	int r;
+
+	if (fmt == FMT_PROM && n_prom == sizeof(prom) / sizeof(prom[0])) {
+		fprintf(stderr, "culvert show: more than %zu interfaces; name one\n", n_prom);
+		return -1;
+	}
+	r = uapi_client_get_ext(NULL, name, &d, GET_TIMEOUT_MS);
 
 	if (r < 0) {
 		if (quiet_missing && (r == -ENOENT || r == -ECONNREFUSED))
@@ -289,7 +307,19 @@ static int show_one(const char *name, bool json, bool first, bool quiet_missing)
 			fprintf(stderr, "culvert show: %s: cannot read its state: %s\n", name, strerror(-r));
 		return -1;
 	}
-	if (json)
+	if (fmt == FMT_PROM) {
+		/* the name list is freed before the metrics are printed */
+		char *copy = strdup(name);
+
+		if (!copy) {
+			uapi_device_state_free(&d);
+			fprintf(stderr, "culvert show: out of memory\n");
+			return -1;
+		}
+		prom[n_prom++] = (struct show_iface){ copy, d };
+		return 0;
+	}
+	if (fmt == FMT_JSON)
 		print_json(name, &d, first);
 	else
 		print_text(name, &d, first);
@@ -301,18 +331,32 @@ int cmd_show(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	bool json = false, first = true;
+	enum show_format fmt = FMT_TEXT;
+	bool first = true;
 	char **names = NULL;
 	int c, r, failed = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":jh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'j': json = true; break;
+		case 'j': fmt = FMT_JSON; break;
+		case 'F':
+			if (!strcmp(optarg, "text")) {
+				fmt = FMT_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				fmt = FMT_JSON;
+			} else if (!strcmp(optarg, "prometheus")) {
+				fmt = FMT_PROM;
+			} else {
+				fprintf(stderr, "culvert show: --format '%s' is not text, json or prometheus\n", optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		default:
 			cli_option_error("show", c, argv);
@@ -323,10 +367,10 @@ int cmd_show(int argc, char **argv)
 		fprintf(stderr, "culvert show: give at most one IFACE; run 'culvert show --help'\n");
 		return CLI_EXIT_USAGE;
 	}
-	if (json)
+	if (fmt == FMT_JSON)
 		printf("{\"interfaces\": [");
 	if (optind < argc) {
-		r = show_one(argv[optind], json, true, false);
+		r = show_one(argv[optind], fmt, true, false);
 		failed = r < 0;
 		first = r != 0;
 	} else {
@@ -340,14 +384,20 @@ int cmd_show(int argc, char **argv)
 			 * the interfaces that live in ours. */
 			if (nl_link_index(*n) < 0)
 				continue;
-			r = show_one(*n, json, first, true);
+			r = show_one(*n, fmt, first, true);
 			failed |= r < 0;
 			if (r == 0)
 				first = false;
 		}
 		uapi_client_free_list(names);
 	}
-	if (json)
+	if (fmt == FMT_JSON)
 		printf("%s]}\n", first ? "" : "\n  ");
+	if (fmt == FMT_PROM && !failed)	/* a scraper takes a partial file for the whole */
+		show_prom(prom, n_prom);
+	for (size_t i = 0; i < n_prom; i++) {
+		uapi_device_state_free(&prom[i].d);
+		free(prom[i].name);
+	}
 	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
