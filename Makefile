@@ -1,5 +1,6 @@
 # culvert — tun/tap toolkit and tunnel daemon.
-# make | make check | make demo | make bench | make profile | make install [PREFIX= DESTDIR= BINDIR= MANDIR=] | V=1 for commands
+# make | make check | make check-unit | make demo | make bench | make profile
+# make install [PREFIX= DESTDIR= BINDIR= LIBDIR= MANDIR= UNITDIR=] | V=1 for commands
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
@@ -7,6 +8,9 @@ LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+# The one place the version is written: culvert --version, culvert-wg --version, the man
+# pages' headers and libculvert.pc take it from here (debian/changelog must agree).
 VERSION    := 0.1.0
 
 CC      ?= cc
@@ -46,7 +50,7 @@ TSAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tsan/tests/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all check unit asan tsan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
+.PHONY: all check check-unit unit asan tsan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
 all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
@@ -84,12 +88,12 @@ $(B)/fuzz/libculvert.a: $(FUZZ_LIB_OBJ)
 
 $(B)/culvert: $(CLI_OBJ) $(B)/libculvert.a
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(B)/libculvert.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libculvert.a $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(B)/libculvert.a
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/libculvert.a -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libculvert.a -lcmocka $(LDLIBS)
 
 $(B)/asan/tests/%: tests/unit/%.c $(B)/asan/libculvert.a
 	$(call msg,LD-ASAN,$@)
@@ -130,6 +134,12 @@ check: deps-test
 	$(Q)$(MAKE) --no-print-directory tests
 	@B=$(B) bash tests/run.sh
 
+# The unit tests alone: no root, no network, no packages installed (the Debian package's
+# build runs this).
+check-unit:
+	$(Q)$(MAKE) --no-print-directory unit
+	@B=$(B) bash tests/run.sh unit
+
 demo: deps-test
 	$(Q)$(MAKE) --no-print-directory all
 	@B=$(B) bash tests/demo.sh
@@ -154,7 +164,8 @@ $(B)/aead_bench: bench/aead_bench.c $(B)/libculvert.a
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
 	install -m 755 $(B)/culvert $(DESTDIR)$(BINDIR)/culvert
 	ln -sf culvert $(DESTDIR)$(BINDIR)/culvert-wg
 	install -m 644 $(B)/libculvert.a $(DESTDIR)$(LIBDIR)/libculvert.a
@@ -162,13 +173,17 @@ install: all
 	install -m 644 mk/culvert.h $(DESTDIR)$(INCLUDEDIR)/culvert.h
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
 		mk/libculvert.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
-	install -m 644 $(wildcard man/*.8) $(DESTDIR)$(MANDIR)/man8/
+	for m in $(wildcard man/*.8); do \
+		sed '1s/"culvert" /"culvert $(VERSION)" /' $$m > $(DESTDIR)$(MANDIR)/man8/$${m#man/} || exit 1; done
+	for u in $(wildcard systemd/*.service.in); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in) || exit 1; done
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/culvert $(DESTDIR)$(BINDIR)/culvert-wg $(DESTDIR)$(LIBDIR)/libculvert.a \
 	      $(DESTDIR)$(INCLUDEDIR)/culvert.h $(DESTDIR)$(PKGCONFIGDIR)/libculvert.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/culvert
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(basename $(wildcard systemd/*.service.in))))
 
 clean:
 	rm -rf $(B)

@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Reads `systemd-analyze syscall-filter` on stdin and prints every system call that the filter
+GROUP (e.g. @system-service) allows, groups expanded, one per line."""
+import sys
+
+groups, cur = {}, None
+for line in sys.stdin:
+    s = line.strip()
+    if not s or s.startswith("#"):
+        continue
+    if not line[0].isspace():
+        cur = s
+        groups[cur] = []
+    elif cur:
+        groups[cur].append(s)
+
+def expand(g, seen):
+    if g in seen:
+        return set()
+    seen.add(g)
+    out = set()
+    for m in groups.get(g, []):
+        out |= expand(m, seen) if m.startswith("@") else {m}
+    return out
+
+for name in sorted(expand(sys.argv[1], set())):
+    print(name)

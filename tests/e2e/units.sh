@@ -1,0 +1,101 @@
+#!/bin/bash
+# The systemd units as `make install` writes them: `systemd-analyze verify` passes on each
+# (binary and man pages found), each carries the hardening directives, and
+# `systemd-analyze security` rates it OK or better. No systemd runs here, so the daemon's
+# survival under culvert-wg@'s hardening is checked as far as it can be without one: the
+# daemon runs (as root, then with --user) under the unit's CapabilityBoundingSet and
+# NoNewPrivileges through setpriv, passes traffic, rebinds, answers culvert show, stops, and
+# strace shows every system call it made allowed by the unit's SystemCallFilter, sockets only
+# of the RestrictAddressFamilies, devices only /dev/net/tun and the pseudo-devices
+# DevicePolicy=closed leaves, files written only under /run/wireguard (ProtectSystem=strict
+# with its RuntimeDirectory), and no writable executable mapping (MemoryDenyWriteExecute).
+source "$(dirname "$0")/lib.sh"
+umask 077
+
+P=$T_DIR/p
+make -s -C "$TOP" B="$B" install PREFIX="$P" >"$T_DIR/install.log" 2>&1
+U=$P/lib/systemd/system
+check "make install writes both units" test -f "$U/culvert-wg@.service" -a -f "$U/culvert-up@.service"
+check "ExecStart points at the installed binary" grep -qx "ExecStart=$P/bin/culvert wg --foreground %i" "$U/culvert-wg@.service"
+
+for unit in culvert-wg@.service culvert-up@.service; do
+	if MANPATH=$P/share/man systemd-analyze verify "$U/$unit" >"$T_DIR/verify.log" 2>&1; then
+		pass "systemd-analyze verify $unit"
+	else
+		fail "systemd-analyze verify $unit" "$(head -5 "$T_DIR/verify.log")"
+	fi
+	for d in CapabilityBoundingSet= 'DeviceAllow=/dev/net/tun rw' DevicePolicy=closed ProtectSystem=strict \
+		ProtectHome=yes NoNewPrivileges=yes RestrictAddressFamilies= SystemCallFilter=@system-service \
+		MemoryDenyWriteExecute=yes RuntimeDirectory=wireguard; do
+		grep -q "^$d" "$U/$unit" || fail "$unit has $d"
+	done
+	pass "$unit has the hardening directives"
+	score=$(systemd-analyze security --offline=true "$U/$unit" 2>/dev/null |
+		sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p')
+	awk -v s="$score" 'BEGIN { exit !(s != "" && s < 4.0) }' &&
+		pass "systemd-analyze security rates $unit OK or better ($score)" ||
+		fail "systemd-analyze security rates $unit OK or better" "exposure '$score'"
+done
+# The man page for the units is where the Documentation= lines point
+check "Documentation= names man pages that exist" bash -c "grep -h '^Documentation=' '$U'/*.service | grep -o 'man:[a-z-]*' | sed 's/man://' | while read m; do test -f '$P/share/man/man8/'\$m.8 || exit 1; done"
+
+# ---- the daemon under culvert-wg@'s restrictions -----------------------------------------
+unit=$U/culvert-wg@.service
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+systemd-analyze syscall-filter 2>/dev/null | python3 "$TOP/tests/e2e/syscall_groups.py" \
+	"$(sed -n 's/^SystemCallFilter=//p' "$unit")" >"$T_DIR/allowed"
+check "the SystemCallFilter expands to a syscall list" test "$(wc -l <"$T_DIR/allowed")" -gt 100
+families=$(sed -n 's/^RestrictAddressFamilies=//p' "$unit")
+
+A=$(ns_new a) && NB=$(ns_new b) || { fail setup "cannot create namespaces"; t_done; }
+ns_link "$A" va "$NB" vb
+nsx "$A" ip addr add 198.18.44.1/24 dev va
+nsx "$NB" ip addr add 198.18.44.2/24 dev vb
+for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+IA=${T_PREFIX}a IB=${T_PREFIX}b SOCK=/var/run/wireguard
+T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
+bg "$NB" "$IB" "$CULVERT" wg -f "$IB"
+wait_for test -S "$SOCK/$IB.sock"
+nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port 51820 peer "$(cat "$T_DIR/pa")" allowed-ips 198.19.44.1/32
+ifconf "$NB" "$IB" 44 2
+
+# hardened RUN [culvert wg options]: one run under setpriv and strace, every check of it
+hardened() {
+	local run=$1 tr=$T_DIR/trace-$1 d; shift
+	bg "$A" "h-$run" setpriv --bounding-set=-all,"$caps" --no-new-privs \
+		strace -f -qq -o "$tr" "$CULVERT" wg -f "$@" "$IA"
+	local st=$BG_PID
+	wait_for test -S "$SOCK/$IA.sock" || { fail "$run: the daemon starts under the bounding set"; return; }
+	d=$(pgrep -P "$st" | head -1)
+	nsx "$A" wg set "$IA" private-key "$T_DIR/ka" listen-port 51820 peer "$(cat "$T_DIR/pb")" \
+		allowed-ips 198.19.44.2/32 endpoint 198.18.44.2:51820
+	nsx "$A" ip addr add 198.19.44.1/24 dev "$IA"; nsx "$A" ip link set "$IA" up
+	check "$run: ping through the tunnel under CapabilityBoundingSet and NoNewPrivileges" wait_ping "$A" 198.19.44.2 25
+	nsx "$A" wg set "$IA" listen-port 51821
+	nsx "$NB" wg set "$IB" peer "$(cat "$T_DIR/pa")" endpoint 198.18.44.1:51821
+	check "$run: ... and after a rebind to another port" wait_ping "$A" 198.19.44.2 25
+	check "$run: culvert show answers" bash -c "ip netns exec '$A' '$CULVERT' show '$IA' | grep -q 'listening port: 51821'"
+	kill "$d"
+	wait_for test ! -e "$SOCK/$IA.sock"; local gone=$?
+	[ $gone = 0 ] || { pkill -9 -P "$d"; kill -9 "$d"; } 2>/dev/null	# bounded, also on failure
+	reap "$st" 10
+	check "$run: SIGTERM ends it and removes the control socket" test $gone = 0
+	# the system calls (the part before '(' of each line of strace -f's "PID name(...")
+	sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$tr" | sort -u >"$T_DIR/used-$run"
+	local bad; bad=$(comm -23 "$T_DIR/used-$run" "$T_DIR/allowed" | tr '\n' ' ')
+	[ "$(wc -l <"$T_DIR/used-$run")" -gt 30 ] && [ -z "$bad" ] &&
+		pass "$run: every system call it made ($(wc -l <"$T_DIR/used-$run")) is in SystemCallFilter" ||
+		fail "$run: every system call it made is in SystemCallFilter" "outside: $bad"
+	bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$tr" | sort -u | grep -vxF -f <(tr ' ' '\n' <<<"$families") | tr '\n' ' ')
+	[ -z "$bad" ] && pass "$run: sockets only of $families" || fail "$run: sockets only of RestrictAddressFamilies" "$bad"
+	bad=$(grep -oE '"/dev/[^"]*"' "$tr" | tr -d '"' | sort -u | grep -vxE '/dev/net/tun|/dev/(null|zero|full|random|urandom)' | tr '\n' ' ')
+	[ -z "$bad" ] && pass "$run: devices only /dev/net/tun and the pseudo-devices" || fail "$run: devices only /dev/net/tun" "$bad"
+	bad=$(grep -E '^[0-9]+ +(mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|bind|chmod|fchmodat)\(|O_CREAT|O_WRONLY|O_RDWR' "$tr" |
+		grep -oE '"/[^"]*"' | tr -d '"' | grep -vE '^(/var)?/run/wireguard(/|$)|^/dev/(null|net/tun)$' | sort -u | tr '\n' ' ')
+	[ -z "$bad" ] && pass "$run: writes only under /run/wireguard" || fail "$run: writes only under /run/wireguard" "$bad"
+	check_not "$run: no mapping both writable and executable" grep -qE 'PROT_WRITE\|PROT_EXEC|PROT_EXEC\|PROT_WRITE|PROT_READ\|PROT_WRITE\|PROT_EXEC' "$tr"
+	nsx "$NB" wg set "$IB" peer "$(cat "$T_DIR/pa")" endpoint 198.18.44.1:51820
+}
+hardened root
+hardened user --user nobody
+t_done
