@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/log.h"
 #include "lib/priv.h"
 #include "lib/tun.h"
 
@@ -97,6 +98,7 @@ int main(int argc, char **argv)
 	const char *self = strrchr(argv[0], '/');
 
 	self = self ? self + 1 : argv[0];
+	log_init_env();
 	if (!strcmp(self, "culvert-wg") && cmd_wg)
 		return cmd_wg(argc, argv);
 

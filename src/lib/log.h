@@ -1,4 +1,5 @@
-/* Logging: one line per event to stderr (or syslog once daemonized), rate-limited where asked. */
+/* Logging: one line per event to stderr (or syslog once daemonized, or the journal's stream with
+ * priority prefixes), rate-limited where asked. */
 #ifndef CULVERT_LOG_H
 #define CULVERT_LOG_H
 #include <stdbool.h>
@@ -6,6 +7,11 @@
 enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 void log_set_level(enum log_level lvl);
+/* From the environment, once at start: LOG_LEVEL as wireguard-go reads it (verbose or debug:
+ * everything; error: errors only; silent: nothing; culvert also takes warn and info; anything
+ * else keeps the default, info), and JOURNAL_STREAM: when it names stderr (DEV:INODE), each
+ * line starts with its syslog priority, <3> to <7>, so the journal keeps the levels. */
+void log_init_env(void);
 void log_set_prefix(const char *prefix);   /* e.g. "culvert wg0"; not copied */
 void log_use_syslog(bool on);
 bool log_enabled(enum log_level lvl);

@@ -3,7 +3,9 @@
 # device exists and the control socket accepts, WATCHDOG=1 at half of WATCHDOG_USEC (and none
 # when WATCHDOG_PID names another process), STOPPING=1 on SIGTERM; with --user every message
 # still comes from the root monitor, the PID systemd knows. The manager's socket is played by
-# tests/e2e/notify_listen.py, which records each datagram's sender PID.
+# tests/e2e/notify_listen.py, which records each datagram's sender PID. Logs: with stderr the
+# stream JOURNAL_STREAM names, every line carries its syslog priority; LOG_LEVEL as in
+# wireguard-go.
 source "$(dirname "$0")/lib.sh"
 
 A=$(ns_new a) || { fail setup "cannot create a namespace"; t_done; }
@@ -72,4 +74,30 @@ D=$BG_PID
 check "a dead NOTIFY_SOCKET is harmless" wait_for test -S "/var/run/wireguard/$IF.sock"
 check "... and the daemon stays up" kill -0 "$D"
 stop "$D"
+
+# ---- 5. logs for the journal, LOG_LEVEL -----------------------------------------------------
+# logrun NAME ENV...: a daemon whose stderr is $T_DIR/NAME.log, started, pinged at, stopped
+logrun() {
+	local n=$1; shift
+	: >"$T_DIR/$n.log"
+	bg "$A" "$n" env "$@" "$CULVERT" wg -f "$IF"
+	local d=$BG_PID
+	wait_for test -S "/var/run/wireguard/$IF.sock" || { stop "$d"; return 1; }
+	nsx "$A" ip link set "$IF" up
+	nsx "$A" ip addr add 198.19.45.1/24 dev "$IF"
+	qping "$A" -c1 -W1 198.19.45.2	# no peer for it: a debug line
+	stop "$d"
+	wait_for dev_gone "$A" "$IF"
+}
+js=$(touch "$T_DIR/j.log" && stat -c '%d:%i' "$T_DIR/j.log")
+check "a daemon with stderr the journal's stream starts" logrun j JOURNAL_STREAM="$js" LOG_LEVEL=verbose
+L=$T_DIR/j.log
+check "journal: the info lines start with <6>" grep -q "^<6>culvert-wg $IF: interface $IF up" "$L"
+check "journal: LOG_LEVEL=verbose adds debug lines, with <7>" grep -q "^<7>culvert-wg $IF: no peer has an allowed IP" "$L"
+check_not "journal: no line without a priority" grep -qvE '^<[3-7]>culvert-wg ' "$L"
+check "a daemon with another stderr starts" logrun p JOURNAL_STREAM="$js"
+check "stderr that is not the journal's stream: plain lines" grep -q "^culvert-wg $IF: interface $IF up" "$T_DIR/p.log"
+check_not "... and no debug lines by default" grep -q 'no peer has an allowed IP' "$T_DIR/p.log"
+check "a daemon with LOG_LEVEL=error starts" logrun e LOG_LEVEL=error
+check_not "LOG_LEVEL=error: no info lines" grep -q "interface $IF up" "$T_DIR/e.log"
 t_done
