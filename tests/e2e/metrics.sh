@@ -28,10 +28,13 @@ ifconf "$A" "$IA" 43 1; ifconf "$NB" "$IB" 43 2
 check "ping through the tunnel" wait_ping "$A" 198.19.43.2 25
 # two datagrams too short for any message: the short_frame drop counter
 nsx "$NB" bash -c 'for i in 1 2; do echo -n x >/dev/udp/198.18.43.1/51820; done'
-sleep 0.3
-
+# counted by a worker, perhaps a moment later: read until both are there (5 s at most)
 P=$T_DIR/metrics.prom
-nsx "$A" "$CULVERT" show --format prometheus >"$P"
+for i in $(seq 25); do
+	nsx "$A" "$CULVERT" show --format prometheus >"$P"
+	grep -q "^culvert_drops_total{interface=\"$IA\",reason=\"short_frame\"} [2-9]" "$P" && break
+	sleep 0.2
+done
 check "culvert show --format prometheus succeeds" test -s "$P"
 if promtool check metrics <"$P" >"$T_DIR/promtool.log" 2>&1; then
 	pass "promtool check metrics accepts it (no errors, no lint)"
@@ -44,7 +47,8 @@ dups=$(grep '^# TYPE ' "$P" | sort | uniq -d)
 	fail "both interfaces are there" "$(grep '^culvert_interface_info' "$P")"
 
 # metric NAME LABEL-REGEX: the value of the one sample of NAME whose labels match
-metric() { awk -v n="$1" -v re="$2" 'index($0, n "{") == 1 && $0 ~ re { print $NF }' "$P"; }
+# (a substring, not a regex: base64 keys have '+' and '/')
+metric() { awk -v n="$1" -v l="$2" 'index($0, n "{") == 1 && index($0, l) { print $NF }' "$P"; }
 J=$T_DIR/show.json
 nsx "$A" "$CULVERT" show "$IA" --json >"$J"
 jv() { python3 -c 'import json,sys; p=json.load(open(sys.argv[1]))["interfaces"][0]["peers"][0]; print(p[sys.argv[2]])' "$J" "$1"; }
