@@ -2,7 +2,8 @@
 # The systemd units as `make install` writes them: `systemd-analyze verify` passes on each
 # (binary and man pages found), each carries the hardening directives, and
 # `systemd-analyze security` rates it OK or better. No systemd runs here, so the daemon's
-# survival under culvert-wg@'s hardening is checked as far as it can be without one: the
+# survival under culvert-wg@'s hardening is checked as far as it can be without one (and that
+# of culvert up under culvert-up@'s, for capabilities, system calls and sockets): the
 # daemon runs (as root, then with --user) under the unit's CapabilityBoundingSet and
 # NoNewPrivileges through setpriv, passes traffic, rebinds, answers culvert show, stops, and
 # strace shows every system call it made allowed by the unit's SystemCallFilter, sockets only
@@ -98,4 +99,40 @@ hardened() {
 }
 hardened root
 hardened user --user nobody
+
+# ---- culvert up under culvert-up@'s restrictions ------------------------------------------
+unit=$U/culvert-up@.service
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+systemd-analyze syscall-filter 2>/dev/null | python3 "$TOP/tests/e2e/syscall_groups.py" \
+	"$(sed -n 's/^SystemCallFilter=//p' "$unit")" >"$T_DIR/allowed-up"
+IU=${T_PREFIX}u
+T_CLEANUP+=("rm -f $SOCK/$IU.sock")
+cat >"$T_DIR/$IU.conf" <<EOF
+[Interface]
+PrivateKey = $(cat "$T_DIR/ka")
+ListenPort = 51830
+Address = 198.19.44.1/24
+
+[Peer]
+PublicKey = $(cat "$T_DIR/pb")
+AllowedIPs = 198.19.44.2/32
+Endpoint = 198.18.44.2:51820
+EOF
+nsx "$NB" wg set "$IB" peer "$(cat "$T_DIR/pa")" endpoint 198.18.44.1:51830
+# strace -f follows culvert up into the daemon it starts, and ends when that daemon does
+nsx "$A" setpriv --bounding-set=-all,"$caps" --no-new-privs \
+	strace -f -qq -o "$T_DIR/trace-up" "$CULVERT" up "$T_DIR/$IU.conf" >"$T_DIR/up.log" 2>&1 &
+ST=$!; T_PIDS+=("$ST")
+check "culvert up brings the interface up under the bounding set" wait_for test -S "$SOCK/$IU.sock"
+check "culvert up: ping through the tunnel" wait_ping "$A" 198.19.44.2 25
+check "culvert down takes it down" nsx "$A" "$CULVERT" down "$IU"
+reap "$ST" 10
+sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$T_DIR/trace-up" | sort -u >"$T_DIR/used-up"
+bad=$(comm -23 "$T_DIR/used-up" "$T_DIR/allowed-up" | tr '\n' ' ')
+[ "$(wc -l <"$T_DIR/used-up")" -gt 30 ] && [ -z "$bad" ] &&
+	pass "culvert up: every system call of it and its daemon ($(wc -l <"$T_DIR/used-up")) is in SystemCallFilter" ||
+	fail "culvert up: every system call is in SystemCallFilter" "outside: $bad"
+bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$T_DIR/trace-up" | sort -u |
+	grep -vxF -f <(sed -n 's/^RestrictAddressFamilies=//p' "$unit" | tr ' ' '\n') | tr '\n' ' ')
+[ -z "$bad" ] && pass "culvert up: sockets only of RestrictAddressFamilies" || fail "culvert up: sockets only of RestrictAddressFamilies" "$bad"
 t_done
