@@ -280,17 +280,23 @@ static void print_json(const char *name, const struct uapi_device_state *d, bool
 enum show_format { FMT_TEXT, FMT_JSON, FMT_PROM };
 
 /* Prometheus wants each family once over all interfaces: states are kept until the end. */
-static struct show_iface prom[64];
-static size_t n_prom;
+static struct show_iface *prom;
+static size_t n_prom, cap_prom;
 
 static int show_one(const char *name, enum show_format fmt, bool first, bool quiet_missing)
 {
 	struct uapi_device_state d;
 	int r;
 
-	if (fmt == FMT_PROM && n_prom == sizeof(prom) / sizeof(prom[0])) {
-		fprintf(stderr, "culvert show: more than %zu interfaces; name one\n", n_prom);
-		return -1;
+	if (fmt == FMT_PROM && n_prom == cap_prom) {
+		struct show_iface *p = realloc(prom, (cap_prom * 2 + 8) * sizeof(*p));
+
+		if (!p) {
+			fprintf(stderr, "culvert show: out of memory\n");
+			return -1;
+		}
+		prom = p;
+		cap_prom = cap_prom * 2 + 8;
 	}
 	r = uapi_client_get_ext(NULL, name, &d, GET_TIMEOUT_MS);
 
@@ -399,5 +405,6 @@ int cmd_show(int argc, char **argv)
 		uapi_device_state_free(&prom[i].d);
 		free(prom[i].name);
 	}
+	free(prom);
 	return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
