@@ -23,6 +23,7 @@ static const struct command commands[] = {
 	{ "wg",        cmd_wg,        "run an encrypted WireGuard interface (like wireguard-go)" },
 	{ "up",        cmd_up,        "bring up an interface from a wg-quick config file" },
 	{ "down",      cmd_down,      "take down an interface brought up with `culvert up`" },
+	{ "strip",     cmd_strip,     "print a wg-quick config without its wg-quick keys (for wg setconf)" },
 	{ "show",      cmd_show,      "show interfaces, peers, transfer and drop counters" },
 	{ "genkey",    cmd_genkey,    "print a new private key (base64)" },
 	{ "pubkey",    cmd_pubkey,    "read a private key on stdin, print its public key" },

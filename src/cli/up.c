@@ -1,5 +1,7 @@
-/* culvert up / culvert down: a wg-quick config file brought up on a `culvert wg` daemon, with
- * MTU, addresses, link state and routes set over rtnetlink. Hooks and DNS are not run. */
+/* culvert up / culvert down / culvert strip: a wg-quick config file brought up on a `culvert wg`
+ * daemon in wg-quick(8)'s order: PreUp, daemon, keys and peers, addresses, MTU and link up, DNS,
+ * routes (and the full tunnel's rules and firewall), PostUp; down undoes it in wg-quick's order.
+ * Links, addresses, routes and rules go over rtnetlink; hooks, resolvconf and nft are run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,15 +14,12 @@
 #include <sys/wait.h>
 
 #include "cli/cli.h"
+#include "cli/up.h"
 #include "lib/netlink.h"
 #include "wg/config.h"
 #include "wg/uapi_client.h"
 
-enum {
-	DEFAULT_MTU = 1420,
-	SET_TIMEOUT_MS = 5000,
-	DOWN_WAIT_MS = 3000,
-};
+enum { DOWN_WAIT_MS = 3000 };
 
 static void usage(FILE *f, const char *cmd)
 {
@@ -28,20 +27,30 @@ static void usage(FILE *f, const char *cmd)
 		fprintf(f,
 			"Usage: culvert down FILE|IFACE\n"
 			"\n"
-			"Deletes an interface brought up with `culvert up` (its addresses and routes go\n"
-			"with it) and waits until its daemon has exited. IFACE means the interface of\n"
-			"/etc/wireguard/IFACE.conf. See culvert-up(8).\n");
+			"Takes down an interface brought up with `culvert up`, as wg-quick down does: runs\n"
+			"PreDown, saves the state if SaveConfig = true, removes the full tunnel's rules,\n"
+			"deletes the interface, removes its DNS and firewall table, runs PostDown. IFACE\n"
+			"means /etc/wireguard/IFACE.conf. See culvert-up(8).\n");
+		return;
+	}
+	if (!strcmp(cmd, "strip")) {
+		fprintf(f,
+			"Usage: culvert strip FILE|IFACE\n"
+			"\n"
+			"Prints the wg-quick(8) configuration FILE without the keys only wg-quick knows\n"
+			"(Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig), as\n"
+			"wg setconf and wg syncconf read it. See culvert-up(8).\n");
 		return;
 	}
 	fprintf(f,
 		"Usage: culvert up FILE|IFACE\n"
 		"\n"
-		"Brings up the wg-quick(8) configuration FILE (or /etc/wireguard/IFACE.conf): starts\n"
-		"`culvert wg IFACE` (IFACE is the file name without .conf), sends it the keys and\n"
-		"peers, sets MTU (default %d), addresses and routes for the peers' allowed IPs, and\n"
-		"sets the link up. DNS, Table names, PreUp/PostUp/PreDown/PostDown and SaveConfig\n"
-		"are not acted on. Routes of /0 (all traffic through the tunnel) are refused.\n"
-		"Take it down with `culvert down`. See culvert-up(8).\n", DEFAULT_MTU);
+		"Brings up the wg-quick(8) configuration FILE (or /etc/wireguard/IFACE.conf) as\n"
+		"wg-quick up does, on a `culvert wg IFACE` daemon: PreUp, keys and peers, Address,\n"
+		"MTU (guessed from the route to the endpoints when absent), DNS through resolvconf,\n"
+		"routes for the peers' allowed IPs (Table = auto|off|N|name; a /0 makes a full tunnel\n"
+		"with fwmark rules and an nftables table), PostUp. Take it down with `culvert down`.\n"
+		"See culvert-up(8).\n");
 }
 
 static bool valid_ifname(const char *s, size_t len)
@@ -124,48 +133,6 @@ static bool wait_socket_gone(const char *name, int ms)
 	return true;
 }
 
-/* Masks host bits: the kernel refuses a route like 198.19.0.5/24. */
-static void mask_prefix(uint8_t *a, unsigned int bits, unsigned int len)
-{
-	for (unsigned int i = 0; i < len; i++) {
-		unsigned int keep = bits > i * 8 ? bits - i * 8 : 0;
-
-		if (keep < 8)
-			a[i] &= (uint8_t)(0xff00 >> keep);
-	}
-}
-
-static bool prefix_covers(const struct config_cidr *net, const struct config_cidr *p)
-{
-	uint8_t a[16], b[16];
-	unsigned int len = net->family == AF_INET ? 4 : 16;
-
-	if (net->family != p->family || p->cidr < net->cidr)
-		return false;
-	memcpy(a, net->addr, len);
-	memcpy(b, p->addr, len);
-	mask_prefix(a, net->cidr, len);
-	mask_prefix(b, net->cidr, len);
-	return !memcmp(a, b, len);
-}
-
-static void note_ignored(const struct config *c, const char *name)
-{
-	char keys[128] = "";
-	struct { const char *key; bool present; } k[] = {
-		{ "DNS", c->n_dns > 0 }, { "PreUp", c->n_pre_up > 0 }, { "PostUp", c->n_post_up > 0 },
-		{ "PreDown", c->n_pre_down > 0 }, { "PostDown", c->n_post_down > 0 },
-		{ "SaveConfig", c->has_save_config },
-	};
-
-	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++)
-		if (k[i].present)
-			snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%s%s", keys[0] ? ", " : "", k[i].key);
-	if (keys[0])
-		fprintf(stderr, "culvert up: %s: note: ignoring %s (culvert up runs no hooks and sets no DNS; use wg-quick with culvert-wg for those)\n",
-			name, keys);
-}
-
 /* Runs this binary as `culvert wg IFACE`, which returns once its control socket is ready. */
 static int start_daemon(const char *name)
 {
@@ -187,96 +154,109 @@ static int start_daemon(const char *name)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
 }
 
-static void addr_text(char *out, size_t len, const struct config_cidr *a)
+
+/* Reads FILE|IFACE for cmd into c; on failure one sentence has been printed. */
+static int load(const char *cmd, const char *path, struct config *c, bool check_mode)
 {
-	char ip[INET6_ADDRSTRLEN] = "?";
+	char err[512];
+	int r = check_mode ? config_check_private_file(path, err, sizeof(err)) : 0;
 
-	inet_ntop(a->family, a->addr, ip, sizeof(ip));
-	snprintf(out, len, "%s/%u", ip, a->cidr);
-}
-
-/* MTU, addresses, link up, routes. On failure *what says which step. */
-static int configure_link(const char *name, const struct config *c, bool routes, char *what, size_t wlen)
-{
-	char txt[64];
-	int r;
-
-	r = nl_link_set_mtu(name, c->has_mtu ? c->mtu : DEFAULT_MTU);
+	if (r == -ENOENT || (!check_mode && access(path, F_OK) < 0 && errno == ENOENT)) {
+		fprintf(stderr, "culvert %s: %s does not exist: write a wg-quick config there, or give the path of one\n",
+			cmd, path);
+		return -ENOENT;
+	}
 	if (r < 0) {
-		snprintf(what, wlen, "cannot set the MTU of %s to %u", name, c->has_mtu ? c->mtu : DEFAULT_MTU);
+		fprintf(stderr, "culvert %s: %s\n", cmd, err);
 		return r;
 	}
+	r = config_load(c, path, CONFIG_WG_QUICK, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "culvert %s: %s\n", cmd, err);
+	return r;
+}
+
+/* wg-quick's del_if: DNS and firewall if this run set them, the full tunnel's rules, the link
+ * (which ends the daemon and takes the routes of every table with it). */
+static void del_if(const char *name, const struct config *c, uint32_t table, bool dns_set, bool fw_set)
+{
+	if (dns_set)
+		up_dns_unset(c, name);
+	if (fw_set)
+		up_fw_del(name);
+	up_rules_del(name, table);
+	nl_link_del(name);
+	wait_socket_gone(name, DOWN_WAIT_MS);
+}
+
+static int set_addresses_mtu_up(const char *name, const struct config *c)
+{
+	char ip[INET6_ADDRSTRLEN];
+	unsigned int mtu = c->mtu;
+	int r;
+
 	for (size_t i = 0; i < c->n_addresses; i++) {
 		const struct config_cidr *a = &c->addresses[i];
 
 		r = nl_addr_add(name, a->family, a->addr, a->cidr);
 		if (r < 0) {
-			addr_text(txt, sizeof(txt), a);
-			snprintf(what, wlen, "cannot add the address %s to %s", txt, name);
+			inet_ntop(a->family, a->addr, ip, sizeof(ip));
+			fprintf(stderr, "culvert up: %s: cannot add the address %s/%u: %s\n", name, ip, a->cidr, strerror(-r));
 			return r;
 		}
 	}
-	r = nl_link_set_up(name, true);
+	r = c->has_mtu ? 0 : up_mtu_guess(name, &mtu);
+	if (r >= 0)
+		r = nl_link_set_mtu(name, mtu);
 	if (r < 0) {
-		snprintf(what, wlen, "cannot set %s up", name);
+		fprintf(stderr, "culvert up: %s: cannot set the MTU to %u: %s\n", name, mtu, strerror(-r));
 		return r;
 	}
-	for (size_t i = 0; routes && i < c->n_peers; i++) {
-		for (size_t j = 0; j < c->peers[i].n_allowed_ips; j++) {
-			struct config_cidr p = c->peers[i].allowed_ips[j];
-			bool covered = false;
-
-			for (size_t k = 0; k < c->n_addresses && !covered; k++)
-				covered = prefix_covers(&c->addresses[k], &p);
-			if (covered)
-				continue;
-			mask_prefix(p.addr, p.cidr, p.family == AF_INET ? 4 : 16);
-			r = nl_route_add(name, p.family, p.addr, p.cidr);
-			if (r < 0 && r != -EEXIST) {
-				addr_text(txt, sizeof(txt), &p);
-				snprintf(what, wlen, "cannot add the route %s dev %s", txt, name);
-				return r;
-			}
-		}
-	}
-	return 0;
+	r = nl_link_set_up(name, true);
+	if (r < 0)
+		fprintf(stderr, "culvert up: %s: cannot set the link up: %s\n", name, strerror(-r));
+	return r;
 }
 
-/* Everything that can be refused without changing the system. */
-static bool check_config(const struct config *c, const char *name, bool *routes)
+static int up(const char *name, const struct config *c, uint32_t table, const struct uapi_buf *req)
 {
-	*routes = true;
-	/* wg-quick would bring up a keyless interface that can never handshake: say so instead. */
-	if (!c->has_private_key) {
-		fprintf(stderr, "culvert up: %s: the [Interface] section has no PrivateKey; add one (culvert genkey prints a new key)\n",
-			name);
-		return false;
+	bool dns_set = false, fw_set = false;
+	int r;
+
+	if (up_hooks(c->pre_up, c->n_pre_up, name, "PreUp") < 0)
+		return -ECANCELED;
+	r = start_daemon(name);
+	if (r < 0) {
+		fprintf(stderr, "culvert up: %s: the daemon 'culvert wg %s' did not start (see above)\n", name, name);
+		return r;
 	}
-	if (c->table && !strcmp(c->table, "off")) {
-		*routes = false;
-	} else if (c->table && strcmp(c->table, "auto")) {
-		fprintf(stderr, "culvert up: %s: Table = %s is not supported by culvert up (only auto and off); use wg-quick with culvert-wg\n",
-			name, c->table);
-		return false;
+	r = uapi_client_set(NULL, name, req->data, req->len, UP_TIMEOUT_MS);
+	if (r < 0)
+		fprintf(stderr, "culvert up: %s: the daemon refused the configuration: %s\n", name, strerror(-r));
+	if (r >= 0)
+		r = set_addresses_mtu_up(name, c);
+	if (r >= 0) {
+		r = up_dns_set(c, name);
+		dns_set = r >= 0;
 	}
-	for (size_t i = 0; *routes && i < c->n_peers; i++)
-		for (size_t j = 0; j < c->peers[i].n_allowed_ips; j++)
-			if (c->peers[i].allowed_ips[j].cidr == 0) {
-				fprintf(stderr, "culvert up: %s: default routes through the tunnel are not supported by culvert up yet "
-					"(AllowedIPs of the peer at line %u has a /0); use wg-quick with culvert-wg, or Table = off\n",
-					name, c->peers[i].line);
-				return false;
-			}
-	return true;
+	if (r >= 0)
+		r = up_routes(name, table, &fw_set);
+	if (r >= 0)
+		r = up_hooks(c->post_up, c->n_post_up, name, "PostUp");
+	if (r < 0) {
+		del_if(name, c, table, dns_set, fw_set);
+		fprintf(stderr, "culvert up: %s: the interface was removed again\n", name);
+	}
+	return r;
 }
 
 int cmd_up(int argc, char **argv)
 {
-	char path[4096], name[IFNAMSIZ], err[512], what[256];
+	char path[4096], name[IFNAMSIZ], err[512];
 	struct uapi_buf req = { 0 };
 	struct config c;
-	bool routes;
-	int r, ret = CLI_EXIT_FAIL;
+	uint32_t table;
+	int ret = CLI_EXIT_FAIL;
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout, "up");
@@ -288,22 +268,19 @@ int cmd_up(int argc, char **argv)
 		return bad_usage("up", "it has no options");
 	if (!resolve_target("up", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
-	r = config_check_private_file(path, err, sizeof(err));
-	if (r == -ENOENT) {
-		fprintf(stderr, "culvert up: %s does not exist: write a wg-quick config there, or give the path of one\n", path);
+	if (load("up", path, &c, true) < 0)
 		return CLI_EXIT_FAIL;
-	}
-	if (r < 0) {
-		fprintf(stderr, "culvert up: %s\n", err);
-		return CLI_EXIT_FAIL;
-	}
-	r = config_load(&c, path, CONFIG_WG_QUICK, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "culvert up: %s\n", err);
-		return CLI_EXIT_FAIL;
-	}
-	if (!check_config(&c, name, &routes))
+	/* wg-quick would bring up a keyless interface that can never handshake: say so instead. */
+	if (!c.has_private_key) {
+		fprintf(stderr, "culvert up: %s: the [Interface] section has no PrivateKey; add one (culvert genkey prints a new key)\n",
+			name);
 		goto out;
+	}
+	if (!up_table_parse(c.table, &table)) {
+		fprintf(stderr, "culvert up: %s: Table = %s is neither auto, off, a number nor a table name of "
+			"/etc/iproute2/rt_tables; fix the Table line\n", name, c.table);
+		goto out;
+	}
 	if (uapi_client_build_set(&req, &c, true, err, sizeof(err)) < 0) {
 		fprintf(stderr, "culvert up: %s: %s\n", name, err);
 		goto out;
@@ -312,25 +289,8 @@ int cmd_up(int argc, char **argv)
 		fprintf(stderr, "culvert up: %s already exists; take it down first with 'culvert down %s'\n", name, name);
 		goto out;
 	}
-	note_ignored(&c, name);
-
-	r = start_daemon(name);
-	if (r < 0) {
-		fprintf(stderr, "culvert up: %s: the daemon 'culvert wg %s' did not start (see above)\n", name, name);
-		goto out;
-	}
-	r = uapi_client_set(NULL, name, req.data, req.len, SET_TIMEOUT_MS);
-	if (r < 0)
-		snprintf(what, sizeof(what), "the daemon refused the configuration");
-	else
-		r = configure_link(name, &c, routes, what, sizeof(what));
-	if (r < 0) {
-		fprintf(stderr, "culvert up: %s: %s: %s; the interface was removed again\n", name, what, strerror(-r));
-		nl_link_del(name);
-		wait_socket_gone(name, DOWN_WAIT_MS);
-		goto out;
-	}
-	ret = CLI_EXIT_OK;
+	if (up(name, &c, table, &req) >= 0)
+		ret = CLI_EXIT_OK;
 out:
 	uapi_buf_free(&req);
 	config_free(&c);
@@ -340,7 +300,10 @@ out:
 int cmd_down(int argc, char **argv)
 {
 	char path[4096], name[IFNAMSIZ];
-	int r;
+	struct config c;
+	bool have_conf = false;
+	uint32_t table = 0;
+	int r, ret = CLI_EXIT_OK;
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout, "down");
@@ -367,16 +330,60 @@ int cmd_down(int argc, char **argv)
 			"culvert down only removes what culvert up or culvert wg made\n", name, UAPI_SOCKET_DIR, name);
 		return CLI_EXIT_FAIL;
 	}
+	/* Without its file (gone since up) there are no hooks, DNS or Table to honour: the rest
+	 * is read from the interface itself. */
+	if (access(path, F_OK) == 0) {
+		if (load("down", path, &c, false) < 0)
+			return CLI_EXIT_FAIL;
+		have_conf = true;
+		if (!up_table_parse(c.table, &table))
+			table = 0;
+	}
+	/* A failing PreDown stops wg-quick half-way; culvert down still takes the interface down
+	 * and only reports the failure in its exit status. */
+	if (have_conf && up_hooks(c.pre_down, c.n_pre_down, name, "PreDown") < 0)
+		ret = CLI_EXIT_FAIL;
+	if (have_conf && c.save_config && up_save(path, name, &c) < 0)
+		ret = CLI_EXIT_FAIL;
+	up_rules_del(name, table);
 	r = nl_link_del(name);
 	if (r < 0) {
 		fprintf(stderr, "culvert down: cannot delete %s: %s%s\n", name, strerror(-r),
 			r == -EPERM ? " (need CAP_NET_ADMIN)" : "");
-		return CLI_EXIT_FAIL;
+		ret = CLI_EXIT_FAIL;
+		goto out;
 	}
 	if (!wait_socket_gone(name, DOWN_WAIT_MS)) {
 		fprintf(stderr, "culvert down: %s was deleted but its daemon still serves %s/%s.sock after 3 s; stop it by its pid\n",
 			name, UAPI_SOCKET_DIR, name);
+		ret = CLI_EXIT_FAIL;
+	}
+	if (have_conf && up_dns_unset(&c, name) < 0)
+		ret = CLI_EXIT_FAIL;
+	up_fw_del(name);
+	if (have_conf && up_hooks(c.post_down, c.n_post_down, name, "PostDown") < 0)
+		ret = CLI_EXIT_FAIL;
+out:
+	if (have_conf)
+		config_free(&c);
+	return ret;
+}
+
+int cmd_strip(int argc, char **argv)
+{
+	char path[4096], name[IFNAMSIZ];
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout, "strip");
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2)
+		return bad_usage("strip", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
+	if (!resolve_target("strip", argv[1], path, sizeof(path), name))
+		return CLI_EXIT_USAGE;
+	if (access(path, F_OK) < 0) {
+		fprintf(stderr, "culvert strip: %s does not exist: give the path of a wg-quick config\n", path);
 		return CLI_EXIT_FAIL;
 	}
-	return CLI_EXIT_OK;
+	return up_strip(path, name) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

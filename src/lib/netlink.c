@@ -1,5 +1,6 @@
 /* Link, address and route configuration over rtnetlink with libmnl. */
 #include "lib/netlink.h"
+#include "lib/netlink_talk.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +16,7 @@ enum { NL_BUF_SIZE = 32768 };
 
 /* Send one request and read replies until the ack, the end of a dump, or an error.
  * cb may be NULL for requests that only expect an ack. */
-static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
+int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 {
 	struct mnl_socket *nl;
 	unsigned int portid;
@@ -39,8 +40,9 @@ static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *arg)
 	portid = mnl_socket_get_portid(nl);
 	seq = (uint32_t)time(NULL);
 	nlh->nlmsg_seq = seq;
-	/* NLM_F_DUMP shares bits with NLM_F_EXCL|NLM_F_REPLACE, so only a GET can be a dump. */
-	if (nlh->nlmsg_type != RTM_GETLINK || (nlh->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
+	/* NLM_F_DUMP shares bits with NLM_F_EXCL|NLM_F_REPLACE, so only a GET (RTM_BASE + 2 + 4k)
+	 * can be a dump. */
+	if ((nlh->nlmsg_type & 3) != 2 || (nlh->nlmsg_flags & NLM_F_DUMP) != NLM_F_DUMP)
 		nlh->nlmsg_flags |= NLM_F_ACK;
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
 		ret = -errno;
@@ -299,7 +301,8 @@ int nl_addr_del(const char *ifname, int family, const void *addr, unsigned int p
 	return addr_req(RTM_DELADDR, 0, ifname, family, addr, prefixlen);
 }
 
-static int route_req(bool add, const char *ifname, int family, const void *dst, unsigned int prefixlen)
+static int route_req(bool add, const char *ifname, int family, const void *dst, unsigned int prefixlen,
+		     uint32_t table)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
@@ -325,7 +328,8 @@ static int route_req(bool add, const char *ifname, int family, const void *dst, 
 	rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = (uint8_t)prefixlen;
-	rtm->rtm_table = RT_TABLE_MAIN;
+	/* As ip(8): tables above 255 only fit the attribute. */
+	rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 	rtm->rtm_protocol = add ? RTPROT_BOOT : RTPROT_UNSPEC;
 	/* Delete matches any scope; a device route without gateway is link scope for IPv4. */
 	rtm->rtm_scope = !add ? RT_SCOPE_NOWHERE : family == AF_INET ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
@@ -333,17 +337,24 @@ static int route_req(bool add, const char *ifname, int family, const void *dst, 
 	if (prefixlen)
 		mnl_attr_put(nlh, RTA_DST, (size_t)alen, net);
 	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)idx);
+	if (table >= 256)
+		mnl_attr_put_u32(nlh, RTA_TABLE, table);
 	return nl_talk(nlh, NULL, NULL);
 }
 
 int nl_route_add(const char *ifname, int family, const void *dst, unsigned int prefixlen)
 {
-	return route_req(true, ifname, family, dst, prefixlen);
+	return route_req(true, ifname, family, dst, prefixlen, RT_TABLE_MAIN);
 }
 
 int nl_route_del(const char *ifname, int family, const void *dst, unsigned int prefixlen)
 {
-	return route_req(false, ifname, family, dst, prefixlen);
+	return route_req(false, ifname, family, dst, prefixlen, RT_TABLE_MAIN);
+}
+
+int nl_route_add_table(const char *ifname, int family, const void *dst, unsigned int prefixlen, uint32_t table)
+{
+	return route_req(true, ifname, family, dst, prefixlen, table);
 }
 
 bool nl_parse_prefix(const char *s, int *family, uint8_t addr[16], unsigned int *prefixlen)
@@ -401,7 +412,7 @@ static int str_req(const char *ifname, const char *cidr, bool route, bool add)
 	if (!nl_parse_prefix(cidr, &family, a, &plen))
 		return -EINVAL;
 	if (route)
-		return route_req(add, ifname, family, a, plen);
+		return route_req(add, ifname, family, a, plen, RT_TABLE_MAIN);
 	return add ? nl_addr_add(ifname, family, a, plen) : nl_addr_del(ifname, family, a, plen);
 }
 

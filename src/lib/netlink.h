@@ -19,6 +19,41 @@ int nl_addr_add(const char *ifname, int family, const void *addr, unsigned int p
 int nl_addr_del(const char *ifname, int family, const void *addr, unsigned int prefixlen);
 int nl_route_add(const char *ifname, int family, const void *dst, unsigned int prefixlen);
 int nl_route_del(const char *ifname, int family, const void *dst, unsigned int prefixlen);
+/* As nl_route_add, into routing table `table` (254 is main). */
+int nl_route_add_table(const char *ifname, int family, const void *dst, unsigned int prefixlen, uint32_t table);
+
+/* netlink_route.c: what policy routing (culvert up's full tunnel) reads and writes. */
+struct nl_route {
+	int family;
+	uint8_t dst[16];
+	unsigned int dst_len;
+	uint32_t table;
+	int oif;		/* 0: none */
+	uint32_t mtu;		/* the route's mtu metric; 0: none */
+};
+typedef int (*nl_route_cb)(const struct nl_route *r, void *arg);	/* non-zero stops */
+/* Every route of family in every table; cb's non-zero return ends the walk and is returned. */
+int nl_route_walk(int family, nl_route_cb cb, void *arg);
+/* The route the kernel picks for addr (`ip route get`): its oif and mtu metric. */
+int nl_route_get(int family, const void *addr, struct nl_route *out);
+
+struct nl_rule {
+	int family;
+	uint32_t table;
+	uint32_t priority;	/* 0 in nl_rule_add: the kernel picks, as ip rule add does */
+	bool has_fwmark, invert;
+	uint32_t fwmark;
+	int suppress_prefixlen;	/* -1: none */
+};
+typedef int (*nl_rule_cb)(const struct nl_rule *r, void *arg);
+int nl_rule_walk(int family, nl_rule_cb cb, void *arg);
+int nl_rule_add(const struct nl_rule *r);
+/* Deletes the first rule matching r's table, fwmark and suppress_prefixlen (priority if set). */
+int nl_rule_del(const struct nl_rule *r);
+
+typedef int (*nl_addr_cb)(int family, const uint8_t addr[16], unsigned int prefixlen, void *arg);
+/* The addresses of family on ifname in the kernel's order (`ip -o addr show dev`). */
+int nl_addr_walk(const char *ifname, int family, nl_addr_cb cb, void *arg);
 
 /* "198.19.0.1/24", "2001:db8::1/64", or a bare address (/32, /128). false on bad text. */
 bool nl_parse_prefix(const char *s, int *family, uint8_t addr[16], unsigned int *prefixlen);
