@@ -24,6 +24,7 @@ static const struct command commands[] = {
 	{ "up",        cmd_up,        "bring up an interface from a wg-quick config file" },
 	{ "down",      cmd_down,      "take down an interface brought up with `culvert up`" },
 	{ "strip",     cmd_strip,     "print a wg-quick config without its wg-quick keys (for wg setconf)" },
+	{ "syncconf",  cmd_syncconf,  "apply a wg-quick config's keys and peers to a running interface, sessions kept" },
 	{ "show",      cmd_show,      "show interfaces, peers, transfer and drop counters" },
 	{ "genkey",    cmd_genkey,    "print a new private key (base64)" },
 	{ "pubkey",    cmd_pubkey,    "read a private key on stdin, print its public key" },

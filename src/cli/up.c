@@ -33,6 +33,17 @@ static void usage(FILE *f, const char *cmd)
 			"means /etc/wireguard/IFACE.conf. See culvert-up(8).\n");
 		return;
 	}
+	if (!strcmp(cmd, "syncconf")) {
+		fprintf(f,
+			"Usage: culvert syncconf FILE|IFACE\n"
+			"\n"
+			"Applies the keys and peers of the wg-quick(8) configuration FILE to the running\n"
+			"interface as `wg syncconf IFACE <(wg-quick strip FILE)` does: peers that stay keep\n"
+			"their sessions, peers no longer in the file are removed; addresses, routes and DNS\n"
+			"are left alone. A daemon started by `culvert up` does this on SIGHUP.\n"
+			"See culvert-up(8).\n");
+		return;
+	}
 	if (!strcmp(cmd, "strip")) {
 		fprintf(f,
 			"Usage: culvert strip FILE|IFACE\n"
@@ -134,7 +145,7 @@ static bool wait_socket_gone(const char *name, int ms)
 }
 
 /* Runs this binary as `culvert wg IFACE`, which returns once its control socket is ready. */
-static int start_daemon(const char *name)
+static int start_daemon(const char *name, const char *path)
 {
 	pid_t pid = fork();
 	int status;
@@ -142,7 +153,8 @@ static int start_daemon(const char *name)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0) {
-		char *args[] = { "culvert", "wg", (char *)name, NULL };
+		/* --config: SIGHUP re-reads the file (culvert syncconf), as a reload should. */
+		char *args[] = { "culvert", "wg", "--config", (char *)path, (char *)name, NULL };
 
 		execv("/proc/self/exe", args);
 		fprintf(stderr, "culvert up: cannot run /proc/self/exe: %s\n", strerror(errno));
@@ -218,14 +230,15 @@ static int set_addresses_mtu_up(const char *name, const struct config *c)
 	return r;
 }
 
-static int up(const char *name, const struct config *c, uint32_t table, const struct uapi_buf *req)
+static int up(const char *name, const char *path, const struct config *c, uint32_t table,
+	      const struct uapi_buf *req)
 {
 	bool dns_set = false, fw_set = false;
 	int r;
 
 	if (up_hooks(c->pre_up, c->n_pre_up, name, "PreUp") < 0)
 		return -ECANCELED;
-	r = start_daemon(name);
+	r = start_daemon(name, path);
 	if (r < 0) {
 		fprintf(stderr, "culvert up: %s: the daemon 'culvert wg %s' did not start (see above)\n", name, name);
 		return r;
@@ -289,7 +302,7 @@ int cmd_up(int argc, char **argv)
 		fprintf(stderr, "culvert up: %s already exists; take it down first with 'culvert down %s'\n", name, name);
 		goto out;
 	}
-	if (up(name, &c, table, &req) >= 0)
+	if (up(name, path, &c, table, &req) >= 0)
 		ret = CLI_EXIT_OK;
 out:
 	uapi_buf_free(&req);
@@ -386,4 +399,25 @@ int cmd_strip(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	return up_strip(path, name) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+int cmd_syncconf(int argc, char **argv)
+{
+	char path[4096], name[IFNAMSIZ];
+	struct config c;
+	int r;
+
+	if (cli_wants_help(argc, argv)) {
+		usage(stdout, "syncconf");
+		return CLI_EXIT_OK;
+	}
+	if (argc != 2)
+		return bad_usage("syncconf", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
+	if (!resolve_target("syncconf", argv[1], path, sizeof(path), name))
+		return CLI_EXIT_USAGE;
+	if (load("syncconf", path, &c, true) < 0)
+		return CLI_EXIT_FAIL;
+	r = up_sync(name, &c);
+	config_free(&c);
+	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -48,4 +48,12 @@ int up_save(const char *path, const char *name, const struct config *c);
 /* culvert strip: the file without the wg-quick keys, as wg setconf reads it. */
 int up_strip(const char *path, const char *name);
 
+/* up_sync.c: wg syncconf of c's keys and peers onto the running interface. */
+int up_sync(const char *name, const struct config *c);
+/* The daemon's SIGHUP (culvert wg --config PATH): runs `culvert syncconf PATH`, detached. */
+void up_sync_spawn(void *path);
+/* The same SIGHUP in the unprivileged child of culvert wg --user: passed to the root monitor
+ * if the kernel lets it, else a log line names the monitor's pid. */
+void up_sync_to_parent(void *unused);
+
 #endif

@@ -13,6 +13,7 @@
 #include <linux/capability.h>
 
 #include "cli/cli.h"
+#include "cli/up.h"
 #include "engine/loop.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
@@ -61,11 +62,13 @@ static void usage(FILE *f)
 		"                    Dangerous: whoever may open that device (its creator, its\n"
 		"                    owner) can attach queues of their own and read and inject\n"
 		"                    the tunnel's plaintext\n"
+		"  --config FILE     on SIGHUP, run `culvert syncconf FILE` (culvert up passes it)\n"
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
 		"variables CULVERT_WG_TRANSPORT=tcp and CULVERT_WG_USER=USER do as the options.\n"
 		"\n"
-		"SIGTERM or SIGINT removes the socket and the device. See culvert-wg(8).\n",
+		"SIGTERM or SIGINT removes the socket and the device; SIGHUP re-reads --config.\n"
+		"See culvert-wg(8).\n",
 		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
 }
 
@@ -134,6 +137,7 @@ int cmd_wg(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "attach", no_argument, NULL, 'A' },
+		{ "config", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
@@ -142,6 +146,7 @@ int cmd_wg(int argc, char **argv)
 	struct cli_runas ra = { 0 };
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true, .excl = true };
 	struct wg_loop_opts lo = { 0 };
+	char *reload_path = NULL;	/* lives as long as the daemon */
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned int workers = cpus < 1 ? 1 : cpus > TUN_MAX_QUEUES ? TUN_MAX_QUEUES : (unsigned int)cpus;
 	int tun_fds[TUN_MAX_QUEUES];
@@ -184,6 +189,14 @@ int cmd_wg(int argc, char **argv)
 			if (!cli_runas_group(&ra, optarg))
 				return CLI_EXIT_USAGE;
 			break;
+		case 'C':
+			/* The daemon chdirs to / when it detaches: keep the path absolute. */
+			reload_path = realpath(optarg, NULL);
+			if (!reload_path) {
+				fprintf(stderr, "culvert wg: --config %s: %s\n", optarg, strerror(errno));
+				return CLI_EXIT_USAGE;
+			}
+			break;
 		case 'h': usage(stdout); return CLI_EXIT_OK;
 		case 'V': printf("culvert-wg %s\n", CULVERT_VERSION); return CLI_EXIT_OK;
 		default: usage(stderr); return CLI_EXIT_USAGE;
@@ -210,6 +223,12 @@ int cmd_wg(int argc, char **argv)
 		workers = 1;
 	if (!cli_runas_finish(&ra, "wg"))
 		return CLI_EXIT_USAGE;
+	if (reload_path) {
+		/* With --user only the root monitor can read the file: the child hands it SIGHUP. */
+		lo.on_hup = ra.user ? up_sync_to_parent : up_sync_spawn;
+		lo.hup_arg = reload_path;
+		priv_monitor_on_hup(up_sync_spawn, reload_path);
+	}
 	const char *ifname = argv[optind];
 	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') || strchr(ifname, '%')) {
 		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (1-%d characters, no '/' or '%%')\n",

@@ -170,6 +170,8 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 	l->dev = dev;
 	l->o.no_offload = opts && opts->no_offload;
 	l->o.tcp = opts && opts->tcp;
+	l->o.on_hup = opts ? opts->on_hup : NULL;
+	l->o.hup_arg = opts ? opts->hup_arg : NULL;
 	l->tcp_listen = (struct loop_src){ SRC_TCP_LISTEN, -1 };
 	if (l->o.tcp && n_queues != 1) {
 		r = -EINVAL;	/* the TCP transport runs on worker 0 alone */

@@ -15,6 +15,8 @@ struct wg_loop_opts {
 	bool no_busy_poll;	/* sleep right after each batch (no polling after traffic) */
 	bool tcp;		/* WireGuard messages framed over TCP, not UDP (culvert peers only;
 				 * one queue) */
+	void (*on_hup)(void *arg);	/* SIGHUP (culvert up's reload); NULL: ignored */
+	void *hup_arg;
 };
 
 /* Takes ownership of tun_fds[0..n_queues) (one queue per worker, 1..TUN_MAX_QUEUES) and uapi_fd

@@ -112,6 +112,9 @@ void loop_signal_event(struct wg_loop *l)
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			log_info("received %s, shutting down", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 			loop_stop(l, 0);
+		} else if (si.ssi_signo == SIGHUP && l->o.on_hup) {
+			log_info("received SIGHUP, re-reading the configuration");
+			l->o.on_hup(l->o.hup_arg);
 		}
 	}
 }

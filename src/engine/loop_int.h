@@ -86,6 +86,8 @@ struct wg_loop {
 	struct loop_opts_copy {
 		bool no_offload;
 		bool tcp;		/* the TCP transport instead of UDP (one worker) */
+		void (*on_hup)(void *arg);
+		void *hup_arg;
 	} o;
 	int epfd;
 	struct loop_src uapi, timer, sig;

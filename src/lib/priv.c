@@ -167,6 +167,15 @@ void priv_describe(char *buf, size_t len)
 	}
 }
 
+static void (*monitor_hup)(void *arg);
+static void *monitor_hup_arg;
+
+void priv_monitor_on_hup(void (*fn)(void *arg), void *arg)
+{
+	monitor_hup = fn;
+	monitor_hup_arg = arg;
+}
+
 int priv_monitor(int *status)
 {
 	return priv_monitor_relay(status, -1, NULL);
@@ -230,6 +239,10 @@ int priv_monitor_relay(int *status, int fd, void (*readable)(int fd))
 				readable(fd);
 			if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 				continue;
+		}
+		if (si.ssi_signo == SIGHUP && monitor_hup) {
+			monitor_hup(monitor_hup_arg);
+			continue;
 		}
 		if (si.ssi_signo != SIGCHLD) {
 			kill(pid, (int)si.ssi_signo);

@@ -30,6 +30,9 @@ int priv_monitor_relay(int *status, int fd, void (*readable)(int fd));
  * may signal a process of that uid, and share its ports through SO_REUSEPORT); *example is
  * one of them. 0 when none, -errno when /proc cannot be read. */
 int priv_uid_processes(uid_t uid, pid_t *example);
+/* Set before priv_monitor: the monitor calls fn on SIGHUP instead of passing it on (a reload
+ * that needs root, e.g. reading a root-only file, runs there). */
+void priv_monitor_on_hup(void (*fn)(void *arg), void *arg);
 
 /* The capabilities this thread has in effect, as the kernel's bit mask. */
 int priv_effective_caps(unsigned long long *mask);

@@ -168,6 +168,50 @@ for kind in split full fullmark table save; do
 		fail "$kind: config file after down as wg-quick's" "$(diff "$T_DIR/wq-$kind/$IA.conf" "$T_DIR/cv-$kind/$IA.conf")"
 done
 
+# ---- SIGHUP and culvert syncconf: peers re-read, sessions kept -----------------------------
+f=$T_DIR/cv-split/$IA.conf
+conf split >"$f"
+sighup_test() {	# $1: how the daemon runs (a label); the daemon is already up from $f
+	local pid hs hs2 extra
+	# (with --user, the root monitor, the process systemd and culvert up see as the daemon)
+	pid=$(pgrep -u root -f "wg --config $f $IA" | head -1)
+	[ -n "$pid" ] && T_PIDS+=("$pid")
+	wait_ping "$A" 198.19.40.2 25 || { fail "$1: SIGHUP (no tunnel to start from)"; return; }
+	hs=$(nsx "$A" wg show "$IA" latest-handshakes | awk -v k="$PB" '$1 == k {print $2}')
+	extra=$("$CULVERT" genkey | "$CULVERT" pubkey)
+	printf '[Peer]\nPublicKey = %s\nAllowedIPs = 198.19.42.0/24\n' "$extra" >>"$f"
+	sed -i 's|^Endpoint = .*|&\nPersistentKeepalive = 7|' "$f"
+	kill -HUP "$pid"
+	wait_for sh -c "ip netns exec $A wg show $IA peers | grep -q -- '$extra'" &&
+		[ "$(nsx "$A" wg show "$IA" persistent-keepalive | awk -v k="$PB" '$1 == k {print $2}')" = 7 ] &&
+		pass "$1: SIGHUP adds the new peer and changes the old one" ||
+		fail "$1: SIGHUP adds the new peer and changes the old one" "$(nsx "$A" wg show "$IA")"
+	hs2=$(nsx "$A" wg show "$IA" latest-handshakes | awk -v k="$PB" '$1 == k {print $2}')
+	[ -n "$hs" ] && [ "$hs" != 0 ] && [ "$hs" = "$hs2" ] && qping "$A" -c1 -W1 198.19.40.2 &&
+		pass "$1: the session survives SIGHUP (same handshake, ping at once)" ||
+		fail "$1: the session survives SIGHUP (same handshake, ping at once)" "handshake $hs then $hs2"
+	# (as with wg syncconf, a key left out changes nothing: 0 turns the keepalive off)
+	conf split | sed 's|^Endpoint = .*|&\nPersistentKeepalive = 0|' >"$f"
+	nsx "$A" "$CULVERT" syncconf "$f" &&
+		! nsx "$A" wg show "$IA" peers | grep -q -- "$extra" &&
+		[ "$(nsx "$A" wg show "$IA" persistent-keepalive | awk -v k="$PB" '$1 == k {print $2}')" = off ] &&
+		[ "$(nsx "$A" wg show "$IA" latest-handshakes | awk -v k="$PB" '$1 == k {print $2}')" = "$hs" ] &&
+		pass "$1: culvert syncconf removes the peer gone from the file, session kept" ||
+		fail "$1: culvert syncconf removes the peer gone from the file, session kept" "$(nsx "$A" wg show "$IA")"
+	[ "$(nsx "$A" ip route show table all | grep -c "$IA")" = "$routes" ] &&
+		pass "$1: reload leaves routes alone" || fail "$1: reload leaves routes alone"
+	nsx "$A" "${RUN[@]}" "$CULVERT" down "$f" >/dev/null 2>&1
+}
+reset
+if nsx "$A" "${RUN[@]}" "$CULVERT" up "$f"; then
+	routes=$(nsx "$A" ip route show table all | grep -c "$IA")
+	sighup_test "root daemon"
+else fail "up for SIGHUP"; fi
+conf split >"$f"
+if id nobody >/dev/null 2>&1 && nsx "$A" "${RUN[@]}" CULVERT_WG_USER=nobody "$CULVERT" up "$f"; then
+	sighup_test "--user daemon (the root monitor reloads)"
+else fail "up with CULVERT_WG_USER=nobody for SIGHUP"; fi
+
 # ---- strip ---------------------------------------------------------------------------------
 for kind in split save; do
 	f=$T_DIR/wq-$kind/$IA.conf
