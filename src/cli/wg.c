@@ -14,6 +14,7 @@
 
 #include "cli/cli.h"
 #include "cli/up.h"
+#include "cli/wg_env.h"
 #include "engine/loop.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
@@ -66,6 +67,9 @@ static void usage(FILE *f)
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
 		"variables CULVERT_WG_TRANSPORT=tcp and CULVERT_WG_USER=USER do as the options.\n"
+		"As with wireguard-go, WG_TUN_FD (an open tun device, IFF_TUN | IFF_NO_PI; its name\n"
+		"wins over IFACE; one worker), WG_UAPI_FD (a listening control socket) and\n"
+		"WG_PROCESS_FOREGROUND=1 (do not detach) let a launcher hand over what it opened.\n"
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device; SIGHUP re-reads --config.\n"
 		"See culvert-wg(8).\n",
@@ -245,7 +249,17 @@ int cmd_wg(int argc, char **argv)
 	to.multi_queue = workers > 1;
 	to.queues = workers;
 	to.vnet_hdr = !lo.no_offload;
-	r = tun_open(ifname, &to, name, tun_fds);
+	/* A launcher's open tun (wireguard-go's WG_TUN_FD): one queue, its name, its flags. */
+	bool vnet = to.vnet_hdr;
+	r = wg_env_tun(name, tun_fds, &vnet);
+	if (r > 0) {
+		workers = 1;
+		lo.no_offload = !vnet;
+	} else if (r < 0) {
+		return CLI_EXIT_FAIL;
+	} else {
+		r = tun_open(ifname, &to, name, tun_fds);
+	}
 	if (r == -EEXIST) {
 		/* A device someone else made (a persistent multi-queue one, say) may have other
 		 * queues attached, or get them later: they would see and inject plaintext. */
@@ -262,7 +276,15 @@ int cmd_wg(int argc, char **argv)
 		log_warn("cannot set the MTU of %s to %d: %s", name, WG_DEFAULT_MTU, strerror(-r));
 	set_txqueuelen(name, 2000);
 
-	uapi_fd = uapi_listen(NULL, name);
+	/* A launcher's listening control socket (wireguard-go's WG_UAPI_FD). */
+	uapi_fd = wg_env_uapi();
+	if (uapi_fd < 0 && uapi_fd != -ENOENT) {
+		for (unsigned int i = 0; i < workers; i++)
+			close(tun_fds[i]);
+		return CLI_EXIT_FAIL;
+	}
+	if (uapi_fd == -ENOENT)
+		uapi_fd = uapi_listen(NULL, name);
 	if (uapi_fd < 0) {
 		if (uapi_fd == -EADDRINUSE)
 			fprintf(stderr, "culvert wg: %s/%s.sock is served by another running process; stop it first\n",
@@ -277,7 +299,7 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	if (!foreground && (r = daemonize()) < 0) {
+	if (!foreground && !wg_env_foreground() && (r = daemonize()) < 0) {
 		fprintf(stderr, "culvert wg: cannot detach: %s\n", strerror(-r));
 		uapi_unlink(NULL, name);
 		return CLI_EXIT_FAIL;
