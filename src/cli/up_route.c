@@ -213,17 +213,29 @@ static int set_fwmark(const char *name, uint32_t mark)
 	return uapi_client_set(NULL, name, req, (size_t)n, UP_TIMEOUT_MS);
 }
 
+/* Where /proc/sys is read-only (a hardened unit), a value already 1 (sysctl.d) will do. */
 static int src_valid_mark(void)
 {
-	FILE *f = fopen("/proc/sys/net/ipv4/conf/all/src_valid_mark", "we");
+	static const char path[] = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
+	FILE *f = fopen(path, "we");
+	char now[8] = "";
 	int r = 0;
 
-	if (!f)
-		return -errno;
-	if (fputs("1\n", f) < 0)
-		r = -EIO;
-	if (fclose(f) && !r)
+	if (f) {
+		if (fputs("1\n", f) < 0)
+			r = -EIO;
+		if (fclose(f) && !r)
+			r = -errno;
+		if (!r)
+			return 0;
+	} else {
 		r = -errno;
+	}
+	f = fopen(path, "re");
+	if (f && fgets(now, sizeof(now), f) && now[0] == '1')
+		r = 0;
+	if (f)
+		fclose(f);
 	return r;
 }
 
@@ -268,7 +280,7 @@ static int add_default(const char *name, const struct config_cidr *p, bool *fw_s
 		r = nl_rule_add(&suppress);
 	}
 	if (r >= 0 && p->family == AF_INET) {
-		step = "cannot set net.ipv4.conf.all.src_valid_mark";
+		step = "cannot set net.ipv4.conf.all.src_valid_mark to 1 (set it in /etc/sysctl.d if /proc/sys is read-only here)";
 		r = src_valid_mark();
 	}
 	if (r >= 0) {
