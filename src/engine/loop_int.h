@@ -31,7 +31,10 @@ enum {
 	LOOP_TUN_BUFS = 64,
 	LOOP_RX_BUFS = 64,
 	LOOP_SLOTS = LOOP_PKTS,
-	LOOP_SLOT_SIZE = 9216 + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
+	/* A GSO segment is as large as the device's MTU, which `ip link set mtu` may raise to
+	 * 65535 at any time: slots take the largest. Only the pages a segment touches are ever
+	 * backed, so at MTU 1420 this costs address space, not memory. */
+	LOOP_SLOT_SIZE = LOOP_BUF_SIZE,
 	LOOP_VNET = GSO_VNET_HDR_LEN,
 	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
 };

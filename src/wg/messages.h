@@ -111,6 +111,10 @@ enum wg_message_sizes {
 	WG_MSG_DATA_MIN_LEN = WG_MSG_DATA_HEADER_LEN + WG_TAG_LEN, /* a keepalive */
 	/* Bytes a data message adds to its padded plaintext: the header and the tag. */
 	WG_MSG_DATA_OVERHEAD = WG_MSG_DATA_HEADER_LEN + WG_TAG_LEN,
+	/* The most one UDP datagram carries: 65535 less the UDP header, and the IPv4 header
+	 * (IPv6's payload length leaves its own header out). */
+	WG_UDP4_PAYLOAD_MAX = 65535 - 8 - 20,
+	WG_UDP6_PAYLOAD_MAX = 65535 - 8,
 };
 
 _Static_assert(sizeof(struct wg_msg_initiation) == WG_MSG_INITIATION_LEN, "initiation size");

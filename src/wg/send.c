@@ -111,12 +111,24 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp
 	unsigned int k = 0, act;
 	uint64_t bytes = 0;
 	bool payload = false;
+	unsigned int mtu = __atomic_load_n(&dev->mtu, __ATOMIC_RELAXED);
+	size_t room;
 	int r;
 
+	pthread_mutex_lock(&p->lock);
+	room = p->endpoint.sa.sa_family == AF_INET6 ? WG_UDP6_PAYLOAD_MAX : WG_UDP4_PAYLOAD_MAX;
+	pthread_mutex_unlock(&p->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		uint8_t *msg = pkts[i].data - WG_MSG_DATA_HEADER_LEN;
-		long len = noise_encrypt_data(kp, msg, WG_MSG_DATA_HEADER_LEN + pkts[i].len + WG_PKT_TAILROOM,
-					      pkts[i].len, dev->mtu, now);
+		long len;
+
+		/* Only at MTUs near 65535: what cannot be one UDP datagram cannot leave at all. */
+		if (WG_MSG_DATA_OVERHEAD + noise_padded_len(pkts[i].len, mtu) > room) {
+			wg_device_drop(dev, WG_DROP_TOO_BIG);
+			continue;
+		}
+		len = noise_encrypt_data(kp, msg, WG_MSG_DATA_HEADER_LEN + pkts[i].len + WG_PKT_TAILROOM,
+					 pkts[i].len, mtu, now);
 		if (len < 0) {
 			wg_device_drop(dev, len == -EKEYEXPIRED ? WG_DROP_EXPIRED_KEY : WG_DROP_TOO_BIG);
 			continue;
@@ -288,7 +300,7 @@ void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			drop_dst(dev, family, dst);
 			continue;
 		}
-		if (pkts[i].len > UINT16_MAX - 28 - WG_MSG_DATA_OVERHEAD - WG_PADDING_MULTIPLE) {
+		if (pkts[i].len > WG_UDP6_PAYLOAD_MAX - WG_MSG_DATA_OVERHEAD) {
 			wg_device_drop(dev, WG_DROP_TOO_BIG);
 			continue;
 		}
