@@ -215,6 +215,7 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 
 	dev->ops.udp_send = l->o.tcp ? loop_op_tcp_send : loop_op_udp_send;
 	dev->ops.authenticated = l->o.tcp ? loop_op_tcp_authenticated : NULL;
+	dev->transport = l->o.tcp ? IPPROTO_TCP : IPPROTO_UDP;
 	dev->ops.tun_write = loop_op_tun_write;
 	dev->ops.rebind = loop_op_rebind;
 	dev->ops.now = op_now;

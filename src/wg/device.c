@@ -40,6 +40,7 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_RATELIMITED] = "ratelimited",
 	[WG_DROP_TCP_UNPROVEN] = "tcp_unproven",
 	[WG_DROP_TCP_REFUSED] = "tcp_refused",
+	[WG_DROP_ROUTING_LOOP] = "routing_loop",
 };
 
 const char *wg_drop_name(enum wg_drop d)
@@ -364,6 +365,7 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	if (ops)
 		dev->ops = *ops;
 	dev->mtu = WG_DEFAULT_MTU;
+	dev->transport = IPPROTO_UDP;
 	dev->aip = aip_new();
 	dev->identity.wall_clock_ns = device_wall_ns;
 	dev->identity.hook_arg = dev;

@@ -68,6 +68,7 @@ enum wg_drop {
 	WG_DROP_RATELIMITED,	/* handshake message over its source's token bucket */
 	WG_DROP_TCP_UNPROVEN,	/* TCP transport: a connection closed before it proved itself */
 	WG_DROP_TCP_REFUSED,	/* TCP transport: a new connection refused, every slot proven */
+	WG_DROP_ROUTING_LOOP,	/* our own datagram to a peer's endpoint came back through the tun */
 	WG_DROP__COUNT
 };
 const char *wg_drop_name(enum wg_drop d);
@@ -136,6 +137,7 @@ struct wg_device {
 
 	struct noise_identity identity;		/* identity.has_identity: a private key is set */
 	uint16_t listen_port;
+	uint8_t transport;	/* IPPROTO_UDP, or IPPROTO_TCP for the TCP transport */
 	uint32_t fwmark;
 	unsigned int mtu;
 

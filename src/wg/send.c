@@ -241,6 +241,35 @@ static bool inner_dst(const uint8_t *pkt, uint32_t len, int *family, const uint8
 	return false;
 }
 
+/* Our own traffic to p come back: a datagram (a segment with the TCP transport) from our port
+ * to p's endpoint, about to be sent to p once more. The route to that endpoint leads into this
+ * device, and each round would send it again, fragmented further, without end; the module
+ * stops it the same way (-ELOOP when the endpoint's route is the device itself). Another
+ * peer's endpoint behind p is onion routing, and passes. One byte compare for most packets. */
+static bool routing_loop(struct wg_device *dev, struct wg_peer *p, const uint8_t *pkt, uint32_t len, int family)
+{
+	struct wg_endpoint ep;
+	size_t l4;
+	bool v6 = family == AF_INET6;
+
+	if (pkt[v6 ? 6 : 9] != dev->transport)
+		return false;
+	l4 = v6 ? 40 : (size_t)(pkt[0] & 15) * 4;
+	/* a later IPv4 fragment carries no ports (IPv6 ones have a header in front: pass) */
+	if (len < l4 + 4 || (!v6 && ((pkt[6] & 0x1f) || pkt[7])))
+		return false;
+	if ((uint16_t)(pkt[l4] << 8 | pkt[l4 + 1]) != dev->listen_port || !dev->listen_port)
+		return false;
+	pthread_mutex_lock(&p->lock);
+	ep = p->endpoint;
+	pthread_mutex_unlock(&p->lock);
+	if (v6)
+		return ep.sa.sa_family == AF_INET6 && !memcmp(pkt + 24, &ep.in6.sin6_addr, 16) &&
+		       !memcmp(pkt + l4 + 2, &ep.in6.sin6_port, 2);
+	return ep.sa.sa_family == AF_INET && !memcmp(pkt + 16, &ep.in4.sin_addr, 4) &&
+	       !memcmp(pkt + l4 + 2, &ep.in4.sin_port, 2);
+}
+
 static void drop_dst(struct wg_device *dev, int family, const uint8_t *dst)
 {
 	static struct log_ratelimit rl;
@@ -300,8 +329,11 @@ void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			drop_dst(dev, family, dst);
 			continue;
 		}
-		if (pkts[i].len > WG_UDP6_PAYLOAD_MAX - WG_MSG_DATA_OVERHEAD) {
-			wg_device_drop(dev, WG_DROP_TOO_BIG);
+		if (routing_loop(dev, p, pkts[i].data, pkts[i].len, family)) {
+			wg_device_drop(dev, WG_DROP_ROUTING_LOOP);
+			log_ratelimited(LOG_LVL_INFO, "%s: dropped a packet (routing_loop): the route to a peer's "
+					"endpoint leads into the tunnel itself; route it elsewhere (wg-quick uses a "
+					"fwmark rule)", dev->name);
 			continue;
 		}
 		if (p != run_peer && k > run_start) {
