@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/log.h"
+#include "lib/packet.h"
 #include "wg/allowedips.h"
 
 /* Sends pkts[0..n) to the peer's endpoint, from the address the peer last reached us at. When
@@ -100,6 +101,63 @@ static bool keypair_usable(const struct noise_keypair *kp, uint64_t now)
 	       timers_session_usable(kp->birth, now, __atomic_load_n(&kp->send_counter, __ATOMIC_RELAXED));
 }
 
+/* An inner packet too large for any UDP datagram (MTUs near 65535) would be lost again and
+ * again: tell its sender the size that fits, the way a router on the path would (ICMP
+ * "fragmentation needed" for IPv4 with DF, "packet too big" for IPv6), written to the tun as if
+ * from the packet's destination, so the sender's path MTU (TCP's segment size) drops to it. */
+static void send_too_big(struct wg_device *dev, const uint8_t *pkt, uint32_t len, size_t fits)
+{
+	enum { V6_QUOTE = 1280 - 40 - 8 };
+	uint8_t buf[WG_PKT_HEADROOM + 40 + 8 + V6_QUOTE + WG_PKT_TAILROOM];
+	uint8_t *o = buf + WG_PKT_HEADROOM, *icmp;
+	struct wg_pkt out = { .data = o };
+	uint32_t mtu = (uint32_t)fits;
+	size_t quote;
+
+	if (!dev->ops.tun_write)
+		return;
+	if ((pkt[0] >> 4) == 4) {
+		size_t ihl = (size_t)(pkt[0] & 15) * 4;
+		if (!(pkt[6] & 0x40) || ihl < 20 || len < ihl + 8 || pkt[9] == IPPROTO_ICMP)
+			return;	/* no DF: the sender did not ask; never answer ICMP with ICMP */
+		quote = ihl + 8;
+		memset(o, 0, 28);
+		o[0] = 0x45;
+		o[2] = (uint8_t)((28 + quote) >> 8), o[3] = (uint8_t)(28 + quote);
+		o[8] = 64, o[9] = IPPROTO_ICMP;
+		memcpy(o + 12, pkt + 16, 4);
+		memcpy(o + 16, pkt + 12, 4);
+		uint16_t c = pkt_csum(o, 20);
+		o[10] = (uint8_t)(c >> 8), o[11] = (uint8_t)c;
+		icmp = o + 20;
+		icmp[0] = 3, icmp[1] = 4;	/* destination unreachable, fragmentation needed */
+		icmp[6] = (uint8_t)(mtu >> 8), icmp[7] = (uint8_t)mtu;
+		memcpy(icmp + 8, pkt, quote);
+		c = pkt_csum(icmp, 8 + quote);
+		icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+		out.len = (uint32_t)(28 + quote);
+	} else {
+		if (pkt[6] == IPPROTO_ICMPV6)
+			return;
+		quote = len < V6_QUOTE ? len : V6_QUOTE;
+		memset(o, 0, 48);
+		o[0] = 0x60;
+		o[4] = (uint8_t)((8 + quote) >> 8), o[5] = (uint8_t)(8 + quote);
+		o[6] = IPPROTO_ICMPV6, o[7] = 64;
+		memcpy(o + 8, pkt + 24, 16);
+		memcpy(o + 24, pkt + 8, 16);
+		icmp = o + 40;
+		icmp[0] = 2;			/* packet too big */
+		icmp[4] = (uint8_t)(mtu >> 24), icmp[5] = (uint8_t)(mtu >> 16);
+		icmp[6] = (uint8_t)(mtu >> 8), icmp[7] = (uint8_t)mtu;
+		memcpy(icmp + 8, pkt, quote);
+		uint16_t c = pkt_csum_l4_6(o + 8, o + 24, IPPROTO_ICMPV6, icmp, 8 + quote);
+		icmp[2] = (uint8_t)(c >> 8), icmp[3] = (uint8_t)c;
+		out.len = (uint32_t)(48 + quote);
+	}
+	dev->ops.tun_write(dev->ops.ctx, &out, 1);
+}
+
 /* Encrypts pkts[0..n) (data at their own buffers, headroom in front) for p with kp and sends
  * them; returns how many left. Runs on several threads at once with dev->lock held for
  * reading (or alone, held for writing): the peer's own state is touched under p->lock and
@@ -125,6 +183,8 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp
 		/* Only at MTUs near 65535: what cannot be one UDP datagram cannot leave at all. */
 		if (WG_MSG_DATA_OVERHEAD + noise_padded_len(pkts[i].len, mtu) > room) {
 			wg_device_drop(dev, WG_DROP_TOO_BIG);
+			send_too_big(dev, pkts[i].data, pkts[i].len,
+				     (room - WG_MSG_DATA_OVERHEAD) & ~(size_t)(WG_PADDING_MULTIPLE - 1));
 			continue;
 		}
 		len = noise_encrypt_data(kp, msg, WG_MSG_DATA_HEADER_LEN + pkts[i].len + WG_PKT_TAILROOM,

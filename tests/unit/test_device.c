@@ -284,6 +284,32 @@ static void test_no_route(void **state)
 	pair_free(p);
 }
 
+/* a's own datagram to b's endpoint, read back from a's tun (the route to the endpoint leads
+ * into the tunnel): dropped as routing_loop, never sent; the same from another port passes. */
+static void test_routing_loop(void **state)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + BUF + WG_PKT_TAILROOM];
+	struct pair *p = pair_new();
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM };
+
+	add_aip(&p->a, "198.18.0.2", 32);
+	pkt.len = make_ip4(pkt.data, "198.18.0.1", "198.18.0.2", 60, 0);
+	pkt.data[20] = 51820 >> 8, pkt.data[21] = 51820 & 0xff;
+	pkt.data[22] = 51821 >> 8, pkt.data[23] = 51821 & 0xff;
+	wg_device_tun_input(&p->a.dev, &pkt, 1);
+	assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], 1);
+	assert_int_equal(p->net.nq, 0);
+	assert_string_equal(wg_drop_name(WG_DROP_ROUTING_LOOP), "routing_loop");
+	/* another source port: someone else's traffic to that address, sent on (a handshake) */
+	pkt.len = make_ip4(pkt.data, "198.18.0.1", "198.18.0.2", 60, 0);
+	pkt.data[20] = 51822 >> 8, pkt.data[21] = 51822 & 0xff;
+	pkt.data[22] = 51821 >> 8, pkt.data[23] = 51821 & 0xff;
+	wg_device_tun_input(&p->a.dev, &pkt, 1);
+	assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], 1);
+	assert_true(p->net.nq > 0);
+	pair_free(p);
+}
+
 static void test_unallowed_source(void **state)
 {
 	struct pair *p = pair_new();
@@ -590,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_persistent_keepalive),
 		cmocka_unit_test(test_remove_peer),
 		cmocka_unit_test(test_cookie_under_load),
+		cmocka_unit_test(test_routing_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
