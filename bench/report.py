@@ -126,6 +126,7 @@ if None not in (rt("relay-floor"), rt("raw-veth"), rt("culvert-wg")):
       % (rt("relay-floor") - rt("raw-veth")))
     w("| (floor) culvert-wg RTT vs relay-floor | %+.3f ms | - |" % (rt("culvert-wg") - rt("relay-floor")))
 target("culvert-wg-jumbo (MTU 34736) >= wireguard-go-jumbo", g("culvert-wg-jumbo"), g("wireguard-go-jumbo"), False)
+target("culvert-wg-jumbo (MTU 34736) >= wireguard-go-new-jumbo", g("culvert-wg-jumbo"), g("wireguard-go-new-jumbo"), False)
 target("culvert-wg-jumbo (MTU 34736) >= culvert-wg (MTU 1420)", g("culvert-wg-jumbo"), g("culvert-wg"), False)
 target("culvert-wg 8 streams >= 1 stream", g("culvert-wg-p8"), g("culvert-wg"), False)
 target("culvert-wg with 10k peers >= 90% of 1 peer", g("culvert-wg-10k"), g("culvert-wg"), False, 0.9)

@@ -14,7 +14,7 @@ peers=${PEERS_SH:-$top/../shared/bench/peers.sh}
 [ -f "$peers" ] || [ -n "${PEERS_SH:-}" ] || peers=$(ls "$top"/../*/shared/bench/peers.sh 2>/dev/null | head -1)
 [ -n "$peers" ] && [ -f "$peers" ] || { echo "bench: peers.sh not found; set PEERS_SH" >&2; exit 1; }
 secs=${1:-5}
-names=${NAMES:-raw wggo ovpn-udp ovpn-tcp socat-udp simpletun relay-floor culvert-wg wggo-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp load-wggo load-culvert-wg load-wggo-capped load-culvert-wg-capped}
+names=${NAMES:-raw wggo ovpn-udp ovpn-tcp socat-udp simpletun relay-floor culvert-wg wggo-jumbo wggo-new-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp load-wggo load-culvert-wg load-wggo-capped load-culvert-wg-capped}
 out=$top/bench/out; mkdir -p "$out"
 
 # peers.sh uses the fixed namespaces ta and tb: wait while someone else's run holds them.

@@ -98,7 +98,7 @@ static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id
 	w->uio_next = calloc(1, sizeof(*w->uio_next));
 	w->tx_bufs = malloc((size_t)LOOP_TUN_BUFS * LOOP_BUF_SIZE);
 	w->rx_bufs = malloc((size_t)LOOP_RX_BUFS * LOOP_BUF_SIZE);
-	w->slots = malloc((size_t)LOOP_SLOTS * LOOP_SLOT_SIZE);
+	w->slots = malloc(LOOP_SLOT_BYTES);
 	if (!w->uio || !w->uio_next || !w->tx_bufs || !w->rx_bufs || !w->slots)
 		return -ENOMEM;
 	w->uio->fd = w->uio_next->fd = -1;

@@ -30,11 +30,14 @@ enum {
 	LOOP_PKTS = UDPIO_MAX_BATCH,	/* packets handed to the device at once */
 	LOOP_TUN_BUFS = 64,
 	LOOP_RX_BUFS = 64,
-	LOOP_SLOTS = LOOP_PKTS,
-	/* A GSO segment is as large as the device's MTU, which `ip link set mtu` may raise to
-	 * 65535 at any time: slots take the largest. Only the pages a segment touches are ever
-	 * backed, so at MTU 1420 this costs address space, not memory. */
-	LOOP_SLOT_SIZE = LOOP_BUF_SIZE,
+	/* GSO segments are cut into one region, each taking what its super-packet's gso_size
+	 * needs (the MTU, which `ip link set mtu` may change at any time, up to 65535), not a
+	 * fixed slot: a batch holds 256 segments of MTU 1500, or 60 of MTU 34736, in 2.4 MB. */
+	LOOP_SEG_HDR_MAX = 128,		/* IPv4 with options or IPv6, and TCP with options */
+	LOOP_SLOT_BYTES = 36 * LOOP_BUF_SIZE,
+	/* the most one super-packet can take: at most two segments of up to 64 KB, or at most
+	 * UDPIO_MAX_SEGS smaller ones, each rounded up to 64 bytes */
+	LOOP_SPLIT_MAX = 2 * LOOP_BUF_SIZE + UDPIO_MAX_SEGS * (LOOP_SEG_HDR_MAX + 64),
 	LOOP_VNET = GSO_VNET_HDR_LEN,
 	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
 };
@@ -70,7 +73,7 @@ struct loop_worker {
 	bool swap;		/* atomic */
 
 	uint8_t *tx_bufs;	/* LOOP_TUN_BUFS tun-read buffers of LOOP_BUF_SIZE */
-	uint8_t *slots;		/* LOOP_SLOTS segment buffers of LOOP_SLOT_SIZE (GSO splits) */
+	uint8_t *slots;		/* LOOP_SLOT_BYTES for the segments of GSO splits */
 	uint8_t *rx_bufs;	/* LOOP_RX_BUFS datagram buffers of LOOP_BUF_SIZE */
 	uint8_t *rx_ptrs[LOOP_RX_BUFS];
 	struct udpio_pkt upkts[LOOP_PKTS];

@@ -66,9 +66,9 @@ int loop_op_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
 }
 
 /* One tun read into buf (packet at buf + WG_PKT_HEADROOM); with vnet headers a GSO
- * super-packet is split into free slots. Adds to w->pkts; returns 1 on a packet, 0 on
- * EAGAIN, -1 on a fatal error. */
-static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, unsigned int *slots)
+ * super-packet is split into the slot region from byte *used on, each segment given room for
+ * its gso_size. Adds to w->pkts; returns 1 on a packet, 0 on EAGAIN, -1 on a fatal error. */
+static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, size_t *used)
 {
 	struct wg_loop *l = w->l;
 	uint8_t *pkt = buf + WG_PKT_HEADROOM;
@@ -106,14 +106,17 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, un
 		(*n)++;
 		return 1;
 	}
-	unsigned int free_slots = LOOP_SLOTS - *slots, max = free_slots;
+	/* A segment is at most its headers and gso_size; the last one may be shorter. */
+	size_t seg = (size_t)vh.gso_size + LOOP_SEG_HDR_MAX;
+	size_t stride = (WG_PKT_HEADROOM + (seg < room ? seg : room) + WG_PKT_TAILROOM + 63) & ~(size_t)63;
+	unsigned int max = (unsigned int)((LOOP_SLOT_BYTES - *used) / stride);
 	if (max > UDPIO_MAX_SEGS)
 		max = UDPIO_MAX_SEGS;
 	if (max > LOOP_PKTS - *n)
 		max = LOOP_PKTS - *n;
 	for (unsigned int i = 0; i < max; i++) {
-		w->segs[i].iov_base = w->slots + (size_t)(*slots + i) * LOOP_SLOT_SIZE + WG_PKT_HEADROOM;
-		w->segs[i].iov_len = LOOP_SLOT_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
+		w->segs[i].iov_base = w->slots + *used + (size_t)i * stride + WG_PKT_HEADROOM;
+		w->segs[i].iov_len = stride - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
 	}
 	int k = gso_split(&vh, pkt, (size_t)r, w->segs, max, &why);
 	if (k < 0) {
@@ -127,25 +130,27 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, un
 		w->pkts[*n] = (struct wg_pkt){ .data = w->segs[i].iov_base, .len = (uint32_t)w->segs[i].iov_len };
 		(*n)++;
 	}
-	*slots += (unsigned int)k;
+	*used += (size_t)k * stride;
 	return 1;
 }
 
 void loop_tun_readable(struct loop_worker *w)
 {
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
-		unsigned int n = 0, slots = 0, bufs = 0;
+		unsigned int n = 0, bufs = 0;
+		size_t used = 0;
 		int r = 1;
 
 		/* Stop while a full super-packet may still not fit. */
 		while (bufs < LOOP_TUN_BUFS && n + UDPIO_MAX_SEGS <= LOOP_PKTS &&
-		       slots + UDPIO_MAX_SEGS <= LOOP_SLOTS) {
-			unsigned int before = n, sb = slots;
-			r = tun_read_one(w, w->tx_bufs + (size_t)bufs * LOOP_BUF_SIZE, &n, &slots);
+		       used + LOOP_SPLIT_MAX <= LOOP_SLOT_BYTES) {
+			unsigned int before = n;
+			size_t ub = used;
+			r = tun_read_one(w, w->tx_bufs + (size_t)bufs * LOOP_BUF_SIZE, &n, &used);
 			if (r <= 0)
 				break;
 			/* The read buffer holds the packet unless it was split into slots. */
-			if (n > before && slots == sb)
+			if (n > before && used == ub)
 				bufs++;
 		}
 		if (n)
