@@ -14,6 +14,7 @@
 #include "wg/peer.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
+#include "lib/packet.h"
 
 enum { MAX_Q = 512, BUF = 2048 };
 
@@ -307,6 +308,47 @@ static void test_routing_loop(void **state)
 	wg_device_tun_input(&p->a.dev, &pkt, 1);
 	assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], 1);
 	assert_true(p->net.nq > 0);
+	pair_free(p);
+}
+
+/* MTU 65535: a 65480-byte IPv4 packet with DF is more than one UDP datagram carries after
+ * encryption; it is dropped as too_big and its sender gets "fragmentation needed" naming the
+ * largest that fits (65472), from the packet's destination, checksums right. */
+static void test_too_big_icmp(void **state)
+{
+	static uint8_t big[WG_PKT_HEADROOM + 65535 + WG_PKT_TAILROOM];
+	struct pair *p = pair_new();
+	struct wg_pkt pkt = { .data = big + WG_PKT_HEADROOM };
+	uint8_t want_src[4], want_dst[4];
+
+	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 100, 1);
+	pump(&p->net);
+	assert_non_null(p->a.peer->kp_current);
+	p->a.dev.mtu = 65535;
+	pkt.len = make_ip4(pkt.data, "198.19.0.1", "198.19.0.2", 65480, 0);
+	pkt.data[6] = 0x40;	/* DF */
+	wg_device_tun_input(&p->a.dev, &pkt, 1);
+	assert_int_equal(p->a.dev.drops[WG_DROP_TOO_BIG], 1);
+	assert_int_equal(p->net.nq, 0);
+	assert_int_equal(p->a.ntun, 1);
+	const uint8_t *o = p->a.tun[0];
+	assert_int_equal(p->a.tun_len[0], 20 + 8 + 20 + 8);
+	assert_int_equal(o[9], 1);
+	inet_pton(AF_INET, "198.19.0.2", want_src);
+	inet_pton(AF_INET, "198.19.0.1", want_dst);
+	assert_memory_equal(o + 12, want_src, 4);
+	assert_memory_equal(o + 16, want_dst, 4);
+	assert_int_equal(pkt_csum(o, 20), 0);
+	assert_int_equal(o[20], 3);
+	assert_int_equal(o[21], 4);
+	assert_int_equal(o[26] << 8 | o[27], 65472);
+	assert_int_equal(pkt_csum(o + 20, 36), 0);
+	assert_memory_equal(o + 28, pkt.data, 28);
+	/* without DF the sender did not ask: dropped, no answer */
+	pkt.data[6] = 0;
+	wg_device_tun_input(&p->a.dev, &pkt, 1);
+	assert_int_equal(p->a.dev.drops[WG_DROP_TOO_BIG], 2);
+	assert_int_equal(p->a.ntun, 1);
 	pair_free(p);
 }
 
@@ -617,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_remove_peer),
 		cmocka_unit_test(test_cookie_under_load),
 		cmocka_unit_test(test_routing_loop),
+		cmocka_unit_test(test_too_big_icmp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
