@@ -159,6 +159,11 @@ $(B)/relay_floor: bench/relay_floor.c
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(WARN) -o $@ $<
 
+# the tap-mode switch's cost per frame, one table shared by threads (see bench/fdb_bench.c)
+$(B)/fdb_bench: bench/fdb_bench.c $(B)/libculvert.a
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS) -lpthread
+
 $(B)/aead_bench: bench/aead_bench.c $(B)/libculvert.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS)

@@ -94,11 +94,17 @@ struct fdb_frame {
 	size_t hlen;			/* 14, or 18 with a tag */
 };
 
-/* Where a frame goes: any of the three; none means dropped. */
+/* Where a frame goes: any of the three; none means dropped, for the reason why. */
 struct fdb_out {
 	struct wg_peer *peer;	/* unicast to this peer alone */
 	bool local;		/* to the tap */
 	bool flood;		/* to every peer except the one it came from */
+	enum fdb_drop why;	/* FDB_DROP__COUNT when not dropped */
+};
+
+struct fdb_frame_ref {
+	const uint8_t *data;
+	size_t len;
 };
 
 /* 0, -EINVAL (max_per_port over max_entries) or -ENOMEM. lim NULL: defaults. */
@@ -124,6 +130,11 @@ bool fdb_lookup(struct fdb *fdb, const uint8_t dst[6], uint16_t vid, uint64_t no
  * to `from`. */
 bool fdb_forward(struct fdb *fdb, const uint8_t *f, size_t len, struct wg_peer *from,
 		 uint64_t now, struct fdb_out *out, enum fdb_drop *why);
+
+/* The same for n frames from one port (a batch of one peer's decrypted packets, or of tap
+ * reads) under one hold of the lock: out[i] for in[i]. Returns how many go somewhere. */
+unsigned int fdb_forward_batch(struct fdb *fdb, const struct fdb_frame_ref *in, unsigned int n,
+			       struct wg_peer *from, uint64_t now, struct fdb_out *out);
 
 /* Forget every MAC of a peer (call before freeing it). */
 void fdb_remove_peer(struct fdb *fdb, struct wg_peer *peer);

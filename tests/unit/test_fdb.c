@@ -396,6 +396,39 @@ static void test_for_each(void **state)
 		assert_non_null(fdb_drop_name(d));
 }
 
+/* A batch: the same decisions as one frame at a time, the write lock taken mid-batch for
+ * new sources, drops in place. */
+static void test_batch(void **state)
+{
+	uint8_t f[6][60];
+	struct fdb_frame_ref in[6];
+	struct fdb_out out[6];
+
+	frame(f[0], 0, 1);		/* new source: broadcast */
+	frame(f[1], 10, 1);		/* to an unknown host */
+	frame(f[2], 0, 2);		/* another new source */
+	frame(f[3], 1, 2);		/* hairpin on A */
+	frame(f[4], 10, 3);
+	memset(f[4] + 6, 0xff, 6);	/* bad source */
+	frame(f[5], 20, 4);		/* to the tap's host 20 */
+	for (int i = 0; i < 6; i++)
+		in[i] = (struct fdb_frame_ref){ f[i], 60 };
+	assert_true(fdb_learn(&fdb, (uint8_t[]){ 2, 0, 0, 0, 0, 20 }, 0, FDB_LOCAL, T0));
+	assert_int_equal(fdb_forward_batch(&fdb, in, 6, A, T0, out), 4);
+	assert_true(out[0].flood && out[0].local && out[0].why == FDB_DROP__COUNT);
+	assert_true(out[1].flood && out[1].local);
+	assert_true(out[2].flood && out[2].local);
+	assert_false(out[3].flood || out[3].local || out[3].peer);
+	assert_int_equal(out[3].why, FDB_DROP_HAIRPIN);
+	assert_int_equal(out[4].why, FDB_DROP_BAD_SRC);
+	assert_true(out[5].local && !out[5].flood && !out[5].peer);
+	assert_int_equal(fdb_count_of_port(&fdb, A), 3);
+	/* all known now: the same batch again from B moves nothing within the hold */
+	assert_int_equal(fdb_forward_batch(&fdb, in, 6, B, T0 + 1, out), 0);
+	assert_int_equal(out[0].why, FDB_DROP_FLAP);
+	assert_int_equal(fdb_forward_batch(&fdb, in, 0, B, T0 + 1, out), 0);
+}
+
 /* Workers learning and forwarding at once, hosts moving between them, while a control
  * thread removes peers and expires: TSan reports any access outside the lock. */
 enum { WORKERS = 4, ROUNDS = 20000 };
@@ -463,6 +496,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_global_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_for_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
