@@ -6,7 +6,8 @@
  * keeps peers' frames off other peers, and the caps hold (counts agree with the entries).
  *
  * Input: the first byte picks split horizon (bit 0); then records of
- *   op (bits 0-2 the port, 0 the tap; bits 3-4: 0-1 a frame, 2 remove the peer, 3 expire),
+ *   op (bits 0-2 the port, 0 the tap; bits 3-4: 0 a frame, 1 the frame twice in one batch,
+ *   2 remove the peer, 3 expire),
  *   clock step (x 50 ms), frame length, frame bytes. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -57,6 +58,41 @@ static void check_caps(struct fdb *fdb, uint64_t now)
 		abort();
 }
 
+/* The invariants of one decision. */
+static void check_out(struct fdb *fdb, const struct fdb_limits *lim, const uint8_t *f,
+		      size_t len, struct wg_peer *from, uint64_t now, const struct fdb_out *out,
+		      bool ok)
+{
+	struct fdb_frame fr;
+	struct wg_peer *at;
+
+	if (!ok) {
+		if (out->peer || out->local || out->flood || out->why >= FDB_DROP__COUNT)
+			abort();
+		return;
+	}
+	if (out->why != FDB_DROP__COUNT)
+		abort();
+	if (out->peer == from && from != FDB_LOCAL)
+		abort();
+	if (from == FDB_LOCAL && out->local)
+		abort();
+	if (from != FDB_LOCAL && lim->split_horizon && (out->peer || out->flood))
+		abort();
+	if (out->peer && (out->local || out->flood))
+		abort();
+	if (!out->peer && !out->local && !out->flood)
+		abort();
+	if (!fdb_frame_parse(NULL, f, len, &fr, NULL))
+		abort();
+	if (!fdb_lookup(fdb, fr.src, fr.vid, now, &at) || at != from)
+		abort();
+	if (out->peer && (!fdb_lookup(fdb, fr.dst, fr.vid, now, &at) || at != out->peer))
+		abort();
+	if ((fr.dst[0] & 1) && !out->flood && !out->local)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fdb_limits lim = {
@@ -74,8 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	while (i + 3 <= size) {
 		unsigned int op = data[i], p = op & 7, len = data[i + 2];
-		struct wg_peer *from = port_of(p), *at;
-		struct fdb_frame fr;
+		struct wg_peer *from = port_of(p);
 		struct fdb_out out;
 		enum fdb_drop why = FDB_DROP__COUNT;
 
@@ -86,35 +121,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		switch ((op >> 3) & 3) {
 		case 2:
 			fdb_remove_peer(&fdb, from);
-			if (from != FDB_LOCAL && fdb_count_of_port(&fdb, from))
+			if (fdb_count_of_port(&fdb, from))
 				abort();
 			break;
 		case 3:
 			fdb_expire(&fdb, now);
 			break;
-		default:
-			if (!fdb_forward(&fdb, data + i, len, from, now, &out, &why)) {
-				if (out.peer || out.local || out.flood || why >= FDB_DROP__COUNT)
-					abort();
-				break;
-			}
-			if (out.peer == from && from != FDB_LOCAL)
+		case 1: {
+			/* the frame twice in one batch: the second finds what the first learnt */
+			struct fdb_frame_ref in[2] = { { data + i, len }, { data + i, len } };
+			struct fdb_out outs[2];
+			unsigned int n = fdb_forward_batch(&fdb, in, 2, from, now, outs);
+			if (n != (outs[0].why == FDB_DROP__COUNT) + (outs[1].why == FDB_DROP__COUNT))
 				abort();
-			if (from == FDB_LOCAL && out.local)
-				abort();
-			if (from != FDB_LOCAL && lim.split_horizon && (out.peer || out.flood))
-				abort();
-			if (out.peer && (out.local || out.flood))
-				abort();
-			if (!fdb_frame_parse(NULL, data + i, len, &fr, NULL))
-				abort();
-			if (!fdb_lookup(&fdb, fr.src, fr.vid, now, &at) || at != from)
-				abort();
-			if (out.peer && (!fdb_lookup(&fdb, fr.dst, fr.vid, now, &at) || at != out.peer))
-				abort();
-			if ((fr.dst[0] & 1) && !out.flood && !out.local)
-				abort();
+			for (int k = 0; k < 2; k++)
+				check_out(&fdb, &lim, data + i, len, from, now, &outs[k],
+					  outs[k].why == FDB_DROP__COUNT);
 			break;
+		}
+		default: {
+			bool ok = fdb_forward(&fdb, data + i, len, from, now, &out, &why);
+			if (!ok && why != out.why)
+				abort();
+			check_out(&fdb, &lim, data + i, len, from, now, &out, ok);
+			break;
+		}
 		}
 		i += len;
 		check_caps(&fdb, now);
