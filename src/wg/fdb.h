@@ -107,7 +107,8 @@ struct fdb_frame_ref {
 	size_t len;
 };
 
-/* 0, -EINVAL (max_per_port over max_entries) or -ENOMEM. lim NULL: defaults. */
+/* 0, -EINVAL (max_per_port over max_entries, or max_entries over 2^24) or -ENOMEM. lim NULL:
+ * defaults; zero fields take theirs. */
 int fdb_init(struct fdb *fdb, const struct fdb_limits *lim);
 /* Safe on a zeroed struct and twice. */
 void fdb_uninit(struct fdb *fdb);
