@@ -17,8 +17,8 @@
  * Memory: entries and port records come from arrays allocated at init and chained by index
  * (+1, so that zero is the end of a chain), as in ratelimiter.c. A port record (the count of a
  * port's entries) exists while the port has an entry, so max_entries + 1 records always
- * suffice. Buckets are chosen with SipHash-1-3 under a random key: a peer picks the source
- * MACs it sends and must not be able to pile them into one chain. */
+ * suffice. Buckets are chosen by a hash salted with a random seed: a peer picks the source MACs
+ * it sends and must not be able to pile them into one chain. */
 #include "wg/fdb.h"
 
 #include <errno.h>
@@ -43,29 +43,19 @@ struct fdb_port {
 	uint32_t next;
 };
 
-static inline uint64_t rotl(uint64_t x, int b)
-{
-	return (x << b) | (x >> (64 - b));
-}
-
-#define SIPROUND do { \
-	v0 += v1; v1 = rotl(v1, 13); v1 ^= v0; v0 = rotl(v0, 32); \
-	v2 += v3; v3 = rotl(v3, 16); v3 ^= v2; \
-	v0 += v3; v3 = rotl(v3, 21); v3 ^= v0; \
-	v2 += v1; v1 = rotl(v1, 17); v1 ^= v2; v2 = rotl(v2, 32); \
-} while (0)
-
-/* SipHash-1-3 of one 64-bit word: about 15 ns, keyed so that chains cannot be aimed at. */
+/* The bucket of a key: a multiply-xorshift mix salted with a random per-table seed, as the
+ * kernel's bridge salts its (non-cryptographic) hash. A peer that picks the source MACs it
+ * sends cannot aim them at one chain without the seed, and the per-port cap bounds what any
+ * chain can hold whatever it does. No cryptographic primitive of our own: a keyed MAC from
+ * libcrypto costs more per frame than the whole lookup. */
 static uint32_t hash_key(const struct fdb *fdb, uint64_t m)
 {
-	uint64_t v0 = fdb->key[0] ^ 0x736f6d6570736575ull, v1 = fdb->key[1] ^ 0x646f72616e646f6dull;
-	uint64_t v2 = fdb->key[0] ^ 0x6c7967656e657261ull, v3 = fdb->key[1] ^ 0x7465646279746573ull;
-	const uint64_t b = 8ull << 56;
+	uint64_t x = (m ^ fdb->key[0]) * 0xff51afd7ed558ccdull;
 
-	v3 ^= m; SIPROUND; v0 ^= m;
-	v3 ^= b; SIPROUND; v0 ^= b;
-	v2 ^= 0xff; SIPROUND; SIPROUND; SIPROUND;
-	return (uint32_t)(v0 ^ v1 ^ v2 ^ v3);
+	x ^= x >> 33;
+	x = (x ^ fdb->key[1]) * 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return (uint32_t)x;
 }
 
 static uint32_t hash_port(const struct fdb *fdb, const struct wg_peer *p)
