@@ -105,6 +105,12 @@ $(B)/tsan/tests/%: tests/unit/%.c $(B)/tsan/libculvert.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/tsan/libculvert.a -lcmocka $(LDLIBS)
 
+# icmp_pipe drives the ICMP transport's own code, so it links the library.
+$(B)/peers/icmp_pipe: tests/peers/icmp_pipe.c $(B)/libculvert.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS)
+
 $(B)/peers/%: tests/peers/%.c
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)

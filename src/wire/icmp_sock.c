@@ -1,0 +1,250 @@
+/* ICMP transport sockets and the echo-reply guard (see icmp_sock.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/packet.h"
+#include "wire/icmp_sock.h"
+
+enum { BATCH_MAX = 64 };
+
+int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role)
+{
+	/* Raw, not ping sockets (SOCK_DGRAM IPPROTO_ICMP): those cannot receive echo requests
+	 * at all, and pick the identifier themselves; one socket type serves both sides. */
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	int r;
+
+	s->fd = -1;
+	if (fd < 0)
+		return -errno;
+	if (v6) {
+		struct icmp6_filter f;
+
+		ICMP6_FILTER_SETBLOCKALL(&f);
+		ICMP6_FILTER_SETPASS(role == ICMPW_LISTENER ? ICMP6_ECHO_REQUEST : ICMP6_ECHO_REPLY, &f);
+		r = setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
+	} else {
+		/* ICMP_FILTER: a set bit drops that type. */
+		struct icmp_filter f = { ~(1u << (role == ICMPW_LISTENER ? ICMP_ECHO : ICMP_ECHOREPLY)) };
+
+		r = setsockopt(fd, SOL_RAW, ICMP_FILTER, &f, sizeof(f));
+	}
+	if (r < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	s->fd = fd;
+	s->v6 = v6;
+	s->role = role;
+	return 0;
+}
+
+void icmpw_sock_close(struct icmpw_sock *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+}
+
+int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
+{
+	struct mmsghdr mm[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	int got;
+
+	if (n > BATCH_MAX)
+		n = BATCH_MAX;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (unsigned int i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ d[i].buf, d[i].cap };
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &d[i].peer;
+		mm[i].msg_hdr.msg_namelen = sizeof(d[i].peer);
+	}
+	got = recvmmsg(s->fd, mm, n, MSG_DONTWAIT, NULL);
+	if (got < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	for (int i = 0; i < got; i++) {
+		size_t len = mm[i].msg_len, hl = 0;
+
+		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
+			len = 0;   /* larger than any message we accept: short, so dropped */
+		else if (!s->v6) {
+			/* IPv4 raw sockets hand over the IP header too. */
+			hl = len ? (size_t)(d[i].buf[0] & 0x0f) * 4 : 0;
+			if (len < PKT_IP4_HLEN || hl < PKT_IP4_HLEN || hl > len)
+				hl = len = 0;
+			else
+				len -= hl;
+		}
+		d[i].icmp = d[i].buf + hl;
+		d[i].len = len;
+	}
+	return got;
+}
+
+int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
+{
+	struct mmsghdr mm[BATCH_MAX];
+	struct iovec iov[BATCH_MAX];
+	int sent;
+
+	if (n > BATCH_MAX)
+		n = BATCH_MAX;
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (unsigned int i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ d[i].buf, d[i].len };
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &d[i].peer;
+		mm[i].msg_hdr.msg_namelen = s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	}
+	sent = sendmmsg(s->fd, mm, n, MSG_DONTWAIT);
+	return sent < 0 ? -errno : sent;
+}
+
+void icmpw_sock_key(const struct icmpw_sock *s, const struct sockaddr_storage *peer, uint16_t id,
+		    struct icmpw_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	key->v6 = s->v6;
+	key->id = id;
+	if (s->v6)
+		memcpy(key->addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
+	else
+		memcpy(key->addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+}
+
+void icmpw_sock_addr(const struct icmpw_key *key, struct sockaddr_storage *peer)
+{
+	memset(peer, 0, sizeof(*peer));
+	if (key->v6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)peer;
+
+		a->sin6_family = AF_INET6;
+		memcpy(&a->sin6_addr, key->addr, 16);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)peer;
+
+		a->sin_family = AF_INET;
+		memcpy(&a->sin_addr, key->addr, 4);
+	}
+}
+
+const char *icmpw_guard_path(bool v6)
+{
+	return v6 ? "/proc/sys/net/ipv6/icmp/echo_ignore_all" : "/proc/sys/net/ipv4/icmp_echo_ignore_all";
+}
+
+static int read_val(bool v6, char *c)
+{
+	int fd = open(icmpw_guard_path(v6), O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, c, 1);
+	close(fd);
+	return n == 1 ? 0 : -EIO;
+}
+
+static int write_val(bool v6, char c)
+{
+	int fd = open(icmpw_guard_path(v6), O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, &c, 1) != 1)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Put the old value back, unless someone else set another one since. */
+static void restore(bool v6, char old)
+{
+	char cur;
+
+	if (old != '1' && !read_val(v6, &cur) && cur == '1')
+		write_val(v6, old);
+}
+
+static void guardian(int rd, bool v6, char old)
+{
+	char c;
+
+	/* Signals meant for the daemon's process group (Ctrl-C, a service stop) must not end
+	 * the guardian before it has restored. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	prctl(PR_SET_NAME, "culvert-icmpgd");
+	/* Hold nothing of the parent's open: a socket kept alive here would outlive it. */
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != rd)
+			close(fd);
+	while (read(rd, &c, 1) < 0 && errno == EINTR)
+		;
+	restore(v6, old);
+	_exit(0);
+}
+
+int icmpw_guard_start(struct icmpw_guard *g, bool v6)
+{
+	int p[2], r;
+	pid_t pid;
+
+	g->pid = -1;
+	g->pipe_w = -1;
+	g->v6 = v6;
+	r = read_val(v6, &g->old);
+	if (r < 0)
+		return r;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	r = write_val(v6, '1');
+	if (r < 0)
+		goto fail;
+	pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		restore(v6, g->old);
+		goto fail;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		guardian(p[0], v6, g->old);
+	}
+	close(p[0]);
+	g->pid = pid;
+	g->pipe_w = p[1];
+	return 0;
+fail:
+	close(p[0]);
+	close(p[1]);
+	return r;
+}
+
+int icmpw_guard_stop(struct icmpw_guard *g)
+{
+	int st;
+
+	if (g->pid <= 0)
+		return 0;
+	close(g->pipe_w);   /* the guardian restores and exits */
+	while (waitpid(g->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	g->pid = -1;
+	g->pipe_w = -1;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* ICMP transport sockets: raw ICMP/ICMPv6 sockets filtered to the one echo type a side takes,
+ * batched receive and send, and the guard that stops the kernel answering echoes in the
+ * listener's network namespace for as long as the listener lives (see docs/design.md). */
+#ifndef CULVERT_ICMP_SOCK_H
+#define CULVERT_ICMP_SOCK_H
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "wire/icmp.h"
+
+struct icmpw_sock {
+	int fd;
+	bool v6;
+	enum icmpw_role role;
+};
+
+/* Raw socket (CAP_NET_RAW), non-blocking, close-on-exec, filtered to echo requests (listener)
+ * or echo replies (dialler). 0 or -errno. */
+int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role);
+void icmpw_sock_close(struct icmpw_sock *s);
+
+struct icmpw_dgram {
+	uint8_t *buf;             /* receive: caller's buffer of cap bytes */
+	size_t cap;
+	const uint8_t *icmp;      /* receive: the ICMP message inside buf (IPv4 header skipped) */
+	size_t len;               /* receive: its length; send: bytes at buf */
+	struct sockaddr_storage peer;
+};
+
+/* recvmmsg into up to n datagrams: how many, 0 when none waits, or -errno. Datagrams whose
+ * IPv4 header is malformed come back with len 0. */
+int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n);
+/* sendmmsg of d[0..n) (buf/len/peer): how many left, or -errno for the first. */
+int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n);
+/* The (address, identifier) key of a received message. */
+void icmpw_sock_key(const struct icmpw_sock *s, const struct sockaddr_storage *peer, uint16_t id,
+		    struct icmpw_key *key);
+void icmpw_sock_addr(const struct icmpw_key *key, struct sockaddr_storage *peer);
+
+/* The kernel answers echo requests itself unless net.ipv4.icmp_echo_ignore_all /
+ * net.ipv6.icmp.echo_ignore_all is set; both are per network namespace. icmpw_guard_start sets
+ * it to 1 and forks a small guardian (in the same namespace) that puts the old value back when
+ * this process ends, however it ends (the guardian sees its pipe close), unless someone
+ * changed it meanwhile. icmpw_guard_stop restores it at once and reaps the guardian. */
+struct icmpw_guard {
+	int pipe_w;
+	pid_t pid;
+	bool v6;
+	char old;                 /* '0'.. the value found */
+};
+int icmpw_guard_start(struct icmpw_guard *g, bool v6);
+int icmpw_guard_stop(struct icmpw_guard *g);
+const char *icmpw_guard_path(bool v6);
+
+#endif
