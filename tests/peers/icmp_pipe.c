@@ -139,8 +139,10 @@ static int listen_main(bool v6, unsigned int qcap)
 				unsigned int push;
 
 				st.rx_msgs++;
-				if (m.len < sizeof(msg) && sscanf((const char *)memcpy(msg, m.data, m.len), "PUSH %u", &push) == 1 &&
-				    !memcmp(m.data, "PUSH ", 5)) {
+				if (m.len < sizeof(msg) && m.len > 5 && !memcmp(m.data, "PUSH ", 5)) {
+					memcpy(msg, m.data, m.len);
+					msg[m.len] = 0;
+					push = (unsigned int)strtoul((const char *)msg + 5, NULL, 10);
 					for (unsigned int k = 0; k < push; k++) {
 						size_t l = pattern(msg, 1000000 + k);
 
@@ -160,6 +162,13 @@ static int listen_main(bool v6, unsigned int qcap)
 				st.tx_msgs++;
 			}
 		}
+	}
+	{
+		unsigned int used = 0;
+
+		for (unsigned int i = 0; i < t.n; i++)
+			used += t.s[i].used;
+		printf("sessions %u\n", used);
 	}
 	print_stats();
 	icmpw_guard_stop(&g);
