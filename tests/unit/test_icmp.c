@@ -1,0 +1,254 @@
+/* ICMP transport: framing round trips, every bad input counted by name, sessions by
+ * (address, identifier), the listener's held requests and queue bounds, and the dialler's
+ * poll policy against an injected clock. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "lib/packet.h"
+#include "wire/icmp.h"
+
+#define MS 1000000ull
+
+static void test_round_trip(void **state)
+{
+	uint8_t out[2048], msg[1400];
+	struct icmpw_msg m;
+	enum icmpw_drop why;
+
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 13);
+	for (int v6 = 0; v6 < 2; v6++) {
+		size_t lens[] = { 0, 1, 148, 1400 };
+
+		for (size_t k = 0; k < 4; k++) {
+			size_t n = icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, 0x1234, 7, 9, msg, lens[k]);
+
+			assert_int_equal(n, ICMPW_OVERHEAD + lens[k]);
+			assert_int_equal(out[0], v6 ? 128 : 8);
+			if (!v6)
+				assert_int_equal(pkt_csum(out, n), 0);
+			assert_true(icmpw_parse(out, n, v6, ICMPW_LISTENER, 1400, &m, &why));
+			assert_int_equal(m.id, 0x1234);
+			assert_int_equal(m.seq, 7);
+			assert_int_equal(m.backlog, 0);   /* requests carry none */
+			assert_int_equal(m.len, lens[k]);
+			assert_memory_equal(m.data, msg, lens[k]);
+
+			n = icmpw_build(out, sizeof(out), v6, ICMPW_LISTENER, 0x1234, 8, 9, msg, lens[k]);
+			assert_int_equal(out[0], v6 ? 129 : 0);
+			assert_true(icmpw_parse(out, n, v6, ICMPW_DIALLER, 1400, &m, &why));
+			assert_int_equal(m.backlog, 9);
+			assert_int_equal(m.seq, 8);
+			assert_memory_equal(m.data, msg, lens[k]);
+		}
+	}
+	assert_int_equal(icmpw_build(out, ICMPW_OVERHEAD + 9, false, ICMPW_DIALLER, 1, 1, 0, msg, 10), 0);
+}
+
+static enum icmpw_drop parse_fail(const uint8_t *p, size_t n, bool v6, enum icmpw_role role)
+{
+	struct icmpw_msg m;
+	enum icmpw_drop why = ICMPW_DROP_MAX;
+
+	assert_false(icmpw_parse(p, n, v6, role, 1000, &m, &why));
+	return why;
+}
+
+static void refix(uint8_t *p, size_t n)
+{
+	p[2] = p[3] = 0;
+	uint16_t c = pkt_csum(p, n);
+	p[2] = (uint8_t)(c >> 8);
+	p[3] = (uint8_t)c;
+}
+
+static void test_bad_inputs(void **state)
+{
+	uint8_t p[2048], msg[1200] = { 1, 2, 3 };
+	size_t n = icmpw_build(p, sizeof(p), false, ICMPW_DIALLER, 5, 6, 0, msg, 100);
+
+	assert_int_equal(parse_fail(p, 7, false, ICMPW_LISTENER), ICMPW_DROP_SHORT);
+	/* A request at the dialler, a reply at the listener, a code, another type. */
+	assert_int_equal(parse_fail(p, n, false, ICMPW_DIALLER), ICMPW_DROP_TYPE);
+	p[1] = 1;
+	assert_int_equal(parse_fail(p, n, false, ICMPW_LISTENER), ICMPW_DROP_TYPE);
+	p[1] = 0;
+	p[20] ^= 1;
+	assert_int_equal(parse_fail(p, n, false, ICMPW_LISTENER), ICMPW_DROP_CSUM);
+	p[20] ^= 1;
+	/* Lying lengths, both ways, then a truthful one above the limit. */
+	p[13]++;
+	refix(p, n);
+	assert_int_equal(parse_fail(p, n, false, ICMPW_LISTENER), ICMPW_DROP_LENGTH);
+	p[13] -= 2;
+	refix(p, n);
+	assert_int_equal(parse_fail(p, n, false, ICMPW_LISTENER), ICMPW_DROP_LENGTH);
+	n = icmpw_build(p, sizeof(p), true, ICMPW_DIALLER, 5, 6, 0, msg, 100);
+	assert_int_equal(parse_fail(p, n - 1, true, ICMPW_LISTENER), ICMPW_DROP_LENGTH);
+	n = icmpw_build(p, sizeof(p), true, ICMPW_DIALLER, 5, 6, 0, msg, 1001);
+	assert_int_equal(parse_fail(p, n, true, ICMPW_LISTENER), ICMPW_DROP_TOO_LONG);
+	/* Bad magic is an ordinary ping, short of our header too; a bad version is ours. */
+	n = icmpw_build(p, sizeof(p), true, ICMPW_DIALLER, 5, 6, 0, msg, 10);
+	p[10] = 2;
+	assert_int_equal(parse_fail(p, n, true, ICMPW_LISTENER), ICMPW_DROP_VERSION);
+	p[8] = 'x';
+	assert_int_equal(parse_fail(p, n, true, ICMPW_LISTENER), ICMPW_DROP_FOREIGN);
+	assert_int_equal(parse_fail(p, 10, true, ICMPW_LISTENER), ICMPW_DROP_FOREIGN);
+	/* Every reason has its own name. */
+	for (int i = 0; i < ICMPW_DROP_MAX; i++) {
+		assert_non_null(icmpw_drop_name(i));
+		for (int j = 0; j < i; j++)
+			assert_string_not_equal(icmpw_drop_name(i), icmpw_drop_name(j));
+	}
+}
+
+static void test_two_diallers_one_nat(void **state)
+{
+	struct icmpw_table t;
+	struct icmpw_key a = { .v6 = 0, .addr = { 198, 18, 3, 2 }, .id = 100 }, b = a, c = a;
+	struct icmpw_session *sa, *sb;
+	uint16_t seq;
+	const uint8_t *msg;
+	size_t len;
+	uint8_t bl;
+	uint64_t now = 1000 * MS;
+
+	b.id = 101;   /* the NAT gave the second dialler another identifier */
+	c.addr[3] = 9;
+	assert_int_equal(icmpw_table_init(&t, 2, 4, 100), 0);
+	sa = icmpw_table_get(&t, &a, now, true);
+	sb = icmpw_table_get(&t, &b, now, true);
+	assert_non_null(sa);
+	assert_non_null(sb);
+	assert_ptr_not_equal(sa, sb);
+	assert_ptr_equal(icmpw_table_get(&t, &a, now, false), sa);
+	assert_null(icmpw_table_get(&t, &c, now, true));   /* full */
+	/* Each answered with its own identifier's requests, in order. */
+	icmpw_session_hold(sa, 50, now);
+	icmpw_session_hold(sa, 51, now);
+	icmpw_session_hold(sb, 50, now);
+	assert_int_equal(icmpw_session_enqueue(&t, sb, "to-b", 4), 0);
+	assert_true(icmpw_session_take(&t, sb, now, &seq, &msg, &len, &bl));
+	assert_int_equal(seq, 50);
+	assert_memory_equal(msg, "to-b", 4);
+	assert_false(icmpw_session_take(&t, sb, now, &seq, &msg, &len, &bl));
+	assert_int_equal(icmpw_session_enqueue(&t, sa, "a1", 2), 0);
+	assert_int_equal(icmpw_session_enqueue(&t, sa, "a2", 2), 0);
+	assert_int_equal(icmpw_session_enqueue(&t, sa, "a3", 2), 0);
+	assert_true(icmpw_session_take(&t, sa, now, &seq, &msg, &len, &bl));
+	assert_int_equal(seq, 50);
+	assert_int_equal(bl, 2);
+	assert_true(icmpw_session_take(&t, sa, now, &seq, &msg, &len, &bl));
+	assert_int_equal(seq, 51);
+	assert_memory_equal(msg, "a2", 2);
+	assert_int_equal(bl, 1);
+	assert_false(icmpw_session_take(&t, sa, now, &seq, &msg, &len, &bl));   /* no slot left */
+	/* A held request lapses after ICMPW_HOLD_NS. */
+	icmpw_session_hold(sa, 52, now);
+	assert_int_equal(icmpw_session_held(sa, now + ICMPW_HOLD_NS - 1), 1);
+	assert_false(icmpw_session_take(&t, sa, now + ICMPW_HOLD_NS, &seq, &msg, &len, &bl));
+	/* An idle session makes room for a newcomer. */
+	assert_non_null(icmpw_table_get(&t, &c, now + ICMPW_SESSION_TTL_NS + 1, true));
+	icmpw_table_free(&t);
+}
+
+static void test_queue_bounds(void **state)
+{
+	struct icmpw_table t;
+	struct icmpw_key k = { .v6 = 1, .id = 7 };
+	struct icmpw_session *s;
+	uint8_t big[65] = { 0 };
+	uint16_t seq;
+	const uint8_t *msg;
+	size_t len;
+	uint8_t bl;
+
+	assert_int_equal(icmpw_table_init(&t, 1, 3, 64), 0);
+	s = icmpw_table_get(&t, &k, 0, true);
+	assert_int_equal(icmpw_session_enqueue(&t, s, big, 65), -EMSGSIZE);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(icmpw_session_enqueue(&t, s, big, 64), 0);
+	assert_int_equal(icmpw_session_enqueue(&t, s, big, 1), -ENOBUFS);
+	/* More requests than slots: the oldest is let go. */
+	for (uint16_t i = 0; i < ICMPW_SLOTS + 2; i++)
+		icmpw_session_hold(s, i, 0);
+	assert_int_equal(icmpw_session_held(s, 0), ICMPW_SLOTS);
+	assert_true(icmpw_session_take(&t, s, 0, &seq, &msg, &len, &bl));
+	assert_int_equal(seq, 2);
+	assert_int_equal(icmpw_session_enqueue(&t, s, big, 1), 0);
+	icmpw_table_free(&t);
+	assert_int_equal(icmpw_table_init(&t, 1, 1, ICMPW_MAX_MSG + 1), -EINVAL);
+}
+
+static void test_poll_policy(void **state)
+{
+	struct icmpw_poll p;
+	uint64_t t = 5000 * MS, next;
+
+	icmpw_poll_init(&p, t);
+	assert_int_equal(icmpw_poll_due(&p, t, &next), 1);   /* at start: one poll */
+	icmpw_poll_sent(&p, t, false);
+	assert_int_equal(icmpw_poll_due(&p, t, &next), 0);
+	assert_int_equal(next, t + ICMPW_REFRESH_NS);
+	assert_int_equal(icmpw_poll_due(&p, t + ICMPW_REFRESH_NS, &next), 1);   /* refresh */
+	/* A reply says 5 more are queued: poll for all of them at once, capped at the slots. */
+	icmpw_poll_reply(&p, t + 10 * MS, 5, true);
+	assert_int_equal(icmpw_poll_due(&p, t + 10 * MS, &next), 6);
+	icmpw_poll_reply(&p, t + 10 * MS, 200, true);
+	assert_int_equal(icmpw_poll_due(&p, t + 10 * MS, &next), ICMPW_SLOTS);
+	for (int i = 0; i < 3; i++)
+		icmpw_poll_sent(&p, t + 11 * MS, false);
+	assert_int_equal(icmpw_poll_due(&p, t + 11 * MS, &next), ICMPW_SLOTS - 3);
+	/* The backlog stops counting once traffic is old: back to keeping one held. */
+	assert_int_equal(icmpw_poll_due(&p, t + 10 * MS + ICMPW_ACTIVE_NS, &next), 1);
+	/* Long idle: nothing held, polls thin out to ICMPW_IDLE_MAX_NS apart. */
+	icmpw_poll_init(&p, t);
+	icmpw_poll_sent(&p, t, false);
+	{
+		uint64_t u = t + 60000 * MS, last = t;
+		unsigned int polls = 0;
+
+		icmpw_poll_sent(&p, u - ICMPW_IDLE_MAX_NS + MS, false);
+		last = u - ICMPW_IDLE_MAX_NS + MS;
+		for (uint64_t now = u; now < u + 40000 * MS; now += 10 * MS) {
+			if (icmpw_poll_due(&p, now, &next)) {
+				assert_true(now - last >= ICMPW_IDLE_MAX_NS);
+				icmpw_poll_sent(&p, now, false);
+				last = now;
+				polls++;
+			}
+		}
+		assert_in_range(polls, 9, 11);   /* 40 s at one per 4 s */
+	}
+	/* Active (recent data, quiet now): one held all the time, i.e. one per refresh. */
+	icmpw_poll_init(&p, t);
+	{
+		unsigned int polls = 0;
+
+		for (uint64_t now = t; now < t + 8000 * MS; now += 10 * MS) {
+			if (now == t + 4000 * MS)
+				icmpw_poll_sent(&p, now, true);
+			for (unsigned int d = icmpw_poll_due(&p, now, &next); d; d--, polls++)
+				icmpw_poll_sent(&p, now, false);
+		}
+		assert_in_range(polls, 9, 11);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_bad_inputs),
+		cmocka_unit_test(test_two_diallers_one_nat),
+		cmocka_unit_test(test_queue_bounds),
+		cmocka_unit_test(test_poll_policy),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
