@@ -106,6 +106,19 @@ size_t icmpw_build(uint8_t *out, size_t cap, bool v6, enum icmpw_role role, uint
 	return total;
 }
 
+size_t icmpw_echo_answer(const uint8_t *icmp, size_t len, bool v6, uint8_t *out, size_t cap)
+{
+	if (len < ICMPW_ECHO_HLEN || len > cap || icmp[1] != 0 ||
+	    icmp[0] != (v6 ? PKT_ICMP6_ECHO_REQUEST : PKT_ICMP_ECHO_REQUEST))
+		return 0;
+	memmove(out, icmp, len);
+	out[0] = v6 ? PKT_ICMP6_ECHO_REPLY : PKT_ICMP_ECHO_REPLY;
+	put16(out + 2, 0);
+	if (!v6)
+		put16(out + 2, pkt_csum(out, len));
+	return len;
+}
+
 void icmpw_poll_init(struct icmpw_poll *p, uint64_t now)
 {
 	memset(p, 0, sizeof(*p));

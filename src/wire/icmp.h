@@ -68,12 +68,26 @@ bool icmpw_parse(const uint8_t *icmp, size_t len, bool v6, enum icmpw_role role,
  * not fit in cap or len > ICMPW_MAX_MSG. */
 size_t icmpw_build(uint8_t *out, size_t cap, bool v6, enum icmpw_role role, uint16_t id,
 		   uint16_t seq, uint8_t backlog, const void *data, size_t len);
+/* The kernel's answer to an ordinary echo request icmp[0..len) (type and checksum changed,
+ * the rest kept), for a listener that has turned the kernel's own answers off: bytes written,
+ * 0 when it is not a plain echo request or does not fit. */
+size_t icmpw_echo_answer(const uint8_t *icmp, size_t len, bool v6, uint8_t *out, size_t cap);
 
-/* Listener: one session per (address, echo identifier), so dialling peers behind one NAT,
- * which gives each its own identifier, stay apart. Each holds the requests it has not
+/* Listener: one session per (address, echo identifier, local address), so dialling peers
+ * behind one NAT, which gives each its own identifier toward one of our addresses, stay
+ * apart (toward two of our addresses it need not rewrite them). Each holds the requests it has not
  * answered (oldest first, up to ICMPW_SLOTS, each for ICMPW_HOLD_NS) and a bounded queue of
  * downstream messages waiting for one. */
+/* The local address a request was sent to, so that replies leave from it: a stateful firewall
+ * or NAT on the way passes only a reply from the address the request went to. All zero: the
+ * kernel picks. ifindex only for IPv6 link-local addresses. */
+struct icmpw_local {
+	uint8_t addr[16];
+	uint32_t ifindex;
+};
+
 struct icmpw_key {
+	struct icmpw_local local;
 	uint8_t v6;
 	uint8_t addr[16];       /* 4 or 16 bytes used, network order */
 	uint16_t id;

@@ -1,16 +1,19 @@
 /* ICMP transport sockets and the echo-reply guard (see icmp_sock.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/icmp.h>
 #include <netinet/icmp6.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/udpio.h"
 #include "lib/packet.h"
 #include "wire/icmp_sock.h"
+/* After glibc's netinet/in.h, which the uapi headers would otherwise shadow. */
+#include <linux/icmp.h>
 
 enum { BATCH_MAX = 64 };
 
@@ -37,6 +40,12 @@ int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role)
 
 		r = setsockopt(fd, SOL_RAW, ICMP_FILTER, &f, sizeof(f));
 	}
+	if (r == 0) {
+		int one = 1;
+
+		r = v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
+		       : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+	}
 	if (r < 0) {
 		r = -errno;
 		close(fd);
@@ -55,10 +64,40 @@ void icmpw_sock_close(struct icmpw_sock *s)
 	s->fd = -1;
 }
 
+static void to_local(bool v6, const struct udpio_src *src, struct icmpw_local *l)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->addr, v6 ? (const void *)&src->in6 : (const void *)&src->in, v6 ? 16 : 4);
+	l->ifindex = src->ifindex;
+}
+
+static void from_local(bool v6, const struct icmpw_local *l, struct udpio_src *src)
+{
+	memset(src, 0, sizeof(*src));
+	memcpy(v6 ? (void *)&src->in6 : (void *)&src->in, l->addr, v6 ? 16 : 4);
+	src->ifindex = l->ifindex;
+}
+
+/* Whether an answer is allowed: the kernel's local address for an IPv4 datagram equals the
+ * header's destination only when that was a unicast address of ours (for a broadcast it is
+ * the interface's address); IPv6 reports the destination itself. */
+static bool is_unicast(bool v6, const uint8_t *ip4, size_t hl, const struct icmpw_local *l)
+{
+	static const uint8_t zero[16];
+
+	if (v6)
+		return l->addr[0] != 0xff && memcmp(l->addr, zero, 16);
+	return hl >= PKT_IP4_HLEN && memcmp(l->addr, zero, 4) && !memcmp(ip4 + 16, l->addr, 4);
+}
+
 int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 {
 	struct mmsghdr mm[BATCH_MAX];
 	struct iovec iov[BATCH_MAX];
+	union {
+		char buf[UDPIO_CTL_SPACE];
+		struct cmsghdr align;
+	} ctl[BATCH_MAX];
 	int got;
 
 	if (n > BATCH_MAX)
@@ -70,12 +109,18 @@ int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 		mm[i].msg_hdr.msg_iovlen = 1;
 		mm[i].msg_hdr.msg_name = &d[i].peer;
 		mm[i].msg_hdr.msg_namelen = sizeof(d[i].peer);
+		mm[i].msg_hdr.msg_control = ctl[i].buf;
+		mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 	}
 	got = recvmmsg(s->fd, mm, n, MSG_DONTWAIT, NULL);
 	if (got < 0)
 		return errno == EAGAIN ? 0 : -errno;
 	for (int i = 0; i < got; i++) {
-		size_t len = mm[i].msg_len, hl = 0;
+		size_t len = mm[i].msg_len, hl = 0, seg = 0;
+		struct udpio_src src;
+
+		udpio_parse_ctl(&mm[i].msg_hdr, &seg, &src);
+		to_local(s->v6, &src, &d[i].local);
 
 		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
 			len = 0;   /* larger than any message we accept: short, so dropped */
@@ -89,6 +134,7 @@ int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 		}
 		d[i].icmp = d[i].buf + hl;
 		d[i].len = len;
+		d[i].unicast = len && is_unicast(s->v6, d[i].buf, hl, &d[i].local);
 	}
 	return got;
 }
@@ -97,6 +143,10 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 {
 	struct mmsghdr mm[BATCH_MAX];
 	struct iovec iov[BATCH_MAX];
+	union {
+		char buf[UDPIO_CTL_SPACE];
+		struct cmsghdr align;
+	} ctl[BATCH_MAX];
 	int sent;
 
 	if (n > BATCH_MAX)
@@ -108,15 +158,29 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 		mm[i].msg_hdr.msg_iovlen = 1;
 		mm[i].msg_hdr.msg_name = &d[i].peer;
 		mm[i].msg_hdr.msg_namelen = s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+		if (s->role == ICMPW_LISTENER) {
+			struct udpio_src src;
+			size_t c;
+
+			from_local(s->v6, &d[i].local, &src);
+			c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union udpio_addr *)&d[i].peer, &src);
+			if (c) {
+				mm[i].msg_hdr.msg_control = ctl[i].buf;
+				mm[i].msg_hdr.msg_controllen = c;
+			}
+		}
 	}
 	sent = sendmmsg(s->fd, mm, n, MSG_DONTWAIT);
 	return sent < 0 ? -errno : sent;
 }
 
-void icmpw_sock_key(const struct icmpw_sock *s, const struct sockaddr_storage *peer, uint16_t id,
+void icmpw_sock_key(const struct icmpw_sock *s, const struct icmpw_dgram *d, uint16_t id,
 		    struct icmpw_key *key)
 {
+	const struct sockaddr_storage *peer = &d->peer;
+
 	memset(key, 0, sizeof(*key));
+	key->local = d->local;
 	key->v6 = s->v6;
 	key->id = id;
 	if (s->v6)
@@ -125,8 +189,11 @@ void icmpw_sock_key(const struct icmpw_sock *s, const struct sockaddr_storage *p
 		memcpy(key->addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
 }
 
-void icmpw_sock_addr(const struct icmpw_key *key, struct sockaddr_storage *peer)
+void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d)
 {
+	struct sockaddr_storage *peer = &d->peer;
+
+	d->local = key->local;
 	memset(peer, 0, sizeof(*peer));
 	if (key->v6) {
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)peer;
@@ -139,6 +206,16 @@ void icmpw_sock_addr(const struct icmpw_key *key, struct sockaddr_storage *peer)
 		a->sin_family = AF_INET;
 		memcpy(&a->sin_addr, key->addr, 4);
 	}
+}
+
+bool icmpw_sock_from(const struct icmpw_sock *s, const struct icmpw_dgram *d,
+		     const struct sockaddr_storage *dialled)
+{
+	if (s->v6)
+		return !memcmp(&((const struct sockaddr_in6 *)&d->peer)->sin6_addr,
+			       &((const struct sockaddr_in6 *)dialled)->sin6_addr, 16);
+	return ((const struct sockaddr_in *)&d->peer)->sin_addr.s_addr ==
+	       ((const struct sockaddr_in *)dialled)->sin_addr.s_addr;
 }
 
 const char *icmpw_guard_path(bool v6)
@@ -190,9 +267,13 @@ static void guardian(int rd, bool v6, char old)
 	signal(SIGHUP, SIG_IGN);
 	prctl(PR_SET_NAME, "culvert-icmpgd");
 	/* Hold nothing of the parent's open: a socket kept alive here would outlive it. */
+	if (rd != 3 && dup2(rd, 3) == 3)
+		rd = 3;
 	for (int fd = 3; fd < 1024; fd++)
 		if (fd != rd)
 			close(fd);
+	if (rd == 3)
+		syscall(SYS_close_range, 4u, ~0u, 0u);
 	while (read(rd, &c, 1) < 0 && errno == EINTR)
 		;
 	restore(v6, old);

@@ -19,7 +19,7 @@ struct icmpw_sock {
 };
 
 /* Raw socket (CAP_NET_RAW), non-blocking, close-on-exec, filtered to echo requests (listener)
- * or echo replies (dialler). 0 or -errno. */
+ * or echo replies (dialler), reporting each datagram's local address. 0 or -errno. */
 int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role);
 void icmpw_sock_close(struct icmpw_sock *s);
 
@@ -29,6 +29,9 @@ struct icmpw_dgram {
 	const uint8_t *icmp;      /* receive: the ICMP message inside buf (IPv4 header skipped) */
 	size_t len;               /* receive: its length; send: bytes at buf */
 	struct sockaddr_storage peer;
+	struct icmpw_local local; /* receive: the address it was sent to; send: the source */
+	bool unicast;             /* receive: sent to a unicast address of ours (not broadcast or
+	                           * multicast): only those may be answered */
 };
 
 /* recvmmsg into up to n datagrams: how many, 0 when none waits, or -errno. Datagrams whose
@@ -36,10 +39,15 @@ struct icmpw_dgram {
 int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n);
 /* sendmmsg of d[0..n) (buf/len/peer): how many left, or -errno for the first. */
 int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n);
-/* The (address, identifier) key of a received message. */
-void icmpw_sock_key(const struct icmpw_sock *s, const struct sockaddr_storage *peer, uint16_t id,
+/* The session key of a received message with identifier id; and back, where to answer. */
+void icmpw_sock_key(const struct icmpw_sock *s, const struct icmpw_dgram *d, uint16_t id,
 		    struct icmpw_key *key);
-void icmpw_sock_addr(const struct icmpw_key *key, struct sockaddr_storage *peer);
+void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d);
+/* Dialler: whether a reply came from the address dialled. Every raw socket sees every echo
+ * reply to the host, so the identifier alone would mix two diallers on one host that happen
+ * to share it toward different listeners (the listener answers from the address dialled). */
+bool icmpw_sock_from(const struct icmpw_sock *s, const struct icmpw_dgram *d,
+		     const struct sockaddr_storage *dialled);
 
 /* The kernel answers echo requests itself unless net.ipv4.icmp_echo_ignore_all /
  * net.ipv6.icmp.echo_ignore_all is set; both are per network namespace. icmpw_guard_start sets

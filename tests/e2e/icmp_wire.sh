@@ -16,6 +16,9 @@ ns_link "$D1" e0 "$M" m1 && ns_link "$D2" e0 "$M" m2 && ns_link "$L" e0 "$M" ml 
 nsx "$D1" ip addr add 198.18.1.1/24 dev e0; nsx "$D1" ip -6 addr add 2001:db8:1::1/64 dev e0 nodad
 nsx "$D2" ip addr add 198.18.2.1/24 dev e0; nsx "$D2" ip -6 addr add 2001:db8:2::1/64 dev e0 nodad
 nsx "$L" ip addr add 198.18.3.1/24 dev e0; nsx "$L" ip -6 addr add 2001:db8:3::1/64 dev e0 nodad
+# A second address: the kernel would answer from the first, so d2 (dialling this one through
+# the NAT) works only if replies leave from the address each request was sent to.
+nsx "$L" ip addr add 198.18.3.5/24 dev e0; nsx "$L" ip -6 addr add 2001:db8:3::5/64 dev e0 nodad
 nsx "$M" ip addr add 198.18.1.2/24 dev m1; nsx "$M" ip -6 addr add 2001:db8:1::2/64 dev m1 nodad
 nsx "$M" ip addr add 198.18.2.2/24 dev m2; nsx "$M" ip -6 addr add 2001:db8:2::2/64 dev m2 nodad
 nsx "$M" ip addr add 198.18.3.2/24 dev ml; nsx "$M" ip -6 addr add 2001:db8:3::2/64 dev ml nodad
@@ -54,7 +57,7 @@ P4=/proc/sys/net/ipv4/icmp_echo_ignore_all P6=/proc/sys/net/ipv6/icmp/echo_ignor
 check sysctl_starts_0 [ "$(sysctl_l $P4)$(sysctl_l $P6)" = 00 ]
 
 for v in 4 6; do
-	if [ $v = 4 ]; then dst=198.18.3.1 P=$P4; else dst=2001:db8:3::1 P=$P6; fi
+	if [ $v = 4 ]; then dst=198.18.3.1 dst2=198.18.3.5 P=$P4; else dst=2001:db8:3::1 dst2=2001:db8:3::5 P=$P6; fi
 	bg "$L" listen$v "$PIPE" listen -$v -q 64
 	lp=$BG_PID
 	wait_for grep -q listening "$T_DIR/listen$v.log" || fail "v${v}_listener_up"
@@ -63,24 +66,52 @@ for v in 4 6; do
 	nsx "$D1" ping -$v -c 3 -i 0.2 -W 2 "$dst" >"$T_DIR/ping$v" 2>&1
 	check "v${v}_plain_ping_answered" grep -q ' 0% packet loss' "$T_DIR/ping$v"
 	check_not "v${v}_plain_ping_no_dups" grep -q 'DUP' "$T_DIR/ping$v"
+	nsx "$D1" ping -$v -c 1 -W 2 "$dst2" >"$T_DIR/ping2$v" 2>&1
+	check "v${v}_plain_ping_answered_from_contacted_address" grep -q "bytes from $dst2" "$T_DIR/ping2$v"
+	# Never answered when sent to a broadcast or multicast address (no amplification).
+	if [ $v = 4 ]; then
+		check_not v4_broadcast_ping_not_answered qping "$M" -b -c 1 -W 1 198.18.3.255
+	else
+		# M answers its own multicast ping; the listener's link-local address must not.
+		ll=$(nsx "$L" ip -6 -o addr show dev e0 scope link | awk '{print $4}' | cut -d/ -f1)
+		nsx "$M" ping -6 -c 2 -i 0.3 -W 1 ff02::1%ml >"$T_DIR/mping" 2>&1
+		check v6_multicast_ping_reaches_m grep -q 'bytes from' "$T_DIR/mping"
+		check_not v6_multicast_ping_not_answered grep -q "from ${ll:-none}" "$T_DIR/mping"
+	fi
 	# A payload with our magic but a lying length: counted, dropped, not answered.
 	check_not "v${v}_lying_length_not_answered" qping "$D1" -$v -c 1 -W 1 -s 6 -p 63760100ffff "$dst"
-	# Two diallers behind the NAT with the same identifier, at once.
-	nsx "$D1" timeout 40 "$PIPE" dial -$v -i 4660 -n 300 -p 60 "$dst" >"$T_DIR/d1_$v" 2>&1 &
-	p1=$!; T_PIDS+=("$p1")
-	nsx "$D2" timeout 40 "$PIPE" dial -$v -i 4660 -n 300 -p 60 "$dst" >"$T_DIR/d2_$v" 2>&1 &
-	p2=$!; T_PIDS+=("$p2")
-	wait "$p1"; r1=$?; wait "$p2"; r2=$?
-	check "v${v}_dialler1_intact_both_ways" [ $r1 = 0 ]
-	check "v${v}_dialler2_intact_both_ways" [ $r2 = 0 ]
-	head -1 "$T_DIR/d1_$v" "$T_DIR/d2_$v"
+	# Three diallers behind the NAT with the same identifier, at once: d1 and d2 to one address
+	# (the NAT must rewrite one identifier), d1 again to the second address (no rewrite needed:
+	# the listener tells it apart by the address it was sent to, and must answer from it).
+	ps=()
+	for j in "1 $D1 $dst" "2 $D2 $dst" "3 $D1 $dst2"; do
+		set -- $j
+		nsx "$2" timeout 40 "$PIPE" dial -$v -i 4660 -n 300 -p 60 "$3" >"$T_DIR/d$1_$v" 2>&1 &
+		ps+=($!); T_PIDS+=($!)
+	done
+	for j in 1 2 3; do
+		wait "${ps[j-1]}"
+		check "v${v}_dialler${j}_intact_both_ways" [ $? = 0 ]
+		head -1 "$T_DIR/d${j}_$v"
+	done
+	# Downstream while the dialler is idle: the listener queues 20 messages 3 s after the
+	# request; they must leave at once through a held poll (not wait for the next one), and
+	# the idle dialler must have polled only a few times meanwhile.
+	nsx "$D1" timeout 20 "$PIPE" dial -$v -n 5 -p 20 -w 3000 "$dst" >"$T_DIR/idle_$v" 2>&1
+	check "v${v}_idle_downstream_intact" [ $? = 0 ]
+	head -1 "$T_DIR/idle_$v"
+	read -r pms pa < <(sed -n 's/.*polls_after_push \([0-9]*\) push_ms \([0-9]*\).*/\2 \1/p' "$T_DIR/idle_$v")
+	check "v${v}_idle_downstream_prompt" [ "${pms:-99999}" -lt 3500 ]
+	# one poll per message plus one per ICMPW_REFRESH_NS (0.8 s) of idleness
+	check "v${v}_idle_few_polls" [ "${pa:-999}" -le 26 ]
 	stop "$lp"
 	check "v${v}_lying_length_counted" grep -q '^drop icmp_length [1-9]' "$T_DIR/listen$v.log"
 	check "v${v}_foreign_answered" grep -q 'foreign_answered [1-9]' "$T_DIR/listen$v.log"
 	check "v${v}_two_sessions_no_table_full" grep -q '^drop icmp_table_full 0' "$T_DIR/listen$v.log"
-	# Same identifier from both: over v4 they share the NAT's address, so two sessions means
-	# the NAT rewrote one identifier and the listener kept (address, identifier) apart.
-	check "v${v}_two_sessions" grep -q '^sessions 2$' "$T_DIR/listen$v.log"
+	# Over v4 all three share the NAT's address: three sessions (and the idle test's fourth)
+	# means the NAT rewrote one identifier and the listener kept (address, identifier, local
+	# address) apart.
+	check "v${v}_four_sessions" grep -q '^sessions 4$' "$T_DIR/listen$v.log"
 	check "v${v}_sysctl_restored_sigterm" [ "$(sysctl_l $P)" = 0 ]
 	check "v${v}_kernel_answers_again" qping "$D1" -$v -c 1 -W 2 "$dst"
 done

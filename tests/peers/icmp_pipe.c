@@ -1,11 +1,12 @@
 /* Moves datagrams over the ICMP transport (src/wire/icmp*.c) between two namespaces, without
  * the engine, for tests/e2e/icmp_wire.sh.
- *   icmp_pipe listen -4|-6 [-q QUEUE]   echo every message back; "PUSH n" queues n more;
+ *   icmp_pipe listen -4|-6 [-q QUEUE]   echo every message back; "PUSH n [ms]" queues n more;
  *                                       answer ordinary pings; on SIGTERM print the counters
- *   icmp_pipe dial -4|-6 ADDR [-i ID] [-n COUNT] [-p PUSH]
+ *   icmp_pipe dial -4|-6 [-i ID] [-n COUNT] [-p PUSH] [-w MS] ADDR
  *                                       send COUNT patterned messages, check each comes back
  *                                       intact, then ask for PUSH and check those arrive with
- *                                       nothing sent but polls; prints "ok ..." and exits 0 */
+ *                                       nothing sent but polls (-w: the listener queues them
+ *                                       MS later, the dialler idle meanwhile); prints "ok ..." */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
@@ -56,9 +57,13 @@ static void set_bufs(struct icmpw_dgram *d)
 	}
 }
 
-static void send_one(struct icmpw_sock *s, uint8_t *buf, size_t len, const struct sockaddr_storage *to)
+static void send_one(struct icmpw_sock *s, uint8_t *buf, size_t len, const struct sockaddr_storage *to,
+		     const struct icmpw_local *from)
 {
 	struct icmpw_dgram d = { .buf = buf, .len = len, .peer = *to };
+
+	if (from)
+		d.local = *from;
 
 	if (icmpw_sock_send(s, &d, 1) != 1)
 		st.drop[ICMPW_DROP_SEND]++;
@@ -75,6 +80,25 @@ static size_t pattern(uint8_t *p, uint32_t k)
 	return len;
 }
 
+/* Answer held requests with queued messages. */
+static void flush(struct icmpw_sock *s, struct icmpw_table *t, struct icmpw_session *se, bool v6)
+{
+	uint8_t out[BUF];
+	uint16_t seq;
+	const uint8_t *q;
+	size_t qlen;
+	uint8_t backlog;
+
+	while (se && icmpw_session_take(t, se, now_ns(), &seq, &q, &qlen, &backlog)) {
+		struct icmpw_dgram to;
+		size_t l = icmpw_build(out, sizeof(out), v6, ICMPW_LISTENER, se->key.id, seq, backlog, q, qlen);
+
+		icmpw_sock_addr(&se->key, &to);
+		send_one(s, out, l, &to.peer, &to.local);
+		st.tx_msgs++;
+	}
+}
+
 static int listen_main(bool v6, unsigned int qcap)
 {
 	struct icmpw_sock s;
@@ -82,6 +106,9 @@ static int listen_main(bool v6, unsigned int qcap)
 	struct icmpw_table t;
 	struct icmpw_dgram d[BATCH];
 	uint8_t out[BUF], msg[MAXMSG];
+	struct icmpw_key later_key;       /* "PUSH n ms": n messages queued ms from now */
+	unsigned int later_n = 0;
+	uint64_t later_t = 0;
 	int r;
 
 	if ((r = icmpw_sock_open(&s, v6, ICMPW_LISTENER)) < 0 || (r = icmpw_table_init(&t, 16, qcap, MAXMSG)) < 0 ||
@@ -96,7 +123,19 @@ static int listen_main(bool v6, unsigned int qcap)
 		struct pollfd pfd = { s.fd, POLLIN, 0 };
 		int n;
 
-		if (poll(&pfd, 1, 200) <= 0)
+		if (later_n && now_ns() >= later_t) {
+			struct icmpw_session *se = icmpw_table_get(&t, &later_key, now_ns(), false);
+
+			for (unsigned int k = 0; se && k < later_n; k++) {
+				size_t l = pattern(msg, 1000000 + k);
+
+				if (icmpw_session_enqueue(&t, se, msg, l) < 0)
+					st.drop[ICMPW_DROP_QUEUE_FULL]++;
+			}
+			later_n = 0;
+			flush(&s, &t, se, v6);
+		}
+		if (poll(&pfd, 1, later_n ? 5 : 200) <= 0)
 			continue;
 		n = icmpw_sock_recv(&s, d, BATCH);
 		for (int i = 0; i < n; i++) {
@@ -105,28 +144,22 @@ static int listen_main(bool v6, unsigned int qcap)
 			struct icmpw_key key;
 			struct icmpw_session *se;
 			uint64_t now = now_ns();
-			uint16_t seq;
-			const uint8_t *q;
-			size_t qlen;
-			uint8_t backlog;
 
 			if (!icmpw_parse(d[i].icmp, d[i].len, v6, ICMPW_LISTENER, MAXMSG, &m, &why)) {
 				st.drop[why]++;
-				if (why == ICMPW_DROP_FOREIGN && d[i].len <= sizeof(out)) {
-					/* Ordinary ping: answer it as the kernel would have. */
-					memcpy(out, d[i].icmp, d[i].len);
-					out[0] = v6 ? 129 : 0;
-					out[2] = out[3] = 0;
-					if (!v6) {
-						uint16_t c = pkt_csum(out, d[i].len);
-						out[2] = (uint8_t)(c >> 8); out[3] = (uint8_t)c;
+				/* Ordinary ping to one of our unicast addresses: answer it as the kernel
+				 * would have, from the address it was sent to. */
+				if (why == ICMPW_DROP_FOREIGN && d[i].unicast) {
+					size_t l = icmpw_echo_answer(d[i].icmp, d[i].len, v6, out, sizeof(out));
+
+					if (l) {
+						send_one(&s, out, l, &d[i].peer, &d[i].local);
+						st.foreign_answered++;
 					}
-					send_one(&s, out, d[i].len, &d[i].peer);
-					st.foreign_answered++;
 				}
 				continue;
 			}
-			icmpw_sock_key(&s, &d[i].peer, m.id, &key);
+			icmpw_sock_key(&s, &d[i], m.id, &key);
 			se = icmpw_table_get(&t, &key, now, true);
 			if (!se) {
 				st.drop[ICMPW_DROP_TABLE_FULL]++;
@@ -142,7 +175,15 @@ static int listen_main(bool v6, unsigned int qcap)
 				if (m.len < sizeof(msg) && m.len > 5 && !memcmp(m.data, "PUSH ", 5)) {
 					memcpy(msg, m.data, m.len);
 					msg[m.len] = 0;
-					push = (unsigned int)strtoul((const char *)msg + 5, NULL, 10);
+					char *end;
+
+					push = (unsigned int)strtoul((const char *)msg + 5, &end, 10);
+					if (*end == ' ') {
+						later_key = key;
+						later_n = push;
+						later_t = now + strtoull(end + 1, NULL, 10) * 1000000ull;
+						push = 0;
+					}
 					for (unsigned int k = 0; k < push; k++) {
 						size_t l = pattern(msg, 1000000 + k);
 
@@ -153,14 +194,7 @@ static int listen_main(bool v6, unsigned int qcap)
 					st.drop[ICMPW_DROP_QUEUE_FULL]++;
 				}
 			}
-			while (icmpw_session_take(&t, se, now, &seq, &q, &qlen, &backlog)) {
-				struct sockaddr_storage to;
-				size_t l = icmpw_build(out, sizeof(out), v6, ICMPW_LISTENER, key.id, seq, backlog, q, qlen);
-
-				icmpw_sock_addr(&key, &to);
-				send_one(&s, out, l, &to);
-				st.tx_msgs++;
-			}
+			flush(&s, &t, se, v6);
 		}
 	}
 	{
@@ -177,7 +211,7 @@ static int listen_main(bool v6, unsigned int qcap)
 	return 0;
 }
 
-static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsigned int push)
+static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsigned int push, unsigned int delay_ms)
 {
 	struct icmpw_sock s;
 	struct icmpw_poll p;
@@ -187,7 +221,7 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 	uint8_t *seen = calloc(count + push + 1, 1);
 	unsigned int sent = 0, echoed = 0, pushed = 0, bad = 0;
 	uint16_t seq = 0, myid;
-	uint64_t start = now_ns(), deadline = start + 30000000000ull, push_at = 0;
+	uint64_t start = now_ns(), deadline = start + 30000000000ull, push_at = 0, polls_at_push = 0;
 	bool asked = false;
 	int r;
 
@@ -224,23 +258,25 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 		while (sent < count && sent - echoed < 8) {
 			size_t l = pattern(msg, sent);
 
-			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, msg, l), &to);
+			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, msg, l), &to, NULL);
 			icmpw_poll_sent(&p, now, true);
 			sent++;
 			st.tx_msgs++;
 			due = due ? due - 1 : 0;
 		}
 		if (echoed == count && !asked && push) {
-			int l = snprintf((char *)msg, sizeof(msg), "PUSH %u", push);
+			int l = delay_ms ? snprintf((char *)msg, sizeof(msg), "PUSH %u %u", push, delay_ms)
+					 : snprintf((char *)msg, sizeof(msg), "PUSH %u", push);
 
-			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, msg, (size_t)l), &to);
+			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, msg, (size_t)l), &to, NULL);
 			icmpw_poll_sent(&p, now, true);
 			asked = true;
 			push_at = now;
+			polls_at_push = st.polls_tx;
 			due = due ? due - 1 : 0;
 		}
 		for (; due; due--) {
-			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, NULL, 0), &to);
+			send_one(&s, out, icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, myid, seq++, 0, NULL, 0), &to, NULL);
 			icmpw_poll_sent(&p, now, false);
 			st.polls_tx++;
 		}
@@ -258,7 +294,7 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 				st.drop[why]++;
 				continue;
 			}
-			if (m.id != myid) {
+			if (m.id != myid || !icmpw_sock_from(&s, &d[i], &to)) {
 				st.drop[ICMPW_DROP_WRONG_ID]++;
 				continue;
 			}
@@ -294,9 +330,9 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 				pushed++;
 		}
 	}
-	printf("%s id %u sent %u echoed %u/%u pushed %u/%u bad %u polls %llu push_ms %llu ms %llu\n",
+	printf("%s id %u sent %u echoed %u/%u pushed %u/%u bad %u polls %llu polls_after_push %llu push_ms %llu ms %llu\n",
 	       echoed == count && pushed == push && !bad ? "ok" : "FAILED", myid, sent, echoed, count,
-	       pushed, push, bad, (unsigned long long)st.polls_tx,
+	       pushed, push, bad, (unsigned long long)st.polls_tx, (unsigned long long)(st.polls_tx - polls_at_push),
 	       push_at ? (unsigned long long)((now_ns() - push_at) / 1000000) : 0ull,
 	       (unsigned long long)((now_ns() - start) / 1000000));
 	print_stats();
@@ -309,20 +345,21 @@ int main(int argc, char **argv)
 {
 	bool v6 = false;
 	int id = -1, opt;
-	unsigned int count = 200, push = 50, qcap = 64;
+	unsigned int count = 200, push = 50, qcap = 64, delay_ms = 0;
 
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	if (argc < 2)
 		goto usage;
 	optind = 2;
-	while ((opt = getopt(argc, argv, "46i:n:p:q:")) != -1) {
+	while ((opt = getopt(argc, argv, "46i:n:p:q:w:")) != -1) {
 		switch (opt) {
 		case '4': v6 = false; break;
 		case '6': v6 = true; break;
 		case 'i': id = atoi(optarg); break;
 		case 'n': count = (unsigned int)atoi(optarg); break;
 		case 'p': push = (unsigned int)atoi(optarg); break;
+		case 'w': delay_ms = (unsigned int)atoi(optarg); break;
 		case 'q': qcap = (unsigned int)atoi(optarg); break;
 		default: goto usage;
 		}
@@ -330,8 +367,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "listen"))
 		return listen_main(v6, qcap);
 	if (!strcmp(argv[1], "dial") && optind < argc)
-		return dial_main(v6, argv[optind], id, count, push);
+		return dial_main(v6, argv[optind], id, count, push, delay_ms);
 usage:
-	fprintf(stderr, "usage: icmp_pipe listen -4|-6 [-q QUEUE] | dial -4|-6 [-i ID] [-n COUNT] [-p PUSH] ADDR\n");
+	fprintf(stderr, "usage: icmp_pipe listen -4|-6 [-q QUEUE] | dial -4|-6 [-i ID] [-n COUNT] [-p PUSH] [-w MS] ADDR\n");
 	return 2;
 }

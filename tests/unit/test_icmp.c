@@ -121,6 +121,16 @@ static void test_two_diallers_one_nat(void **state)
 
 	b.id = 101;   /* the NAT gave the second dialler another identifier */
 	c.addr[3] = 9;
+	/* Same address and identifier toward another of our addresses: another session. */
+	{
+		struct icmpw_table t2;
+		struct icmpw_key a2 = a;
+
+		a2.local.addr[0] = 198;
+		assert_int_equal(icmpw_table_init(&t2, 2, 1, 10), 0);
+		assert_ptr_not_equal(icmpw_table_get(&t2, &a, 0, true), icmpw_table_get(&t2, &a2, 0, true));
+		icmpw_table_free(&t2);
+	}
 	assert_int_equal(icmpw_table_init(&t, 2, 4, 100), 0);
 	sa = icmpw_table_get(&t, &a, now, true);
 	sb = icmpw_table_get(&t, &b, now, true);
