@@ -116,6 +116,12 @@ $(B)/peers/%: tests/peers/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) -O2 -g -w -o $@ $<
 
+# the flooder speaks the cookie exchange through the project's own MAC and cookie code
+$(B)/peers/wg_flood: tests/peers/wg_flood.c $(B)/libculvert.a
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CPPFLAGS) -O2 -g $(WARN) -o $@ $< $(B)/libculvert.a $(LDLIBS)
+
 $(B)/fuzz/%: fuzz/%.c $(B)/fuzz/libculvert.a
 	$(call msg,LD-FUZZ,$@)
 	@mkdir -p $(@D)

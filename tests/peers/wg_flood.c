@@ -1,0 +1,349 @@
+/* wg_flood: a handshake flooder for testing a WireGuard responder under attack.
+ *
+ * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g] [-q] PUBKEY HOST:PORT
+ *
+ * From PORTS UDP sockets bound to ADDR (each its own source port) it sends handshake
+ * initiations to HOST:PORT whose MAC1 is valid for PUBKEY (the responder's public key; that is
+ * all an attacker needs) and whose other fields are random, so each one passes MAC1 and costs
+ * the responder an X25519 before it fails. It reads the cookie replies, decrypts the cookie
+ * (keyed by the public key, bound to the MAC1 it answers) and from then on sends valid MAC2s
+ * from that source, as an attacker who owns its address would. RATE caps messages per second
+ * over all sockets (0: as fast as one core can). -g sends random 148-byte type-1 datagrams
+ * instead, which need no key and pass nothing (what a spoofing attacker can send).
+ * Every second it prints what it sent and received; at the end (or on SIGTERM/SIGINT) one
+ * "total:" line.
+ * It links libculvert for the MAC and cookie code (src/wg/cookie.c), so it speaks exactly the
+ * responder's dialect of the cookie exchange; the random bytes are the attacker's own. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "wg/cookie.h"
+#include "wg/crypto.h"
+#include "wg/key.h"
+#include "wg/messages.h"
+
+enum {
+	MAX_PORTS = 256,
+	POOL = 256,	/* distinct initiations per source, sent in turn */
+	BATCH = 64,	/* messages per sendmmsg */
+};
+
+struct source {
+	int fd;
+	uint16_t port;
+	struct cookie_maker maker;
+	uint8_t cookie[WG_COOKIE_LEN];	/* the cookie the pool's MAC2s were made with */
+	bool have_cookie;
+	unsigned int cursor;
+	struct wg_msg_initiation pool[POOL];
+};
+
+struct counts {
+	uint64_t sent, send_err, replies, cookies, bad_replies, other;
+};
+
+static struct source *src;
+static int n_src = 8;
+static uint32_t index_base;
+static bool garbage, quiet;
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	stopping = 1;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g] [-q] PUBKEY HOST:PORT\n"
+		"  -b, --bind ADDR      local address of the sockets (default: any)\n"
+		"  -n, --ports N        source ports, one socket each (default 8, at most %d)\n"
+		"  -t, --duration SECS  how long to send (default 10)\n"
+		"  -r, --rate N         messages per second over all ports, 0 = no cap (default 0)\n"
+		"  -g, --garbage        random 148-byte type-1 datagrams (no valid MAC1; PUBKEY unused)\n"
+		"  -q, --quiet          only the total line\n", MAX_PORTS);
+	exit(2);
+}
+
+/* HOST:PORT or [V6]:PORT, numeric only. */
+static bool parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon = strrchr(s, ':');
+	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV, .ai_socktype = SOCK_DGRAM }, *ai;
+	size_t hl;
+
+	if (!colon || colon == s)
+		return false;
+	hl = (size_t)(colon - s);
+	if (s[0] == '[' && hl >= 2 && s[hl - 1] == ']') {
+		s++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host))
+		return false;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	if (getaddrinfo(host, colon + 1, &hints, &ai))
+		return false;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return true;
+}
+
+static void open_sources(const char *bind_addr, const struct sockaddr_storage *dst, socklen_t dlen)
+{
+	for (int i = 0; i < n_src; i++) {
+		struct sockaddr_storage local = { .ss_family = dst->ss_family };
+		socklen_t llen = dlen;
+		int fd = socket(dst->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int sz = 1 << 20;
+
+		if (fd < 0) {
+			perror("wg_flood: socket");
+			exit(1);
+		}
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+		if (bind_addr) {
+			char b[INET6_ADDRSTRLEN + 8];
+			snprintf(b, sizeof(b), dst->ss_family == AF_INET6 ? "[%s]:0" : "%s:0", bind_addr);
+			if (!parse_addr(b, &local, &llen) || local.ss_family != dst->ss_family) {
+				fprintf(stderr, "wg_flood: bad bind address %s (same family as the target)\n", bind_addr);
+				exit(2);
+			}
+		}
+		if (bind(fd, (struct sockaddr *)&local, llen) || connect(fd, (const struct sockaddr *)dst, dlen)) {
+			perror("wg_flood: bind/connect");
+			exit(1);
+		}
+		llen = sizeof(local);
+		getsockname(fd, (struct sockaddr *)&local, &llen);
+		src[i].fd = fd;
+		src[i].port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+								: ((struct sockaddr_in *)&local)->sin_port);
+	}
+}
+
+static void fill_pool(struct source *s, int si, const uint8_t pub[WG_KEY_LEN])
+{
+	cookie_maker_init(&s->maker, pub);
+	for (int k = 0; k < POOL; k++) {
+		struct wg_msg_initiation *m = &s->pool[k];
+
+		crypto_random(m, sizeof(*m));
+		memset(m, 0, 4);
+		m->type = WG_MSG_INITIATION;
+		if (garbage)
+			continue;
+		m->sender_index = htole32(index_base + (uint32_t)(si * POOL + k));
+		cookie_add_macs(&s->maker, m, sizeof(*m), now_ns());
+	}
+}
+
+/* A cookie reply for source s: take the cookie and, if it is new, redo the pool's MAC2s. */
+static void take_reply(struct source *s, const struct wg_msg_cookie_reply *r, struct counts *c)
+{
+	uint32_t k = le32toh(r->receiver_index) - index_base - (uint32_t)((s - src) * POOL);
+	uint64_t now = now_ns();
+
+	c->replies++;
+	if (k >= POOL) {
+		c->bad_replies++;
+		return;
+	}
+	memcpy(s->maker.last_mac1, s->pool[k].macs.mac1, WG_MAC_LEN);
+	s->maker.have_last_mac1 = true;
+	if (cookie_consume_reply(&s->maker, r, now)) {
+		c->bad_replies++;
+		return;
+	}
+	c->cookies++;
+	if (s->have_cookie && crypto_equal(s->cookie, s->maker.cookie, WG_COOKIE_LEN))
+		return;
+	memcpy(s->cookie, s->maker.cookie, WG_COOKIE_LEN);
+	s->have_cookie = true;
+	for (int j = 0; j < POOL; j++)
+		cookie_add_macs(&s->maker, &s->pool[j], sizeof(s->pool[j]), now);
+}
+
+static void drain(struct counts *c)
+{
+	uint8_t buf[256];
+
+	for (int i = 0; i < n_src; i++) {
+		ssize_t n;
+
+		while ((n = recv(src[i].fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+			if (n == WG_MSG_COOKIE_REPLY_LEN && wg_msg_type_is(buf, WG_MSG_COOKIE_REPLY))
+				take_reply(&src[i], (const struct wg_msg_cookie_reply *)buf, c);
+			else
+				c->other++;
+		}
+	}
+}
+
+static int send_batch(struct source *s, int want, struct counts *c)
+{
+	struct mmsghdr mm[BATCH];
+	struct iovec iov[BATCH];
+	int n;
+
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < want; i++) {
+		iov[i].iov_base = &s->pool[(s->cursor + (unsigned int)i) % POOL];
+		iov[i].iov_len = sizeof(struct wg_msg_initiation);
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	n = sendmmsg(s->fd, mm, (unsigned int)want, MSG_DONTWAIT);
+	if (n < 0) {
+		/* a full queue or a refused port is the flood working, not a reason to stop */
+		if (errno != EAGAIN && errno != ENOBUFS && errno != ECONNREFUSED) {
+			perror("wg_flood: sendmmsg");
+			exit(1);
+		}
+		c->send_err++;
+		return 0;
+	}
+	s->cursor += (unsigned int)n;
+	c->sent += (uint64_t)n;
+	return n;
+}
+
+static void report(const char *what, double secs, const struct counts *c)
+{
+	int with = 0;
+
+	for (int i = 0; i < n_src; i++)
+		with += src[i].have_cookie;
+	printf("%s %.0f sent/s (%llu sent in %.1f s), send_err=%llu, cookie_replies=%llu, cookies=%llu, "
+	       "bad_replies=%llu, other=%llu, sources_with_cookie=%d/%d\n", what,
+	       secs > 0 ? (double)c->sent / secs : 0.0, (unsigned long long)c->sent, secs,
+	       (unsigned long long)c->send_err, (unsigned long long)c->replies,
+	       (unsigned long long)c->cookies, (unsigned long long)c->bad_replies,
+	       (unsigned long long)c->other, with, n_src);
+	fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bind", required_argument, 0, 'b' }, { "ports", required_argument, 0, 'n' },
+		{ "duration", required_argument, 0, 't' }, { "rate", required_argument, 0, 'r' },
+		{ "garbage", no_argument, 0, 'g' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
+	};
+	const char *bind_addr = NULL;
+	double duration = 10, rate = 0;
+	uint8_t pub[WG_KEY_LEN] = { 0 };
+	struct sockaddr_storage dst;
+	socklen_t dlen;
+	struct counts total = { 0 }, last = { 0 };
+	uint64_t start, next_print, end;
+	int o;
+
+	while ((o = getopt_long(argc, argv, "b:n:t:r:gq", opts, NULL)) != -1) {
+		switch (o) {
+		case 'b': bind_addr = optarg; break;
+		case 'n': n_src = atoi(optarg); break;
+		case 't': duration = atof(optarg); break;
+		case 'r': rate = atof(optarg); break;
+		case 'g': garbage = true; break;
+		case 'q': quiet = true; break;
+		default: usage();
+		}
+	}
+	if (argc - optind != 2 || n_src < 1 || n_src > MAX_PORTS || duration <= 0 || rate < 0)
+		usage();
+	if (!garbage && !key_from_base64(pub, argv[optind])) {
+		fprintf(stderr, "wg_flood: %s is not a base64 public key (wg pubkey prints one)\n", argv[optind]);
+		return 2;
+	}
+	if (!parse_addr(argv[optind + 1], &dst, &dlen)) {
+		fprintf(stderr, "wg_flood: %s is not a numeric HOST:PORT or [V6]:PORT\n", argv[optind + 1]);
+		return 2;
+	}
+	src = calloc((size_t)n_src, sizeof(*src));
+	if (!src)
+		return 1;
+	crypto_random(&index_base, sizeof(index_base));
+	open_sources(bind_addr, &dst, dlen);
+	for (int i = 0; i < n_src; i++)
+		fill_pool(&src[i], i, pub);
+	printf("wg_flood: %s from %d ports (first %u) to %s for %.1f s, rate cap %.0f/s (0: none)\n",
+	       garbage ? "garbage" : "initiations with valid MAC1", n_src, src[0].port, argv[optind + 1],
+	       duration, rate);
+	fflush(stdout);
+
+	/* SIGTERM or SIGINT ends the flood early, still with the total line */
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	start = now_ns();
+	end = start + (uint64_t)(duration * 1e9);
+	next_print = start + WG_NSEC_PER_SEC;
+	for (int turn = 0;; turn = (turn + 1) % n_src) {
+		uint64_t now = now_ns();
+		int want = BATCH;
+
+		if (now >= end || stopping)
+			break;
+		if (now >= next_print) {
+			struct counts d = {
+				total.sent - last.sent, total.send_err - last.send_err, total.replies - last.replies,
+				total.cookies - last.cookies, total.bad_replies - last.bad_replies, total.other - last.other,
+			};
+			char t[32];
+
+			snprintf(t, sizeof(t), "t=%.0f", (double)(now - start) / 1e9);
+			if (!quiet)
+				report(t, 1.0, &d);
+			last = total;
+			next_print += WG_NSEC_PER_SEC;
+		}
+		if (rate > 0) {
+			double allowed = rate * (double)(now - start) / 1e9 - (double)total.sent;
+
+			if (allowed < 1) {
+				struct timespec ts = { 0, (long)((1 - allowed) / rate * 1e9) };
+				if (ts.tv_nsec > 1000000)
+					ts.tv_nsec = 1000000;
+				nanosleep(&ts, NULL);
+				drain(&total);
+				continue;
+			}
+			if (allowed < want)
+				want = (int)allowed;
+		}
+		send_batch(&src[turn], want, &total);
+		if (turn == n_src - 1)
+			drain(&total);
+	}
+	drain(&total);
+	report("total:", (double)(now_ns() - start) / 1e9, &total);
+	for (int i = 0; i < n_src; i++) {
+		cookie_maker_wipe(&src[i].maker);
+		close(src[i].fd);
+	}
+	free(src);
+	return 0;
+}
