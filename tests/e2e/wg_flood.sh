@@ -42,6 +42,11 @@ start_a() {
 			peer "$PB" allowed-ips 198.19.90.2/32 endpoint 198.18.90.2:$PORT_B &&
 		ifconf "$A" "$IA" 90 1
 }
+# restart_a: a goes down (socket and device gone, so it makes a new device) and comes back
+restart_a() {
+	stop "$PID_A"; wait_for test ! -S "$SOCK/$IA.sock"; wait_for dev_gone "$A" "$IA"
+	start_a || fail "a restarts"
+}
 # drop NAME: b's drop counter NAME (culvert show --json); empty when there is no such counter.
 # drops: b's nonzero drop counters on one line.
 dropjson() {
@@ -106,9 +111,7 @@ frac=${FLOOD_GBPS_FRACTION:-0.5}
 
 # a restarted peer: its old session is gone, b's is not; within two attempts is REKEY_TIMEOUT
 # (5 s) plus jitter and the first try's round trip
-stop "$PID_A"
-wait_for test ! -S "$SOCK/$IA.sock"
-start_a || fail "a restarts"
+restart_a
 if t=$(handshake_time) && kill -0 "$FLOOD" 2>/dev/null; then
 	hs=$(nsx "$A" wg show "$IA" latest-handshakes | awk '{print $2}')
 	[ "${hs:-0}" -gt 0 ] && pass "restarted peer's handshake during the flood (${t} s, wg show agrees)" ||
@@ -134,9 +137,7 @@ c0=$(drop cookie_sent) m0=$(drop bad_mac1)
 bg "$F" garbage "$FLOODER" -g -r 1000 -b 198.18.91.3 -n 8 -t 20 - 198.18.91.2:$PORT_B
 GARB=$BG_PID
 sleep 1.5
-stop "$PID_A"
-wait_for test ! -S "$SOCK/$IA.sock"
-start_a || fail "a restarts"
+restart_a
 t=$(handshake_time) || t=
 c1=$(drop cookie_sent) m1=$(drop bad_mac1)
 kill "$GARB" 2>/dev/null; reap "$GARB" 5
