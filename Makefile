@@ -1,5 +1,5 @@
 # culvert — tun/tap toolkit and tunnel daemon.
-# make | make check | make check-unit | make demo | make bench | make profile
+# make | make check | make check-unit | make demo | make bench | make bench-flood | make profile
 # make install [PREFIX= DESTDIR= BINDIR= LIBDIR= MANDIR= UNITDIR=] | V=1 for commands
 
 PREFIX     ?= /usr/local
@@ -50,7 +50,7 @@ TSAN_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tsan/tests/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(B)/fuzz/%)
 
-.PHONY: all check check-unit unit asan tsan fuzz tests demo bench profile install uninstall clean deps-build deps-test deps-profile
+.PHONY: all check check-unit unit asan tsan fuzz tests demo bench bench-flood profile install uninstall clean deps-build deps-test deps-profile
 all: $(B)/culvert $(B)/libculvert.a
 
 $(B)/obj/%.o: %.c
@@ -159,6 +159,13 @@ demo: deps-test
 bench: deps-test
 	$(Q)$(MAKE) --no-print-directory all $(PEER_BIN) $(B)/relay_floor
 	@B=$(B) bash bench/run.sh
+
+# culvert wg and wireguard-go as the responder under one handshake flood, side by side; its own
+# target, not a row of make bench: the flooder takes a whole core for a minute, which would skew
+# the tunnels measured beside it, and it needs a third namespace peers.sh does not have.
+bench-flood: deps-test
+	$(Q)$(MAKE) --no-print-directory all $(B)/peers/wg_flood
+	@B=$(B) bash bench/flood.sh
 
 # Where the time goes: perf profile of culvert-wg under one TCP stream, the AEAD's per-packet
 # cost, idle RTT against ping interval; writes bench/profile.md.

@@ -210,6 +210,13 @@ for desc, v, f, target, ok in scale_rows:
     w("| %s | %s | %s | %s |" % (desc, fmt(v, f), target, verdict(ok(v) if ok and v is not None else (False if ok else None))))
 w("")
 
+# bench/flood.sh writes its own section (make bench-flood); keep it
+try:
+    m = re.search(r"\n## Under a handshake flood\n.*?(?=\n## |\Z)", open(md).read(), re.S)
+except FileNotFoundError:
+    m = None
+if m:
+    out += [m.group(0).strip("\n"), ""]
 with open(md, "w") as f:
     f.write("\n".join(out))
 with open(dat, "w") as f:
