@@ -6,7 +6,9 @@
 # sends, valid MAC2s once it holds the cookies. Measured without and during the flood: ping
 # loss (200 at 10 ms), one iperf3 stream a -> b; during it, how long a restarted a takes to
 # get a ping through (its handshake); then the same handshake under 1k/s of random type-1
-# garbage. Writes the "Under a handshake flood" section of bench/results.md (bench/report.py
+# garbage. The row "sink" is culvert wg with the flood aimed at a plain UDP socket that reads
+# and discards (socat) instead: what the flooder's CPU and packets alone cost the tunnel on this
+# machine, the best any responder could do here. Writes the "Under a handshake flood" section of bench/results.md (bench/report.py
 # keeps it when make bench rewrites the file) and bench/out/flood.txt.
 # Usage: bench/flood.sh   env: NAMES (culvert-wg wireguard-go), SECS (iperf3 seconds, 4),
 #        FLOOD_PORTS (8), HS_MAX (seconds to wait for the restarted peer, 20)
@@ -18,7 +20,7 @@ source "$top/tests/e2e/lib.sh"	# namespaces per pid, the clean-up trap, ifconf, 
 umask 077
 FLOODER=$PEERS/wg_flood
 [ -x "$FLOODER" ] && [ -x "$CULVERT" ] || { echo "bench-flood: build first (make all $FLOODER)" >&2; exit 1; }
-names=${NAMES:-culvert-wg wireguard-go} secs=${SECS:-4} ports=${FLOOD_PORTS:-8} hs_max=${HS_MAX:-20}
+names=${NAMES:-culvert-wg wireguard-go sink} secs=${SECS:-4} ports=${FLOOD_PORTS:-8} hs_max=${HS_MAX:-20}
 out=$top/bench/out; mkdir -p "$out"
 
 A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { echo "bench-flood: cannot create namespaces" >&2; exit 1; }
@@ -30,14 +32,14 @@ nsx "$F" ip addr add 198.18.93.3/24 dev fl
 nsx "$NB" ip addr add 198.18.93.2/24 dev bfl
 for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
-SOCK=/var/run/wireguard PORT_A=51893 PORT_B=51892 P=${T_PREFIX:0:12}
+SOCK=/var/run/wireguard PORT_A=51893 PORT_B=51892 PORT_SINK=51894 P=${T_PREFIX:0:12}
 now() { date +%s.%N; }
 since() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
 
 # up NS IF: the implementation under test ($impl) on IF in NS, in the foreground; sets UP_PID
 up() {
 	case $impl in
-	culvert-wg) bg "$1" "$2" "$CULVERT" wg -f "$2" ;;
+	culvert-wg | sink) bg "$1" "$2" "$CULVERT" wg -f "$2" ;;
 	wireguard-go) bg "$1" "$2" env WG_PROCESS_FOREGROUND=1 wireguard-go "$2" ;;
 	esac
 	UP_PID=$BG_PID
@@ -80,11 +82,14 @@ echo "bench-flood: $(nproc) cores, kernel $(uname -r), iperf3 ${secs}s, flood fr
 printf "%-13s %7s %8s %7s %9s %11s %12s %9s %12s\n" responder loss% Gbit/s flood/s loss%@fl Gbit/s@fl ratio@flood hs@flood hs@garbage |
 	tee "$out/flood.txt"
 for impl in $names; do
+	target=198.18.93.2:$PORT_B
 	case $impl in culvert-wg) IA=${P}ca IB=${P}cb ;; wireguard-go) IA=${P}ga IB=${P}gb ;;
+	sink) IA=${P}sa IB=${P}sb target=198.18.93.2:$PORT_SINK
+		bg "$NB" sink socat -u UDP4-RECV:$PORT_SINK,bind=198.18.93.2 OPEN:/dev/null; sink_pid=$BG_PID ;;
 	*) echo "bench-flood: unknown responder $impl" >&2; continue ;; esac
 	start_b && start_a && wait_ping "$A" 198.19.92.2 25 || { echo "$impl: tunnel does not come up" >&2; continue; }
 	l0=$(loss) g0=$(gbps)
-	bg "$F" "flood-$impl" "$FLOODER" -b 198.18.93.3 -n "$ports" -t $((hs_max + secs + 30)) "$PB" 198.18.93.2:$PORT_B
+	bg "$F" "flood-$impl" "$FLOODER" -b 198.18.93.3 -n "$ports" -t $((hs_max + secs + 30)) "$PB" "$target"
 	fp=$BG_PID
 	sleep 2
 	l1=$(loss) g1=$(gbps)
@@ -95,7 +100,7 @@ for impl in $names; do
 	[ "$impl" = culvert-wg ] && echo "  $impl drops after the flood: $("$CULVERT" show "$IB" --json 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin)["interfaces"][0]["drops"]; print(" ".join("%s=%s" % kv for kv in d.items() if kv[1]))')"
 	sleep 2
-	bg "$F" "garbage-$impl" "$FLOODER" -g -r 1000 -b 198.18.93.3 -n "$ports" -t 30 - 198.18.93.2:$PORT_B
+	bg "$F" "garbage-$impl" "$FLOODER" -g -r 1000 -b 198.18.93.3 -n "$ports" -t 30 - "$target"
 	gp=$BG_PID
 	sleep 1.5
 	restart; h2=$HS
@@ -104,6 +109,7 @@ for impl in $names; do
 	printf "%-13s %7s %8s %7s %9s %11s %12s %9s %12s\n" "$impl" "${l0:-100}" "$g0" "${rate:-0}" "${l1:-100}" "$g1" "$ratio" "$h1" "$h2" |
 		tee -a "$out/flood.txt"
 	down "$PID_A" "$A" "$IA"; down "$PID_B" "$NB" "$IB"
+	[ "$impl" = sink ] && stop "$sink_pid"
 done
 
 python3 - "$out/flood.txt" "$top/bench/results.md" "$secs" "$ports" <<'EOF'
@@ -116,7 +122,9 @@ sec = ["## Under a handshake flood", "",
        "valid MAC1, valid MAC2s once it holds the cookies, as fast as one core sends. Ping: 200 at 10 ms; "
        "iperf3: one stream, %s s, a -> b; hs: seconds until a restarted peer gets a ping through (its "
        "handshake), during the flood and under 1k/s of random type-1 garbage; REKEY_TIMEOUT is 5 s, so "
-       "over 5 s means a first attempt was lost or answered with a cookie; * marks a handshake only after the "
+       "over 5 s means a first attempt was lost or answered with a cookie. The row sink is culvert-wg with "
+       "the flood aimed at a UDP socket that reads and discards: what the flood's CPU and packets alone cost "
+       "on this machine. * marks a handshake only after the "
        "flood ended." % (time.strftime("%Y-%m-%d"), ports, secs), "",
        "| responder | ping loss | Gbit/s | flood msgs/s | ping loss, flood | Gbit/s, flood | flood / no flood | hs, flood | hs, garbage |",
        "|---|---|---|---|---|---|---|---|---|"]
