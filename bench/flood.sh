@@ -99,7 +99,8 @@ for impl in $names; do
 	rate=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' "$T_DIR/flood-$impl.log")
 	[ "$impl" = culvert-wg ] && echo "  $impl drops after the flood: $("$CULVERT" show "$IB" --json 2>/dev/null |
 		python3 -c 'import json,sys; d=json.load(sys.stdin)["interfaces"][0]["drops"]; print(" ".join("%s=%s" % kv for kv in d.items() if kv[1]))')"
-	sleep 2
+	# a fresh b for the garbage: the flood's backlog in its socket must not count there
+	down "$PID_B" "$NB" "$IB"; start_b || { echo "$impl: b does not restart" >&2; continue; }
 	bg "$F" "garbage-$impl" "$FLOODER" -g -r 1000 -b 198.18.93.3 -n "$ports" -t 30 - "$target"
 	gp=$BG_PID
 	sleep 1.5
