@@ -79,6 +79,13 @@ gbps() {
 	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))' "$T_DIR/iperf.json" 2>/dev/null
 }
 # handshake_time: seconds from now until a ping through the restarted a answers (at most 12 s)
+# best: the better of two 2 s runs; the machine is shared and one run can meet someone else's job
+best() {
+	local x y
+	x=$(gbps 2) && [ -n "$x" ] || return 1	# a dead tunnel: no second wait
+	y=$(gbps 2)
+	[ -n "$x$y" ] && python3 -c 'import sys; print(max(float(v) for v in sys.argv[1:] if v))' "$x" "$y"
+}
 handshake_time() {
 	local t0; t0=$(now)
 	for _ in $(seq 60); do
@@ -92,11 +99,11 @@ start_b || { fail "culvert wg starts" "b"; t_done; }
 start_a || { fail "culvert wg starts" "a"; t_done; }
 check "tunnel up before the flood" wait_ping "$A" 198.19.90.2 25
 
-base=$(gbps 3)
+base=$(best)
 [ -n "$base" ] && pass "iperf3 without a flood ($base Gbit/s)" || fail "iperf3 without a flood"
 
 # ---- 1. the flood: valid MAC1, then valid MAC2, 8 ports of 198.18.91.3, no rate cap ----------
-bg "$F" flood "$FLOODER" -b 198.18.91.3 -n 8 -t 40 "$PB" 198.18.91.2:$PORT_B
+bg "$F" flood "$FLOODER" -b 198.18.91.3 -n 8 -t 60 "$PB" 198.18.91.2:$PORT_B
 FLOOD=$BG_PID
 wait_for grep -q "sources_with_cookie=8/8" "$T_DIR/flood.log" &&
 	pass "the flooder took a cookie for every source ($(grep '^t=' "$T_DIR/flood.log" | tail -1 | cut -d, -f1))" ||
@@ -106,11 +113,14 @@ l=$(loss "$A" 198.19.90.2 200)
 [ -n "$l" ] && ge "${FLOOD_MAX_LOSS:-1}" "$l" && pass "ping loss during the flood ${l}% (<= ${FLOOD_MAX_LOSS:-1}%)" ||
 	fail "ping loss during the flood <= ${FLOOD_MAX_LOSS:-1}%" "${l:-no answer}%"
 
-g=$(gbps 3)
+g=$(best)
 frac=${FLOOD_GBPS_FRACTION:-0.5}
-[ -n "$g" ] && [ -n "$base" ] && ge "$g" "$(python3 -c "print($base * $frac)")" &&
-	pass "iperf3 during the flood $g Gbit/s (>= $frac x $base)" ||
-	fail "iperf3 during the flood keeps >= $frac of $base Gbit/s" "${g:-no result} Gbit/s"
+if [ -n "$g" ] && [ -n "$base" ] && ge "$g" "$(python3 -c "print($base * $frac)")"; then
+	pass "iperf3 during the flood $g Gbit/s (>= $frac x $base)"
+	control=
+else
+	control="iperf3 during the flood keeps >= $frac of $base Gbit/s|${g:-no result} Gbit/s"
+fi
 
 # a restarted peer: its old session is gone, b's is not; within two attempts is REKEY_TIMEOUT
 # (5 s) plus jitter and the first try's round trip
@@ -128,6 +138,18 @@ echo "flooder $total"
 rate=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' <<<"$total")
 [ "${rate:-0}" -ge "${FLOOD_MIN_RATE:-10000}" ] && pass "the flood was real (${rate}/s valid initiations)" ||
 	fail "the flood was real (>= ${FLOOD_MIN_RATE:-10000}/s)" "${rate:-0}/s"
+if [ -n "$control" ]; then
+	# Is it the daemon or the machine? The same flood aimed at a socket that only reads and
+	# discards costs the tunnel what the flooder's CPU and packets alone cost.
+	wait_ping "$A" 198.19.90.2 25
+	bg "$NB" sink socat -u UDP4-RECV:51899,bind=198.18.91.2 OPEN:/dev/null
+	sink=$BG_PID
+	bg "$F" flood-sink "$FLOODER" -q -b 198.18.91.3 -n 8 -t 8 "$PB" 198.18.91.2:51899
+	sleep 0.5
+	c=$(best)
+	stop "$sink"
+	fail "${control%%|*}" "${control#*|}; the same flood into a plain socket left ${c:-no result} Gbit/s"
+fi
 sleep 1
 echo "b after the flood: $(drops)"
 r=$(drop ratelimited)
