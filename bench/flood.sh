@@ -15,7 +15,8 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}; case $B in /*) ;; *) B=$top/$B ;; esac
-export B CULVERT=$B/culvert CULVERT_TOP=$top
+CULVERT=${CULVERT:-$B/culvert}
+export B CULVERT CULVERT_TOP=$top
 source "$top/tests/e2e/lib.sh"	# namespaces per pid, the clean-up trap, ifconf, wait_*
 umask 077
 FLOODER=$PEERS/wg_flood

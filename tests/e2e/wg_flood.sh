@@ -7,7 +7,8 @@
 # no-flood rate measured in this run, a restarted peer completes its handshake within two
 # attempts, and the per-source rate limiter counts. Then spoofable garbage at 1k/s (no valid
 # MAC1) must not put b under load: a real handshake gets no cookie and completes at first try.
-# FLOOD_GBPS_FRACTION (0.5) and FLOOD_MAX_LOSS (1) are the margins.
+# FLOOD_GBPS_FRACTION (0.5), FLOOD_CONTROL_FRACTION (0.8) and FLOOD_MAX_LOSS (1) are the margins;
+# FLOOD_MIN_RATE (10000/s) is the least flood that counts as one.
 source "$(dirname "$0")/lib.sh"
 umask 077
 
@@ -32,7 +33,7 @@ for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k";
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 quiet() { "$@" >/dev/null 2>&1; }
 now() { date +%s.%N; }
-since() { python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
+since() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
 
 # start_a: culvert wg in a, configured with stock wg to reach b; sets PID_A
 start_a() {
@@ -139,8 +140,10 @@ rate=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' <<<"$total")
 [ "${rate:-0}" -ge "${FLOOD_MIN_RATE:-10000}" ] && pass "the flood was real (${rate}/s valid initiations)" ||
 	fail "the flood was real (>= ${FLOOD_MIN_RATE:-10000}/s)" "${rate:-0}/s"
 if [ -n "$control" ]; then
-	# Is it the daemon or the machine? The same flood aimed at a socket that only reads and
-	# discards costs the tunnel what the flooder's CPU and packets alone cost.
+	# The daemon or the machine? On 2 shared cores the flooder itself takes one, so the same
+	# flood aimed at a socket that only reads and discards is measured too: what the flooder's
+	# CPU and packets alone leave the tunnel. Keeping FLOOD_CONTROL_FRACTION (0.8) of that
+	# passes, named as such; a daemon that starves its data path (main: nothing) still fails.
 	wait_ping "$A" 198.19.90.2 25
 	bg "$NB" sink socat -u UDP4-RECV:51899,bind=198.18.91.2 OPEN:/dev/null
 	sink=$BG_PID
@@ -148,7 +151,12 @@ if [ -n "$control" ]; then
 	sleep 0.5
 	c=$(best)
 	stop "$sink"
-	fail "${control%%|*}" "${control#*|}; the same flood into a plain socket left ${c:-no result} Gbit/s"
+	cf=${FLOOD_CONTROL_FRACTION:-0.8}
+	if [ -n "$g" ] && [ -n "$c" ] && ge "$g" "$(python3 -c "print($c * $cf)")"; then
+		pass "iperf3 during the flood $g Gbit/s (< $frac x $base, but >= $cf x $c Gbit/s, what the same flood into a plain socket leaves: the machine's limit)"
+	else
+		fail "${control%%|*}" "${control#*|}; the same flood into a plain socket left ${c:-no result} Gbit/s"
+	fi
 fi
 sleep 1
 echo "b after the flood: $(drops)"
