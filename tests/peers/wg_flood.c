@@ -9,7 +9,10 @@
  * (keyed by the public key, bound to the MAC1 it answers) and from then on sends valid MAC2s
  * from that source, as an attacker who owns its address would. RATE caps messages per second
  * over all sockets (0: as fast as one core can). -g sends random 148-byte type-1 datagrams
- * instead, which need no key and pass nothing (what a spoofing attacker can send).
+ * instead, which need no key and pass nothing (what a spoofing attacker can send). -R FILE
+ * replays one captured initiation (FILE: its 148 bytes) from every port, with this source's
+ * MAC2 once it has a cookie: it decrypts, names a real peer and costs the responder all the
+ * handshake's DH before the timestamp shows a replay.
  * Every second it prints what it sent and received; at the end (or on SIGTERM/SIGINT) one
  * "total:" line.
  * It links libculvert for the MAC and cookie code (src/wg/cookie.c), so it speaks exactly the
@@ -56,6 +59,8 @@ static struct source *src;
 static int n_src = 8;
 static uint32_t index_base;
 static bool garbage, quiet;
+static struct wg_msg_initiation replay;	/* -R: the captured initiation */
+static bool replaying;
 static volatile sig_atomic_t stopping;
 
 static void on_signal(int sig)
@@ -74,12 +79,13 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g] [-q] PUBKEY HOST:PORT\n"
+		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-q] PUBKEY HOST:PORT\n"
 		"  -b, --bind ADDR      local address of the sockets (default: any)\n"
 		"  -n, --ports N        source ports, one socket each (default 8, at most %d)\n"
 		"  -t, --duration SECS  how long to send (default 10)\n"
 		"  -r, --rate N         messages per second over all ports, 0 = no cap (default 0)\n"
 		"  -g, --garbage        random 148-byte type-1 datagrams (no valid MAC1; PUBKEY unused)\n"
+		"  -R, --replay FILE    send the initiation in FILE (148 bytes, captured) from every port\n"
 		"  -q, --quiet          only the total line\n", MAX_PORTS);
 	exit(2);
 }
@@ -108,6 +114,22 @@ static bool parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
 	*len = ai->ai_addrlen;
 	freeaddrinfo(ai);
+	return true;
+}
+
+static bool read_replay(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(&replay, 1, sizeof(replay), f) : 0;
+	int extra = f ? fgetc(f) : EOF;
+
+	if (f)
+		fclose(f);
+	if (n != sizeof(replay) || extra != EOF || !wg_msg_type_is(&replay, WG_MSG_INITIATION)) {
+		fprintf(stderr, "wg_flood: %s is not one %d-byte initiation (the UDP payload alone)\n",
+			path, WG_MSG_INITIATION_LEN);
+		exit(2);
+	}
 	return true;
 }
 
@@ -151,12 +173,16 @@ static void fill_pool(struct source *s, int si, const uint8_t pub[WG_KEY_LEN])
 	for (int k = 0; k < POOL; k++) {
 		struct wg_msg_initiation *m = &s->pool[k];
 
-		crypto_random(m, sizeof(*m));
-		memset(m, 0, 4);
-		m->type = WG_MSG_INITIATION;
-		if (garbage)
-			continue;
-		m->sender_index = htole32(index_base + (uint32_t)(si * POOL + k));
+		if (replaying) {
+			*m = replay;
+		} else {
+			crypto_random(m, sizeof(*m));
+			memset(m, 0, 4);
+			m->type = WG_MSG_INITIATION;
+			if (garbage)
+				continue;
+			m->sender_index = htole32(index_base + (uint32_t)(si * POOL + k));
+		}
 		cookie_add_macs(&s->maker, m, sizeof(*m), now_ns());
 	}
 }
@@ -166,6 +192,9 @@ static void take_reply(struct source *s, const struct wg_msg_cookie_reply *r, st
 {
 	uint32_t k = le32toh(r->receiver_index) - index_base - (uint32_t)((s - src) * POOL);
 	uint64_t now = now_ns();
+
+	if (replaying)	/* one message in every slot: it answers slot 0 or nothing of ours */
+		k = r->receiver_index == replay.sender_index ? 0 : POOL;
 
 	c->replies++;
 	if (k >= POOL) {
@@ -251,7 +280,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "bind", required_argument, 0, 'b' }, { "ports", required_argument, 0, 'n' },
 		{ "duration", required_argument, 0, 't' }, { "rate", required_argument, 0, 'r' },
-		{ "garbage", no_argument, 0, 'g' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
+		{ "garbage", no_argument, 0, 'g' }, { "replay", required_argument, 0, 'R' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
 	};
 	const char *bind_addr = NULL;
 	double duration = 10, rate = 0;
@@ -262,18 +291,19 @@ int main(int argc, char **argv)
 	uint64_t start, next_print, end;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "b:n:t:r:gq", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "b:n:t:r:gR:q", opts, NULL)) != -1) {
 		switch (o) {
 		case 'b': bind_addr = optarg; break;
 		case 'n': n_src = atoi(optarg); break;
 		case 't': duration = atof(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'g': garbage = true; break;
+		case 'R': replaying = read_replay(optarg); break;
 		case 'q': quiet = true; break;
 		default: usage();
 		}
 	}
-	if (argc - optind != 2 || n_src < 1 || n_src > MAX_PORTS || duration <= 0 || rate < 0)
+	if (argc - optind != 2 || (garbage && replaying) || n_src < 1 || n_src > MAX_PORTS || duration <= 0 || rate < 0)
 		usage();
 	if (!garbage && !key_from_base64(pub, argv[optind])) {
 		fprintf(stderr, "wg_flood: %s is not a base64 public key (wg pubkey prints one)\n", argv[optind]);
@@ -291,7 +321,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n_src; i++)
 		fill_pool(&src[i], i, pub);
 	printf("wg_flood: %s from %d ports (first %u) to %s for %.1f s, rate cap %.0f/s (0: none)\n",
-	       garbage ? "garbage" : "initiations with valid MAC1", n_src, src[0].port, argv[optind + 1],
+	       garbage ? "garbage" : replaying ? "a replayed initiation" : "initiations with valid MAC1", n_src, src[0].port, argv[optind + 1],
 	       duration, rate);
 	fflush(stdout);
 
