@@ -34,8 +34,9 @@ nsx "$NB" ip addr add 198.18.93.2/24 dev bfl
 for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 SOCK=/var/run/wireguard PORT_A=51893 PORT_B=51892 PORT_SINK=51894 P=${T_PREFIX:0:12}
-now() { date +%s.%N; }
-since() { python3 -c 'import sys; print("%.2f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$1" "$(now)"; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+# secs MS: milliseconds as seconds with two decimals
+secs() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
 
 # up NS IF: the implementation under test ($impl) on IF in NS, in the foreground; sets UP_PID
 up() {
@@ -72,9 +73,9 @@ gbps() {
 # called in $(...): PID_A must survive it.
 restart() {
 	down "$PID_A" "$A" "$IA"; start_a || { HS=fail; return; }
-	local t0; t0=$(now)
-	for _ in $(seq $((hs_max * 5))); do
-		nsx "$A" ping -c1 -W0.2 198.19.92.2 >/dev/null 2>&1 && { HS=$(since "$t0"); return; }
+	local t0; t0=$(ms)
+	while [ $(($(ms) - t0)) -lt $((hs_max * 1000)) ]; do
+		nsx "$A" ping -c1 -W0.2 198.19.92.2 >/dev/null 2>&1 && { HS=$(secs $(($(ms) - t0))); return; }
 	done
 	HS=">$hs_max"
 }
