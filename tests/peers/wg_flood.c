@@ -1,6 +1,6 @@
 /* wg_flood: a handshake flooder for testing a WireGuard responder under attack.
  *
- * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g] [-q] PUBKEY HOST:PORT
+ * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-q] PUBKEY HOST:PORT
  *
  * From PORTS UDP sockets bound to ADDR (each its own source port) it sends handshake
  * initiations to HOST:PORT whose MAC1 is valid for PUBKEY (the responder's public key; that is
