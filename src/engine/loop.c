@@ -21,6 +21,7 @@
 #include "wg/noise.h"
 
 __thread struct loop_worker *loop_self;
+__thread bool loop_hs_self;
 
 static bool stopping(const struct wg_loop *l)
 {
@@ -178,13 +179,23 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 		goto fail_fds;
 	}
 	busypoll_init(&l->busypoll, opts && opts->no_busy_poll);
+	pthread_mutex_init(&l->hs_lock, NULL);
+	l->hs_uio = calloc(1, sizeof(*l->hs_uio));
+	l->hs_sendq = calloc(UDPIO_MAX_BATCH, sizeof(*l->hs_sendq));
+	if (!l->hs_uio || !l->hs_sendq) {
+		free(l->hs_uio);
+		free(l->hs_sendq);
+		pthread_mutex_destroy(&l->hs_lock);
+		goto fail_fds;
+	}
+	l->hs_uio->fd = -1;
 	l->uapi = (struct loop_src){ SRC_UAPI, uapi_fd };
 	l->timer = (struct loop_src){ SRC_TIMER, -1 };
 	l->sig = (struct loop_src){ SRC_SIGNAL, -1 };
 	l->vnet = !l->o.no_offload && loop_tun_has_vnet_hdr(tun_fds[0]);
 	/* the device's offloads are shared by its queues: set once */
 	l->tso = l->vnet && loop_tun_offloads(tun_fds[0]);
-	noise_set_slots(n_queues);
+	noise_set_slots(n_queues + 1);	/* the last for the handshake thread */
 
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
@@ -194,6 +205,9 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 			close(tun_fds[i]);
 		if (uapi_fd >= 0)
 			close(uapi_fd);
+		free(l->hs_uio);
+		free(l->hs_sendq);
+		pthread_mutex_destroy(&l->hs_lock);
 		free(l->w);
 		free(l);
 		return r;
@@ -248,6 +262,10 @@ void wg_loop_free(struct wg_loop *l)
 		worker_free(&l->w[i]);
 	if (l->epfd >= 0)
 		close(l->epfd);
+	udpio_close(l->hs_uio);
+	free(l->hs_uio);
+	free(l->hs_sendq);
+	pthread_mutex_destroy(&l->hs_lock);
 	if (l->dev && l->dev->ops.ctx == l)
 		memset(&l->dev->ops, 0, sizeof(l->dev->ops));
 	free(l->w);
@@ -345,11 +363,50 @@ static void *worker_thread(void *arg)
 	return NULL;
 }
 
+static void *hs_thread(void *arg)
+{
+	struct wg_loop *l = arg;
+
+	loop_hs_self = true;
+	noise_set_thread_slot(l->n_workers);
+	wg_device_handshake_serve(l->dev);
+	return NULL;
+}
+
+/* Handshake messages get a thread of their own, so data never waits for them. The TCP
+ * transport's connections are worker 0's alone: there the worker serves the queue itself. */
+static void hs_start(struct wg_loop *l)
+{
+	int r;
+
+	if (l->o.tcp)
+		return;
+	wg_device_handshake_external(l->dev, true);
+	r = pthread_create(&l->hs_thread, NULL, hs_thread, l);
+	if (r) {
+		log_warn("cannot start the handshake thread (%s): workers serve handshakes", strerror(r));
+		wg_device_handshake_external(l->dev, false);
+		return;
+	}
+	l->hs_running = true;
+}
+
+static void hs_end(struct wg_loop *l)
+{
+	if (!l->hs_running)
+		return;
+	wg_device_handshake_stop(l->dev);
+	pthread_join(l->hs_thread, NULL);
+	l->hs_running = false;
+	wg_device_handshake_external(l->dev, false);
+}
+
 int wg_loop_run(struct wg_loop *l)
 {
 	unsigned int i;
 	int r;
 
+	hs_start(l);
 	for (i = 1; i < l->n_workers; i++) {
 		r = pthread_create(&l->w[i].thread, NULL, worker_thread, &l->w[i]);
 		if (r) {
@@ -367,5 +424,6 @@ int wg_loop_run(struct wg_loop *l)
 			pthread_join(l->w[i].thread, NULL);
 			l->w[i].running = false;
 		}
+	hs_end(l);
 	return l->fatal;
 }

@@ -113,12 +113,21 @@ struct wg_loop {
 	unsigned int ticks;
 	unsigned int n_workers;
 	struct loop_worker *w;	/* [n_workers] */
+	/* The handshake thread (UDP transport): noise slot n_workers, and a duplicate of worker
+	 * 0's socket to send from, which never waits for a full buffer. */
+	pthread_t hs_thread;
+	bool hs_running;
+	pthread_mutex_t hs_lock;	/* hs_uio, hs_sendq */
+	struct udpio *hs_uio;
+	struct udpio_pkt *hs_sendq;	/* [UDPIO_MAX_BATCH] */
 };
 
 /* The worker this thread runs (set by the worker loop): the device's ops, called from inside
  * wg_device_*_input, find their socket and tun queue here rather than through ctx, which is
  * the whole loop. */
 extern __thread struct loop_worker *loop_self;
+/* Set on the handshake thread: its sends go through hs_uio. */
+extern __thread bool loop_hs_self;
 
 /* The calling thread's worker; the main thread (setup, uapi callbacks) is worker 0. */
 static inline struct loop_worker *loop_cur(struct wg_loop *l)
@@ -154,6 +163,8 @@ void loop_udp_readable(struct loop_worker *w);
 int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 int loop_op_rebind(void *ctx);
 void loop_worker_take_socket(struct loop_worker *w);
+/* The handshake thread's socket follows worker 0's (worker 0's thread, after a rebind). */
+void loop_hs_take_socket(struct wg_loop *l);
 
 /* loop_ctl.c: worker 0 only */
 int loop_ctl_init(struct wg_loop *l);		/* timer and signals, at setup */

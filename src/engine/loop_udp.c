@@ -2,6 +2,7 @@
  * there are several), opened, rebound on a listen-port or fwmark change without any worker
  * reading a closed descriptor, and the batched send and receive of the data path. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,12 +22,58 @@ _Static_assert(offsetof(struct udpio_pkt, src) - offsetof(struct udpio_pkt, addr
 _Static_assert(sizeof(struct udpio_src) == sizeof(struct wg_endpoint) - offsetof(struct wg_endpoint, src6),
 	       "endpoint layouts differ");
 
+/* The handshake thread's sends, as the workers' below, through its duplicate of worker 0's
+ * socket. */
+static int hs_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+{
+	unsigned int done = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&l->hs_lock);
+	if (l->hs_uio->fd < 0)
+		r = -ENOTCONN;
+	while (!r && done < n) {
+		unsigned int k = n - done > UDPIO_MAX_BATCH ? UDPIO_MAX_BATCH : n - done;
+
+		for (unsigned int i = 0; i < k; i++) {
+			l->hs_sendq[i].buf = pkts[done + i].data;
+			l->hs_sendq[i].len = pkts[done + i].len;
+			memcpy(&l->hs_sendq[i].addr, ep, sizeof(*ep));
+		}
+		r = udpio_send(l->hs_uio, l->hs_sendq, k);
+		if (!udpio_src_isset(&l->hs_sendq[k - 1].src))
+			wg_endpoint_clear_src(ep);
+		if (r > 0)
+			done += (unsigned int)r;
+		r = r < 0 ? r : (unsigned int)r < k ? -EAGAIN : 0;
+	}
+	pthread_mutex_unlock(&l->hs_lock);
+	return done ? (int)done : r;
+}
+
+void loop_hs_take_socket(struct wg_loop *l)
+{
+	int fd = l->w[0].uio->fd;
+
+	pthread_mutex_lock(&l->hs_lock);
+	udpio_close(l->hs_uio);
+	if (fd >= 0) {
+		l->hs_uio->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		l->hs_uio->caps = l->w[0].uio->caps;
+	}
+	pthread_mutex_unlock(&l->hs_lock);
+}
+
 /* Never waits: this runs with the device lock held (for reading, or for writing from a timer
  * or a flush), so a full socket buffer loses what did not fit, counted by the caller
  * (send_full), rather than stall every worker behind the lock. The inner TCP sees the loss. */
 int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
-	struct loop_worker *w = loop_cur(ctx);
+	struct loop_worker *w;
+
+	if (loop_hs_self)
+		return hs_send(ctx, ep, pkts, n);
+	w = loop_cur(ctx);
 	struct udpio_pkt *up = w->sendq;
 	unsigned int done = 0;
 
@@ -250,6 +297,7 @@ int wg_loop_bind(struct wg_loop *l)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->udp.fd, NULL);
 		udpio_close(w->uio);
 		w->udp.fd = -1;
+		loop_hs_take_socket(l);	/* its duplicate would hold the port */
 	}
 	r = open_all(l, dev->listen_port, &port);
 	if (r < 0) {
@@ -260,6 +308,7 @@ int wg_loop_bind(struct wg_loop *l)
 			return r;
 	}
 	switch_all(l);
+	loop_hs_take_socket(l);
 	l->bound_port = port;
 	dev->listen_port = port;
 	udpio_caps_str(&l->w[0].uio->caps, caps, sizeof(caps));

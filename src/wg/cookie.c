@@ -55,6 +55,18 @@ static void make_cookie(struct cookie_checker *c, uint8_t cookie[WG_COOKIE_LEN],
 	crypto_blake2s(cookie, WG_COOKIE_LEN, src, srclen, c->secret, sizeof(c->secret));
 }
 
+bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, size_t len)
+{
+	const struct wg_macs *macs;
+	uint8_t mac[WG_MAC_LEN];
+
+	if (len <= sizeof(*macs))
+		return false;
+	macs = (const struct wg_macs *)((const uint8_t *)msg + len - sizeof(*macs));
+	compute_mac1(mac, mac1_key, msg, len);
+	return crypto_equal(mac, macs->mac1, WG_MAC_LEN);
+}
+
 enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, size_t len,
 				   const void *src, size_t srclen, bool check_mac2, uint64_t now)
 {
@@ -62,12 +74,9 @@ enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, si
 	uint8_t mac[WG_MAC_LEN], cookie[WG_COOKIE_LEN];
 	enum cookie_result r = COOKIE_GOOD_MAC1;
 
-	if (len <= sizeof(*macs))
+	if (!cookie_mac1_valid(c->mac1_key, msg, len))
 		return COOKIE_BAD_MAC1;
 	macs = (const struct wg_macs *)((const uint8_t *)msg + len - sizeof(*macs));
-	compute_mac1(mac, c->mac1_key, msg, len);
-	if (!crypto_equal(mac, macs->mac1, WG_MAC_LEN))
-		return COOKIE_BAD_MAC1;
 	if (!check_mac2)
 		return COOKIE_GOOD_MAC1;
 	make_cookie(c, cookie, src, srclen, now);

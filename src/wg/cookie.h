@@ -50,6 +50,9 @@ void cookie_checker_wipe(struct cookie_checker *c);
  * computed when check_mac2 (i.e. under load), since it costs a keyed hash. */
 enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, size_t len,
 				   const void *src, size_t srclen, bool check_mac2, uint64_t now);
+/* MAC1 of a whole initiation or response under the key cookie_checker.mac1_key holds, checked
+ * in constant time: what the workers test before queueing a handshake message. */
+bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, size_t len);
 /* Build the reply to msg (validated with GOOD_MAC1); receiver = msg's sender index (raw,
  * as on the wire). Returns 0 or -EINVAL for a message of the wrong size. */
 int cookie_reply_create(struct cookie_checker *c, struct wg_msg_cookie_reply *out,

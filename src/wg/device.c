@@ -57,6 +57,13 @@ void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who
 		    who ? " from " : "", who ? who : "");
 }
 
+void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct wg_endpoint *src)
+{
+	char a[80];
+
+	wg_device_drop_log(dev, why, wg_endpoint_str(src, a, sizeof(a)));
+}
+
 /* ---- endpoints ---- */
 
 socklen_t wg_endpoint_len(const struct wg_endpoint *ep)
@@ -266,6 +273,7 @@ struct wg_peer *wg_device_add_peer_ss(struct wg_device *dev, const uint8_t pub[W
 	p = wg_peer_new(dev, pub, ss);
 	if (!p)
 		return NULL;
+	p->serial = ++dev->peer_serial;
 	p->prev = dev->peers_tail;
 	if (dev->peers_tail)
 		dev->peers_tail->next = p;
@@ -309,9 +317,25 @@ void wg_device_remove_all_peers(struct wg_device *dev)
 
 /* ---- identity ---- */
 
+/* The workers' copy of the MAC1 key, taken under its own lock (never dev->lock). */
+static void mac1_key_update(struct wg_device *dev)
+{
+	pthread_mutex_lock(&dev->mac1_lock);
+	dev->mac1_set = dev->identity.has_identity;
+	if (dev->mac1_set)
+		memcpy(dev->mac1_key, dev->cookie_checker.mac1_key, WG_HASH_LEN);
+	else
+		crypto_wipe(dev->mac1_key, WG_HASH_LEN);
+	pthread_mutex_unlock(&dev->mac1_lock);
+}
+
 int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 {
+	uint64_t now = wg_device_now(dev);
+
 	if (!priv || key_is_zero(priv)) {
+		if (!dev->identity.has_identity)
+			return 0;
 		noise_identity_wipe(&dev->identity);
 		dev->identity.has_identity = false;
 	} else {
@@ -334,8 +358,13 @@ int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 			wg_device_remove_peer(dev, self);
 		cookie_checker_init(&dev->cookie_checker, dev->identity.static_public);
 	}
-	for (struct wg_peer *p = dev->peers; p; p = p->next)
+	/* Handshakes the consumer has in hand were made with the old key: not installed. */
+	dev->identity_gen++;
+	mac1_key_update(dev);
+	for (struct wg_peer *p = dev->peers; p; p = p->next) {
 		wg_peer_identity_changed(p);
+		wg_peer_expire_sessions(p, now);
+	}
 	return 0;
 }
 
@@ -353,6 +382,7 @@ static uint64_t device_wall_ns(void *arg)
 int wg_device_init(struct wg_device *dev, const char *name, const struct wg_device_ops *ops)
 {
 	pthread_rwlockattr_t ra;
+	int r;
 
 	memset(dev, 0, sizeof(*dev));
 	/* Readers (the workers) hold the lock almost always: without writer preference the
@@ -361,6 +391,8 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dev->lock, &ra);
 	pthread_rwlockattr_destroy(&ra);
+	pthread_mutex_init(&dev->mac1_lock, NULL);
+	r = wg_hs_queue_init(dev);
 	snprintf(dev->name, sizeof(dev->name), "%s", name ? name : "");
 	if (ops)
 		dev->ops = *ops;
@@ -369,7 +401,7 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	dev->aip = aip_new();
 	dev->identity.wall_clock_ns = device_wall_ns;
 	dev->identity.hook_arg = dev;
-	if (!dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0 ||
+	if (r < 0 || !dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0 ||
 	    ratelimiter_init(&dev->ratelimiter) < 0) {
 		wg_device_uninit(dev);
 		return -ENOMEM;
@@ -380,6 +412,7 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 void wg_device_uninit(struct wg_device *dev)
 {
 	wg_device_remove_all_peers(dev);
+	wg_hs_queue_uninit(dev);
 	for (size_t i = 0; i < dev->index_hash_size; i++) {
 		struct wg_index_entry *e = dev->index_hash[i], *next;
 		for (; e; e = next) {
@@ -393,21 +426,10 @@ void wg_device_uninit(struct wg_device *dev)
 	cookie_checker_wipe(&dev->cookie_checker);
 	ratelimiter_uninit(&dev->ratelimiter);
 	noise_identity_wipe(&dev->identity);
+	crypto_wipe(dev->mac1_key, WG_HASH_LEN);
+	pthread_mutex_destroy(&dev->mac1_lock);
 	pthread_rwlock_destroy(&dev->lock);
 	memset(dev, 0, sizeof(*dev));
-}
-
-bool wg_device_under_load(struct wg_device *dev)
-{
-	uint64_t now = wg_device_now(dev);
-
-	if (now - dev->load_window_start >= WG_NSEC_PER_SEC) {
-		dev->load_window_start = now;
-		dev->load_count = 0;
-	}
-	if (++dev->load_count > WG_HANDSHAKE_LOAD)
-		dev->under_load_until = now + WG_NSEC_PER_SEC;
-	return now < dev->under_load_until;
 }
 
 void wg_device_lock(struct wg_device *dev)

@@ -11,10 +11,15 @@
  * Threads: tun_input and udp_input may run on several threads at once (each thread with its
  * own noise slot and its own ops context, see noise_set_thread_slot). They hold dev->lock for
  * reading while they use the tables and keypairs, touch a peer's timers, endpoint and counters
- * under its mutex, and leave the rest (handshake messages, keypair rotation, timer actions,
- * staged packets) to the end of the call, done with dev->lock held for writing. Everything
- * else (tick, the uapi callbacks, peer and key changes) needs dev->lock for writing:
- * wg_device_tick takes it itself; uapi callers take it with wg_device_lock. */
+ * under its mutex, and leave keypair rotation, timer actions and staged packets to the end of
+ * the call, done with dev->lock held for writing. Handshake messages never wait for that:
+ * udp_input checks their length and MAC1 (the key read under mac1_lock, not dev->lock) and
+ * copies them into the bounded handshake queue (hs_queue.c), served by one consumer at a
+ * time (a thread the engine starts, or a budgeted turn at the end of udp_input when none
+ * runs). The consumer does its Diffie-Hellman work on copies without dev->lock and holds it
+ * for writing only to install the result (handshake.c). Everything else (tick, the uapi
+ * callbacks, peer and key changes) needs dev->lock for writing: wg_device_tick takes it
+ * itself; uapi callers take it with wg_device_lock. */
 #ifndef CULVERT_WG_DEVICE_H
 #define CULVERT_WG_DEVICE_H
 #include <stdbool.h>
@@ -38,8 +43,9 @@ enum {
 	WG_DEFAULT_MTU = 1420,
 	WG_BATCH = 64,
 	WG_MAX_STAGED = 128,	/* packets held per peer while no session exists */
-	WG_HANDSHAKE_LOAD = 64,	/* handshake messages per second that mean "under load" */
-	WG_HS_PER_BATCH = 16,	/* handshake messages taken from one udp_input batch */
+	WG_HS_QUEUE_LEN = 4096,	/* handshake messages waiting for the consumer */
+	WG_HS_LOAD_DEPTH = WG_HS_QUEUE_LEN / 8,	/* a queue this deep means "under load" */
+	WG_HS_BUDGET = 256,	/* messages one inline turn serves (no handshake thread) */
 };
 
 enum wg_drop {
@@ -121,13 +127,35 @@ struct wg_device_ops {
 	uint64_t (*now)(void *ctx);
 	void (*wall)(void *ctx, int64_t *sec, int64_t *nsec);
 	/* A message from ep passed authentication: a handshake message the device accepted or
-	 * a data message that decrypted. Called like udp_send, from inside udp_input; may be
-	 * NULL. The TCP transport keeps the connections that proved themselves this way. */
+	 * a data message that decrypted. Called like udp_send, from inside udp_input or by the
+	 * handshake queue's consumer (no lock held then); may be NULL. The TCP transport keeps
+	 * the connections that proved themselves this way. */
 	void (*authenticated)(void *ctx, const struct wg_endpoint *ep);
 	void *ctx;
 };
 
 struct wg_index_entry;
+
+/* One handshake message waiting in the queue (the largest message fits). */
+struct wg_hs_item {
+	uint8_t msg[WG_MSG_INITIATION_LEN];
+	uint32_t len;
+	struct wg_endpoint ep;
+};
+
+/* The bounded handshake queue (hs_queue.c): a ring allocated once, filled by the workers,
+ * drained by one consumer at a time. */
+struct wg_hs_queue {
+	pthread_mutex_t lock;		/* the ring and the flags below */
+	pthread_cond_t cond;
+	struct wg_hs_item *items;	/* [WG_HS_QUEUE_LEN] */
+	unsigned int head, count;
+	unsigned int depth;		/* atomic: queued + the one being handled */
+	bool threaded;			/* a thread (or a test) serves it: udp_input does not */
+	bool stop;
+	pthread_mutex_t serve;		/* held by the consumer */
+	uint64_t last_under_load;	/* ns, the consumer's */
+};
 
 struct wg_device {
 	char name[16];
@@ -151,13 +179,17 @@ struct wg_device {
 	size_t index_hash_size, n_index;
 
 	struct aip_table *aip;
-	struct cookie_checker cookie_checker;
-	struct ratelimiter ratelimiter;	/* handshake messages per source, after MAC2 */
+	struct cookie_checker cookie_checker;	/* dev->lock; the secret: the hs consumer's */
+	uint64_t identity_gen;		/* changed with the private key (dev->lock for writing) */
+	uint64_t peer_serial;		/* numbers peers, so a freed one is never taken for another */
 
-	/* handshake load estimate: messages in the current one-second window */
-	uint64_t load_window_start;
-	unsigned int load_count;
-	uint64_t under_load_until;
+	/* The copy of cookie_checker.mac1_key that workers check MAC1 with. */
+	pthread_mutex_t mac1_lock;
+	uint8_t mac1_key[WG_HASH_LEN];
+	bool mac1_set;
+
+	struct wg_hs_queue hsq;
+	struct ratelimiter ratelimiter;	/* handshake messages per source, after MAC2 */
 
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;
@@ -176,7 +208,9 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 void wg_device_uninit(struct wg_device *dev);
 
 /* Sets (or with NULL clears) the private key; peers whose public key equals the new public
- * key are removed, precomputed secrets recomputed, sessions kept as wireguard-go does. */
+ * key are removed, precomputed secrets recomputed, and every peer's sessions and handshake
+ * in flight end, so the next packet to a peer starts a handshake at once (as the kernel and
+ * wireguard-go do). Setting the key already in use changes nothing. */
 int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv);
 
 struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
@@ -222,9 +256,38 @@ static inline void wg_device_drop(struct wg_device *dev, enum wg_drop why)
 {
 	wg_device_drop_n(dev, why, 1);
 }
+/* ops.authenticated, if there is one. */
+static inline void wg_device_authenticated(struct wg_device *dev, const struct wg_endpoint *ep)
+{
+	if (dev->ops.authenticated)
+		dev->ops.authenticated(dev->ops.ctx, ep);
+}
+
 /* Count a drop and log it (rate-limited) with the peer or source in text. */
 void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who);
+void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct wg_endpoint *src);
 
-bool wg_device_under_load(struct wg_device *dev);
+/* Handshake queue (hs_queue.c): allocated by wg_device_init. A full queue drops
+ * (queue_full); false then. */
+int wg_hs_queue_init(struct wg_device *dev);
+void wg_hs_queue_uninit(struct wg_device *dev);
+bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src);
+/* Serve up to budget queued messages on this thread; returns how many. */
+unsigned int wg_device_handshake_run(struct wg_device *dev, unsigned int budget);
+/* Leave the queue to another thread (or the caller's own wg_device_handshake_run): udp_input
+ * then only queues. wg_device_handshake_serve blocks serving until wg_device_handshake_stop. */
+void wg_device_handshake_external(struct wg_device *dev, bool on);
+void wg_device_handshake_serve(struct wg_device *dev);
+void wg_device_handshake_stop(struct wg_device *dev);
+/* Messages queued or in hand. */
+unsigned int wg_device_handshake_depth(const struct wg_device *dev);
+/* Under load: the queue is WG_HS_LOAD_DEPTH deep, or was within the last second. The
+ * consumer's view (call it from the consumer, or a test between turns). */
+bool wg_device_under_load(struct wg_device *dev, uint64_t now);
+/* As if the queue had just been deep (tests and the fuzzer reach the cookie path so). */
+void wg_device_note_load(struct wg_device *dev, uint64_t now);
+
+/* handshake.c: one queued message, by the consumer. */
+void wg_handshake_handle(struct wg_device *dev, const struct wg_hs_item *it, uint64_t now);
 
 #endif

@@ -98,7 +98,7 @@ struct noise_handshake {
 	uint32_t local_index, remote_index;
 };
 
-enum { NOISE_MAX_SLOTS = 64 };
+enum { NOISE_MAX_SLOTS = 65 };	/* 64 workers and a handshake thread */
 
 /* How many threads may use a keypair at once (1..NOISE_MAX_SLOTS); sessions begun later get
  * that many contexts. And this thread's slot, below that count (default 0). */

@@ -86,8 +86,22 @@ void wg_peer_identity_changed(struct wg_peer *p)
 	noise_handshake_precompute(&p->hs);
 }
 
+void wg_peer_expire_sessions(struct wg_peer *p, uint64_t now)
+{
+	char name[64];
+
+	wg_peer_clear_keypairs(p);
+	handshake_forget(p);
+	timers_handshake_reset(&p->timers, now);
+	if (p->up) {
+		p->up = false;
+		log_info("%s: down (our private key changed)", wg_peer_name(p, name, sizeof(name)));
+	}
+}
+
 void wg_peer_set_psk(struct wg_peer *p, const uint8_t *psk)
 {
+	p->hs_gen++;
 	if (psk)
 		memcpy(p->psk, psk, WG_KEY_LEN);
 	else

@@ -31,6 +31,8 @@ struct wg_peer {
 	unsigned int pending_act;	/* timers_* action bits */
 	uint32_t pending_kp_index;
 	struct wg_peer *next, *prev, *hash_next;
+	uint64_t serial;		/* unique in the device, never reused */
+	uint64_t hs_gen;		/* changes with the psk: a handshake made before is stale */
 	uint8_t public_key[WG_KEY_LEN];
 	uint8_t psk[WG_KEY_LEN];	/* zero: none */
 
@@ -59,6 +61,9 @@ struct wg_peer *wg_peer_new(struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]
 void wg_peer_free(struct wg_peer *p);	/* clears keypairs and indices; not the table links */
 
 void wg_peer_identity_changed(struct wg_peer *p);
+/* The private key changed: drop every keypair and the handshake in flight, and let the next
+ * packet start a handshake at once (no rate limit from the last initiation). */
+void wg_peer_expire_sessions(struct wg_peer *p, uint64_t now);
 void wg_peer_set_psk(struct wg_peer *p, const uint8_t *psk);	/* NULL: none */
 void wg_peer_set_persistent_keepalive(struct wg_peer *p, uint16_t seconds);
 void wg_peer_set_endpoint(struct wg_peer *p, const struct wg_endpoint *ep);
