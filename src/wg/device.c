@@ -331,8 +331,6 @@ static void mac1_key_update(struct wg_device *dev)
 
 int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 {
-	uint64_t now = wg_device_now(dev);
-
 	if (!priv || key_is_zero(priv)) {
 		if (!dev->identity.has_identity)
 			return 0;
@@ -363,7 +361,7 @@ int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 	mac1_key_update(dev);
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
 		wg_peer_identity_changed(p);
-		wg_peer_expire_sessions(p, now);
+		wg_peer_expire_sessions(p);
 	}
 	return 0;
 }

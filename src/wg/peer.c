@@ -86,13 +86,13 @@ void wg_peer_identity_changed(struct wg_peer *p)
 	noise_handshake_precompute(&p->hs);
 }
 
-void wg_peer_expire_sessions(struct wg_peer *p, uint64_t now)
+void wg_peer_expire_sessions(struct wg_peer *p)
 {
 	char name[64];
 
 	wg_peer_clear_keypairs(p);
 	handshake_forget(p);
-	timers_handshake_reset(&p->timers, now);
+	timers_handshake_reset(&p->timers);
 	if (p->up) {
 		p->up = false;
 		log_info("%s: down (our private key changed)", wg_peer_name(p, name, sizeof(name)));

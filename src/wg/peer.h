@@ -63,7 +63,7 @@ void wg_peer_free(struct wg_peer *p);	/* clears keypairs and indices; not the ta
 void wg_peer_identity_changed(struct wg_peer *p);
 /* The private key changed: drop every keypair and the handshake in flight, and let the next
  * packet start a handshake at once (no rate limit from the last initiation). */
-void wg_peer_expire_sessions(struct wg_peer *p, uint64_t now);
+void wg_peer_expire_sessions(struct wg_peer *p);
 void wg_peer_set_psk(struct wg_peer *p, const uint8_t *psk);	/* NULL: none */
 void wg_peer_set_persistent_keepalive(struct wg_peer *p, uint16_t seconds);
 void wg_peer_set_endpoint(struct wg_peer *p, const struct wg_endpoint *ep);

@@ -125,9 +125,8 @@ unsigned int timers_want_handshake(struct timers *t, uint64_t now)
 	return rate_limited(t, now) ? 0 : TIMERS_SEND_HANDSHAKE_INITIATION;
 }
 
-void timers_handshake_reset(struct timers *t, uint64_t now)
+void timers_handshake_reset(struct timers *t)
 {
-	(void)now;
 	t->retransmit_at = 0;
 	t->handshake_attempts = 0;
 	t->initiation_ever_sent = false;

@@ -96,7 +96,7 @@ void timers_session_derived(struct timers *t, uint64_t now, bool initiator);
 unsigned int timers_want_handshake(struct timers *t, uint64_t now);
 /* The handshake in flight is void (our key changed): no retry of it, and the next want may
  * initiate at once. */
-void timers_handshake_reset(struct timers *t, uint64_t now);
+void timers_handshake_reset(struct timers *t);
 /* send_counter: the nonce about to be used on the current session. */
 unsigned int timers_keep_fresh_send(struct timers *t, uint64_t now, uint64_t send_counter);
 unsigned int timers_keep_fresh_receive(struct timers *t, uint64_t now);
