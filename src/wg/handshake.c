@@ -104,7 +104,9 @@ static bool admit(struct wg_device *dev, const struct wg_hs_item *it, uint32_t s
 		return false;
 	}
 	if (load && !ratelimiter_allow(&dev->ratelimiter, &it->ep.sa, now)) {
-		wg_device_drop_from(dev, WG_DROP_RATELIMITED, &it->ep);
+		/* counted, not logged: a flood makes millions, and formatting each costs more
+		 * than the check that refused it */
+		wg_device_drop(dev, WG_DROP_RATELIMITED);
 		crypto_wipe(&c->id, sizeof(c->id));
 		return false;
 	}

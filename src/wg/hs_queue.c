@@ -54,10 +54,10 @@ bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, cons
 	memcpy(it->msg, msg, len);
 	it->len = len;
 	it->ep = *src;
-	q->count++;
-	__atomic_add_fetch(&q->depth, 1, __ATOMIC_RELAXED);
-	if (q->threaded)
+	/* the consumer sleeps only on an empty queue */
+	if (!q->count++ && q->threaded)
 		pthread_cond_signal(&q->cond);
+	__atomic_add_fetch(&q->depth, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q->lock);
 	return true;
 }
