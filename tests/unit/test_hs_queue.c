@@ -1,6 +1,7 @@
 /* The handshake queue: bounded, "under load" from its depth (never from garbage), state
- * installed by the consumer only when the key and peer did not change meanwhile, and data
- * delivered by a worker thread while a handshake thread works through a flood. */
+ * installed by the consumer only when the key and peer did not change meanwhile, a new private
+ * key handshaking at once, and data delivered by a worker thread while a handshake thread
+ * works through a flood. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -314,6 +315,47 @@ static void test_installs_state(void **state)
 	host_free(&b);
 }
 
+/* A new private key ends the sessions and the next packet initiates at once, although the
+ * last initiation left less than REKEY_TIMEOUT ago. */
+static void test_new_key_handshakes_at_once(void **state)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + 100 + WG_PKT_TAILROOM];
+	struct wg_pkt p = { .data = buf + WG_PKT_HEADROOM, .len = 100 };
+	struct host a, b;
+	uint8_t k[32];
+
+	(void)state;
+	host_init(&a, "198.18.0.1", 1);
+	host_init(&b, "198.18.0.2", 2);
+	link_hosts(&a, &b);
+	assert_int_equal(wg_peer_send_initiation(a.peer, false), 0);
+	deliver(&a, &b);
+	deliver(&b, &a);
+	assert_non_null(a.peer->kp_current);
+	a.n_out = 0;
+
+	crypto_x25519_keygen(k);
+	assert_int_equal(wg_device_set_private_key(&a.dev, k), 0);
+	crypto_wipe(k, sizeof(k));
+	assert_null(a.peer->kp_current);
+	assert_null(a.peer->kp_previous);
+	assert_int_equal(a.peer->hs_index, 0);
+	/* the same key again changes nothing */
+	assert_int_equal(wg_device_set_private_key(&a.dev, a.dev.identity.static_private), 0);
+
+	memset(p.data, 0, 100);
+	p.data[0] = 0x45;
+	p.data[3] = 100;
+	inet_pton(AF_INET, "198.19.0.1", p.data + 12);
+	inet_pton(AF_INET, "198.19.0.2", p.data + 16);
+	wg_device_tun_input(&a.dev, &p, 1);
+	assert_int_equal(a.peer->staged_count, 1);
+	assert_int_equal(a.n_out, 1);
+	assert_int_equal(a.out[0][0], WG_MSG_INITIATION);
+	host_free(&a);
+	host_free(&b);
+}
+
 /* ---- data keeps flowing while a handshake thread works ---- */
 
 struct flood {
@@ -442,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_load_from_depth),
 		cmocka_unit_test(test_garbage_no_load),
 		cmocka_unit_test(test_installs_state),
+		cmocka_unit_test(test_new_key_handshakes_at_once),
 		cmocka_unit_test(test_data_during_handshake_flood),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
