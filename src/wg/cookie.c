@@ -70,15 +70,21 @@ bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, siz
 enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, size_t len,
 				   const void *src, size_t srclen, bool check_mac2, uint64_t now)
 {
+	if (!cookie_mac1_valid(c->mac1_key, msg, len))
+		return COOKIE_BAD_MAC1;
+	return check_mac2 ? cookie_validate_mac2(c, msg, len, src, srclen, now) : COOKIE_GOOD_MAC1;
+}
+
+enum cookie_result cookie_validate_mac2(struct cookie_checker *c, const void *msg, size_t len,
+					const void *src, size_t srclen, uint64_t now)
+{
 	const struct wg_macs *macs;
 	uint8_t mac[WG_MAC_LEN], cookie[WG_COOKIE_LEN];
 	enum cookie_result r = COOKIE_GOOD_MAC1;
 
-	if (!cookie_mac1_valid(c->mac1_key, msg, len))
+	if (len <= sizeof(*macs))
 		return COOKIE_BAD_MAC1;
 	macs = (const struct wg_macs *)((const uint8_t *)msg + len - sizeof(*macs));
-	if (!check_mac2)
-		return COOKIE_GOOD_MAC1;
 	make_cookie(c, cookie, src, srclen, now);
 	compute_mac2(mac, cookie, msg, len);
 	if (crypto_equal(mac, macs->mac2, WG_MAC_LEN))

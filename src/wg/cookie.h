@@ -53,6 +53,10 @@ enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, si
 /* MAC1 of a whole initiation or response under the key cookie_checker.mac1_key holds, checked
  * in constant time: what the workers test before queueing a handshake message. */
 bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, size_t len);
+/* cookie_validate's MAC2 half, for a message whose MAC1 was checked already: GOOD_MAC2 or
+ * GOOD_MAC1. */
+enum cookie_result cookie_validate_mac2(struct cookie_checker *c, const void *msg, size_t len,
+					const void *src, size_t srclen, uint64_t now);
 /* Build the reply to msg (validated with GOOD_MAC1); receiver = msg's sender index (raw,
  * as on the wire). Returns 0 or -EINVAL for a message of the wrong size. */
 int cookie_reply_create(struct cookie_checker *c, struct wg_msg_cookie_reply *out,

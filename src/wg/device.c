@@ -322,6 +322,7 @@ static void mac1_key_update(struct wg_device *dev)
 {
 	pthread_mutex_lock(&dev->mac1_lock);
 	dev->mac1_set = dev->identity.has_identity;
+	dev->mac1_gen = dev->identity_gen;
 	if (dev->mac1_set)
 		memcpy(dev->mac1_key, dev->cookie_checker.mac1_key, WG_HASH_LEN);
 	else

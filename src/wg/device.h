@@ -141,6 +141,7 @@ struct wg_hs_item {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
 	uint32_t len;
 	struct wg_endpoint ep;
+	uint64_t mac1_gen;		/* identity_gen of the key MAC1 was checked with */
 };
 
 /* The bounded handshake queue (hs_queue.c): a ring allocated once, filled by the workers,
@@ -186,6 +187,7 @@ struct wg_device {
 	/* The copy of cookie_checker.mac1_key that workers check MAC1 with. */
 	pthread_mutex_t mac1_lock;
 	uint8_t mac1_key[WG_HASH_LEN];
+	uint64_t mac1_gen;		/* the identity_gen it belongs to */
 	bool mac1_set;
 
 	struct wg_hs_queue hsq;
@@ -271,7 +273,11 @@ void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct w
  * (queue_full); false then. */
 int wg_hs_queue_init(struct wg_device *dev);
 void wg_hs_queue_uninit(struct wg_device *dev);
-bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src);
+bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src,
+		   uint64_t mac1_gen);
+/* After a batch's messages are queued: wake the consumer thread, once per batch rather than
+ * once per message (a flood would otherwise be a context switch per datagram). */
+void wg_hs_wake(struct wg_device *dev);
 /* Serve up to budget queued messages on this thread; returns how many. */
 unsigned int wg_device_handshake_run(struct wg_device *dev, unsigned int budget);
 /* Leave the queue to another thread (or the caller's own wg_device_handshake_run): udp_input

@@ -81,8 +81,13 @@ static bool admit(struct wg_device *dev, const struct wg_hs_item *it, uint32_t s
 		wg_device_drop(dev, WG_DROP_NO_KEY);
 		return false;
 	}
-	/* MAC1 again: the key may have changed since the worker checked it */
-	r = cookie_validate(&dev->cookie_checker, it->msg, it->len, addr, alen, load, now);
+	/* MAC1 again only if the key changed since the worker checked it */
+	if (it->mac1_gen != dev->identity_gen)
+		r = cookie_validate(&dev->cookie_checker, it->msg, it->len, addr, alen, load, now);
+	else if (load)
+		r = cookie_validate_mac2(&dev->cookie_checker, it->msg, it->len, addr, alen, now);
+	else
+		r = COOKIE_GOOD_MAC1;
 	if (load && r == COOKIE_GOOD_MAC1)
 		reply_ok = !cookie_reply_create(&dev->cookie_checker, &reply, it->msg, it->len, sender_le,
 						addr, alen, now);

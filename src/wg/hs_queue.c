@@ -37,7 +37,8 @@ void wg_hs_queue_uninit(struct wg_device *dev)
 	pthread_mutex_destroy(&q->lock);
 }
 
-bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src)
+bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src,
+		   uint64_t mac1_gen)
 {
 	struct wg_hs_queue *q = &dev->hsq;
 	struct wg_hs_item *it;
@@ -54,12 +55,21 @@ bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, cons
 	memcpy(it->msg, msg, len);
 	it->len = len;
 	it->ep = *src;
-	/* the consumer sleeps only on an empty queue */
-	if (!q->count++ && q->threaded)
-		pthread_cond_signal(&q->cond);
+	it->mac1_gen = mac1_gen;
+	q->count++;
 	__atomic_add_fetch(&q->depth, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q->lock);
 	return true;
+}
+
+void wg_hs_wake(struct wg_device *dev)
+{
+	struct wg_hs_queue *q = &dev->hsq;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->count && q->threaded)
+		pthread_cond_signal(&q->cond);
+	pthread_mutex_unlock(&q->lock);
 }
 
 unsigned int wg_device_handshake_depth(const struct wg_device *dev)

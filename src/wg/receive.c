@@ -15,48 +15,49 @@
 
 /* An initiation or response: its length and MAC1 here, without dev->lock, then the queue.
  * *key_state: 0 not read yet, 1 read into key, -1 no private key. */
-static void queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint8_t key[WG_HASH_LEN],
-			    int *key_state)
+static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint8_t key[WG_HASH_LEN],
+			    uint64_t *gen, int *key_state)
 {
 	uint32_t want = pkt->data[0] == WG_MSG_INITIATION ? WG_MSG_INITIATION_LEN : WG_MSG_RESPONSE_LEN;
 
 	if (pkt->len != want) {
 		wg_device_drop_from(dev, WG_DROP_SHORT_FRAME, &pkt->ep);
-		return;
+		return false;
 	}
 	if (!*key_state) {
 		pthread_mutex_lock(&dev->mac1_lock);
 		*key_state = dev->mac1_set ? 1 : -1;
 		memcpy(key, dev->mac1_key, WG_HASH_LEN);
+		*gen = dev->mac1_gen;
 		pthread_mutex_unlock(&dev->mac1_lock);
 	}
 	if (*key_state < 0) {
 		wg_device_drop(dev, WG_DROP_NO_KEY);
-		return;
+		return false;
 	}
 	if (!cookie_mac1_valid(key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
-		return;
+		return false;
 	}
-	wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep);
+	return wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, *gen);
 }
 
 /* A cookie reply has no MAC1: only one naming a handshake or session of ours is queued, so
  * made-up ones cannot fill the queue (dev->lock held for reading). */
-static void queue_cookie_reply(struct wg_device *dev, struct wg_pkt *pkt)
+static bool queue_cookie_reply(struct wg_device *dev, struct wg_pkt *pkt)
 {
 	const struct wg_msg_cookie_reply *msg = (const void *)pkt->data;
 	uint32_t idx = le32toh(msg->receiver_index);
 
 	if (pkt->len != WG_MSG_COOKIE_REPLY_LEN) {
 		wg_device_drop_from(dev, WG_DROP_SHORT_FRAME, &pkt->ep);
-		return;
+		return false;
 	}
 	if (!wg_index_lookup(dev, idx, WG_INDEX_HANDSHAKE, NULL) && !wg_index_lookup(dev, idx, WG_INDEX_KEYPAIR, NULL)) {
 		wg_device_drop_from(dev, WG_DROP_UNKNOWN_INDEX, &pkt->ep);
-		return;
+		return false;
 	}
-	wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep);
+	return wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0);	/* no MAC1 */
 }
 
 /* Validates the inner IP packet at pkt[0..*len) and trims padding; family and source out. */
@@ -146,8 +147,9 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 {
 	uint64_t now = 0;
 	uint8_t mac1_key[WG_HASH_LEN];
+	uint64_t mac1_gen = 0;
 	int key_state = 0;
-	unsigned int k = 0;
+	unsigned int k = 0, queued = 0;
 	bool locked = false;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -170,7 +172,7 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		switch (pkt->data[0]) {
 		case WG_MSG_INITIATION:
 		case WG_MSG_RESPONSE:
-			queue_handshake(dev, pkt, mac1_key, &key_state);
+			queued += queue_handshake(dev, pkt, mac1_key, &mac1_gen, &key_state);
 			continue;
 		case WG_MSG_COOKIE_REPLY:
 		case WG_MSG_DATA:
@@ -187,7 +189,7 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			now = wg_device_now(dev);
 		}
 		if (pkt->data[0] == WG_MSG_COOKIE_REPLY) {
-			queue_cookie_reply(dev, pkt);
+			queued += queue_cookie_reply(dev, pkt);
 			continue;
 		}
 		p = handle_data(dev, pkt, now, &plain, &plen);
@@ -217,8 +219,12 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			wg_device_drop_n(dev, WG_DROP_TUN_WRITE_FAILED, k - (unsigned int)(r > 0 ? r : 0));
 	}
 	/* No handshake thread: this worker serves the queue itself, a budget at a time. */
-	if (!__atomic_load_n(&dev->hsq.threaded, __ATOMIC_ACQUIRE) && wg_device_handshake_depth(dev))
-		wg_device_handshake_run(dev, WG_HS_BUDGET);
+	if (!__atomic_load_n(&dev->hsq.threaded, __ATOMIC_ACQUIRE)) {
+		if (wg_device_handshake_depth(dev))
+			wg_device_handshake_run(dev, WG_HS_BUDGET);
+	} else if (queued) {
+		wg_hs_wake(dev);
+	}
 	if (__atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
 		wg_device_lock(dev);
 		wg_device_run_pending(dev);
