@@ -1,5 +1,5 @@
 #!/bin/bash
-# culvert simpletun in ../shared/bench/peers.sh: PEERS_EXTRA=bench/peers_extra.sh CULVERT=PATH.
+# culvert simpletun in bench/peers.sh: PEERS_EXTRA=bench/peers_extra.sh CULVERT=PATH.
 # Same path as the built-in "simpletun" (persistent st0 in ta and tb, 198.19.0.1/2), so the
 # original (SIMPLETUN=build/peers/simpletun_orig) is the baseline in the same run.
 run_culvert_st() { # NAME [extra flags]

@@ -1,4 +1,4 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh: "relay-floor", the least a userspace tunnel can do
+# PEERS_EXTRA for bench/peers.sh: "relay-floor", the least a userspace tunnel can do
 # ($B/relay_floor: a blocking tun <-> UDP copy, no crypto, no batching), on the same path as
 # every tunnel. Its idle RTT minus raw veth's is what any userspace design pays on this machine
 # before doing any work of its own (two extra wake-ups each way, tun and UDP system calls).

@@ -1,5 +1,6 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh: the cost of a saturating transfer, for culvert-wg
-# and wireguard-go on the same path. "load-culvert-wg" and "load-wggo" print one line:
+# PEERS_EXTRA for bench/peers.sh: the cost of a saturating transfer, for culvert-wg and
+# wireguard-go (Debian's and, with WGGO_NEW, a current one) on the same path.
+# "load-culvert-wg", "load-wggo" and "load-wggo-new" print one line:
 #   load-NAME  Gbit/s  rtt_idle ms  rtt_load ms (avg, max)  cpu_s_per_gbit (both daemons,
 #   send, recv)  rss_kb and hwm_kb (send, recv)
 # rtt_load is ping through the tunnel while one iperf3 TCP stream fills it; CPU is the daemons'
@@ -61,9 +62,16 @@ with_measure() {
 }
 
 run_load-wggo() { with_measure measure_load run_wggo; }
+# (not wggo_new_missing: these also run under the shared cross-check peers.sh)
+load_new_missing() { [ -x "${WGGO_NEW:-}" ] && return 1; echo "load-wggo-new skipped: WGGO_NEW is not set"; }
+run_load-wggo-new() { load_new_missing || with_measure measure_load run_wggo-new; }
 run_load-culvert-wg() { with_measure measure_load run_culvert-wg; }
 # The same offered load for both: a TCP stream capped below what either tunnel can carry, so
-# the comparison is of queueing at one rate, not of how much more one tunnel moves.
+# the comparison is of queueing and CPU at one rate, not of how much more one tunnel moves.
+# bench/run.sh sets 1G against the current wireguard-go; Debian's carries only about 0.5.
 LOAD_CAP=${LOAD_CAP:-200M}
 run_load-wggo-capped() { LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_wggo; }
+run_load-wggo-new-capped() {
+	load_new_missing || LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_wggo-new
+}
 run_load-culvert-wg-capped() { LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_culvert-wg; }

@@ -1,4 +1,4 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh, used by bench/profile.sh (not by make bench):
+# PEERS_EXTRA for bench/peers.sh, used by bench/profile.sh (not by make bench):
 #   profile-wg      perf record -a -g for PROFILE_SECS while one iperf3 TCP stream runs through
 #                   culvert-wg, into $PROFILE_OUT/perf.data (iperf3's JSON beside it)
 #   rtt-interval    idle ping RTT of raw veth, relay-floor (bench/peers_floor.sh) and culvert-wg

@@ -1,4 +1,4 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh: "culvert-wg-10k", the culvert-wg run with 10,000
+# PEERS_EXTRA for bench/peers.sh: "culvert-wg-10k", the culvert-wg run with 10,000
 # more peers configured on both ends (random keys, a /32 and a /128 each, no endpoints), so
 # the same run shows what a large peer table costs the one peer that carries traffic.
 run_culvert-wg-10k() {

@@ -1,4 +1,4 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh: adds "culvert-wg", culvert's WireGuard daemon on
+# PEERS_EXTRA for bench/peers.sh: adds "culvert-wg", culvert's WireGuard daemon on
 # both ends, configured with wg(8) exactly like the wireguard-go run, "culvert-wg-tcp", the same
 # over the TCP transport, and "culvert-wg-p8", the same with 8 parallel iperf3 streams
 # (aggregate). CULVERT=path/to/culvert; CULVERT_WG_ARGS="--workers 1" (or --no-offload...) is

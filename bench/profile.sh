@@ -9,9 +9,8 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 B=${B:-build}; case $B in /*) ;; *) B=$top/$B ;; esac
 export B CULVERT=$B/culvert PEERS_EXTRA=$top/bench/peers_culvert.sh
-peers=${PEERS_SH:-$top/../shared/bench/peers.sh}
-[ -f "$peers" ] || peers=$(ls "$top"/../*/shared/bench/peers.sh 2>/dev/null | head -1)
-[ -n "$peers" ] && [ -f "$peers" ] || { echo "profile: peers.sh not found; set PEERS_SH" >&2; exit 1; }
+peers=${PEERS_SH:-$top/bench/peers.sh}
+[ -f "$peers" ] || { echo "profile: $peers not found" >&2; exit 1; }
 command -v perf >/dev/null || { echo "profile: perf not found; install linux-perf" >&2; exit 1; }
 [ -x "$B/aead_bench" ] && [ -x "$B/relay_floor" ] || { echo "profile: $B/aead_bench or relay_floor missing; run make profile" >&2; exit 1; }
 ip netns list 2>/dev/null | grep -qE '^t[ab]( |$)' && { echo "profile: namespaces ta/tb in use (a bench running?)" >&2; exit 1; }
