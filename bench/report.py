@@ -114,7 +114,7 @@ w = out.append
 w("# Benchmark results\n")
 w("`make bench`: every tunnel on the same two-namespace veth path, one iperf3 TCP stream (%s s) and\n"
   "20 pings each, all in one invocation of `bench/peers.sh`; then `bench/scale.sh`.\n"
-  "%d cores, kernel %s, %s, culvert at commit %s. Absolute numbers vary with the machine (and\n"
+  "%d cores, kernel %s, %s, culvert's src/ as of commit %s. Absolute numbers vary with the machine (and\n"
   "with what else runs on it); the ratios, taken within one run, are what to compare.\n"
   % (secs, os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"), info.get("commit", "unknown")))
 w("Two wireguard-go builds: Debian's %s (no TUN offloads, no UDP GSO/GRO) and, when\n"

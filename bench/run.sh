@@ -57,7 +57,8 @@ for r in $(seq "$rounds"); do
 done
 # what report.py needs to say what was measured: the commit, the offered load of -capped runs
 {
-	echo "bench commit $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD 2>/dev/null || echo +changes)"
+	# culvert's code: the last commit that changed src/ (bench-only commits do not change it)
+	echo "bench commit $(git -C "$top" log -1 --format=%h -- src 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD -- src 2>/dev/null || echo +changes)"
 	echo "bench load_cap $LOAD_CAP"
 	echo "bench rounds $rounds load_rounds $lrounds"
 	bash "$peers" "$secs" $all
