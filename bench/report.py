@@ -114,9 +114,14 @@ w = out.append
 w("# Benchmark results\n")
 w("`make bench`: every tunnel on the same two-namespace veth path, one iperf3 TCP stream (%s s) and\n"
   "20 pings each, all in one invocation of `bench/peers.sh`; then `bench/scale.sh`.\n"
-  "%d cores, kernel %s, %s, culvert's src/ as of commit %s. Absolute numbers vary with the machine (and\n"
-  "with what else runs on it); the ratios, taken within one run, are what to compare.\n"
+  "%d cores, kernel %s, %s, culvert's src/ as of commit %s.\n"
+  "Absolute numbers vary with the machine (and with what else runs on it); the ratios, taken\n"
+  "within one run, are what to compare.\n"
   % (secs, os.cpu_count(), platform.release(), time.strftime("%Y-%m-%d"), info.get("commit", "unknown")))
+if "loadavg_start" in info:
+    w("Load average of the machine (1, 5, 15 min) at the start and at the end of the run: %s and\n"
+      "%s; other work ran beside the bench, so throughput spread widely.\n"
+      % (info["loadavg_start"], info.get("loadavg_end", "?")))
 w("Two wireguard-go builds: Debian's %s (no TUN offloads, no UDP GSO/GRO) and, when\n"
   "`WGGO_NEW` names one, a current release (bench/README.md says how to build it); every ratio\n"
   "names the one it compares with.\n" % versions.get(OLD, "wireguard-go"))
@@ -222,19 +227,21 @@ if load:
     w("\n## Latency under load\n")
     w("Ping through the tunnel (every 100 ms) while one iperf3 TCP stream saturates it (the\n"
       "`-capped` rows: the same stream capped at %s, so that the tunnels compared carry the same\n"
-      "load). Ratios compare like with like: saturating with saturating, capped with capped.%s\n"
-      % (info.get("load_cap", "one rate"), (" Each ran %d times, interleaved with the tunnels above;\n"
-                                              "medians." % runs_l) if runs_l > 1 else ""))
+      "load). Ratios compare like with like: saturating with saturating, capped with capped.\n%s"
+      % (info.get("load_cap", "one rate"),
+         ("Each ran %d times, interleaved with the tunnels above; medians.\n" % runs_l) if runs_l > 1 else ""))
     load_table(("Gbit/s during", "idle RTT ms", "loaded RTT avg ms", "loaded RTT max ms"),
                ("avg", ("gbit", "idle", "avg", "max"), lambda d: d and d["avg"]), "%.3f")
     for b_ in wgs:
         cw, cc = load.get("culvert-wg"), load.get("culvert-wg-capped")
         wb, wc = load.get(b_), load.get(b_ + "-capped")
-        w("\nTarget: culvert-wg's average RTT under load <= %s's: saturating each: %s (%s); at the same "
-          "offered load: %s (%s)." % (label(b_), verdict(cmp(cw and cw["avg"], wb and wb["avg"])),
-                                      ratio(cw and cw["avg"], wb and wb["avg"]),
-                                      verdict(cmp(cc and cc["avg"], wc and wc["avg"])),
-                                      ratio(cc and cc["avg"], wc and wc["avg"])))
+        line = "\nTarget: culvert-wg's average RTT under load <= %s's:" % label(b_)
+        if cw and wb:
+            line += " saturating each: %s (%s)" % (verdict(cmp(cw["avg"], wb["avg"])), ratio(cw["avg"], wb["avg"]))
+        if cc and wc:
+            line += "%s at the same offered load: %s (%s)" % (";" if cw and wb else "",
+                                                           verdict(cmp(cc["avg"], wc["avg"])), ratio(cc["avg"], wc["avg"]))
+        w(line + ".")
     w("")
 
     w("\n## CPU per Gbit/s\n")

@@ -60,8 +60,10 @@ done
 	# culvert's code: the last commit that changed src/ (bench-only commits do not change it)
 	echo "bench commit $(git -C "$top" log -1 --format=%h -- src 2>/dev/null || echo unknown)$(git -C "$top" diff --quiet HEAD -- src 2>/dev/null || echo +changes)"
 	echo "bench load_cap $LOAD_CAP"
+	echo "bench loadavg_start $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "bench rounds $rounds load_rounds $lrounds"
 	bash "$peers" "$secs" $all
+	echo "bench loadavg_end $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$out/raw.txt"
 bash "$top/bench/scale.sh" "${SCALE_PEERS:-10000}" | tee "$out/scale.txt"
 echo "bench: measured in $(($(date +%s) - start)) s"
