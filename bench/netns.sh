@@ -78,16 +78,25 @@ wait_ping() {
 # iperf_run ADDR SECS [iperf3 client options]: one TCP stream ta -> tb; prints Gbit/s
 # (received) and both ends' CPU share as iperf3 reports it, or FAIL
 iperf_run() {
-	ip netns exec tb iperf3 -s -1 -D -B "$1" >/dev/null 2>&1
+	rm -f "$W/iperf-s.pid"
+	ip netns exec tb iperf3 -s -1 -D -B "$1" -I "$W/iperf-s.pid" >/dev/null 2>&1
 	sleep 0.3
-	ip netns exec ta iperf3 -c "$1" -t "${2:-5}" -J ${3:-} >"$W/iperf.json" 2>/dev/null || { echo FAIL; return 1; }
-	python3 - "$W/iperf.json" <<-'PY'
+	# iperf3 3.12 exits 0 with -J even when it cannot connect: the JSON says whether it ran
+	ip netns exec ta iperf3 -c "$1" -t "${2:-5}" -J ${3:-} >"$W/iperf.json" 2>/dev/null
+	python3 - "$W/iperf.json" <<-'PY' && return 0
 	import json, sys
-	end = json.load(open(sys.argv[1]))["end"]
-	s = end.get("sum_received") or end["sum"]
-	c = end["cpu_utilization_percent"]
+	try:
+	    end = json.load(open(sys.argv[1]))["end"]
+	    s = end.get("sum_received") or end["sum"]
+	    c = end["cpu_utilization_percent"]
+	except (ValueError, KeyError):
+	    sys.exit(1)
 	print("%.2f cpu_send=%.0f%% cpu_recv=%.0f%%" % (s["bits_per_second"] / 1e9, c["host_total"], c["remote_total"]))
 	PY
+	# the server waits for its one client forever: do not leave it behind
+	[ -s "$W/iperf-s.pid" ] && kill "$(cat "$W/iperf-s.pid")" 2>/dev/null
+	echo FAIL
+	return 1
 }
 
 # measure NAME ADDR: the line bench/report.py reads, "NAME  G Gbit/s  rtt R ms": R is the
