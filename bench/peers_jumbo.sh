@@ -1,7 +1,7 @@
-# PEERS_EXTRA for ../shared/bench/peers.sh: the culvert-wg and wireguard-go runs at the kernel
+# PEERS_EXTRA for bench/peers.sh: the culvert-wg and wireguard-go runs at the kernel
 # selftest's jumbo MTU (34736 on the tunnels) over a veth of 65535, so no encrypted datagram is
 # fragmented, as over the selftest's loopback: "culvert-wg-jumbo", "wggo-jumbo" (Debian's
-# wireguard-go) and "wggo-new-jumbo" (WGGO_NEW=PATH, a current one built by wggo-new.sh).
+# wireguard-go) and "wggo-new-jumbo" (WGGO_NEW=PATH, a current one, bench/README.md).
 JUMBO_MTU=${JUMBO_MTU:-34736}
 jumbo_mtu() { # DEV_A DEV_B
   ip -n ta link set va mtu 65535; ip -n tb link set vb mtu 65535

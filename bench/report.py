@@ -102,7 +102,7 @@ REF = NEW if by.get(NEW, (None,))[0] is not None else OLD
 
 def label(n):
     """A wireguard-go row named by its version, so no ratio hides which one it compares with."""
-    base = n[:-len("-capped")] if n.endswith("-capped") else n
+    base = re.sub(r"-(capped|jumbo)$", "", n)
     if base not in (OLD, NEW):
         return n
     v = versions.get(base) or ("current" if base == NEW else "Debian's")
@@ -191,8 +191,8 @@ if None not in (rt("relay-floor"), rt("raw-veth"), rt("culvert-wg")):
     w("| (floor) relay-floor, a bare tun <-> UDP copy in userspace, RTT vs raw veth | +%.3f ms | - |"
       % (rt("relay-floor") - rt("raw-veth")))
     w("| (floor) culvert-wg RTT vs relay-floor | %+.3f ms | - |" % (rt("culvert-wg") - rt("relay-floor")))
-target("culvert-wg-jumbo (MTU 34736) >= wireguard-go-jumbo", g("culvert-wg-jumbo"), g("wireguard-go-jumbo"), False)
-target("culvert-wg-jumbo (MTU 34736) >= wireguard-go-new-jumbo", g("culvert-wg-jumbo"), g("wireguard-go-new-jumbo"), False)
+target("culvert-wg-jumbo (MTU 34736) >= %s-jumbo" % label(OLD), g("culvert-wg-jumbo"), g("wireguard-go-jumbo"), False)
+target("culvert-wg-jumbo (MTU 34736) >= %s-jumbo" % label(NEW), g("culvert-wg-jumbo"), g("wireguard-go-new-jumbo"), False)
 target("culvert-wg-jumbo (MTU 34736) >= culvert-wg (MTU 1420)", g("culvert-wg-jumbo"), g("culvert-wg"), False)
 target("culvert-wg 8 streams >= 1 stream", g("culvert-wg-p8"), g("culvert-wg"), False)
 target("culvert-wg with 10k peers >= 90% of 1 peer", g("culvert-wg-10k"), g("culvert-wg"), False, 0.9)
