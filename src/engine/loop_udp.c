@@ -100,27 +100,36 @@ int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, uns
 	return (int)done;
 }
 
+static int udp_batch(struct loop_worker *w)
+{
+	int r = udpio_recv(w->uio, w->rx_ptrs, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+			   LOOP_RX_BUFS, w->upkts, LOOP_PKTS);
+
+	for (int i = 0; i < r; i++) {
+		w->pkts[i].data = w->upkts[i].buf;
+		w->pkts[i].len = (uint32_t)w->upkts[i].len;
+		memcpy(&w->pkts[i].ep, &w->upkts[i].addr, sizeof(w->pkts[i].ep));
+	}
+	if (r > 0)
+		wg_device_udp_input(w->l->dev, w->pkts, (unsigned int)r);
+	return r;
+}
+
 void loop_udp_readable(struct loop_worker *w)
 {
-	/* The messages one udpio_recv asks for (see there): fewer packets than that means the
-	 * socket was empty, and a further recvmmsg would only say EAGAIN. Level-triggered epoll
-	 * reports whatever arrived since, so skipping it saves a syscall per exchange. */
-	unsigned int asked = w->uio->caps.gro ? LOOP_PKTS / UDPIO_MAX_SEGS : LOOP_RX_BUFS;
-
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
-		int r = udpio_recv(w->uio, w->rx_ptrs, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
-				   LOOP_RX_BUFS, w->upkts, LOOP_PKTS);
-		if (r <= 0)
+		if (udp_batch(w) < 0)
 			return;
-		for (int i = 0; i < r; i++) {
-			w->pkts[i].data = w->upkts[i].buf;
-			w->pkts[i].len = (uint32_t)w->upkts[i].len;
-			memcpy(&w->pkts[i].ep, &w->upkts[i].addr, sizeof(w->pkts[i].ep));
-		}
-		wg_device_udp_input(w->l->dev, w->pkts, (unsigned int)r);
-		if ((unsigned int)r < asked)
+		/* Fewer messages than asked means the socket was empty, and a further recvmmsg
+		 * would only say EAGAIN. Level-triggered epoll reports whatever arrived since,
+		 * so skipping it saves a syscall per exchange. */
+		if (w->uio->rx_drained && !udpio_rx_pending(w->uio))
 			return;
 	}
+	/* Segments received but not yet handed over wait for no epoll event: finish them
+	 * (the socket may be swapped at the next wake-up). */
+	while (udpio_rx_pending(w->uio))
+		udp_batch(w);
 }
 
 int loop_op_rebind(void *ctx)

@@ -3,6 +3,7 @@
 #include "engine/udpio.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,8 @@ int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 		o = &defaults;
 	memset(&u->caps, 0, sizeof(u->caps));
 	memset(&u->stats, 0, sizeof(u->stats));
+	u->rx_nm = 0;
+	u->rx_seg_hint = 0;
 	u->fd = fd;
 	u->last_err = 0;
 	if (getsockname(fd, &a.sa, &l) < 0)
@@ -344,12 +347,78 @@ int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n)
 	return handled ? (int)handled : -EAGAIN;
 }
 
+/* Splits the messages of the last recvmmsg into out[] from where the previous call stopped;
+ * what does not fit stays for the next call (udpio_rx_pending), nothing is dropped. */
+static size_t recv_split(struct udpio *u, uint8_t *const *bufs, struct udpio_pkt *out, size_t n_out)
+{
+	size_t k = 0;
+
+	for (; u->rx_msg < u->rx_nm; u->rx_msg++, u->rx_off = 0, u->rx_started = false) {
+		size_t i = u->rx_msg, len = u->msgs[i].msg_len;
+		struct msghdr *mh = &u->msgs[i].msg_hdr;
+
+		if (!u->rx_started) {
+			if (mh->msg_flags & MSG_TRUNC) {
+				u->stats.rx_trunc++;
+				continue;
+			}
+			size_t seg = len;
+			udpio_parse_ctl(mh, &seg, &u->rx_src);
+			if (seg >= len)
+				seg = len;
+			else
+				u->stats.rx_gro_msgs++;
+			if (seg && seg < u->rx_seg_min)
+				u->rx_seg_min = seg;
+			u->rx_seg = seg;
+			from_sock(&u->addrs[i]);
+			u->rx_started = true;
+		}
+		do {
+			if (k == n_out)
+				return k;
+			size_t l = len - u->rx_off < u->rx_seg ? len - u->rx_off : u->rx_seg;
+			out[k].buf = bufs[i] + u->rx_off;
+			out[k].len = l;
+			out[k].addr = u->addrs[i];
+			out[k].src = u->rx_src;
+			k++;
+			u->rx_off += l;
+		} while (u->rx_off < len);
+	}
+	/* all out: the smallest segment seen sizes the next receive */
+	if (u->rx_seg_min != SIZE_MAX)
+		u->rx_seg_hint = u->rx_seg_min;
+	u->rx_nm = 0;
+	return k;
+}
+
+bool udpio_rx_pending(const struct udpio *u)
+{
+	return u->rx_nm != 0;
+}
+
 int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 	       struct udpio_pkt *out, size_t n_out)
 {
-	size_t nm = nbufs < UDPIO_MAX_BATCH ? nbufs : UDPIO_MAX_BATCH, k = 0;
-	if (u->caps.gro && nm > n_out / UDPIO_MAX_SEGS)
-		nm = n_out / UDPIO_MAX_SEGS ? n_out / UDPIO_MAX_SEGS : 1;
+	size_t nm = nbufs < UDPIO_MAX_BATCH ? nbufs : UDPIO_MAX_BATCH;
+
+	if (n_out == 0)
+		return -EINVAL;
+	if (u->rx_nm)
+		return (int)recv_split(u, bufs, out, n_out);
+	/* With GRO a message holds up to 64 datagrams, or as many of the last receive's smallest
+	 * as fit in 64 KB: ask for as many messages as out[] should hold then. At MTU 1420 that
+	 * is 5 messages for 256 slots; at 34736, where one message is one datagram, all nbufs
+	 * (rather than 4, a quarter of a batch). A guess too high only leaves segments for the
+	 * next call. */
+	if (u->caps.gro) {
+		size_t per = UDPIO_MAX_SEGS;
+		if (u->rx_seg_hint && (65535 + u->rx_seg_hint - 1) / u->rx_seg_hint < per)
+			per = (65535 + u->rx_seg_hint - 1) / u->rx_seg_hint;
+		if (nm > n_out / per)
+			nm = n_out / per ? n_out / per : 1;
+	}
 	if (nm > n_out)
 		nm = n_out;
 	if (nm == 0)
@@ -370,38 +439,17 @@ int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 	do
 		r = recvmmsg(u->fd, u->msgs, (unsigned int)nm, MSG_DONTWAIT, NULL);
 	while (r < 0 && errno == EINTR);
-	if (r < 0)
+	if (r < 0) {
+		u->rx_drained = true;
 		return -errno;
-	for (int i = 0; i < r; i++) {
-		struct msghdr *mh = &u->msgs[i].msg_hdr;
-		size_t len = u->msgs[i].msg_len, seg = len;
-		if (mh->msg_flags & MSG_TRUNC) {
-			u->stats.rx_trunc++;
-			continue;
-		}
-		struct udpio_src src;
-		udpio_parse_ctl(mh, &seg, &src);
-		if (seg >= len)
-			seg = len;
-		else
-			u->stats.rx_gro_msgs++;
-		from_sock(&u->addrs[i]);
-		size_t off = 0;
-		do {
-			size_t l = len - off < seg ? len - off : seg;
-			if (k == n_out) {
-				u->stats.rx_overflow++;
-			} else {
-				out[k].buf = bufs[i] + off;
-				out[k].len = l;
-				out[k].addr = u->addrs[i];
-				out[k].src = src;
-				k++;
-			}
-			off += l;
-		} while (off < len);
 	}
-	return (int)k;
+	u->rx_drained = (size_t)r < nm;
+	u->rx_nm = (size_t)r;
+	u->rx_msg = 0;
+	u->rx_off = 0;
+	u->rx_started = false;
+	u->rx_seg_min = SIZE_MAX;
+	return (int)recv_split(u, bufs, out, n_out);
 }
 
 const char *udpio_caps_str(const struct udpio_caps *c, char *buf, size_t len)

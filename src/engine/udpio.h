@@ -50,7 +50,6 @@ struct udpio_stats {
 	uint64_t tx_dropped;       /* datagrams dropped on a send error other than EAGAIN */
 	uint64_t rx_gro_msgs;      /* received super-datagrams (more than one segment) */
 	uint64_t rx_trunc;         /* truncated receives dropped */
-	uint64_t rx_overflow;      /* segments dropped for want of out[] slots */
 	uint64_t tx_src_gone;      /* sends whose source address had gone, retried without it */
 };
 
@@ -85,6 +84,13 @@ struct udpio {
 	struct iovec iov[UDPIO_MAX_BATCH];
 	union udpio_addr addrs[UDPIO_MAX_BATCH];
 	union { struct cmsghdr h; char b[UDPIO_CTL_SPACE]; } ctl[UDPIO_MAX_BATCH];
+	/* receive: the last recvmmsg's messages not yet all returned (see udpio_recv) */
+	size_t rx_nm, rx_msg, rx_off;   /* messages, the one being split, and where */
+	bool rx_started;                /* rx_msg's control messages are read: */
+	size_t rx_seg;                  /* ... its segment size */
+	struct udpio_src rx_src;        /* ... and local address */
+	size_t rx_seg_min, rx_seg_hint; /* smallest segment of this receive, of the last one */
+	bool rx_drained;                /* the last recvmmsg got fewer messages than asked */
 };
 
 /* Socket of bind's family bound to it, non-blocking, set up as udpio_attach does. */
@@ -107,10 +113,15 @@ void udpio_close(struct udpio *u);
 int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n);
 
 /* Receive up to nbufs messages into bufs[i][0..cap) and split them into out[0..n_out): each
- * out[] points into a buffer. With GRO on, at most n_out/64 messages are taken per call (at
- * least one) and cap should be 65535. Returns the count, or -EAGAIN/-errno. */
+ * out[] points into a buffer. With GRO on, as many messages as out[] should hold by the last
+ * receive's segment size are taken (at least one) and cap should be 65535. Segments that do
+ * not fit in out[] are returned by the next calls, without a syscall, while udpio_rx_pending:
+ * until then the caller passes the same bufs and leaves the unreturned bytes alone.
+ * Returns the count (0 when all of the messages were truncated), or -EAGAIN/-errno.
+ * u->rx_drained: the last recvmmsg had fewer messages than asked (the socket was empty). */
 int udpio_recv(struct udpio *u, uint8_t *const *bufs, size_t cap, size_t nbufs,
 	       struct udpio_pkt *out, size_t n_out);
+bool udpio_rx_pending(const struct udpio *u);
 
 /* The source control message for dst into ctl (space bytes at least UDPIO_CTL_SPACE's share):
  * IP_PKTINFO for an IPv4 dst (also on a dual-stack socket), IPV6_PKTINFO for IPv6. Returns
