@@ -41,6 +41,7 @@ struct gro_pkt {
 struct gro_stats {
 	uint64_t merged;        /* segments appended to an earlier one */
 	uint64_t out_gso;       /* packets written with a GSO header */
+	uint64_t out_partial;   /* lone segments written with the checksum left to the kernel */
 	uint64_t passthrough;   /* written as they came: not TCP, flags, options, no payload... */
 	uint64_t bad_csum;      /* passthrough because a checksum was wrong */
 };
@@ -57,7 +58,8 @@ struct gro {
 	/* Skip the TCP checksum check: the packets were authenticated end to end (a WireGuard
 	 * session), so a wrong checksum could only come from the peer itself, which the kernel's
 	 * WireGuard trusts as well (CHECKSUM_UNNECESSARY). Merged packets then carry a checksum
-	 * the kernel completes. Off after gro_init. */
+	 * the kernel completes, and so do lone TCP segments (not read again on delivery). Off after
+	 * gro_init. */
 	bool trust_l4_csum;
 	/* Optional scratch_n buffers of GRO_SCRATCH_SIZE: a packet whose cap is too small for
 	 * what merges into it is first copied there, so packets may sit back to back (cap = len,

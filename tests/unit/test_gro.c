@@ -221,6 +221,48 @@ static void test_trusted_csum_merges(void **st)
 	assert_plain(1, 1);
 }
 
+/* A lone segment of authenticated input goes out with its checksum left to the kernel
+ * (NEEDS_CSUM, no GSO): completing it gives the packet as it came, and without trust it is
+ * written unchanged. A segment that never merges (PSH, two flows) is lone too. */
+static void lone_partial(int v)
+{
+	struct craft c = { .v = v, .seq = 7 }, d = { .v = v, .seq = 9, .sport = 4000 };
+	static uint8_t tmp[CAP];
+
+	setup_payload();
+	put_seg(0, c, 0, MSS);
+	put_seg(1, d, 0, 300);
+	g.trust_l4_csum = true;
+	assert_int_equal(run(2), 2);
+	g.trust_l4_csum = false;
+	assert_int_equal(g.stats.out_partial, 2);
+	for (int k = 0; k < 2; k++) {
+		struct virtio_net_hdr vh = hdr_of(k);
+		const uint8_t *p = pkt_of(k);
+		size_t len = len_of(k), l4 = t_l4off(p);
+
+		assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+		assert_int_equal(vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		assert_int_equal(vh.gso_size, 0);
+		assert_int_equal(vh.csum_start, l4);
+		assert_int_equal(vh.csum_offset, 16);
+		assert_int_equal(len, origlen[k]);
+		assert_int_equal(c_get16(p + l4 + 16), t_fold(t_pseudo(p, 6, len - l4)));
+		memcpy(tmp, p, len);
+		c_put16(tmp + l4 + 16, (uint16_t)~t_fold(t_sum(0, tmp + l4, len - l4)));
+		assert_memory_equal(tmp, orig[k], len);
+	}
+	put_seg(0, c, 0, MSS);
+	put_seg(1, d, 0, 300);
+	assert_int_equal(run(2), 2);
+	assert_plain(0, 0);
+	assert_plain(1, 1);
+	assert_int_equal(g.stats.out_partial, 2);
+}
+
+static void test_trusted_lone_partial4(void **st) { lone_partial(4); }
+static void test_trusted_lone_partial6(void **st) { lone_partial(6); }
+
 /* Packets with no room after them (cap = len): the head moves to scratch and the result is
  * the same; without scratch nothing merges. */
 static void test_scratch_heads(void **st)
@@ -366,6 +408,8 @@ int main(void)
 		cmocka_unit_test(test_psh_ends),
 		cmocka_unit_test(test_bad_csum_passes),
 		cmocka_unit_test(test_trusted_csum_merges),
+		cmocka_unit_test(test_trusted_lone_partial4),
+		cmocka_unit_test(test_trusted_lone_partial6),
 		cmocka_unit_test(test_scratch_heads),
 		cmocka_unit_test(test_not_coalesced),
 		cmocka_unit_test(test_short_closes),
