@@ -1,4 +1,5 @@
-/* busypoll: the budget from the environment, no blocking while polling, sleeping after it. */
+/* busypoll: the budget from the environment, no blocking while polling, sleeping after it;
+ * the adaptive policy against an injected clock. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -84,11 +85,137 @@ static void test_wait(void **state)
 	close(ep);
 }
 
+enum { US = 1000, MS = 1000 * US };
+
+static void policy_init(struct busypoll *bp)
+{
+	unsetenv("CULVERT_BUSY_POLL_US");
+	busypoll_init(bp, false);
+}
+
+/* One window from a kick at t: found after `after` ns (0: nothing found), returns the spin. */
+static uint64_t window(struct busypoll *bp, uint64_t t, uint64_t after)
+{
+	busypoll_kick_at(bp, t);
+	if (!bp->until)
+		return 0;
+	uint64_t len = bp->until - t;
+	if (after && after < len) {
+		assert_true(busypoll_polling_at(bp, t + after));
+		busypoll_polled_at(bp, t + after, 1, false);
+		assert_int_equal(bp->until, 0);
+		return after;
+	}
+	assert_true(busypoll_polling_at(bp, t + len / 2));
+	assert_false(busypoll_polling_at(bp, t + len));
+	return len;
+}
+
+/* Pings 50 ms apart: the reply is found 30 us into the window after the request, the window
+ * after the reply ends empty; every kick still gets the whole budget, so idle RTT is kept. */
+static void test_sparse_keeps_full_windows(void **state)
+{
+	struct busypoll bp;
+	uint64_t t = 1 * MS;
+
+	policy_init(&bp);
+	for (int i = 0; i < 200; i++, t += 50 * MS) {
+		busypoll_kick_at(&bp, t);
+		assert_int_equal(bp.until, t + BUSYPOLL_DEFAULT_US * US);
+		busypoll_polled_at(&bp, t + 30 * US, 1, false);
+		busypoll_kick_at(&bp, t + 40 * US);
+		assert_int_equal(bp.until, t + 40 * US + BUSYPOLL_DEFAULT_US * US);
+		assert_false(busypoll_polling_at(&bp, t + 40 * US + BUSYPOLL_DEFAULT_US * US));
+		assert_int_equal(bp.skip, 0);
+	}
+}
+
+/* Bursts 400 us apart whose windows end empty: the loop backs off, then probes one kick in
+ * BUSYPOLL_MAX_SKIP + 1; over a second it spins well under the earned share. */
+static void test_empty_windows_back_off(void **state)
+{
+	struct busypoll bp;
+	uint64_t t = 1 * MS, spun = 0;
+	int polled = 0, kicks = 0;
+
+	policy_init(&bp);
+	for (; t < 1001 * MS; t += 400 * US, kicks++) {
+		uint64_t s = window(&bp, t, 0);
+		spun += s;
+		polled += s > 0;
+		if (!s)	/* skipped: the next burst wakes it after 400 us, beyond the budget */
+			busypoll_polled_at(&bp, t + 400 * US - 1, 1, true);
+	}
+	assert_true(bp.skip > 0 || bp.misses > 1);
+	assert_true(polled < kicks / 8);
+	assert_true(spun < 1000 * MS / BUSYPOLL_SHARE);
+	assert_true(polled > kicks / 64);	/* it keeps probing */
+}
+
+/* A skipped kick whose sleep ends within the budget would have paid: polling resumes. */
+static void test_short_sleep_resumes(void **state)
+{
+	struct busypoll bp;
+	uint64_t t = 1 * MS;
+
+	policy_init(&bp);
+	while (!bp.skip) {
+		window(&bp, t, 0);
+		t += 1 * MS;
+	}
+	busypoll_kick_at(&bp, t);
+	assert_int_equal(bp.until, 0);
+	busypoll_polled_at(&bp, t + 10 * US, 1, true);
+	assert_int_equal(bp.skip, 0);
+	assert_int_equal(bp.misses, 0);
+	busypoll_kick_at(&bp, t + 20 * US);
+	assert_true(bp.until != 0);
+}
+
+/* Windows that always find work after 45 us, back to back: the credit caps spinning at the
+ * earned share of the time (plus what was saved up), so a loaded loop mostly sleeps. */
+static void test_credit_caps_spin(void **state)
+{
+	struct busypoll bp;
+	uint64_t t = 1 * MS, spun = 0;
+
+	policy_init(&bp);
+	while (t < 1001 * MS) {
+		uint64_t s = window(&bp, t, 45 * US);
+		spun += s;
+		t += s ? s : 45 * US;
+		if (!s)
+			busypoll_polled_at(&bp, t, 1, true);
+	}
+	assert_true(spun <= 1000 * MS / BUSYPOLL_SHARE + BUSYPOLL_CREDIT_WINDOWS * BUSYPOLL_DEFAULT_US * US);
+	assert_true(spun >= 1000 * MS / BUSYPOLL_SHARE / 2);
+	/* after a pause the credit is back: a full window again */
+	t += 100 * MS;
+	busypoll_kick_at(&bp, t);
+	assert_int_equal(bp.until, t + BUSYPOLL_DEFAULT_US * US);
+}
+
+/* Off (budget 0): never polls, whatever it is told. */
+static void test_off_never_polls(void **state)
+{
+	struct busypoll bp;
+
+	busypoll_init(&bp, true);
+	busypoll_kick_at(&bp, 5 * MS);
+	assert_int_equal(bp.until, 0);
+	assert_false(busypoll_polling_at(&bp, 5 * MS));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_wait),
+		cmocka_unit_test(test_sparse_keeps_full_windows),
+		cmocka_unit_test(test_empty_windows_back_off),
+		cmocka_unit_test(test_short_sleep_resumes),
+		cmocka_unit_test(test_credit_caps_spin),
+		cmocka_unit_test(test_off_never_polls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
