@@ -58,11 +58,12 @@ static void test_wait(void **state)
 	busypoll_init(&bp, false);
 	unsetenv("CULVERT_BUSY_POLL_US");
 
-	/* polling: an empty wait returns at once */
+	/* polling: an empty wait returns rather than blocking (nothing would wake it); the yield
+	 * after it took over 15 ms on a loaded 2-core machine, so the bound is loose */
 	busypoll_kick(&bp);
 	double t = now_s();
 	assert_int_equal(busypoll_wait(&bp, ep, out, 4), 0);
-	assert_true(now_s() - t < 0.015);
+	assert_true(now_s() - t < 0.5);
 	assert_int_equal(write(efd, &one, 8), 8);
 	assert_int_equal(busypoll_wait(&bp, ep, out, 4), 1);
 
