@@ -20,6 +20,7 @@ int cmd_up(int argc, char **argv) CLI_WEAK;
 int cmd_down(int argc, char **argv) CLI_WEAK;
 int cmd_strip(int argc, char **argv) CLI_WEAK;
 int cmd_syncconf(int argc, char **argv) CLI_WEAK;
+int cmd_reresolve(int argc, char **argv) CLI_WEAK;
 int cmd_show(int argc, char **argv) CLI_WEAK;
 int cmd_genkey(int argc, char **argv) CLI_WEAK;
 int cmd_pubkey(int argc, char **argv) CLI_WEAK;

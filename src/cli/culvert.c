@@ -25,6 +25,7 @@ static const struct command commands[] = {
 	{ "down",      cmd_down,      "take down an interface brought up with `culvert up`" },
 	{ "strip",     cmd_strip,     "print a wg-quick config without its wg-quick keys (for wg setconf)" },
 	{ "syncconf",  cmd_syncconf,  "apply a wg-quick config's keys and peers to a running interface, sessions kept" },
+	{ "reresolve", cmd_reresolve, "re-resolve endpoint names of peers whose handshakes stopped" },
 	{ "show",      cmd_show,      "show interfaces, peers, transfer and drop counters" },
 	{ "genkey",    cmd_genkey,    "print a new private key (base64)" },
 	{ "pubkey",    cmd_pubkey,    "read a private key on stdin, print its public key" },

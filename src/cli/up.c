@@ -75,7 +75,7 @@ static bool valid_ifname(const char *s, size_t len)
 }
 
 /* FILE (has a '/' or ends in .conf) or IFACE (/etc/wireguard/IFACE.conf), as wg-quick does. */
-static bool resolve_target(const char *cmd, const char *arg, char *path, size_t plen, char name[IFNAMSIZ])
+bool up_target(const char *cmd, const char *arg, char *path, size_t plen, char name[IFNAMSIZ])
 {
 	size_t len = strlen(arg);
 	const char *base;
@@ -231,7 +231,7 @@ static int set_addresses_mtu_up(const char *name, const struct config *c)
 }
 
 static int up(const char *name, const char *path, const struct config *c, uint32_t table,
-	      const struct uapi_buf *req)
+	      const struct uapi_buf *req, bool names)
 {
 	bool dns_set = false, fw_set = false;
 	int r;
@@ -259,8 +259,13 @@ static int up(const char *name, const char *path, const struct config *c, uint32
 	if (r < 0) {
 		del_if(name, c, table, dns_set, fw_set);
 		fprintf(stderr, "culvert up: %s: the interface was removed again\n", name);
+		return r;
 	}
-	return r;
+	/* Endpoint names follow their DNS records while the interface lives (culvert reresolve). */
+	if (names && (r = up_reresolve_start(name, path)) < 0)
+		fprintf(stderr, "culvert up: %s: cannot start re-resolving the endpoint names: %s; the interface is up without it\n",
+			name, strerror(-r));
+	return 0;
 }
 
 int cmd_up(int argc, char **argv)
@@ -269,6 +274,7 @@ int cmd_up(int argc, char **argv)
 	struct uapi_buf req = { 0 };
 	struct config c;
 	uint32_t table;
+	bool names;
 	int ret = CLI_EXIT_FAIL;
 
 	if (cli_wants_help(argc, argv)) {
@@ -279,7 +285,7 @@ int cmd_up(int argc, char **argv)
 		return bad_usage("up", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
 	if (argv[1][0] == '-')
 		return bad_usage("up", "it has no options");
-	if (!resolve_target("up", argv[1], path, sizeof(path), name))
+	if (!up_target("up", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	if (load("up", path, &c, true) < 0)
 		return CLI_EXIT_FAIL;
@@ -294,15 +300,20 @@ int cmd_up(int argc, char **argv)
 			"/etc/iproute2/rt_tables; fix the Table line\n", name, c.table);
 		goto out;
 	}
-	if (uapi_client_build_set(&req, &c, true, err, sizeof(err)) < 0) {
-		fprintf(stderr, "culvert up: %s: %s\n", name, err);
-		goto out;
-	}
 	if (nl_link_index(name) >= 0) {
 		fprintf(stderr, "culvert up: %s already exists; take it down first with 'culvert down %s'\n", name, name);
 		goto out;
 	}
-	if (up(name, path, &c, table, &req) >= 0)
+	/* Names are resolved before anything is made, waiting for DNS if the environment says
+	 * so: nothing is left to undo when one never resolves. */
+	names = up_has_endpoint_names(&c);
+	if (up_resolve_endpoints("up", name, &c) < 0)
+		goto out;
+	if (uapi_client_build_set(&req, &c, true, err, sizeof(err)) < 0) {
+		fprintf(stderr, "culvert up: %s: %s\n", name, err);
+		goto out;
+	}
+	if (up(name, path, &c, table, &req, names) >= 0)
 		ret = CLI_EXIT_OK;
 out:
 	uapi_buf_free(&req);
@@ -326,7 +337,7 @@ int cmd_down(int argc, char **argv)
 		return bad_usage("down", argc < 2 ? "give the IFACE (or its config FILE)" : "give only one FILE or IFACE");
 	if (argv[1][0] == '-')
 		return bad_usage("down", "it has no options");
-	if (!resolve_target("down", argv[1], path, sizeof(path), name))
+	if (!up_target("down", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	if (nl_link_index(name) < 0) {
 		fprintf(stderr, "culvert down: there is no interface %s in this network namespace\n", name);
@@ -392,7 +403,7 @@ int cmd_strip(int argc, char **argv)
 	}
 	if (argc != 2)
 		return bad_usage("strip", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
-	if (!resolve_target("strip", argv[1], path, sizeof(path), name))
+	if (!up_target("strip", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	if (access(path, F_OK) < 0) {
 		fprintf(stderr, "culvert strip: %s does not exist: give the path of a wg-quick config\n", path);
@@ -413,11 +424,13 @@ int cmd_syncconf(int argc, char **argv)
 	}
 	if (argc != 2)
 		return bad_usage("syncconf", argc < 2 ? "give a config FILE or an IFACE" : "give only one FILE or IFACE");
-	if (!resolve_target("syncconf", argv[1], path, sizeof(path), name))
+	if (!up_target("syncconf", argv[1], path, sizeof(path), name))
 		return CLI_EXIT_USAGE;
 	if (load("syncconf", path, &c, true) < 0)
 		return CLI_EXIT_FAIL;
-	r = up_sync(name, &c);
+	r = up_resolve_endpoints("syncconf", name, &c);
+	if (r >= 0)
+		r = up_sync(name, &c);
 	config_free(&c);
 	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -10,6 +10,10 @@
 
 enum { UP_TIMEOUT_MS = 5000 };
 
+/* up.c: FILE (has a '/' or ends in .conf) or IFACE (/etc/wireguard/IFACE.conf), as wg-quick
+ * reads its argument; false after one sentence on stderr. */
+bool up_target(const char *cmd, const char *arg, char *path, size_t plen, char name[16]);
+
 /* up_run.c: runs argv (argv[0] looked up in PATH) with stdin_text (NULL: /dev/null) on its
  * stdin; its stdout goes to *out (malloc'd, NUL-terminated) when out, else to ours. Returns
  * its exit status (0-255), or -errno when it could not be run. */
@@ -47,6 +51,28 @@ void up_fw_del(const char *name);
 int up_save(const char *path, const char *name, const struct config *c);
 /* culvert strip: the file without the wg-quick keys, as wg setconf reads it. */
 int up_strip(const char *path, const char *name);
+
+/* up_resolve.c: endpoint names. */
+enum { UP_RETRIES_DEFAULT = 15, UP_RETRIES_FOREVER = -1 };
+/* WG_ENDPOINT_RESOLUTION_RETRIES as wg(8) reads it: unset 15, "infinity" UP_RETRIES_FOREVER,
+ * else a decimal count. false when the text is neither. */
+bool up_resolve_retries(int *retries);
+/* Whether an Endpoint host is a name (not an IPv4 or IPv6 literal). */
+bool up_endpoint_is_name(const char *host);
+/* One getaddrinfo of host: its first address, with port. 0 or the EAI_* code. */
+struct sockaddr_storage;
+int up_resolve_once(const char *host, uint16_t port, struct sockaddr_storage *out);
+/* The address of ss as an Endpoint host ("198.18.0.1", "2001:db8::1", "fe80::1%2"). */
+void up_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t len);
+/* Replaces every peer's endpoint name in c by the address it resolves to; a temporary failure
+ * is retried with wg(8)'s backoff as WG_ENDPOINT_RESOLUTION_RETRIES allows, a name that does
+ * not exist fails at once. Prints each wait and the failure as "culvert CMD: NAME: ...". */
+int up_resolve_endpoints(const char *cmd, const char *name, struct config *c);
+
+/* up_reresolve.c: whether c has an endpoint that is a name; culvert up starts the watcher
+ * (`culvert reresolve --watch path`) then, unless CULVERT_RERESOLVE_AFTER is off. */
+bool up_has_endpoint_names(const struct config *c);
+int up_reresolve_start(const char *name, const char *path);
 
 /* up_sync.c: wg syncconf of c's keys and peers onto the running interface. */
 int up_sync(const char *name, const struct config *c);
