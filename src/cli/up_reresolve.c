@@ -19,12 +19,14 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "cli/cli.h"
 #include "cli/up.h"
 #include "lib/log.h"
+#include "lib/priv.h"
 #include "lib/netlink.h"
 #include "wg/key.h"
 #include "wg/uapi_client.h"
@@ -283,6 +285,20 @@ static int watch(struct watch *w)
 	}
 }
 
+/* It parses DNS answers all day as root: keep root's uid, which owns the file and the control
+ * socket, and no capability but reading a file someone else owns (a config in a user's home),
+ * where there was one. */
+static int drop_caps(void)
+{
+	static const int keep[] = { CAP_DAC_READ_SEARCH };
+	unsigned long long caps = 0;
+
+	if (geteuid() != 0)
+		return 0;
+	priv_effective_caps(&caps);
+	return priv_drop(0, 0, keep, caps & (1ull << CAP_DAC_READ_SEARCH) ? 1 : 0);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -337,6 +353,10 @@ int cmd_reresolve(int argc, char **argv)
 	if (!w.after) {
 		log_info("CULVERT_RERESOLVE_AFTER is off: nothing to do");
 		return CLI_EXIT_OK;
+	}
+	if ((r = drop_caps()) < 0) {
+		log_err("cannot give up capabilities: %s", strerror(-r));
+		return CLI_EXIT_FAIL;
 	}
 	if (watching)
 		r = watch(&w);

@@ -96,6 +96,10 @@ check "ping through the tunnel" wait_ping "$A" 198.19.31.2 25
 	pass "endpoint is the name's address" || fail "endpoint is the name's address" "$(nsx "$A" wg show "$IA" endpoints)"
 [ "$(watchers)" = 1 ] && pass "culvert up started one watcher (culvert reresolve --watch)" ||
 	fail "culvert up started one watcher (culvert reresolve --watch)" "$(watchers) running"
+wpid=$(ip netns pids "$A" | while read -r p; do tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "reresolve --watch" && echo "$p"; done | head -1)
+caps=$(awk '/^CapEff/ {print $2}' "/proc/$wpid/status" 2>/dev/null)
+[ "$caps" = 0000000000000004 ] && pass "the watcher keeps no capability but dac_read_search" ||
+	fail "the watcher keeps no capability but dac_read_search" "pid '$wpid' CapEff '$caps'"
 out=$(CULVERT_RERESOLVE_AFTER=3 nsx "$A" "$CULVERT" reresolve "$T_DIR/$IA.conf" 2>&1); rc=$?
 [ $rc = 0 ] && [ "$(nsx "$A" wg show "$IA" endpoints | awk '{print $2}')" = "198.18.31.2:51832" ] &&
 	pass "culvert reresolve leaves an endpoint the name still gives" || fail "culvert reresolve leaves an endpoint the name still gives" "rc=$rc $out"
