@@ -6,8 +6,8 @@
 # exist. (1) culvert up under WG_ENDPOINT_RESOLUTION_RETRIES: a name that does not exist fails
 # at once, a temporary failure is retried as many times as it says, and with infinity culvert
 # up waits, creating nothing, and comes up once the name is added to hosts. (2) The peer moves
-# to another address and only the name says so (it has no endpoint for A, so it cannot roam
-# back to A by itself): the tunnel stays down while the name is unchanged and comes back within
+# to another address and only the name says so (A is behind a stateful firewall, so B cannot
+# reach A first and make A roam to it): the tunnel stays down while the name is unchanged and comes back within
 # the re-resolution window (CULVERT_RERESOLVE_AFTER=3) once the name gives the new address.
 # (3) culvert down ends the watcher.
 source "$(dirname "$0")/lib.sh"
@@ -41,7 +41,7 @@ PublicKey = $(cat "$T_DIR/pb")
 AllowedIPs = 198.19.31.2/32
 Endpoint = $NAME:51832
 EOF
-# B learns A's endpoint from A's packets only, and sends nothing of its own.
+# B learns A's endpoint from A's packets only.
 cat >"$T_DIR/$IB.conf" <<EOF
 [Interface]
 PrivateKey = $(cat "$T_DIR/kb")
@@ -105,6 +105,11 @@ out=$(CULVERT_RERESOLVE_AFTER=3 nsx "$A" "$CULVERT" reresolve "$T_DIR/$IA.conf" 
 	pass "culvert reresolve leaves an endpoint the name still gives" || fail "culvert reresolve leaves an endpoint the name still gives" "rc=$rc $out"
 
 # ---- (2) the peer moves --------------------------------------------------------------------
+# A sits behind a stateful firewall, as behind a NAT: B, once moved, cannot reach A first (its
+# handshake initiation 15 s after its last unanswered reply would otherwise let A roam to it),
+# so only A finding B's new address brings the tunnel back.
+echo 'table inet culvert_rr { chain in { type filter hook input priority 0; udp dport 51831 ct state new drop; }; }' |
+	nsx "$A" nft -f - || fail "firewall in A" "nft refused the table"
 nsx "$NB" ip addr del 198.18.31.2/24 dev vb
 nsx "$NB" ip addr add 198.18.31.3/24 dev vb
 sleep 1
