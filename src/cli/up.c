@@ -262,7 +262,7 @@ static int up(const char *name, const char *path, const struct config *c, uint32
 		return r;
 	}
 	/* Endpoint names follow their DNS records while the interface lives (culvert reresolve). */
-	if (names && (r = up_reresolve_start(name, path)) < 0)
+	if (names && (r = up_reresolve_start(path)) < 0)
 		fprintf(stderr, "culvert up: %s: cannot start re-resolving the endpoint names: %s; the interface is up without it\n",
 			name, strerror(-r));
 	return 0;

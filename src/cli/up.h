@@ -72,7 +72,7 @@ int up_resolve_endpoints(const char *cmd, const char *name, struct config *c);
 /* up_reresolve.c: whether c has an endpoint that is a name; culvert up starts the watcher
  * (`culvert reresolve --watch path`) then, unless CULVERT_RERESOLVE_AFTER is off. */
 bool up_has_endpoint_names(const struct config *c);
-int up_reresolve_start(const char *name, const char *path);
+int up_reresolve_start(const char *path);
 
 /* up_sync.c: wg syncconf of c's keys and peers onto the running interface. */
 int up_sync(const char *name, const struct config *c);

@@ -228,12 +228,12 @@ static int pass(struct watch *w)
 
 	r = config_load(&c, w->path, CONFIG_WG_QUICK, err, sizeof(err));
 	if (r < 0) {
-		note(w, "cannot read %s, endpoints are not re-resolved until it can be read: %s", w->path, err);
+		note(w, "cannot read the configuration: %s", err);
 		return r;
 	}
 	r = uapi_client_get(NULL, w->name, &d, UP_TIMEOUT_MS);
 	if (r < 0) {
-		note(w, "cannot read the peers of %s: %s", w->name, strerror(-r));
+		note(w, "cannot read the peers of %s: %s; is it up (culvert up)?", w->name, strerror(-r));
 		config_free(&c);
 		return r;
 	}
@@ -309,7 +309,8 @@ static void usage(FILE *f)
 		"the last look: resolves the name again and, when it gives another address than the\n"
 		"interface uses, sets that one (as wireguard-tools' reresolve-dns). --watch repeats\n"
 		"this every quarter of that time (at most 30 s) until the interface goes; culvert up\n"
-		"starts it for a file with endpoint names. See culvert-up(8).\n");
+		"starts it for a file with endpoint names, with --syslog (log to syslog, not stderr).\n"
+		"See culvert-up(8).\n");
 }
 
 int cmd_reresolve(int argc, char **argv)
@@ -366,7 +367,7 @@ int cmd_reresolve(int argc, char **argv)
 	return r;
 }
 
-int up_reresolve_start(const char *name, const char *path)
+int up_reresolve_start(const char *path)
 {
 	unsigned int after;
 	pid_t pid;
@@ -397,7 +398,6 @@ int up_reresolve_start(const char *name, const char *path)
 		execv("/proc/self/exe", args);
 		_exit(127);
 	}
-	(void)name;
 	while (waitpid(pid, NULL, 0) < 0)
 		if (errno != EINTR)
 			return -errno;
