@@ -7,8 +7,10 @@
 # at once, a temporary failure is retried as many times as it says, and with infinity culvert
 # up waits, creating nothing, and comes up once the name is added to hosts. (2) The peer moves
 # to another address and only the name says so (A is behind a stateful firewall, so B cannot
-# reach A first and make A roam to it): the tunnel stays down while the name is unchanged and comes back within
-# the re-resolution window (CULVERT_RERESOLVE_AFTER=3) once the name gives the new address.
+# reach A first and make A roam to it): the tunnel stays down while the name is unchanged and
+# comes back within the re-resolution window (CULVERT_RERESOLVE_AFTER=3) once the name gives
+# the new address.
+# A peer that roams to an address the name does not give, and keeps sending, keeps it.
 # (3) culvert down ends the watcher.
 source "$(dirname "$0")/lib.sh"
 umask 077
@@ -127,6 +129,24 @@ else
 fi
 [ "$(nsx "$A" wg show "$IA" endpoints | awk '{print $2}')" = "198.18.31.3:51832" ] &&
 	pass "endpoint follows the name" || fail "endpoint follows the name" "$(nsx "$A" wg show "$IA" endpoints)"
+
+# A peer that roams (its packets come from a new address the name does not give) keeps the
+# endpoint it roamed to: traffic from it proves it, whatever its handshake's age.
+nsx "$A" nft delete table inet culvert_rr
+nsx "$NB" wg set "$IB" peer "$(cat "$T_DIR/pa")" persistent-keepalive 1
+nsx "$NB" ip addr del 198.18.31.3/24 dev vb
+nsx "$NB" ip addr add 198.18.31.4/24 dev vb
+ep_a() { nsx "$A" wg show "$IA" endpoints | awk '{print $2}'; }
+roamed() { [ "$(ep_a)" = 198.18.31.4:51832 ]; }
+if wait_for roamed; then
+	bad=0
+	for i in $(seq 40); do roamed || bad=$((bad + 1)); sleep 0.2; done
+	[ $bad = 0 ] && qping "$A" -c2 -i0.3 -W1 198.19.31.2 &&
+		pass "a peer that roamed and keeps sending keeps its endpoint (8 s, threshold 3 s)" ||
+		fail "a peer that roamed and keeps sending keeps its endpoint" "$bad of 40 samples not 198.18.31.4"
+else
+	fail "a peer that roamed and keeps sending keeps its endpoint" "A never roamed: $(ep_a)"
+fi
 
 # ---- (3) down ------------------------------------------------------------------------------
 check "culvert down" nsx "$A" "$CULVERT" down "$T_DIR/$IA.conf"
