@@ -19,7 +19,7 @@ CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -DCULVERT_VERSION='"$(VERSION)"' -Isrc
 DEPFLAGS = -MMD -MP
-LDLIBS  := -lmnl -lcrypto 
+LDLIBS  := -lmnl -lcrypto -lseccomp
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 TSAN    := -fsanitize=thread -fno-omit-frame-pointer
 

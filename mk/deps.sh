@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test|profile
 set -e
-build="gcc make pkg-config libssl-dev libmnl-dev libcmocka-dev clang libclang-rt-dev libtsan2"
+build="gcc make pkg-config libssl-dev libmnl-dev libseccomp-dev libcmocka-dev clang libclang-rt-dev libtsan2"
 test="$build iproute2 iputils-ping iperf3 tshark tcpdump wireguard-go wireguard-tools openvpn openssl socat python3 procps psmisc kmod man-db gnuplot-nox nftables systemd strace prometheus dpkg-dev debhelper fakeroot lintian devscripts"
 case "$1" in
 build) want=$build ;;

@@ -20,6 +20,7 @@
 #include "lib/netlink.h"
 #include "lib/notify.h"
 #include "lib/priv.h"
+#include "lib/sandbox.h"
 #include "lib/tun.h"
 #include "wg/device.h"
 #include "wg/uapi.h"
@@ -29,9 +30,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
 		"                  [--no-busy-poll] [--transport udp|tcp] [--attach]\n"
-		"                  [--user USER [--group GROUP]] IFACE\n"
+		"                  [--user USER [--group GROUP]] [--no-seccomp] IFACE\n"
 		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
-		"                  [--transport udp|tcp] [--attach] [--user USER [--group GROUP]] IFACE\n"
+		"                  [--transport udp|tcp] [--attach] [--user USER [--group GROUP]]\n"
+		"                  [--no-seccomp] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -64,9 +66,13 @@ static void usage(FILE *f)
 		"                    owner) can attach queues of their own and read and inject\n"
 		"                    the tunnel's plaintext\n"
 		"  --config FILE     on SIGHUP, run `culvert syncconf FILE` (culvert up passes it)\n"
+		"  --no-seccomp      no system call filter (default: once set up, only the calls\n"
+		"                    the daemon makes are allowed; any other ends it, with a log\n"
+		"                    line naming the call: `culvert show` says seccomp: on)\n"
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
-		"variables CULVERT_WG_TRANSPORT=tcp and CULVERT_WG_USER=USER do as the options.\n"
+		"variables CULVERT_WG_TRANSPORT=tcp, CULVERT_WG_USER=USER and\n"
+		"CULVERT_WG_NO_SECCOMP=1 do as the options.\n"
 		"As with wireguard-go, WG_TUN_FD (an open tun device, IFF_TUN | IFF_NO_PI; its name\n"
 		"wins over IFACE; one worker), WG_UAPI_FD (a listening control socket) and\n"
 		"WG_PROCESS_FOREGROUND=1 (do not detach) let a launcher hand over what it opened.\n"
@@ -142,11 +148,13 @@ int cmd_wg(int argc, char **argv)
 		{ "group", required_argument, NULL, 'g' },
 		{ "attach", no_argument, NULL, 'A' },
 		{ "config", required_argument, NULL, 'C' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	bool foreground = false, debug = false, workers_given = false, transport_given = false;
+	bool no_seccomp = false;
 	struct cli_runas ra = { 0 };
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true, .excl = true };
 	struct wg_loop_opts lo = { 0 };
@@ -185,6 +193,7 @@ int cmd_wg(int argc, char **argv)
 		case 'O': lo.no_offload = true; break;
 		case 'A': to.excl = false; break;
 		case 'P': lo.no_busy_poll = true; break;
+		case 'S': no_seccomp = true; break;
 		case 'u':
 			if (!cli_runas_user(&ra, optarg))
 				return CLI_EXIT_USAGE;
@@ -219,6 +228,9 @@ int cmd_wg(int argc, char **argv)
 	const char *env_user = getenv("CULVERT_WG_USER");
 	if (!ra.user && env_user && *env_user && !cli_runas_user(&ra, env_user))
 		return CLI_EXIT_USAGE;
+	const char *env_nosc = getenv("CULVERT_WG_NO_SECCOMP");
+	if (env_nosc && *env_nosc && strcmp(env_nosc, "0"))
+		no_seccomp = true;
 	if (lo.tcp && workers_given && workers > 1) {
 		fprintf(stderr, "culvert wg: --transport tcp runs one worker: drop --workers %u\n", workers);
 		return CLI_EXIT_USAGE;
@@ -227,9 +239,12 @@ int cmd_wg(int argc, char **argv)
 		workers = 1;
 	if (!cli_runas_finish(&ra, "wg"))
 		return CLI_EXIT_USAGE;
+	/* The data path under its seccomp filter can neither fork nor exec `culvert syncconf`:
+	 * with --config a root monitor runs beside it, as with --user, and does that on SIGHUP. */
+	bool monitor = ra.user || (reload_path && !no_seccomp);
 	if (reload_path) {
 		/* With --user only the root monitor can read the file: the child hands it SIGHUP. */
-		lo.on_hup = ra.user ? up_sync_to_parent : up_sync_spawn;
+		lo.on_hup = monitor ? up_sync_to_parent : up_sync_spawn;
 		lo.hup_arg = reload_path;
 		priv_monitor_on_hup(up_sync_spawn, reload_path);
 	}
@@ -305,7 +320,7 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
-	if (ra.user) {
+	if (monitor) {
 		int status;
 
 		r = priv_monitor_relay(&status, notify_relay_open(), notify_relay_forward);
@@ -358,6 +373,17 @@ int cmd_wg(int argc, char **argv)
 	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
 		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
 		 workers == 1 ? "" : "s");
+	/* Last, before the worker threads start and anything arrives from the network: from
+	 * here on only the calls of the data path, control socket and shutdown are allowed. */
+	if (!no_seccomp && (r = sandbox_apply(prefix)) < 0) {
+		log_err("cannot install the seccomp filter: %s; run with --no-seccomp "
+			"(CULVERT_WG_NO_SECCOMP=1) on a kernel without it", strerror(-r));
+		uapi_unlink(NULL, name);
+		wg_loop_free(loop);
+		wg_device_uninit(&dev);
+		return CLI_EXIT_FAIL;
+	}
+	log_debug("seccomp filter %s", no_seccomp ? "off (--no-seccomp)" : "on");
 	notify_sendf("READY=1\nSTATUS=%s up, %s port %u, %u worker%s", name, lo.tcp ? "TCP" : "UDP",
 		     dev.listen_port, workers, workers == 1 ? "" : "s");
 

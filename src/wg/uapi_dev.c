@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lib/priv.h"
+#include "lib/sandbox.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
@@ -210,6 +211,7 @@ static int get(void *d, struct uapi_buf *out)
 
 		priv_describe(who, sizeof(who));
 		uapi_buf_printf(out, "culvert_user=%s\n", who);
+		uapi_buf_printf(out, "culvert_seccomp=%s\n", sandbox_active() ? "on" : "off");
 	}
 	if (out->culvert_ext)
 		for (int i = 0; i < WG_DROP__COUNT; i++)

@@ -70,7 +70,7 @@ else
 	fail "hardening-check passes" "$(grep -E ': no|unknown' "$T_DIR/hc.log")"
 fi
 export PKG_CONFIG_SYSROOT_DIR=$R PKG_CONFIG_PATH=$R/usr/lib/$MA/pkgconfig
-check "libculvert.pc: Requires.private libmnl and libcrypto" test "$(pkg-config --print-requires-private libculvert | awk '{print $1}' | tr '\n' ' ')" = "libmnl libcrypto "
+check "libculvert.pc: Requires.private libmnl, libcrypto and libseccomp" test "$(pkg-config --print-requires-private libculvert | awk '{print $1}' | tr '\n' ' ')" = "libmnl libcrypto libseccomp "
 check "a program builds against the installed package with pkg-config --static" \
 	cc -Wall -o "$T_DIR/tunread" "$TOP/examples/tunread.c" $(pkg-config --cflags --libs --static libculvert)
 unset PKG_CONFIG_SYSROOT_DIR PKG_CONFIG_PATH
