@@ -375,7 +375,7 @@ int cmd_wg(int argc, char **argv)
 		 workers == 1 ? "" : "s");
 	/* Last, before the worker threads start and anything arrives from the network: from
 	 * here on only the calls of the data path, control socket and shutdown are allowed. */
-	if (!no_seccomp && (r = sandbox_apply(prefix)) < 0) {
+	if (!no_seccomp && (r = sandbox_apply(prefix, !foreground)) < 0) {
 		log_err("cannot install the seccomp filter: %s; run with --no-seccomp "
 			"(CULVERT_WG_NO_SECCOMP=1) on a kernel without it", strerror(-r));
 		uapi_unlink(NULL, name);

@@ -5,7 +5,8 @@
  *
  * The default action is SCMP_ACT_TRAP, and the SIGSYS handler writes one line and re-raises
  * the signal with the default action: the process dies (systemd restarts it) and the log says
- * why. Not SCMP_ACT_ERRNO: a daemon that has made a call it never makes is either broken in a
+ * why. The kernel's audit log is not asked to record refusals (SCMP_FLTATR_CTL_LOG): it would
+ * also record every clone3 refused by design, at each thread start. Not SCMP_ACT_ERRNO: a daemon that has made a call it never makes is either broken in a
  * way the tests missed or running an attacker's code, and neither should go on with an error
  * it never handles. Not a bare SCMP_ACT_KILL_PROCESS: that leaves only an audit record, which
  * a container or a journal without audit may not show. */
@@ -17,11 +18,12 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <seccomp.h>
 
 #include "lib/sandbox.h"
 
-static bool active;
+static bool active, also_syslog;
 static const char *who = "culvert";
 
 /* Every call culvert wg makes after setup. Names libseccomp does not know on this
@@ -70,6 +72,11 @@ static void sigsys(int sig, siginfo_t *si, void *uc)
 	n = append(line, n, sizeof(line), " is not on the allow-list (run with --no-seccomp and report it); exiting\n");
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
+	/* Detached, stderr is /dev/null. syslog() is not async-signal-safe, but the process
+	 * ends here either way and the calls syslog makes are all allowed, so no lock of its
+	 * can be held by the trapped call. */
+	if (also_syslog)
+		syslog(LOG_ERR, "%.*s", (int)(n - 1), line);
 	/* SA_RESETHAND made the action the default one already: this kills the process. */
 	raise(SIGSYS);
 }
@@ -115,16 +122,13 @@ static int build(scmp_filter_ctx ctx)
 		if (nr != __NR_SCMP_ERROR)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
 	}
-	/* the kernel's audit log records a refused call too */
-	if (!r)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_LOG, 1);
 	/* every thread gets the filter, also one started before it (none is, today) */
 	if (!r)
 		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	return r;
 }
 
-int sandbox_apply(const char *name)
+int sandbox_apply(const char *name, bool to_syslog)
 {
 	struct sigaction sa;
 	scmp_filter_ctx ctx;
@@ -132,6 +136,7 @@ int sandbox_apply(const char *name)
 
 	if (name)
 		who = name;
+	also_syslog = to_syslog;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = sigsys;
 	sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;

@@ -9,8 +9,9 @@
  * kernel requires of an unprivileged caller). Irrevocable; call once setup (device, sockets,
  * privilege drop) is done. The exec family, fork, open, ptrace and the like are refused: a
  * refused call prints "NAME: seccomp: system call N is not on the allow-list" on stderr (NAME
- * is kept, not copied), is logged by the kernel's audit, and the process dies of SIGSYS. -ENOSYS without seccomp support. */
-int sandbox_apply(const char *name);
+ * is kept, not copied) and to syslog if to_syslog, and the process dies of SIGSYS.
+ * -ENOSYS on a kernel without seccomp filters. */
+int sandbox_apply(const char *name, bool to_syslog);
 /* Whether sandbox_apply succeeded in this process (for `culvert show`). */
 bool sandbox_active(void);
 
