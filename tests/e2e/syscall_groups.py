@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Reads `systemd-analyze syscall-filter` on stdin and prints every system call that the filter
-GROUP (e.g. @system-service) allows, groups expanded, one per line."""
+(a SystemCallFilter= value: groups such as @system-service and system call names) allows,
+groups expanded, one per line."""
 import sys
 
 groups, cur = {}, None
@@ -23,5 +24,8 @@ def expand(g, seen):
         out |= expand(m, seen) if m.startswith("@") else {m}
     return out
 
-for name in sorted(expand(sys.argv[1], set())):
+allowed = set()
+for tok in sys.argv[1].split():
+    allowed |= expand(tok, set()) if tok.startswith("@") else {tok}
+for name in sorted(allowed):
     print(name)
