@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <linux/capability.h>
 
@@ -320,6 +322,7 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 
+	pid_t monitor_pid = getpid();
 	if (monitor) {
 		int status;
 
@@ -373,6 +376,14 @@ int cmd_wg(int argc, char **argv)
 	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
 		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
 		 workers == 1 ? "" : "s");
+	/* kill -9 of the monitor (the main PID) ends the data path too, as it ends a daemon
+	 * without one. Set after the drop, which clears it. */
+	if (monitor && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != monitor_pid)) {
+		log_err("the monitor process has ended; stopping");
+		wg_loop_free(loop);
+		wg_device_uninit(&dev);
+		return CLI_EXIT_FAIL;
+	}
 	/* Last, before the worker threads start and anything arrives from the network: from
 	 * here on only the calls of the data path, control socket and shutdown are allowed. */
 	if (!no_seccomp && (r = sandbox_apply(prefix, !foreground)) < 0) {

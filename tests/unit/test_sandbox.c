@@ -89,6 +89,11 @@ static void *thread_fn(void *arg)
 	return arg;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+	return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
 static int efd = -1, tfd = -1;	/* made before the filter, as the daemon's setup makes them */
 
 /* what the daemon does after setup: sockets, epoll, a timer, a thread, memory, time */
@@ -116,10 +121,13 @@ static int do_allowed(void)
 		return 14;
 	if (pthread_create(&t, NULL, thread_fn, buf) || pthread_join(t, &ret) || ret != buf)
 		return 15;
-	char *big = malloc(1 << 22);
+	int *big = malloc(1 << 22);
 	if (!big)
 		return 16;
-	memset(big, 1, 1 << 22);
+	/* a big qsort asks for the memory size (sysinfo), as a setconf of 10000 peers does */
+	for (int i = 0; i < (1 << 20); i++)
+		big[i] = (int)(((unsigned int)i * 7919u) % 1000003u);
+	qsort(big, 1 << 20, sizeof(int), cmp_int);
 	free(big);
 	close(tfd);
 	close(efd);
