@@ -88,7 +88,7 @@ nsx "$Z" wg set "$IZ" peer "$PA" remove peer "$PW" allowed-ips 198.19.40.1/32
 check "client restarts its session" nsx "$A" wg set "$IA" peer "$(cat "$T_DIR/pz")" remove
 nsx "$A" wg set "$IA" peer "$(cat "$T_DIR/pz")" allowed-ips 198.19.40.2/32 endpoint 198.18.41.2:51840
 check_not "no traffic with a wrong key" quiet nsx "$A" ping -c3 -i0.3 -W1 198.19.40.2
-zpid=$(pgrep -f "culvert wg (--config [^ ]* )?$IZ\$" | head -1)
+zpid=$(pgrep -o -f "culvert wg (--config [^ ]* )?$IZ\$")
 [ -n "$zpid" ] && kill -0 "$zpid" && quiet nsx "$Z" wg show "$IZ" && pass "server survives the wrong key" ||
 	fail "server survives the wrong key"
 [ "$(nsx "$Z" wg show "$IZ" latest-handshakes | awk '{print $2}')" = 0 ] &&
@@ -99,7 +99,7 @@ check "traffic flows after the fix" wait_ping "$Z" 198.19.40.1 25
 check "and from the client" quiet nsx "$A" ping -c2 -i0.2 -W1 198.19.40.2
 
 # ---- kill -9 and start again -------------------------------------------------------------
-apid=$(pgrep -f "culvert wg (--config [^ ]* )?$IA\$" | head -1)
+apid=$(pgrep -o -f "culvert wg (--config [^ ]* )?$IA\$")
 [ -n "$apid" ] && kill -9 "$apid"
 wait_for sh -c "! ip netns exec $A ip link show $IA" && pass "client's link gone after kill -9" ||
 	fail "client's link gone after kill -9"
