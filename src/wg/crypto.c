@@ -1,5 +1,6 @@
 /* WireGuard's primitives over OpenSSL 3 libcrypto. Algorithms are fetched once; the data path
- * (crypto_aead_ctx_*) re-keys nothing and allocates nothing per packet. OpenSSL failures that
+ * (crypto_aead_ctx_*) re-keys nothing and allocates nothing per packet; BLAKE2s runs on
+ * per-thread contexts, so a MAC allocates nothing either. OpenSSL failures that
  * cannot be reported through a void API (allocation inside libcrypto, a missing provider) end
  * the process: carrying on would mean using an unset key or hash. */
 #include "wg/crypto.h"
@@ -22,12 +23,18 @@ static EVP_MD *md_blake2s;
 static EVP_MAC *mac_blake2s;
 static EVP_CIPHER *cipher_chachapoly;
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t blake2s_key;
+/* What EVP_MAC_CTX_set_params writes over a MAC context's copy of the last key. */
+static uint8_t zero_key[CRYPTO_KEY_LEN];
+static OSSL_PARAM zero_key_params[2];
 
 static void __attribute__((noreturn)) crypto_fatal(const char *what)
 {
 	fprintf(stderr, "culvert: libcrypto failed in %s; cannot continue safely\n", what);
 	abort();
 }
+
+static void blake2s_ctxs_free(void *arg);
 
 static void fetch_algorithms(void)
 {
@@ -36,6 +43,10 @@ static void fetch_algorithms(void)
 	cipher_chachapoly = EVP_CIPHER_fetch(NULL, "ChaCha20-Poly1305", NULL);
 	if (!md_blake2s || !mac_blake2s || !cipher_chachapoly)
 		crypto_fatal("fetching BLAKE2s/ChaCha20-Poly1305 (is the default provider loaded?)");
+	if (pthread_key_create(&blake2s_key, blake2s_ctxs_free))
+		crypto_fatal("pthread_key_create");
+	zero_key_params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, zero_key, sizeof(zero_key));
+	zero_key_params[1] = OSSL_PARAM_construct_end();
 }
 
 static inline void fetch(void)
@@ -135,11 +146,53 @@ bool crypto_x25519(uint8_t out[32], const uint8_t priv[32], const uint8_t pub[32
 
 /* ---- BLAKE2s ---- */
 
-static EVP_MD_CTX *md_ctx_new(void)
+/* One digest and one MAC context per thread, made on first use and re-initialised for every
+ * hash: under a handshake flood every message costs a MAC1 (under load a cookie and a MAC2
+ * too), and a context per call was an allocation, a free and a parameter parse each time.
+ * (OpenSSL 3.0's EVP_DigestInit_ex2 still remakes the provider's digest state on every init,
+ * one small allocation per unkeyed hash; newer releases reuse it. EVP_MAC_init does not.)
+ * The key's destructor frees a thread's contexts when it ends; the main thread's stay
+ * reachable from its TLS until exit. Finalising wipes a BLAKE2s state, and the MAC context's
+ * copy of its key is overwritten after each use, so no secret outlives the call. */
+struct blake2s_ctxs {
+	EVP_MD_CTX *md;
+	EVP_MAC_CTX *mac;
+	size_t mac_outlen;	/* the output length mac was last initialised for; 0: none yet */
+};
+
+static __thread struct blake2s_ctxs blake2s_tls;
+
+static void blake2s_ctxs_free(void *arg)
 {
+	struct blake2s_ctxs *c = arg;
+
+	EVP_MD_CTX_free(c->md);
+	EVP_MAC_CTX_free(c->mac);   /* cleanses the key copy */
+	memset(c, 0, sizeof(*c));
+}
+
+static struct blake2s_ctxs *blake2s_ctxs(void)
+{
+	struct blake2s_ctxs *c = &blake2s_tls;
+
+	if (__builtin_expect(c->md != NULL, 1))
+		return c;
 	fetch();
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	if (!c || EVP_DigestInit_ex2(c, md_blake2s, NULL) != 1)
+	c->md = EVP_MD_CTX_new();
+	c->mac = EVP_MAC_CTX_new(mac_blake2s);
+	if (!c->md || !c->mac || EVP_DigestInit_ex2(c->md, md_blake2s, NULL) != 1 ||
+	    pthread_setspecific(blake2s_key, c))
+		crypto_fatal("BLAKE2s contexts");
+	return c;
+}
+
+/* This thread's digest context, ready for a new BLAKE2s-256 hash. Not re-entrant: nothing may
+ * hash between this and md_final. */
+static EVP_MD_CTX *md_begin(void)
+{
+	EVP_MD_CTX *c = blake2s_ctxs()->md;
+
+	if (EVP_DigestInit_ex2(c, NULL, NULL) != 1)
 		crypto_fatal("BLAKE2s init");
 	return c;
 }
@@ -159,11 +212,10 @@ static void md_final(EVP_MD_CTX *c, uint8_t out[32])
 
 void crypto_blake2s_2(uint8_t out[32], const void *a, size_t alen, const void *b, size_t blen)
 {
-	EVP_MD_CTX *c = md_ctx_new();
+	EVP_MD_CTX *c = md_begin();
 	md_update(c, a, alen);
 	md_update(c, b, blen);
 	md_final(c, out);
-	EVP_MD_CTX_free(c);
 }
 
 /* Unkeyed output is always 32 bytes: OpenSSL 3.0's BLAKE2S-256 has no length parameter and
@@ -180,18 +232,20 @@ void crypto_blake2s(uint8_t *out, size_t outlen, const void *in, size_t inlen,
 	}
 	if (outlen < 1 || outlen > 32 || keylen > 32)
 		crypto_fatal("BLAKE2s parameters");
-	fetch();
-	EVP_MAC_CTX *m = EVP_MAC_CTX_new(mac_blake2s);
-	OSSL_PARAM params[] = {
+	struct blake2s_ctxs *c = blake2s_ctxs();
+	/* The size stays set across inits; WireGuard's MACs all use 16, so it is rarely parsed. */
+	OSSL_PARAM size[] = {
 		OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &outlen),
 		OSSL_PARAM_construct_end(),
 	};
 	size_t n = 0;
-	if (!m || EVP_MAC_init(m, key, keylen, params) != 1 ||
-	    (inlen && EVP_MAC_update(m, in, inlen) != 1) ||
-	    EVP_MAC_final(m, out, &n, outlen) != 1 || n != outlen)
+	if (EVP_MAC_init(c->mac, key, keylen, outlen == c->mac_outlen ? NULL : size) != 1)
+		crypto_fatal("keyed BLAKE2s init");
+	c->mac_outlen = outlen;
+	if ((inlen && EVP_MAC_update(c->mac, in, inlen) != 1) ||
+	    EVP_MAC_final(c->mac, out, &n, outlen) != 1 || n != outlen ||
+	    EVP_MAC_CTX_set_params(c->mac, zero_key_params) != 1)
 		crypto_fatal("keyed BLAKE2s");
-	EVP_MAC_CTX_free(m);
 }
 
 /* HMAC (RFC 2104) by hand over the BLAKE2s digest: two hash passes and no MAC object. */
@@ -199,12 +253,13 @@ static void hmac_blake2s_2(uint8_t out[32], const uint8_t *key, size_t keylen,
 			   const void *a, size_t alen, const void *b, size_t blen)
 {
 	uint8_t k0[BLAKE2S_BLOCK] = { 0 }, pad[BLAKE2S_BLOCK], inner[32];
-	EVP_MD_CTX *c = md_ctx_new();
+	EVP_MD_CTX *c;
 
 	if (keylen > BLAKE2S_BLOCK)
 		crypto_blake2s_2(k0, key, keylen, NULL, 0);
 	else if (keylen)
 		memcpy(k0, key, keylen);
+	c = md_begin();   /* after the key hash above, which uses the same context */
 	for (int i = 0; i < BLAKE2S_BLOCK; i++)
 		pad[i] = k0[i] ^ 0x36;
 	md_update(c, pad, sizeof(pad));
@@ -219,7 +274,6 @@ static void hmac_blake2s_2(uint8_t out[32], const uint8_t *key, size_t keylen,
 	md_update(c, pad, sizeof(pad));
 	md_update(c, inner, sizeof(inner));
 	md_final(c, out);
-	EVP_MD_CTX_free(c);
 	crypto_wipe(k0, sizeof(k0));
 	crypto_wipe(pad, sizeof(pad));
 	crypto_wipe(inner, sizeof(inner));
