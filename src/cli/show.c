@@ -98,6 +98,61 @@ static bool is_drop(const struct uapi_ext *e)
 	return !strncmp(e->key, "drop_", 5);
 }
 
+/* Tap mode's switch table: culvert_fdb=MAC VLAN PORT AGE lines (PORT "local": the tap). */
+struct fdb_row {
+	char mac[18], port[64];
+	unsigned int vid;
+	unsigned long long age;
+};
+
+static bool fdb_row(const struct uapi_ext *e, struct fdb_row *r)
+{
+	return !strcmp(e->key, "fdb") &&
+	       sscanf(e->value, "%17s %u %63s %llu", r->mac, &r->vid, r->port, &r->age) == 4;
+}
+
+static void print_fdb(const struct uapi_ext *ext, size_t n)
+{
+	struct fdb_row r;
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!fdb_row(&ext[i], &r))
+			continue;
+		if (!any)
+			printf("  switch table:\n    %-17s  %4s  %-44s  %s\n", "MAC", "VLAN", "PORT", "AGE");
+		any = true;
+		printf("    %-17s  %4u  %-44s  %llus\n", r.mac, r.vid, r.port, r.age);
+	}
+}
+
+/* "fdb": [...] on a tap-mode interface (even when empty), nothing in tun mode. */
+static void json_fdb(const struct uapi_ext *ext, size_t n)
+{
+	struct fdb_row r;
+	bool first = true, tap = false;
+
+	for (size_t i = 0; i < n; i++)
+		tap |= !strcmp(ext[i].key, "mode") && !strcmp(ext[i].value, "tap");
+	if (!tap)
+		return;
+	printf(", \"fdb\": [");
+	for (size_t i = 0; i < n; i++) {
+		if (!fdb_row(&ext[i], &r))
+			continue;
+		printf("%s{\"mac\": ", first ? "" : ", ");
+		json_str(r.mac);
+		printf(", \"vlan\": %u, \"peer\": ", r.vid);
+		if (strcmp(r.port, "local"))
+			json_str(r.port);
+		else
+			printf("null");
+		printf(", \"age\": %llu}", r.age);
+		first = false;
+	}
+	printf("]");
+}
+
 /* drops (nonzero only), offloads and any other culvert_* lines, at the given indent. */
 static void print_ext(const struct uapi_ext *ext, size_t n)
 {
@@ -128,8 +183,9 @@ static void print_ext(const struct uapi_ext *ext, size_t n)
 		printf(nonzero ? "\n" : " none\n");
 	}
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(ext[i].key, "offload") && !is_drop(&ext[i]))
+		if (strcmp(ext[i].key, "offload") && !is_drop(&ext[i]) && strcmp(ext[i].key, "fdb"))
 			printf("  %s: %s\n", ext[i].key, ext[i].value);
+	print_fdb(ext, n);
 }
 
 static void print_text(const char *name, const struct uapi_device_state *d, bool first)
@@ -219,7 +275,7 @@ static void json_ext(const struct uapi_ext *ext, size_t n)
 	printf("], \"culvert\": {");
 	first = true;
 	for (size_t i = 0; i < n; i++) {
-		if (is_drop(&ext[i]) || !strcmp(ext[i].key, "offload"))
+		if (is_drop(&ext[i]) || !strcmp(ext[i].key, "offload") || !strcmp(ext[i].key, "fdb"))
 			continue;
 		printf("%s", first ? "" : ", ");
 		json_str(ext[i].key);
@@ -228,6 +284,7 @@ static void json_ext(const struct uapi_ext *ext, size_t n)
 		first = false;
 	}
 	printf("}");
+	json_fdb(ext, n);
 }
 
 static void print_json(const char *name, const struct uapi_device_state *d, bool first)

@@ -31,11 +31,11 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
-		"                  [--no-busy-poll] [--transport udp|tcp] [--attach]\n"
+		"                  [--no-busy-poll] [--transport udp|tcp] [--mode tun|tap] [--attach]\n"
 		"                  [--user USER [--group GROUP]] [--no-seccomp] IFACE\n"
 		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
-		"                  [--transport udp|tcp] [--attach] [--user USER [--group GROUP]]\n"
-		"                  [--no-seccomp] IFACE\n"
+		"                  [--transport udp|tcp] [--mode tun|tap] [--attach]\n"
+		"                  [--user USER [--group GROUP]] [--no-seccomp] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
 		"configured with wg(8) through %s/IFACE.sock, like wireguard-go.\n"
@@ -54,6 +54,10 @@ static void usage(FILE *f)
 		"  --transport tcp   carry WireGuard messages over TCP (length-prefixed) instead of\n"
 		"                    UDP, for networks that pass no UDP; culvert peers only, both\n"
 		"                    ends need it; one worker (default: udp, wire-compatible)\n"
+		"  --mode tap        a tap device (Ethernet frames, MTU %d) joined to the peers\n"
+		"                    by a learning switch, for bridging LANs; culvert peers\n"
+		"                    only, both ends need it; no vnet offloads on the tap\n"
+		"                    (default: tun, IP packets, wire-compatible)\n"
 		"  -u, --user USER   once the device and control socket are open, run as USER\n"
 		"                    (name or uid) with only CAP_NET_ADMIN (fwmark) and\n"
 		"                    CAP_NET_BIND_SERVICE (ports below 1024); a root monitor\n"
@@ -73,7 +77,7 @@ static void usage(FILE *f)
 		"                    line naming the call: `culvert show` says seccomp: on)\n"
 		"\n"
 		"For wg-quick and culvert up, which pass nothing but IFACE, the environment\n"
-		"variables CULVERT_WG_TRANSPORT=tcp, CULVERT_WG_USER=USER and\n"
+		"variables CULVERT_WG_TRANSPORT=tcp, CULVERT_WG_MODE=tap, CULVERT_WG_USER=USER and\n"
 		"CULVERT_WG_NO_SECCOMP=1 do as the options.\n"
 		"As with wireguard-go, WG_TUN_FD (an open tun device, IFF_TUN | IFF_NO_PI; its name\n"
 		"wins over IFACE; one worker), WG_UAPI_FD (a listening control socket) and\n"
@@ -81,7 +85,7 @@ static void usage(FILE *f)
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device; SIGHUP re-reads --config.\n"
 		"See culvert-wg(8).\n",
-		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES);
+		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES, WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD);
 }
 
 /* The kernel drops what a tun queue cannot hold while the workers are busy elsewhere (a
@@ -108,6 +112,16 @@ static bool parse_transport(const char *s, const char *what, bool *tcp)
 		return false;
 	}
 	*tcp = !strcmp(s, "tcp");
+	return true;
+}
+
+static bool parse_mode(const char *s, const char *what, enum tun_mode *mode)
+{
+	if (strcmp(s, "tun") && strcmp(s, "tap")) {
+		fprintf(stderr, "culvert wg: %s '%s' is not tun or tap\n", what, s);
+		return false;
+	}
+	*mode = !strcmp(s, "tap") ? TUN_MODE_TAP : TUN_MODE_TUN;
 	return true;
 }
 
@@ -146,6 +160,7 @@ int cmd_wg(int argc, char **argv)
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-busy-poll", no_argument, NULL, 'P' },
 		{ "transport", required_argument, NULL, 'T' },
+		{ "mode", required_argument, NULL, 'M' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "group", required_argument, NULL, 'g' },
 		{ "attach", no_argument, NULL, 'A' },
@@ -155,7 +170,7 @@ int cmd_wg(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	bool foreground = false, debug = false, workers_given = false, transport_given = false;
+	bool foreground = false, debug = false, workers_given = false, transport_given = false, mode_given = false;
 	bool no_seccomp = false;
 	struct cli_runas ra = { 0 };
 	struct tun_opts to = { .mode = TUN_MODE_TUN, .nonblock = true, .vnet_hdr = true, .excl = true };
@@ -192,6 +207,11 @@ int cmd_wg(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			transport_given = true;
 			break;
+		case 'M':
+			if (!parse_mode(optarg, "--mode", &to.mode))
+				return CLI_EXIT_USAGE;
+			mode_given = true;
+			break;
 		case 'O': lo.no_offload = true; break;
 		case 'A': to.excl = false; break;
 		case 'P': lo.no_busy_poll = true; break;
@@ -226,6 +246,9 @@ int cmd_wg(int argc, char **argv)
 	const char *env_transport = getenv("CULVERT_WG_TRANSPORT");
 	if (!transport_given && env_transport && *env_transport &&
 	    !parse_transport(env_transport, "CULVERT_WG_TRANSPORT", &lo.tcp))
+		return CLI_EXIT_USAGE;
+	const char *env_mode = getenv("CULVERT_WG_MODE");
+	if (!mode_given && env_mode && *env_mode && !parse_mode(env_mode, "CULVERT_WG_MODE", &to.mode))
 		return CLI_EXIT_USAGE;
 	const char *env_user = getenv("CULVERT_WG_USER");
 	if (!ra.user && env_user && *env_user && !cli_runas_user(&ra, env_user))
@@ -265,9 +288,16 @@ int cmd_wg(int argc, char **argv)
 	/* One worker keeps the plain single-queue device of before. */
 	to.multi_queue = workers > 1;
 	to.queues = workers;
-	to.vnet_hdr = !lo.no_offload;
+	bool tap = to.mode == TUN_MODE_TAP;
+	/* Tap mode starts without vnet headers: the engine then reads and writes plain frames
+	 * (UDP GSO/GRO stay on). */
+	to.vnet_hdr = !lo.no_offload && !tap;
 	/* A launcher's open tun (wireguard-go's WG_TUN_FD): one queue, its name, its flags. */
 	bool vnet = to.vnet_hdr;
+	if (tap && getenv("WG_TUN_FD") && *getenv("WG_TUN_FD")) {
+		fprintf(stderr, "culvert wg: WG_TUN_FD hands over a tun device; unset it for --mode tap\n");
+		return CLI_EXIT_USAGE;
+	}
 	r = wg_env_tun(name, tun_fds, &vnet);
 	if (r > 0) {
 		workers = 1;
@@ -288,9 +318,11 @@ int cmd_wg(int argc, char **argv)
 		fprintf(stderr, "culvert wg: %s\n", tun_explain(-r, ifname, &to, why, sizeof(why)));
 		return CLI_EXIT_FAIL;
 	}
-	r = nl_link_set_mtu(name, WG_DEFAULT_MTU);
+	/* A frame's Ethernet header and tags ride in the same datagram as a tun's packet. */
+	int mtu = tap ? WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD : WG_DEFAULT_MTU;
+	r = nl_link_set_mtu(name, mtu);
 	if (r < 0)
-		log_warn("cannot set the MTU of %s to %d: %s", name, WG_DEFAULT_MTU, strerror(-r));
+		log_warn("cannot set the MTU of %s to %d: %s", name, mtu, strerror(-r));
 	set_txqueuelen(name, 2000);
 
 	/* A launcher's listening control socket (wireguard-go's WG_UAPI_FD). */
@@ -340,6 +372,11 @@ int cmd_wg(int argc, char **argv)
 	}
 
 	r = wg_device_init(&dev, name, NULL);
+	if (r == 0 && tap) {
+		r = wg_device_set_tap(&dev, NULL);
+		if (r < 0)
+			wg_device_uninit(&dev);
+	}
 	if (r < 0) {
 		log_err("out of memory");
 		uapi_unlink(NULL, name);
@@ -373,9 +410,9 @@ int cmd_wg(int argc, char **argv)
 	r = wg_loop_bind(loop);
 	if (r < 0)
 		log_warn("cannot open a %s socket: %s", lo.tcp ? "TCP" : "UDP", strerror(-r));
-	log_info("interface %s up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
-		 UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port, workers,
-		 workers == 1 ? "" : "s");
+	log_info("interface %s (%s) up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
+		 tun_mode_name(to.mode), UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port,
+		 workers, workers == 1 ? "" : "s");
 	/* kill -9 of the monitor (the main PID) ends the data path too, as it ends a daemon
 	 * without one. Set after the drop, which clears it. */
 	if (monitor && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != monitor_pid)) {

@@ -11,6 +11,7 @@
 #include "wg/allowedips.h"
 #include "wg/cookie.h"
 #include "wg/crypto.h"
+#include "wg/fdb.h"
 #include "wg/key.h"
 #include "wg/peer.h"
 
@@ -306,6 +307,8 @@ void wg_device_remove_peer(struct wg_device *dev, struct wg_peer *peer)
 		dev->peers_tail = peer->prev;
 	dev->n_peers--;
 	aip_remove_peer(dev->aip, peer);
+	if (dev->fdb)
+		fdb_remove_peer(dev->fdb, peer);
 	wg_peer_free(peer);
 }
 
@@ -422,6 +425,10 @@ void wg_device_uninit(struct wg_device *dev)
 	free(dev->index_hash);
 	free(dev->peer_hash);
 	aip_free(dev->aip);
+	if (dev->fdb) {
+		fdb_uninit(dev->fdb);
+		free(dev->fdb);
+	}
 	cookie_checker_wipe(&dev->cookie_checker);
 	ratelimiter_uninit(&dev->ratelimiter);
 	noise_identity_wipe(&dev->identity);
@@ -469,4 +476,8 @@ void wg_device_tick(struct wg_device *dev)
 		wg_peer_tick(p, now);
 	}
 	wg_device_unlock(dev);
+	if (dev->fdb && now / 1000000000u != dev->fdb_last_expire) {
+		dev->fdb_last_expire = now / 1000000000u;	/* once a second is enough */
+		fdb_expire(dev->fdb, now);
+	}
 }

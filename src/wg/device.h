@@ -36,6 +36,8 @@
 
 struct wg_peer;
 struct aip_table;
+struct fdb;
+struct fdb_limits;
 
 enum {
 	WG_PKT_HEADROOM = 32,	/* >= the 16-byte data header */
@@ -180,6 +182,8 @@ struct wg_device {
 	size_t index_hash_size, n_index;
 
 	struct aip_table *aip;
+	struct fdb *fdb;		/* tap mode's switch; NULL in tun mode */
+	bool tap;			/* set once, before any traffic (wg_device_set_tap) */
 	struct cookie_checker cookie_checker;	/* dev->lock; the secret: the hs consumer's */
 	uint64_t identity_gen;		/* changed with the private key (dev->lock for writing) */
 	uint64_t peer_serial;		/* numbers peers, so a freed one is never taken for another */
@@ -195,6 +199,7 @@ struct wg_device {
 
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;
+	uint64_t fdb_last_expire;	/* the second of the switch's last expiry */
 	/* What the engine turned on (tun TSO/USO, UDP GSO/GRO...), for `culvert show`. */
 	char offload[256];
 };
@@ -238,6 +243,18 @@ void *wg_index_lookup(const struct wg_device *dev, uint32_t idx, enum wg_index_k
 /* Data path. pkts are consumed (their buffers may be rewritten in place). */
 void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
 void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
+/* Tap mode (tap.c): Ethernet frames instead of IP packets on the device side, switched by
+ * a learning switch (fdb.h; lim NULL: its defaults). Call once, before traffic. 0 or -errno. */
+int wg_device_set_tap(struct wg_device *dev, const struct fdb_limits *lim);
+/* tun_input of tap mode: a batch of frames read from the tap. */
+void wg_tap_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n);
+/* udp_input's part (dev->lock held for reading): check a decrypted message from p (header,
+ * length, the frame's layer-3 source against AllowedIPs) and point *plain at the frame. */
+bool wg_tap_rx_check(struct wg_device *dev, struct wg_peer *p, uint8_t **plain, uint32_t *len);
+/* Then the switch, for pkts[0..n) from from[0..n): frames for other peers are sent on, those
+ * for the tap are kept, in order, at the front of pkts; returns how many. */
+unsigned int wg_tap_deliver(struct wg_device *dev, struct wg_pkt *pkts, struct wg_peer *const *from,
+			    unsigned int n, uint64_t now);
 /* Run due timers of every peer; call at least every 100 ms. Takes dev->lock. */
 void wg_device_tick(struct wg_device *dev);
 

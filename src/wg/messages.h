@@ -117,6 +117,17 @@ enum wg_message_sizes {
 	WG_UDP6_PAYLOAD_MAX = 65535 - 8,
 };
 
+/* Tap mode (culvert peers only): the plaintext of a data message is this header and one
+ * Ethernet frame. Its first byte is not an IP version, so a tun-mode peer drops such data as
+ * bad_inner_packet, and an IP packet is never taken for a frame; the length says where the
+ * frame ends, which the padding hides and Ethernet does not say itself. */
+enum wg_tap_header {
+	WG_TAP_FRAME = 0x00,	/* byte 0 */
+	WG_TAP_HEADER_LEN = 4,	/* type, zero, frame length (16 bits, big-endian) */
+	/* Ethernet header and up to two VLAN tags: the tap's MTU is the device's less these */
+	WG_TAP_MTU_OVERHEAD = WG_TAP_HEADER_LEN + 14 + 2 * 4,
+};
+
 _Static_assert(sizeof(struct wg_msg_initiation) == WG_MSG_INITIATION_LEN, "initiation size");
 _Static_assert(sizeof(struct wg_msg_response) == WG_MSG_RESPONSE_LEN, "response size");
 _Static_assert(sizeof(struct wg_msg_cookie_reply) == WG_MSG_COOKIE_REPLY_LEN, "cookie reply size");

@@ -97,6 +97,9 @@ int wg_peer_send_initiation(struct wg_peer *p, bool retry);
 void wg_peer_send_keepalive(struct wg_peer *p);
 /* Encrypt and send what was staged (after a handshake); returns packets sent. */
 unsigned int wg_peer_flush_staged(struct wg_peer *p);
+/* Encrypt and send pkts (headroom and tailroom around each), or stage them while no session
+ * is usable (dev->lock held for reading). */
+void wg_peer_send_batch(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uint64_t now);
 /* Send one already-built handshake or cookie message to the peer's endpoint. */
 int wg_peer_send_raw(struct wg_peer *p, void *msg, size_t len);
 

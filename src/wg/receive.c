@@ -149,8 +149,9 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 	uint8_t mac1_key[WG_HASH_LEN];
 	uint64_t mac1_gen = 0;
 	int key_state = 0;
-	unsigned int k = 0, queued = 0;
-	bool locked = false;
+	unsigned int k = 0, queued = 0, tap_base = 0;
+	bool locked = false, tap = dev->tap;	/* the mode: read once a batch */
+	struct wg_peer *from[WG_BATCH];		/* tap mode: the peer of each frame */
 
 	for (unsigned int i = 0; i < n; i++) {
 		struct wg_pkt *pkt = &pkts[i];
@@ -195,11 +196,19 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		p = handle_data(dev, pkt, now, &plain, &plen);
 		if (!p || plen == 0)
 			continue;	/* dropped, or a keepalive */
-		if (!inner_src(plain, &plen, &family, &src)) {
+		if (tap) {
+			/* frames go through the switch a chunk at a time */
+			if (!wg_tap_rx_check(dev, p, &plain, &plen))
+				continue;
+			if (k - tap_base == WG_BATCH) {
+				k = tap_base + wg_tap_deliver(dev, pkts + tap_base, from, WG_BATCH, now);
+				tap_base = k;
+			}
+			from[k - tap_base] = p;
+		} else if (!inner_src(plain, &plen, &family, &src)) {
 			wg_device_drop_from(dev, WG_DROP_BAD_INNER_PACKET, &pkt->ep);
 			continue;
-		}
-		if (aip_lookup(dev->aip, family, src) != p) {
+		} else if (aip_lookup(dev->aip, family, src) != p) {
 			char a[INET6_ADDRSTRLEN];
 			wg_device_drop_log(dev, WG_DROP_UNALLOWED_SRC, inet_ntop(family, src, a, sizeof(a)));
 			continue;
@@ -211,6 +220,8 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		pkts[k].len = plen;
 		k++;
 	}
+	if (tap && k > tap_base)
+		k = tap_base + wg_tap_deliver(dev, pkts + tap_base, from, k - tap_base, now);
 	if (locked)
 		pthread_rwlock_unlock(&dev->lock);
 	if (k) {

@@ -368,12 +368,22 @@ static void send_run(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uin
 	pthread_mutex_unlock(&p->lock);
 }
 
+void wg_peer_send_batch(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n, uint64_t now)
+{
+	send_run(p, pkts, n, now);
+}
+
 void wg_device_tun_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 {
-	uint64_t now = wg_device_now(dev);
+	uint64_t now;
 	struct wg_peer *run_peer = NULL;
 	unsigned int run_start = 0, k = 0;
 
+	if (dev->tap) {
+		wg_tap_input(dev, pkts, n);
+		return;
+	}
+	now = wg_device_now(dev);
 	pthread_rwlock_rdlock(&dev->lock);
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *dst;

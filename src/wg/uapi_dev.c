@@ -11,6 +11,7 @@
 #include "lib/sandbox.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
+#include "wg/fdb.h"
 #include "wg/key.h"
 #include "wg/peer.h"
 
@@ -194,6 +195,29 @@ static int peer_add_aip(void *d, void *peer, int family, const uint8_t *addr, ui
 	return aip_insert(dev->aip, family, addr, cidr, peer);
 }
 
+/* Tap mode's switch table, one culvert_fdb=MAC VLAN PORT AGE line an entry (PORT: the peer's
+ * base64 public key, or "local" for the tap; AGE: seconds since last seen). */
+static bool emit_fdb(void *arg, const struct fdb_entry_info *e)
+{
+	struct uapi_buf *out = arg;
+	char mac[18], b64[KEY_B64_LEN + 1] = "local";
+
+	if (e->port)
+		key_to_base64(b64, e->port->public_key);
+	uapi_buf_printf(out, "culvert_fdb=%s %u %s %llu\n", fdb_mac_str(e->mac, mac), e->vid, b64,
+			(unsigned long long)(e->age_ns / 1000000000u));
+	return !out->oom;
+}
+
+static void emit_tap(struct wg_device *dev, struct uapi_buf *out)
+{
+	uapi_buf_printf(out, "culvert_mode=tap\n");
+	for (int i = 0; i < FDB_DROP__COUNT; i++)
+		uapi_buf_printf(out, "culvert_drop_%s=%llu\n", fdb_drop_name(i),
+				(unsigned long long)fdb_drops(dev->fdb, i));
+	fdb_for_each(dev->fdb, wg_device_now(dev), emit_fdb, out);
+}
+
 static int get(void *d, struct uapi_buf *out)
 {
 	struct wg_device *dev = d;
@@ -217,6 +241,8 @@ static int get(void *d, struct uapi_buf *out)
 		for (int i = 0; i < WG_DROP__COUNT; i++)
 			uapi_buf_printf(out, "culvert_drop_%s=%llu\n", wg_drop_name(i),
 					(unsigned long long)__atomic_load_n(&dev->drops[i], __ATOMIC_RELAXED));
+	if (out->culvert_ext && dev->fdb)
+		emit_tap(dev, out);
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
 		struct wg_endpoint ep;
 		struct uapi_peer_info pi = {

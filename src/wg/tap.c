@@ -1,0 +1,249 @@
+/* Tap mode's data path: Ethernet frames between the tap device and the peers, through the
+ * learning switch (fdb.h) whose ports are the tap and every peer. A frame travels as the
+ * plaintext of a data message behind a small header (messages.h, enum wg_tap_header).
+ *
+ * AllowedIPs in tap mode: a peer without any is no port (nothing is flooded to it, its frames
+ * are dropped as unallowed_src), so `allowed-ips ""` still cuts a peer off; and a frame from a
+ * peer whose layer-3 source (IPv4 or IPv6 source, ARP sender address) is an allowed IP of
+ * another peer is dropped as unallowed_src, so sites that partition a subnet cannot speak as
+ * each other's hosts. An address no peer claims passes: one prefix belongs to one peer only,
+ * so sites sharing a subnet (or a hub with several spokes, or hosts that move between sites)
+ * could not otherwise be configured at all. The unspecified address claims nothing. */
+#include "wg/peer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wg/allowedips.h"
+#include "wg/fdb.h"
+
+int wg_device_set_tap(struct wg_device *dev, const struct fdb_limits *lim)
+{
+	struct fdb *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = fdb_init(f, lim);
+	if (r < 0) {
+		free(f);
+		return r;
+	}
+	dev->fdb = f;
+	dev->tap = true;
+	return 0;
+}
+
+static bool is_port(const struct wg_device *dev, struct wg_peer *p)
+{
+	return aip_count_of_peer(dev->aip, p) != 0;
+}
+
+static void hdr_put(uint8_t *h, uint32_t flen)
+{
+	h[0] = WG_TAP_FRAME;
+	h[1] = 0;
+	h[2] = (uint8_t)(flen >> 8);
+	h[3] = (uint8_t)flen;
+}
+
+/* Frames for one peer at a time, sent when the next one is for another (or the batch ends).
+ * Frames read from the tap are encrypted where they lie; copies (floods, relayed frames, whose
+ * buffers hold no room or are needed again) are made here and freed after the send. */
+struct tap_tx {
+	struct wg_peer *peer;
+	uint64_t now;
+	unsigned int n;
+	struct wg_pkt pkts[WG_BATCH];
+	uint8_t *bufs[WG_BATCH];
+};
+
+static void tx_flush(struct tap_tx *tx)
+{
+	if (!tx->n)
+		return;
+	wg_peer_send_batch(tx->peer, tx->pkts, tx->n, tx->now);
+	for (unsigned int i = 0; i < tx->n; i++)
+		free(tx->bufs[i]);
+	tx->n = 0;
+}
+
+static void tx_room(struct tap_tx *tx, struct wg_peer *p)
+{
+	if (tx->n && (tx->peer != p || tx->n == WG_BATCH))
+		tx_flush(tx);
+	tx->peer = p;
+}
+
+/* A frame from the tap at pkt->data, WG_PKT_HEADROOM in front: the header goes there. */
+static void tx_in_place(struct tap_tx *tx, struct wg_peer *p, const struct wg_pkt *pkt)
+{
+	tx_room(tx, p);
+	hdr_put(pkt->data - WG_TAP_HEADER_LEN, pkt->len);
+	tx->pkts[tx->n] = (struct wg_pkt){ .data = pkt->data - WG_TAP_HEADER_LEN, .len = pkt->len + WG_TAP_HEADER_LEN };
+	tx->bufs[tx->n++] = NULL;
+}
+
+static void tx_copy(struct wg_device *dev, struct tap_tx *tx, struct wg_peer *p, const uint8_t *f, uint32_t len)
+{
+	uint8_t *buf = malloc(WG_PKT_HEADROOM + WG_TAP_HEADER_LEN + len + WG_PKT_TAILROOM);
+
+	if (!buf) {
+		wg_device_drop(dev, WG_DROP_QUEUE_FULL);
+		return;
+	}
+	tx_room(tx, p);
+	hdr_put(buf + WG_PKT_HEADROOM, len);
+	memcpy(buf + WG_PKT_HEADROOM + WG_TAP_HEADER_LEN, f, len);
+	tx->pkts[tx->n] = (struct wg_pkt){ .data = buf + WG_PKT_HEADROOM, .len = len + WG_TAP_HEADER_LEN };
+	tx->bufs[tx->n++] = buf;
+}
+
+/* To every port but the one it came from. */
+static void tx_flood(struct wg_device *dev, struct tap_tx *tx, struct wg_peer *from, const uint8_t *f,
+		     uint32_t len)
+{
+	for (struct wg_peer *p = dev->peers; p; p = p->next)
+		if (p != from && is_port(dev, p))
+			tx_copy(dev, tx, p, f, len);
+}
+
+void wg_tap_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
+{
+	struct fdb_frame_ref in[WG_BATCH];
+	struct fdb_out out[WG_BATCH];
+	struct tap_tx tx = { .now = wg_device_now(dev) };
+
+	pthread_rwlock_rdlock(&dev->lock);
+	for (unsigned int base = 0; base < n; base += WG_BATCH) {
+		unsigned int m = n - base < WG_BATCH ? n - base : WG_BATCH;
+
+		for (unsigned int i = 0; i < m; i++)
+			in[i] = (struct fdb_frame_ref){ pkts[base + i].data, pkts[base + i].len };
+		fdb_forward_batch(dev->fdb, in, m, FDB_LOCAL, tx.now, out);
+		for (unsigned int i = 0; i < m; i++) {
+			if (out[i].why != FDB_DROP__COUNT)
+				continue;	/* counted by the switch */
+			if (out[i].peer) {
+				if (is_port(dev, out[i].peer))
+					tx_in_place(&tx, out[i].peer, &pkts[base + i]);
+				else
+					wg_device_drop(dev, WG_DROP_NO_PEER_FOR_DST);
+			} else if (out[i].flood) {
+				tx_flood(dev, &tx, FDB_LOCAL, in[i].data, (uint32_t)in[i].len);
+			}
+		}
+	}
+	tx_flush(&tx);
+	pthread_rwlock_unlock(&dev->lock);
+	if (__atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
+		wg_device_lock(dev);
+		wg_device_run_pending(dev);
+		wg_device_unlock(dev);
+	}
+}
+
+/* The layer-3 source a frame claims: false when it claims none (not IP or ARP, too short to
+ * say, or the unspecified address). */
+static bool frame_l3_src(const uint8_t *f, uint32_t len, int *family, const uint8_t **src)
+{
+	static const uint8_t zero[16];
+	size_t off = 12;
+	uint16_t type = (uint16_t)(f[off] << 8 | f[off + 1]);
+
+	for (int tags = 0; tags < 2 && (type == FDB_ETH_P_8021Q || type == FDB_ETH_P_8021AD); tags++) {
+		off += FDB_VLAN_HLEN;
+		if (len < off + 2)
+			return false;
+		type = (uint16_t)(f[off] << 8 | f[off + 1]);
+	}
+	off += 2;
+	switch (type) {
+	case 0x0800:	/* IPv4 */
+		if (len < off + 20)
+			return false;
+		*family = AF_INET, *src = f + off + 12;
+		break;
+	case 0x86dd:	/* IPv6 */
+		if (len < off + 40)
+			return false;
+		*family = AF_INET6, *src = f + off + 8;
+		break;
+	case 0x0806:	/* ARP for IPv4 over Ethernet: the sender protocol address */
+		if (len < off + 28 || f[off + 2] != 0x08 || f[off + 3] != 0x00 || f[off + 5] != 4)
+			return false;
+		*family = AF_INET, *src = f + off + 8 + f[off + 4];
+		break;
+	default:
+		return false;
+	}
+	return memcmp(*src, zero, *family == AF_INET ? 4 : 16) != 0;
+}
+
+bool wg_tap_rx_check(struct wg_device *dev, struct wg_peer *p, uint8_t **plain, uint32_t *len)
+{
+	uint8_t *h = *plain;
+	uint32_t flen;
+	const uint8_t *src;
+	int family;
+	struct wg_peer *owner;
+
+	/* an IP packet of a tun-mode peer starts with its version: never a frame */
+	if (*len < WG_TAP_HEADER_LEN + FDB_ETH_HLEN || h[0] != WG_TAP_FRAME || h[1]) {
+		wg_device_drop(dev, WG_DROP_BAD_INNER_PACKET);
+		return false;
+	}
+	flen = (uint32_t)h[2] << 8 | h[3];
+	if (flen < FDB_ETH_HLEN || flen > *len - WG_TAP_HEADER_LEN) {
+		wg_device_drop(dev, WG_DROP_BAD_INNER_PACKET);
+		return false;
+	}
+	h += WG_TAP_HEADER_LEN;
+	if (!is_port(dev, p) ||
+	    (frame_l3_src(h, flen, &family, &src) && (owner = aip_lookup(dev->aip, family, src)) && owner != p)) {
+		wg_device_drop(dev, WG_DROP_UNALLOWED_SRC);
+		return false;
+	}
+	*plain = h;
+	*len = flen;
+	return true;
+}
+
+unsigned int wg_tap_deliver(struct wg_device *dev, struct wg_pkt *pkts, struct wg_peer *const *from,
+			    unsigned int n, uint64_t now)
+{
+	struct fdb_frame_ref in[WG_BATCH];
+	struct fdb_out out[WG_BATCH];
+	struct tap_tx tx = { .now = now };
+	unsigned int k = 0;
+
+	for (unsigned int base = 0; base < n;) {
+		unsigned int m = 1;
+
+		/* a run of one peer's frames: the switch takes a port's batch */
+		while (base + m < n && m < WG_BATCH && from[base + m] == from[base])
+			m++;
+		for (unsigned int i = 0; i < m; i++)
+			in[i] = (struct fdb_frame_ref){ pkts[base + i].data, pkts[base + i].len };
+		fdb_forward_batch(dev->fdb, in, m, from[base], now, out);
+		for (unsigned int i = 0; i < m; i++) {
+			if (out[i].why != FDB_DROP__COUNT)
+				continue;
+			if (out[i].peer) {
+				if (is_port(dev, out[i].peer))
+					tx_copy(dev, &tx, out[i].peer, in[i].data, (uint32_t)in[i].len);
+				else
+					wg_device_drop(dev, WG_DROP_NO_PEER_FOR_DST);
+			}
+			if (out[i].flood)
+				tx_flood(dev, &tx, from[base], in[i].data, (uint32_t)in[i].len);
+			if (out[i].local)
+				pkts[k++] = pkts[base + i];
+		}
+		base += m;
+	}
+	tx_flush(&tx);
+	return k;
+}
