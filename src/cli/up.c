@@ -17,6 +17,7 @@
 #include "cli/up.h"
 #include "lib/netlink.h"
 #include "wg/config.h"
+#include "wg/messages.h"
 #include "wg/uapi_client.h"
 
 enum { DOWN_WAIT_MS = 3000 };
@@ -49,8 +50,8 @@ static void usage(FILE *f, const char *cmd)
 			"Usage: culvert strip FILE|IFACE\n"
 			"\n"
 			"Prints the wg-quick(8) configuration FILE without the keys only wg-quick knows\n"
-			"(Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig), as\n"
-			"wg setconf and wg syncconf read it. See culvert-up(8).\n");
+			"(Address, DNS, MTU, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig) and\n"
+			"culvert's Mode, as wg setconf and wg syncconf read it. See culvert-up(8).\n");
 		return;
 	}
 	fprintf(f,
@@ -61,6 +62,7 @@ static void usage(FILE *f, const char *cmd)
 		"MTU (guessed from the route to the endpoints when absent), DNS through resolvconf,\n"
 		"routes for the peers' allowed IPs (Table = auto|off|N|name; a /0 makes a full tunnel\n"
 		"with fwmark rules and an nftables table), PostUp. Take it down with `culvert down`.\n"
+		"Mode = tap in [Interface] makes the device a tap (culvert wg --mode tap).\n"
 		"See culvert-up(8).\n");
 }
 
@@ -145,7 +147,7 @@ static bool wait_socket_gone(const char *name, int ms)
 }
 
 /* Runs this binary as `culvert wg IFACE`, which returns once its control socket is ready. */
-static int start_daemon(const char *name, const char *path)
+static int start_daemon(const char *name, const char *path, bool tap)
 {
 	pid_t pid = fork();
 	int status;
@@ -154,8 +156,10 @@ static int start_daemon(const char *name, const char *path)
 		return -errno;
 	if (pid == 0) {
 		/* --config: SIGHUP re-reads the file (culvert syncconf), as a reload should. */
-		char *args[] = { "culvert", "wg", "--config", (char *)path, (char *)name, NULL };
+		char *args[] = { "culvert", "wg", "--config", (char *)path, (char *)name, NULL, NULL, NULL };
 
+		if (tap)	/* Mode = tap; without it the daemon's environment decides, as before */
+			args[4] = "--mode", args[5] = "tap", args[6] = (char *)name;
 		execv("/proc/self/exe", args);
 		fprintf(stderr, "culvert up: cannot run /proc/self/exe: %s\n", strerror(errno));
 		_exit(127);
@@ -218,6 +222,9 @@ static int set_addresses_mtu_up(const char *name, const struct config *c)
 		}
 	}
 	r = c->has_mtu ? 0 : up_mtu_guess(name, &mtu);
+	/* a guess is the datagram budget: a tap's frames carry their Ethernet header in it */
+	if (r >= 0 && !c->has_mtu && c->tap)
+		mtu = mtu > 68 + WG_TAP_MTU_OVERHEAD ? mtu - WG_TAP_MTU_OVERHEAD : 68;
 	if (r >= 0)
 		r = nl_link_set_mtu(name, mtu);
 	if (r < 0) {
@@ -238,7 +245,7 @@ static int up(const char *name, const char *path, const struct config *c, uint32
 
 	if (up_hooks(c->pre_up, c->n_pre_up, name, "PreUp") < 0)
 		return -ECANCELED;
-	r = start_daemon(name, path);
+	r = start_daemon(name, path, c->tap);
 	if (r < 0) {
 		fprintf(stderr, "culvert up: %s: the daemon 'culvert wg %s' did not start (see above)\n", name, name);
 		return r;

@@ -76,6 +76,8 @@ static void write_config(FILE *f, const char *name, const struct config *c, cons
 		fprintf(f, "Table = %s\n", c->table);
 	if (c->save_config)
 		fprintf(f, "SaveConfig = true\n");
+	if (c->tap)
+		fprintf(f, "Mode = tap\n");
 	print_hooks(f, "PreUp", c->pre_up, c->n_pre_up);
 	print_hooks(f, "PostUp", c->post_up, c->n_post_up);
 	print_hooks(f, "PreDown", c->pre_down, c->n_pre_down);
@@ -164,7 +166,7 @@ static char *trim(char *s)
 int up_strip(const char *path, const char *name)
 {
 	static const char *const quick[] = { "Address", "MTU", "DNS", "Table", "PreUp", "PreDown",
-					     "PostUp", "PostDown", "SaveConfig" };
+					     "PostUp", "PostDown", "SaveConfig", "Mode" };
 	FILE *f = fopen(path, "re");
 	char *line = NULL, key[64];
 	size_t cap = 0;

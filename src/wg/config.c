@@ -86,7 +86,7 @@ static void *push(void *arr_p, size_t *n, size_t sz)
 
 enum key_id {
 	K_PRIVATE_KEY, K_LISTEN_PORT, K_FWMARK, K_ADDRESS, K_DNS, K_MTU, K_TABLE,
-	K_PRE_UP, K_POST_UP, K_PRE_DOWN, K_POST_DOWN, K_SAVE_CONFIG,
+	K_PRE_UP, K_POST_UP, K_PRE_DOWN, K_POST_DOWN, K_SAVE_CONFIG, K_MODE,
 	K_PUBLIC_KEY, K_PRESHARED_KEY, K_ALLOWED_IPS, K_ENDPOINT, K_PERSISTENT_KEEPALIVE,
 };
 
@@ -108,6 +108,7 @@ static const struct key_def {
 	[K_PRE_DOWN]		= { "PreDown", false, true, true },
 	[K_POST_DOWN]		= { "PostDown", false, true, true },
 	[K_SAVE_CONFIG]		= { "SaveConfig", false, true, false },
+	[K_MODE]		= { "Mode", false, true, false },	/* culvert's own */
 	[K_PUBLIC_KEY]		= { "PublicKey", true, false, false },
 	[K_PRESHARED_KEY]	= { "PresharedKey", true, false, false },
 	[K_ALLOWED_IPS]		= { "AllowedIPs", true, false, true },
@@ -270,6 +271,11 @@ static bool set_value(struct parser *p, enum key_id id, char *v)
 			return fail(p, "invalid SaveConfig '%.*s' (want true or false)", TOK(v));
 		c->has_save_config = true;
 		c->save_config = !strcasecmp(v, "true");
+		return true;
+	case K_MODE:
+		if (strcasecmp(v, "tun") && strcasecmp(v, "tap"))
+			return fail(p, "invalid Mode '%.*s' (want tun or tap)", TOK(v));
+		c->tap = !strcasecmp(v, "tap");
 		return true;
 	case K_PUBLIC_KEY:
 		return parse_key_b64(p, cur_peer(p)->public_key, key, v, false);

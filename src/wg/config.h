@@ -2,6 +2,7 @@
  *
  * [Interface]  PrivateKey ListenPort FwMark                       (both formats)
  *              Address DNS MTU Table PreUp PostUp PreDown PostDown SaveConfig   (wg-quick only)
+ *              Mode                              (culvert up only: tun or tap, culvert wg --mode)
  * [Peer]       PublicKey PresharedKey AllowedIPs Endpoint PersistentKeepalive  (both)
  *
  * Keys and section names are case-insensitive; '#' starts a comment anywhere on a line;
@@ -66,6 +67,7 @@ struct config {
 	size_t n_pre_up, n_post_up, n_pre_down, n_post_down;
 	bool has_save_config;
 	bool save_config;
+	bool tap;		/* Mode = tap */
 
 	struct config_peer *peers;
 	size_t n_peers;

@@ -196,4 +196,33 @@ rx=$(nsx "$Y" cat "/sys/class/net/${IFN[$Y]}/statistics/rx_packets")
 [ "$rx" = 0 ] && pass "nothing reached the tun device" || fail "nothing reached the tun device" "rx_packets $rx"
 rx=$(nsx "$X" cat "/sys/class/net/${IFN[$X]}/statistics/rx_packets")
 [ "$rx" = 0 ] && pass "nothing reached the tap device" || fail "nothing reached the tap device" "rx_packets $rx"
+
+# ---- culvert up with Mode = tap; culvert strip leaves it out -----------------------------------
+U=$(ns_new u) || { fail setup "cannot create namespaces"; t_done; }
+IU=${T_PREFIX}u
+T_CLEANUP+=("rm -f $SOCK/$IU.sock")
+cat >"$T_DIR/$IU.conf" <<EOF
+[Interface]
+PrivateKey = $(cat "$T_DIR/kh")
+Address = 198.19.4.1/24
+Mode = tap
+
+[Peer]
+PublicKey = $P1
+AllowedIPs = 198.19.4.0/24
+EOF
+if nsx "$U" "$CULVERT" up "$T_DIR/$IU.conf" >"$T_DIR/up.log" 2>&1; then
+	nsx "$U" ip -d link show "$IU" | grep -q "tun type tap" && pass "culvert up with Mode = tap makes a tap" ||
+		fail "culvert up with Mode = tap makes a tap" "$(nsx "$U" ip -d link show "$IU")"
+	check "culvert up gives the tap the guessed MTU less the frame's header" \
+		test "$(nsx "$U" cat "/sys/class/net/$IU/mtu")" = 1394
+	nsx "$U" "$CULVERT" show "$IU" --json | python3 -c 'import json,sys; assert json.load(sys.stdin)["interfaces"][0]["culvert"]["mode"] == "tap"' &&
+		pass "culvert show says mode tap" || fail "culvert show says mode tap"
+	check "culvert down" nsx "$U" "$CULVERT" down "$IU"
+else
+	fail "culvert up with Mode = tap" "$(cat "$T_DIR/up.log")"
+fi
+"$CULVERT" strip "$T_DIR/$IU.conf" >"$T_DIR/stripped.conf"
+! grep -qi "^mode" "$T_DIR/stripped.conf" && grep -q "^PublicKey = $P1" "$T_DIR/stripped.conf" &&
+	pass "culvert strip removes Mode" || fail "culvert strip removes Mode" "$(cat "$T_DIR/stripped.conf")"
 t_done

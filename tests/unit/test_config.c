@@ -136,6 +136,9 @@ static const struct { const char *text, *msg; enum config_format fmt; } bad[] = 
 	{ "[Interface]\nAddress = 198.19.0.1/33\n", "wg0.conf:2: invalid address '198.19.0.1/33' in Address (want ADDR/PREFIX)", CONFIG_WG_QUICK },
 	{ "[Interface]\nAddress = 198.19.0.1/24,,198.19.0.2\n", "wg0.conf:2: empty item in Address list '198.19.0.1/24,,198.19.0.2'", CONFIG_WG_QUICK },
 	{ "[Interface]\nSaveConfig = yes\n", "wg0.conf:2: invalid SaveConfig 'yes' (want true or false)", CONFIG_WG_QUICK },
+	{ "[Interface]\nMode = bridge\n", "wg0.conf:2: invalid Mode 'bridge' (want tun or tap)", CONFIG_WG_QUICK },
+	{ "[Interface]\nMode = tap\n",
+	  "wg0.conf:2: unknown key 'Mode' (a wg-quick key, not valid in a `wg setconf` file)", CONFIG_WG_SETCONF },
 	{ "[Interface]\n[Interface]\n", "wg0.conf:2: second [Interface] section", CONFIG_WG_QUICK },
 	{ "[Interface]\nPublicKey = " PUB1 "\n", "wg0.conf:2: key 'PublicKey' does not belong in [Interface]", CONFIG_WG_QUICK },
 	{ "[Peer]\nListenPort = 1\n", "wg0.conf:2: key 'ListenPort' does not belong in [Peer]", CONFIG_WG_QUICK },
@@ -214,6 +217,23 @@ static void test_setconf_format(void **state)
 	assert_true(c.has_fwmark);
 	assert_int_equal(c.fwmark, 0);
 	assert_int_equal(c.peers[0].n_allowed_ips, 1);
+	config_free(&c);
+}
+
+/* culvert up's Mode: tun (the default) or tap, any case. */
+static void test_mode(void **state)
+{
+	static const char tap[] = "[Interface]\nPrivateKey = " PRIV "\nMode = TAP\n";
+	static const char tun[] = "[Interface]\nPrivateKey = " PRIV "\nMode = tun\n";
+	struct config c;
+	char err[256];
+
+	(void)state;
+	assert_true(config_parse(&c, tap, strlen(tap), "x", CONFIG_WG_QUICK, err, sizeof(err)));
+	assert_true(c.tap);
+	config_free(&c);
+	assert_true(config_parse(&c, tun, strlen(tun), "x", CONFIG_WG_QUICK, err, sizeof(err)));
+	assert_false(c.tap);
 	config_free(&c);
 }
 
@@ -308,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_secret_not_echoed),
 		cmocka_unit_test(test_setconf_format),
+		cmocka_unit_test(test_mode),
 		cmocka_unit_test(test_nul_and_empty),
 		cmocka_unit_test(test_helpers),
 		cmocka_unit_test(test_load_and_permissions),
