@@ -28,10 +28,10 @@ quiet() { "$@" >/dev/null 2>&1; }
 # in_table MAC PEER: a switch table row of `culvert show` on stdin (keys hold '+' and '/')
 in_table() { awk -v m="$1" -v p="$2" '$1 == m && $2 == 0 && $3 == p { f = 1 } END { exit !f }'; }
 
-# site NS: culvert wg --mode tap, a bridge br0 joining the tap; waits for the socket
+# site NS [ARGS]: culvert wg --mode tap, a bridge br0 joining the tap; waits for the socket
 site() {
 	local i=${IFN[$1]}
-	bg "$1" "tap-$i" "$CULVERT" wg -f --mode tap "$i" || return 1
+	bg "$1" "tap-$i" "$CULVERT" wg -f --mode tap "${@:2}" "$i" || return 1
 	wait_for test -S "$SOCK/$i.sock" || return 1
 	nsx "$1" ip link add br0 type bridge && nsx "$1" ip link set br0 up &&
 		nsx "$1" ip link set "$i" master br0 && nsx "$1" ip link set "$i" up
@@ -46,8 +46,10 @@ lan() {
 	nsx "$2" ip addr add "198.19.0.$3/24" dev eth0
 	nsx "$2" ip addr add "2001:db8:19::$3/64" dev eth0 nodad
 }
-site "$H" && site "$S1" && site "$S2" || { fail "three tap sites start" "see $T_DIR"; t_done; }
-pass "three tap sites start"
+# two workers with UDP offloads at the hub, one without at spoke 1, one with at spoke 2
+site "$H" --workers 2 && site "$S1" --workers 1 --no-offload && site "$S2" --workers 1 ||
+	{ fail "three tap sites start" "see $T_DIR"; t_done; }
+pass "three tap sites start (2 workers, 1 without offloads, 1 with)"
 check "the tap's MTU leaves room for the Ethernet header and tags" \
 	test "$(nsx "$H" cat /sys/class/net/${IFN[$H]}/mtu)" = 1394
 lan "$H" "$L0" 1
