@@ -171,6 +171,7 @@ struct wg_device {
 	uint8_t transport;	/* IPPROTO_UDP, or IPPROTO_TCP for the TCP transport */
 	uint32_t fwmark;
 	unsigned int mtu;
+	unsigned int mtu_overhead;	/* plaintext beyond the device's MTU (tap mode's header) */
 
 	struct wg_peer *peers;		/* doubly linked, in insertion order */
 	struct wg_peer *peers_tail;

@@ -114,8 +114,8 @@ static void send_too_big(struct wg_device *dev, const uint8_t *pkt, uint32_t len
 	uint32_t mtu = (uint32_t)fits;
 	size_t quote;
 
-	if (!dev->ops.tun_write)
-		return;
+	if (!dev->ops.tun_write || dev->tap)
+		return;	/* a tap takes frames, and a bridge has no path MTU to tell */
 	if ((pkt[0] >> 4) == 4) {
 		size_t ihl = (size_t)(pkt[0] & 15) * 4;
 		if (!(pkt[6] & 0x40) || ihl < 20 || len < ihl + 8 || pkt[9] == IPPROTO_ICMP)
@@ -169,7 +169,8 @@ static unsigned int encrypt_and_send(struct wg_peer *p, struct noise_keypair *kp
 	unsigned int k = 0, act;
 	uint64_t bytes = 0;
 	bool payload = false;
-	unsigned int mtu = __atomic_load_n(&dev->mtu, __ATOMIC_RELAXED);
+	/* the device's MTU, and in tap mode the frame's header and tags beside it */
+	unsigned int mtu = __atomic_load_n(&dev->mtu, __ATOMIC_RELAXED) + dev->mtu_overhead;
 	size_t room;
 	int r;
 

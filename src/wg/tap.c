@@ -33,6 +33,7 @@ int wg_device_set_tap(struct wg_device *dev, const struct fdb_limits *lim)
 	}
 	dev->fdb = f;
 	dev->tap = true;
+	dev->mtu_overhead = WG_TAP_MTU_OVERHEAD;
 	return 0;
 }
 

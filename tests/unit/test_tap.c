@@ -333,6 +333,27 @@ static void test_allowed_ips(void **state)
 	net_free(net);
 }
 
+/* Padding reaches the tunnel's MTU, not the tap's (26 less), and the frame keeps its length. */
+static void test_padding(void **state)
+{
+	struct net *net = net_new(false);
+	uint8_t f[BUF];
+	uint32_t len;
+
+	(void)state;
+	warm_up(net);
+	net->h[1].dev.mtu = WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD;	/* what the engine reads */
+	len = make_frame(f, BCAST, 1, "198.19.0.2", 1390);
+	tap_send(&net->h[1], f, len);
+	assert_int_equal(net->nq, 1);
+	/* 4 + 1390 = 1394 padded to 1408, beyond the tap's 1394 and within 1420 */
+	assert_int_equal(net->q[0].len, WG_MSG_DATA_HEADER_LEN + 1408 + WG_TAG_LEN);
+	pump(net);
+	assert_int_equal(net->h[0].ntap, 1);
+	assert_frame(&net->h[0], 0, f, len);
+	net_free(net);
+}
+
 /* Spoke 2 in tun mode: the hub's frames and its IP packets are refused on both sides. */
 static void test_tun_meets_tap(void **state)
 {
@@ -369,6 +390,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hub_switches),
 		cmocka_unit_test(test_allowed_ips),
+		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_tun_meets_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
