@@ -333,6 +333,23 @@ static void test_allowed_ips(void **state)
 	net_free(net);
 }
 
+/* The device's tick ages the switch's entries out (300 s without a frame). */
+static void test_aging(void **state)
+{
+	struct net *net = net_new(false);
+
+	(void)state;
+	warm_up(net);
+	assert_int_equal(fdb_count(net->h[0].dev.fdb), 2);
+	net->now += 299 * WG_NSEC_PER_SEC;
+	wg_device_tick(&net->h[0].dev);
+	assert_int_equal(fdb_count(net->h[0].dev.fdb), 2);
+	net->now += 2 * WG_NSEC_PER_SEC;
+	wg_device_tick(&net->h[0].dev);
+	assert_int_equal(fdb_count(net->h[0].dev.fdb), 0);
+	net_free(net);
+}
+
 /* Padding reaches the tunnel's MTU, not the tap's (26 less), and the frame keeps its length. */
 static void test_padding(void **state)
 {
@@ -391,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_hub_switches),
 		cmocka_unit_test(test_allowed_ips),
 		cmocka_unit_test(test_padding),
+		cmocka_unit_test(test_aging),
 		cmocka_unit_test(test_tun_meets_tap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
