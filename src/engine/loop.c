@@ -258,11 +258,25 @@ void wg_loop_free(struct wg_loop *l)
 		return;
 	loop_ctl_free(l);
 	loop_tcp_free(l);
+	/* The port before the link: whoever waits for the link to go (a supervisor, wg-quick, a
+	 * restart after kill -9 of the monitor) may bind the port at once. */
+	for (unsigned int i = 0; i < l->n_workers; i++) {
+		struct loop_worker *w = &l->w[i];
+
+		if (w->l && w->uio) {
+			if (w->uio->fd >= 0 && w->epfd >= 0)
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->uio->fd, NULL);
+			udpio_close(w->uio);
+		}
+		if (w->l && w->uio_next)
+			udpio_close(w->uio_next);
+	}
+	if (l->hs_uio)
+		udpio_close(l->hs_uio);
 	for (unsigned int i = 0; i < l->n_workers; i++)
 		worker_free(&l->w[i]);
 	if (l->epfd >= 0)
 		close(l->epfd);
-	udpio_close(l->hs_uio);
 	free(l->hs_uio);
 	free(l->hs_sendq);
 	pthread_mutex_destroy(&l->hs_lock);
