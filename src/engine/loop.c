@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 
 #include "engine/loop_int.h"
 #include "lib/log.h"
@@ -382,6 +383,12 @@ static void *hs_thread(void *arg)
 	struct wg_loop *l = arg;
 
 	loop_hs_self = true;
+	/* When the cores are short, as under a handshake flood, data goes first: this thread
+	 * yields to the workers (nice 10; for this thread only, which is what Linux does with
+	 * PRIO_PROCESS and 0). Real handshakes still get through: the queue is bounded, a flood
+	 * beyond it is dropped as queue_full by the workers, and idle cores run this thread. */
+	if (setpriority(PRIO_PROCESS, 0, 10) < 0)
+		log_debug("handshake thread: cannot lower its priority: %s", strerror(errno));
 	noise_set_thread_slot(l->n_workers);
 	wg_device_handshake_serve(l->dev);
 	return NULL;

@@ -42,6 +42,8 @@ static const char *const allowed[] = {
 	/* glibc's qsort asks the memory size (sysconf(_SC_PHYS_PAGES)) for big arrays: a
 	 * setconf of thousands of peers */
 	"sysinfo",
+	/* the handshake thread lowers its own priority once (loop.c) */
+	"setpriority",
 	/* libc underneath: locks, allocation, threads (clone below), signals, exit */
 	"futex", "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "set_robust_list",
 	"rseq", "sched_yield", "sched_getaffinity", "rt_sigaction", "rt_sigprocmask",

@@ -35,6 +35,12 @@ static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint8_t k
 		wg_device_drop(dev, WG_DROP_NO_KEY);
 		return false;
 	}
+	/* A full queue takes nothing whatever its MAC1: under a flood, do not spend a BLAKE2s on
+	 * each message only to drop it (the queue's depth is a hint here; enqueue decides). */
+	if (wg_device_handshake_depth(dev) >= WG_HS_QUEUE_LEN) {
+		wg_device_drop(dev, WG_DROP_QUEUE_FULL);
+		return false;
+	}
 	if (!cookie_mac1_valid(key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
 		return false;
