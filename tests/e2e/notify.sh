@@ -92,12 +92,12 @@ logrun() {
 js=$(touch "$T_DIR/j.log" && stat -c '%d:%i' "$T_DIR/j.log")
 check "a daemon with stderr the journal's stream starts" logrun j JOURNAL_STREAM="$js" LOG_LEVEL=verbose
 L=$T_DIR/j.log
-check "journal: the info lines start with <6>" grep -q "^<6>culvert-wg $IF: interface $IF up" "$L"
+check "journal: the info lines start with <6>" grep -qE "^<6>culvert-wg $IF: interface $IF (\\(tun\\) )?up" "$L"
 check "journal: LOG_LEVEL=verbose adds debug lines, with <7>" grep -q "^<7>culvert-wg $IF: no peer has an allowed IP" "$L"
 check_not "journal: no line without a priority" grep -qvE '^<[3-7]>culvert-wg ' "$L"
 check "a daemon with another stderr starts" logrun p JOURNAL_STREAM="$js"
-check "stderr that is not the journal's stream: plain lines" grep -q "^culvert-wg $IF: interface $IF up" "$T_DIR/p.log"
+check "stderr that is not the journal's stream: plain lines" grep -qE "^culvert-wg $IF: interface $IF (\\(tun\\) )?up" "$T_DIR/p.log"
 check_not "... and no debug lines by default" grep -q 'no peer has an allowed IP' "$T_DIR/p.log"
 check "a daemon with LOG_LEVEL=error starts" logrun e LOG_LEVEL=error
-check_not "LOG_LEVEL=error: no info lines" grep -q "interface $IF up" "$T_DIR/e.log"
+check_not "LOG_LEVEL=error: no info lines" grep -qE "interface $IF (\\(tun\\) )?up" "$T_DIR/e.log"
 t_done
