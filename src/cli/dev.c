@@ -236,20 +236,6 @@ static int dev_del(int argc, char **argv)
 	return ret < 0 ? nl_fail(argv[1], "clearing persist", ret) : CLI_EXIT_OK;
 }
 
-static const char *id_to_name(long id, bool user)
-{
-	if (id < 0)
-		return NULL;
-	if (user) {
-		struct passwd *pw = getpwuid((uid_t)id);
-
-		return pw ? pw->pw_name : NULL;
-	}
-	struct group *gr = getgrgid((gid_t)id);
-
-	return gr ? gr->gr_name : NULL;
-}
-
 static const struct { unsigned int flag; bool set; const char *word; } flag_words[] = {
 	{ IFF_NO_PI, false, "pi" },
 	{ IFF_VNET_HDR, true, "vnet_hdr" },
@@ -275,7 +261,7 @@ static void show_text(const struct tun_info *t, const struct tun_node *node)
 			printf(" %s", flag_words[i].word);
 	for (int u = 1; u >= 0; u--) {
 		long id = u ? t->owner : t->group;
-		const char *n = id_to_name(id, u);
+		const char *n = tun_id_name(id, u);
 
 		if (n)
 			printf(" %s %s", u ? "user" : "group", n);
@@ -305,7 +291,7 @@ static void show_json(const struct tun_info *t, const struct tun_node *node, boo
 	printf("]");
 	for (int u = 1; u >= 0; u--) {
 		long id = u ? t->owner : t->group;
-		const char *n = id_to_name(id, u);
+		const char *n = tun_id_name(id, u);
 
 		printf(",\"%s\":", u ? "owner" : "group");
 		if (n)

@@ -319,19 +319,24 @@ static bool valid_ifname(const char *s)
 	return true;
 }
 
-static void id_name(char *out, size_t len, long id, bool user)
+const char *tun_id_name(long id, bool user)
 {
-	const char *n = NULL;
-
+	if (id < 0)
+		return NULL;
 	if (user) {
 		struct passwd *pw = getpwuid((uid_t)id);
 
-		n = pw ? pw->pw_name : NULL;
-	} else {
-		struct group *gr = getgrgid((gid_t)id);
-
-		n = gr ? gr->gr_name : NULL;
+		return pw ? pw->pw_name : NULL;
 	}
+	struct group *gr = getgrgid((gid_t)id);
+
+	return gr ? gr->gr_name : NULL;
+}
+
+static void id_name(char *out, size_t len, long id, bool user)
+{
+	const char *n = tun_id_name(id, user);
+
 	if (n)
 		snprintf(out, len, " (%s)", n);
 	else

@@ -73,5 +73,8 @@ const char *tun_explain_with(int err, const char *name, const struct tun_opts *o
 			     const struct tun_explain_ctx *c, char *buf, size_t len);
 /* "tun" or "tap". */
 const char *tun_mode_name(enum tun_mode mode);
+/* The name of a user (user true) or group id, NULL if it has none or id < 0. The string is
+ * libc's static buffer: use it before the next lookup. */
+const char *tun_id_name(long id, bool user);
 
 #endif

@@ -1,5 +1,6 @@
 /* /dev/net/tun's own permissions, judged for a device's owner before anyone trips over them. */
 #include "lib/tun_node.h"
+#include "lib/tun.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -79,15 +80,8 @@ bool tun_node_owner_allowed(const struct tun_node *n, long owner, long group)
 
 static void id_text(char *out, size_t len, long id, bool user)
 {
-	const char *name = NULL;
+	const char *name = tun_id_name(id, user);
 
-	if (user) {
-		struct passwd *pw = getpwuid((uid_t)id);
-		name = pw ? pw->pw_name : NULL;
-	} else {
-		struct group *gr = getgrgid((gid_t)id);
-		name = gr ? gr->gr_name : NULL;
-	}
 	if (name)
 		snprintf(out, len, "%s %s (%ld)", user ? "user" : "group", name, id);
 	else
@@ -97,19 +91,18 @@ static void id_text(char *out, size_t len, long id, bool user)
 const char *tun_node_explain(const struct tun_node *n, long owner, long group, char *buf, size_t len)
 {
 	char who[96], nu[64], ng[64];
-	struct passwd *pw;
-	struct group *gr;
+	const char *name;
 
-	/* getpwuid() and getgrgid() share static buffers: use each result before the next call. */
+	/* Each lookup reuses libc's static buffer: copy its result before the next. */
 	id_text(who, sizeof(who), owner >= 0 ? owner : group, owner >= 0);
-	pw = getpwuid(n->uid);
-	if (pw)
-		snprintf(nu, sizeof(nu), "%s", pw->pw_name);
+	name = tun_id_name(n->uid, true);
+	if (name)
+		snprintf(nu, sizeof(nu), "%s", name);
 	else
 		snprintf(nu, sizeof(nu), "%u", (unsigned int)n->uid);
-	gr = getgrgid(n->gid);
-	if (gr)
-		snprintf(ng, sizeof(ng), "%s", gr->gr_name);
+	name = tun_id_name(n->gid, false);
+	if (name)
+		snprintf(ng, sizeof(ng), "%s", name);
 	else
 		snprintf(ng, sizeof(ng), "%u", (unsigned int)n->gid);
 	snprintf(buf, len, "%s cannot open %s (mode %04o, owner %s:%s), so it cannot attach without root: "
