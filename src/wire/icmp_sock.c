@@ -90,25 +90,38 @@ static bool is_unicast(bool v6, const uint8_t *ip4, size_t hl, const struct icmp
 	return hl >= PKT_IP4_HLEN && memcmp(l->addr, zero, 4) && !memcmp(ip4 + 16, l->addr, 4);
 }
 
+/* Room for one datagram's control messages, aligned as cmsg needs. */
+union ctl_buf {
+	char buf[UDPIO_CTL_SPACE];
+	struct cmsghdr align;
+};
+
+/* The batch's headers: datagram i in d[i].buf (cap bytes to receive into, len to send), its
+ * peer in d[i].peer; no control messages yet. */
+static void msgs_init(struct mmsghdr *mm, struct iovec *iov, struct icmpw_dgram *d, unsigned int n,
+		      bool rx, socklen_t namelen)
+{
+	memset(mm, 0, sizeof(mm[0]) * n);
+	for (unsigned int i = 0; i < n; i++) {
+		iov[i] = (struct iovec){ d[i].buf, rx ? d[i].cap : d[i].len };
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+		mm[i].msg_hdr.msg_name = &d[i].peer;
+		mm[i].msg_hdr.msg_namelen = namelen;
+	}
+}
+
 int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 {
 	struct mmsghdr mm[BATCH_MAX];
 	struct iovec iov[BATCH_MAX];
-	union {
-		char buf[UDPIO_CTL_SPACE];
-		struct cmsghdr align;
-	} ctl[BATCH_MAX];
+	union ctl_buf ctl[BATCH_MAX];
 	int got;
 
 	if (n > BATCH_MAX)
 		n = BATCH_MAX;
-	memset(mm, 0, sizeof(mm[0]) * n);
+	msgs_init(mm, iov, d, n, true, sizeof(d[0].peer));
 	for (unsigned int i = 0; i < n; i++) {
-		iov[i] = (struct iovec){ d[i].buf, d[i].cap };
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-		mm[i].msg_hdr.msg_name = &d[i].peer;
-		mm[i].msg_hdr.msg_namelen = sizeof(d[i].peer);
 		mm[i].msg_hdr.msg_control = ctl[i].buf;
 		mm[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
 	}
@@ -143,31 +156,22 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 {
 	struct mmsghdr mm[BATCH_MAX];
 	struct iovec iov[BATCH_MAX];
-	union {
-		char buf[UDPIO_CTL_SPACE];
-		struct cmsghdr align;
-	} ctl[BATCH_MAX];
+	union ctl_buf ctl[BATCH_MAX];
 	int sent;
 
 	if (n > BATCH_MAX)
 		n = BATCH_MAX;
-	memset(mm, 0, sizeof(mm[0]) * n);
-	for (unsigned int i = 0; i < n; i++) {
-		iov[i] = (struct iovec){ d[i].buf, d[i].len };
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-		mm[i].msg_hdr.msg_name = &d[i].peer;
-		mm[i].msg_hdr.msg_namelen = s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-		if (s->role == ICMPW_LISTENER) {
-			struct udpio_src src;
-			size_t c;
+	msgs_init(mm, iov, d, n, false, s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	/* Only the listener picks its source: replies leave from the address each request reached. */
+	for (unsigned int i = 0; i < n && s->role == ICMPW_LISTENER; i++) {
+		struct udpio_src src;
+		size_t c;
 
-			from_local(s->v6, &d[i].local, &src);
-			c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union udpio_addr *)&d[i].peer, &src);
-			if (c) {
-				mm[i].msg_hdr.msg_control = ctl[i].buf;
-				mm[i].msg_hdr.msg_controllen = c;
-			}
+		from_local(s->v6, &d[i].local, &src);
+		c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union udpio_addr *)&d[i].peer, &src);
+		if (c) {
+			mm[i].msg_hdr.msg_control = ctl[i].buf;
+			mm[i].msg_hdr.msg_controllen = c;
 		}
 	}
 	sent = sendmmsg(s->fd, mm, n, MSG_DONTWAIT);
