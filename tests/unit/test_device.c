@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ip_craft.h"
 #include "wg/device.h"
 #include "wg/peer.h"
 #include "wg/allowedips.h"
@@ -194,22 +195,6 @@ static void pair_free(struct pair *p)
 	wg_device_uninit(&p->a.dev);
 	wg_device_uninit(&p->b.dev);
 	free(p);
-}
-
-/* An IPv4/UDP-ish packet of len bytes from src to dst, payload filled with seed. */
-static uint32_t make_ip4(uint8_t *out, const char *src, const char *dst, uint32_t len, uint8_t seed)
-{
-	memset(out, 0, len);
-	out[0] = 0x45;
-	out[2] = (uint8_t)(len >> 8);
-	out[3] = (uint8_t)len;
-	out[8] = 64;
-	out[9] = 17;
-	inet_pton(AF_INET, src, out + 12);
-	inet_pton(AF_INET, dst, out + 16);
-	for (uint32_t i = 20; i < len; i++)
-		out[i] = (uint8_t)(seed + i);
-	return len;
 }
 
 /* Host h reads one packet from its tun device. */

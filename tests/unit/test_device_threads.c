@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ip_craft.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
 #include "wg/device.h"
@@ -94,21 +95,6 @@ static int t_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, un
 	}
 	pthread_mutex_unlock(&to->qlock);
 	return (int)n;
-}
-
-/* An IPv4 packet of len bytes whose payload is seed, seed + 1, ... from byte 20 on. */
-static void make_ip4(uint8_t *out, const char *src, const char *dst, uint32_t len, uint8_t seed)
-{
-	memset(out, 0, 20);
-	out[0] = 0x45;
-	out[2] = (uint8_t)(len >> 8);
-	out[3] = (uint8_t)len;
-	out[8] = 64;
-	out[9] = 17;
-	inet_pton(AF_INET, src, out + 12);
-	inet_pton(AF_INET, dst, out + 16);
-	for (uint32_t i = 20; i < len; i++)
-		out[i] = (uint8_t)(seed + i);
 }
 
 static int t_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)

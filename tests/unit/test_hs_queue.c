@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ip_craft.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
 #include "wg/device.h"
@@ -343,11 +344,7 @@ static void test_new_key_handshakes_at_once(void **state)
 	/* the same key again changes nothing */
 	assert_int_equal(wg_device_set_private_key(&a.dev, a.dev.identity.static_private), 0);
 
-	memset(p.data, 0, 100);
-	p.data[0] = 0x45;
-	p.data[3] = 100;
-	inet_pton(AF_INET, "198.19.0.1", p.data + 12);
-	inet_pton(AF_INET, "198.19.0.2", p.data + 16);
+	make_ip4(p.data, "198.19.0.1", "198.19.0.2", 100, 0);
 	wg_device_tun_input(&a.dev, &p, 1);
 	assert_int_equal(a.peer->staged_count, 1);
 	assert_int_equal(a.n_out, 1);
@@ -438,11 +435,7 @@ static void test_data_during_handshake_flood(void **state)
 	a->capture_len = f.lens;
 	for (unsigned int i = 0; i < N_DATA; i++) {
 		struct wg_pkt p = { .data = pkt + WG_PKT_HEADROOM, .len = 100 };
-		memset(p.data, 0, 100);
-		p.data[0] = 0x45;
-		p.data[3] = 100;
-		inet_pton(AF_INET, "198.19.0.1", p.data + 12);
-		inet_pton(AF_INET, "198.19.0.2", p.data + 16);
+		make_ip4(p.data, "198.19.0.1", "198.19.0.2", 100, 0);
 		wg_device_tun_input(&a->dev, &p, 1);
 	}
 	assert_int_equal(a->n_capture, N_DATA);
