@@ -75,6 +75,8 @@ ifconf() {
 	nsx "$1" ip addr add "198.19.$3.$4/24" dev "$2" &&
 	nsx "$1" ip addr add "2001:db8:19:$3::$4/64" dev "$2" nodad
 }
+# wg_keys NAME...: a key pair per NAME, private in $T_DIR/kNAME, public in $T_DIR/pNAME
+wg_keys() { local k; for k; do wg genkey >"$T_DIR/k$k" && wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k" || return 1; done; }
 dev_exists() { nsx "$1" ip link show "$2" >/dev/null 2>&1; }
 dev_gone() { ! dev_exists "$@"; }
 # stop PID: SIGTERM and wait; its exit status

@@ -11,7 +11,7 @@ A=$(ns_new a) && NB=$(ns_new b) || { fail setup "cannot create namespaces"; t_do
 ns_link "$A" va "$NB" vb
 nsx "$A" ip addr add 198.18.43.1/24 dev va
 nsx "$NB" ip addr add 198.18.43.2/24 dev vb
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IA2=${T_PREFIX}z
 SOCK=/var/run/wireguard

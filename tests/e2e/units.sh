@@ -52,7 +52,7 @@ A=$(ns_new a) && NB=$(ns_new b) || { fail setup "cannot create namespaces"; t_do
 ns_link "$A" va "$NB" vb
 nsx "$A" ip addr add 198.18.44.1/24 dev va
 nsx "$NB" ip addr add 198.18.44.2/24 dev vb
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 IA=${T_PREFIX}a IB=${T_PREFIX}b SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
 bg "$NB" "$IB" "$CULVERT" wg -f "$IB"

@@ -7,7 +7,7 @@ umask 077
 
 ns_pair || { fail setup "cannot create namespaces"; t_done; }
 NB=$B_
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard

@@ -12,7 +12,7 @@ nsx "$NB" ip addr add 198.18.7.2/24 dev vb
 nsx "$A" ip addr add 2001:db8:7::1/64 dev va nodad
 nsx "$NB" ip addr add 2001:db8:7::2/64 dev vb nodad
 
-for k in a b g; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b g
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb") PG=$(cat "$T_DIR/pg")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IG=${T_PREFIX}g IQ=${T_PREFIX}q
 SOCK=/var/run/wireguard

@@ -32,7 +32,7 @@ IA=${P}fa IB=${P}fb
 SOCK=/var/run/wireguard
 PORT_A=51891 PORT_B=51890
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 quiet() { "$@" >/dev/null 2>&1; }
 ms() { echo $(($(date +%s%N) / 1000000)); }

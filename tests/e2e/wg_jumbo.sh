@@ -17,7 +17,7 @@ for ns in "$A" "$NB"; do nsx "$ns" ip link set dev "$([ "$ns" = "$A" ] && echo v
 nsx "$A" ip addr add 198.18.9.1/24 dev va && nsx "$A" ip addr add 2001:db8:18:9::1/64 dev va nodad
 nsx "$NB" ip addr add 198.18.9.2/24 dev vb && nsx "$NB" ip addr add 2001:db8:18:9::2/64 dev vb nodad
 
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")

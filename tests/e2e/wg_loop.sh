@@ -15,7 +15,7 @@ ns_link "$A" va "$NB" vb
 nsx "$A" ip addr add 198.18.9.1/24 dev va && nsx "$A" ip addr add 2001:db8:18:9::1/64 dev va nodad
 nsx "$NB" ip addr add 198.18.9.2/24 dev vb && nsx "$NB" ip addr add 2001:db8:18:9::2/64 dev vb nodad
 
-for k in a b c; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b c
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb") PC=$(cat "$T_DIR/pc")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IC=${T_PREFIX}c
 SOCK=/var/run/wireguard

@@ -12,7 +12,7 @@ ns_link "$A" va "$NB" vb
 nsx "$A" ip addr add 198.18.9.1/24 dev va
 nsx "$NB" ip addr add 198.18.9.2/24 dev vb
 
-for k in a b g; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b g
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IG=${T_PREFIX}g
 SOCK=/var/run/wireguard

@@ -20,7 +20,7 @@ nsx "$C" ip addr add 198.18.62.3/24 dev vca
 nsx "$A" tc qdisc add dev vab root tbf rate 2mbit burst 16kb limit 200mb ||
 	{ fail setup "cannot add a tbf qdisc"; t_done; }
 
-for k in a b c; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b c
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb") PC=$(cat "$T_DIR/pc")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IC=${T_PREFIX}c
 SOCK=/var/run/wireguard

@@ -19,7 +19,7 @@ T_NS+=("$N1" "$N2")
 I1=${T_PREFIX}w1 I2=${T_PREFIX}w2
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$I1.sock $SOCK/$I2.sock")
-for k in 1 2; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys 1 2
 P1=$(cat "$T_DIR/p1") P2=$(cat "$T_DIR/p2")
 quiet() { "$@" >/dev/null 2>&1; }
 ip1() { nsx "$N1" ip "$@"; }

@@ -18,7 +18,7 @@ nsx "$S1" ip addr add 198.18.1.2/24 dev u0
 nsx "$H" ip addr add 198.18.2.1/24 dev u2
 nsx "$S2" ip addr add 198.18.2.2/24 dev u0
 
-for k in h s1 s2; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys h s1 s2
 PH=$(cat "$T_DIR/ph") P1=$(cat "$T_DIR/ps1") P2=$(cat "$T_DIR/ps2")
 # the control sockets share one directory: one interface name a namespace
 declare -A IFN=([$H]=${T_PREFIX}h [$S1]=${T_PREFIX}1 [$S2]=${T_PREFIX}2)

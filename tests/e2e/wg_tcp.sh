@@ -21,7 +21,7 @@ nsx "$M" nft add table inet cv && nsx "$M" nft add chain inet cv filt '{ type fi
 	nsx "$M" nft add rule inet cv filt meta l4proto udp counter drop || fail "setup: the UDP filter in the middle box"
 udp_dropped() { nsx "$M" nft list chain inet cv filt | awk '/counter/ {for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}'; }
 
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard

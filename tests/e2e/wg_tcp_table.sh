@@ -25,7 +25,7 @@ nsx "$M" nft add table inet cv && nsx "$M" nft add chain inet cv filt '{ type fi
 	nsx "$M" nft add table ip cvnat && nsx "$M" nft add chain ip cvnat post '{ type nat hook postrouting priority 100; }' &&
 	nsx "$M" nft add rule ip cvnat post oifname mx2 ip saddr 198.18.45.0/24 masquerade random || fail "setup: the filter and NAT in the middle box"
 
-for k in a b; do wg genkey >"$T_DIR/k$k"; wg pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
+wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard
