@@ -133,12 +133,10 @@ static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id
 	return r;
 }
 
-static void worker_free(struct loop_worker *w)
+static void worker_close_sockets(struct loop_worker *w)
 {
 	if (!w->l)
 		return;
-	loop_src_close(w->epfd, &w->tun);
-	loop_src_close(w->epfd, &w->wake);
 	if (w->uio) {
 		if (w->uio->fd >= 0 && w->epfd >= 0)
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->uio->fd, NULL);
@@ -146,6 +144,16 @@ static void worker_free(struct loop_worker *w)
 	}
 	if (w->uio_next)
 		udpio_close(w->uio_next);
+}
+
+/* Sockets before the tun queue: once the link is gone the port is free (wg_loop_free). */
+static void worker_free(struct loop_worker *w)
+{
+	if (!w->l)
+		return;
+	worker_close_sockets(w);
+	loop_src_close(w->epfd, &w->tun);
+	loop_src_close(w->epfd, &w->wake);
 	if (w->id != 0 && w->epfd >= 0)
 		close(w->epfd);
 	pthread_mutex_destroy(&w->swap_lock);
@@ -261,17 +269,8 @@ void wg_loop_free(struct wg_loop *l)
 	loop_tcp_free(l);
 	/* The port before the link: whoever waits for the link to go (a supervisor, wg-quick, a
 	 * restart after kill -9 of the monitor) may bind the port at once. */
-	for (unsigned int i = 0; i < l->n_workers; i++) {
-		struct loop_worker *w = &l->w[i];
-
-		if (w->l && w->uio) {
-			if (w->uio->fd >= 0 && w->epfd >= 0)
-				epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->uio->fd, NULL);
-			udpio_close(w->uio);
-		}
-		if (w->l && w->uio_next)
-			udpio_close(w->uio_next);
-	}
+	for (unsigned int i = 0; i < l->n_workers; i++)
+		worker_close_sockets(&l->w[i]);
 	if (l->hs_uio)
 		udpio_close(l->hs_uio);
 	for (unsigned int i = 0; i < l->n_workers; i++)
