@@ -90,20 +90,34 @@ $(B)/culvert: $(CLI_OBJ) $(B)/libculvert.a
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libculvert.a $(LDLIBS)
 
+# The CLI's parsers are unit-tested too: those tests (UNIT_CLI) link the subcommands' objects,
+# all but main's, as an archive before the library.
+UNIT_CLI := test_wg_args
+CLI_LIB_SRC := $(filter-out src/cli/culvert.c,$(CLI_SRC))
+$(B)/libculvert-cli.a: $(CLI_LIB_SRC:%.c=$(B)/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/asan/libculvert-cli.a: $(CLI_LIB_SRC:%.c=$(B)/asan/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(B)/tsan/libculvert-cli.a: $(CLI_LIB_SRC:%.c=$(B)/tsan/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(UNIT_CLI:%=$(B)/tests/%): $(B)/libculvert-cli.a
+$(UNIT_CLI:%=$(B)/asan/tests/%): $(B)/asan/libculvert-cli.a
+$(UNIT_CLI:%=$(B)/tsan/tests/%): $(B)/tsan/libculvert-cli.a
+
 $(B)/tests/%: tests/unit/%.c $(B)/libculvert.a
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(B)/libculvert.a -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) $(LDFLAGS) -o $@ $< $(filter %-cli.a,$^) $(B)/libculvert.a -lcmocka $(LDLIBS)
 
 $(B)/asan/tests/%: tests/unit/%.c $(B)/asan/libculvert.a
 	$(call msg,LD-ASAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/asan/libculvert.a -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(ASAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(filter %-cli.a,$^) $(B)/asan/libculvert.a -lcmocka $(LDLIBS)
 
 $(B)/tsan/tests/%: tests/unit/%.c $(B)/tsan/libculvert.a
 	$(call msg,LD-TSAN,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(B)/tsan/libculvert.a -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) -O1 -g $(TSAN) $(WARN) -Wno-missing-prototypes $(DEPFLAGS) -o $@ $< $(filter %-cli.a,$^) $(B)/tsan/libculvert.a -lcmocka $(LDLIBS)
 
 # icmp_pipe drives the ICMP transport's own code, so it links the library.
 $(B)/peers/icmp_pipe: tests/peers/icmp_pipe.c $(B)/libculvert.a

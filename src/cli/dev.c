@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <linux/if_tun.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/json.h"
 #include "lib/tun_node.h"
 #include "lib/netlink.h"

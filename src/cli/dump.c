@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include <linux/virtio_net.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/devio.h"
 #include "lib/packet.h"
 #include "lib/pcap.h"

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
 

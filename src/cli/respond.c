@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/devio.h"
 #include "lib/log.h"
 #include "lib/packet.h"

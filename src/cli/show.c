@@ -9,7 +9,7 @@
 #include <time.h>
 #include <arpa/inet.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/json.h"
 #include "cli/show.h"
 #include "lib/netlink.h"

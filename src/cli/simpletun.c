@@ -5,7 +5,7 @@
 #include <string.h>
 #include <netdb.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "engine/st.h"
 #include "lib/log.h"
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/up.h"
 #include "lib/netlink.h"
 #include "wg/config.h"

@@ -23,7 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/up.h"
 #include "lib/log.h"
 #include "lib/priv.h"
