@@ -11,6 +11,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/json.h"
+#include "lib/ifname.h"
 #include "lib/tun_node.h"
 #include "lib/netlink.h"
 #include "lib/tun.h"
@@ -125,8 +126,8 @@ static int dev_add(int argc, char **argv)
 	if (argc < 2)
 		return usage_err("%s", "dev add needs a NAME");
 	name = argv[1];
-	if (strlen(name) >= IFNAMSIZ || !*name)
-		return usage_err("'%s' is not a valid interface name (at most 15 characters)", name);
+	if (!ifname_valid(name))
+		return usage_err("'%s' is not a valid interface name: use " IFNAME_RULE, name);
 	for (int i = 2; i < argc; i++) {
 		const char *w = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -200,8 +201,8 @@ static int dev_del(int argc, char **argv)
 
 	if (argc != 2 && !(argc == 4 && !strcmp(argv[2], "mode")))
 		return usage_err("%s", "usage is 'dev del NAME [mode tun|tap]'");
-	if (strlen(argv[1]) >= IFNAMSIZ || !*argv[1])
-		return usage_err("'%s' is not a valid interface name (at most 15 characters)", argv[1]);
+	if (!ifname_valid(argv[1]))
+		return usage_err("'%s' is not a valid interface name: use " IFNAME_RULE, argv[1]);
 	if (argc == 4 && !parse_mode(argv[3], &o.mode))
 		return usage_err("mode must be tun or tap, not '%s'", argv[3]);
 	ret = tun_info_get(argv[1], &info);
@@ -405,8 +406,8 @@ static int dev_set(int argc, char **argv)
 	if (argc < 3)
 		return usage_err("%s", "dev set needs a NAME and at least one setting");
 	name = argv[1];
-	if (strlen(name) >= IFNAMSIZ || !*name)
-		return usage_err("'%s' is not a valid interface name (at most 15 characters)", name);
+	if (!ifname_valid(name))
+		return usage_err("'%s' is not a valid interface name: use " IFNAME_RULE, name);
 	/* Check every word before changing anything, so a typo changes nothing. */
 	for (int i = 2; i < argc; i++) {
 		const char *w = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -12,6 +12,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/devio.h"
+#include "lib/ifname.h"
 #include "lib/packet.h"
 #include "lib/pcap.h"
 #include "lib/tun.h"
@@ -100,8 +101,8 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 		return -1;
 	}
 	o->name = argv[optind];
-	if (strlen(o->name) >= IFNAMSIZ || !*o->name) {
-		fprintf(stderr, "culvert dump: bad device name '%s': give 1 to %d characters\n", o->name, IFNAMSIZ - 1);
+	if (!ifname_valid(o->name)) {
+		fprintf(stderr, "culvert dump: bad device name '%s': use " IFNAME_RULE "\n", o->name);
 		return -1;
 	}
 	if (o->pcap && !strcmp(o->pcap, "-") && isatty(STDOUT_FILENO)) {

@@ -14,6 +14,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/devio.h"
+#include "lib/ifname.h"
 #include "lib/log.h"
 #include "lib/packet.h"
 #include "lib/tun.h"
@@ -158,9 +159,8 @@ static int parse_args(int argc, char **argv, struct respond *r)
 			return -1;
 		}
 	}
-	if (optind != argc - 1 || !*argv[optind] || strlen(argv[optind]) >= IFNAMSIZ) {
-		fprintf(stderr, "culvert respond: give exactly one device NAME of 1 to %d characters; run 'culvert respond --help'\n",
-			IFNAMSIZ - 1);
+	if (optind != argc - 1 || !ifname_valid(argv[optind])) {
+		fprintf(stderr, "culvert respond: give exactly one device NAME of " IFNAME_RULE "; run 'culvert respond --help'\n");
 		return -1;
 	}
 	r->name = argv[optind];

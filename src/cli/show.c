@@ -12,6 +12,7 @@
 #include "cli/cli_util.h"
 #include "cli/json.h"
 #include "cli/show.h"
+#include "lib/ifname.h"
 #include "lib/netlink.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
@@ -428,6 +429,11 @@ int cmd_show(int argc, char **argv)
 	}
 	if (argc - optind > 1) {
 		fprintf(stderr, "culvert show: give at most one IFACE; run 'culvert show --help'\n");
+		return CLI_EXIT_USAGE;
+	}
+	/* the name becomes a path under UAPI_SOCKET_DIR: no '/' may reach it */
+	if (optind < argc && !ifname_valid(argv[optind])) {
+		fprintf(stderr, "culvert show: '%s' is not a valid interface name: use " IFNAME_RULE "\n", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
 	if (fmt == FMT_JSON)

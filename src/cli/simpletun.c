@@ -7,6 +7,7 @@
 
 #include "cli/cli_util.h"
 #include "engine/st.h"
+#include "lib/ifname.h"
 #include "lib/log.h"
 
 static void usage(FILE *f)
@@ -146,8 +147,8 @@ int cmd_simpletun(int argc, char **argv)
 		fprintf(stderr, "culvert simpletun: unexpected argument '%s'; see --help\n", argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	if (!cfg.ifname || !*cfg.ifname || strlen(cfg.ifname) >= IFNAMSIZ) {
-		fprintf(stderr, "culvert simpletun: give the device with -i IFACE (at most %d characters)\n", IFNAMSIZ - 1);
+	if (!ifname_valid(cfg.ifname)) {
+		fprintf(stderr, "culvert simpletun: give the device with -i IFACE (" IFNAME_RULE ")\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (mode < 0) {

@@ -9,6 +9,7 @@
 #include <net/if.h>
 
 #include "cli/wg_args.h"
+#include "lib/ifname.h"
 #include "wg/device.h"
 #include "wg/uapi.h"
 
@@ -220,9 +221,10 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 	 * with --config a root monitor runs beside it, as with --user, and does that on SIGHUP. */
 	cfg->monitor = cfg->ra.user || (cfg->reload_path && !cfg->no_seccomp);
 	ifname = argv[optind];
-	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, '/') || strchr(ifname, '%')) {
-		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (1-%d characters, no '/' or '%%')\n",
-			ifname, IFNAMSIZ - 1);
+	/* a pattern ("wg%d") would let the kernel pick a name the control socket does not know */
+	if (!ifname_valid(ifname) || strchr(ifname, '%')) {
+		fprintf(stderr, "culvert wg: '%s' is not a usable interface name (" IFNAME_RULE ", no '%%')\n",
+			ifname);
 		return CLI_EXIT_USAGE;
 	}
 	cfg->ifname = ifname;

@@ -1,4 +1,5 @@
 /* Link, address and route configuration over rtnetlink with libmnl. */
+#include "lib/ifname.h"
 #include "lib/netlink.h"
 #include "lib/netlink_talk.h"
 
@@ -70,13 +71,6 @@ out:
 	mnl_socket_close(nl);
 	free(buf);
 	return ret;
-}
-
-static int name_ok(const char *ifname)
-{
-	size_t n = ifname ? strnlen(ifname, IFNAMSIZ) : 0;
-
-	return n > 0 && n < IFNAMSIZ;
 }
 
 struct walk_ctx {
@@ -161,7 +155,7 @@ int nl_link_walk(const char *ifname, nl_link_cb cb, void *arg)
 	struct walk_ctx w = { .cb = cb, .arg = arg };
 	int ret;
 
-	if (ifname && !name_ok(ifname))
+	if (ifname && !ifname_valid(ifname))
 		return -ENODEV;
 	nlh->nlmsg_type = RTM_GETLINK;
 	nlh->nlmsg_flags = NLM_F_REQUEST | (ifname ? 0 : NLM_F_DUMP);
@@ -231,7 +225,7 @@ int nl_link_set_up(const char *ifname, bool up)
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
 
-	if (!name_ok(ifname))
+	if (!ifname_valid(ifname))
 		return -ENODEV;
 	nlh = link_req(buf, RTM_NEWLINK, ifname);
 	ifm = mnl_nlmsg_get_payload(nlh);
@@ -245,7 +239,7 @@ int nl_link_set_mtu(const char *ifname, unsigned int mtu)
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 	struct nlmsghdr *nlh;
 
-	if (!name_ok(ifname))
+	if (!ifname_valid(ifname))
 		return -ENODEV;
 	nlh = link_req(buf, RTM_NEWLINK, ifname);
 	mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
@@ -256,7 +250,7 @@ int nl_link_del(const char *ifname)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
 
-	if (!name_ok(ifname))
+	if (!ifname_valid(ifname))
 		return -ENODEV;
 	return nl_talk(link_req(buf, RTM_DELLINK, ifname), NULL, NULL);
 }

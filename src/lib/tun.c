@@ -1,4 +1,5 @@
 /* tun/tap devices: open, attach, persist, ownership, queues, offloads, and why it failed. */
+#include "lib/ifname.h"
 #include "lib/tun.h"
 #include "lib/netlink.h"
 #include "lib/tun_node.h"
@@ -48,7 +49,8 @@ int tun_open(const char *name, const struct tun_opts *o, char name_out[IFNAMSIZ]
 	short flags;
 	int ret = 0;
 
-	if (name && strlen(name) >= IFNAMSIZ)
+	/* "" and NULL let the kernel pick; "tun%d" is a valid name, a pattern to it */
+	if (name && *name && !ifname_valid(name))
 		return -EINVAL;
 	if (n > TUN_MAX_QUEUES || (n > 1 && !o->multi_queue))
 		return -EINVAL;
@@ -307,18 +309,6 @@ bool tun_parse_group(const char *s, gid_t *gid)
 
 /* --- explaining failures --- */
 
-static bool valid_ifname(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= IFNAMSIZ || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (*s == '/' || *s == ':' || *s == ' ' || (*s >= '\t' && *s <= '\r'))
-			return false;
-	return true;
-}
-
 const char *tun_id_name(long id, bool user)
 {
 	if (id < 0)
@@ -373,9 +363,8 @@ static const char *explain_einval(const char *dev, const char *name, const struc
 {
 	const struct tun_info *i = c->info;
 
-	if (name && *name && !valid_ifname(name))
-		snprintf(buf, len, "'%s' is not a valid interface name: use at most %d characters, "
-			 "without '/', ':' or spaces", name, IFNAMSIZ - 1);
+	if (name && *name && !ifname_valid(name))
+		snprintf(buf, len, "'%s' is not a valid interface name: use " IFNAME_RULE, name);
 	else if (o->queues > TUN_MAX_QUEUES)
 		snprintf(buf, len, "%s: at most %d queues can be opened", dev, TUN_MAX_QUEUES);
 	else if (o->queues > 1 && !o->multi_queue)
@@ -478,7 +467,7 @@ const char *tun_explain(int err, const char *name, const struct tun_opts *o, cha
 	if ((err == EACCES || err == -EACCES) && tun_node_stat(&node) == 0)
 		c.node = &node;
 
-	if (name && *name && !strchr(name, '%') && strlen(name) < IFNAMSIZ) {
+	if (ifname_valid(name) && !strchr(name, '%')) {
 		if (tun_info_get(name, &info) == 0) {
 			c.info = &info;
 			c.exists = true;

@@ -182,6 +182,9 @@ static void test_ifname(void **state)
 	assert_int_equal(PARSE(&c, "a/b"), CLI_EXIT_USAGE);
 	assert_int_equal(PARSE(&c, "wg%d"), CLI_EXIT_USAGE);
 	assert_int_equal(PARSE(&c, ""), CLI_EXIT_USAGE);
+	assert_int_equal(PARSE(&c, ".."), CLI_EXIT_USAGE);
+	assert_int_equal(PARSE(&c, "wg:0"), CLI_EXIT_USAGE);
+	assert_int_equal(PARSE(&c, "wg 0"), CLI_EXIT_USAGE);
 	assert_int_equal(PARSE(&c, "0123456789abcdef"), CLI_EXIT_USAGE);	/* 16: one too many */
 	assert_int_equal(PARSE(&c, "0123456789abcde"), WG_CLI_RUN);
 	wg_cli_config_free(&c);
