@@ -21,15 +21,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "engine/busypoll.h"
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 void busypoll_init(struct busypoll *bp, bool off)
 {
@@ -124,18 +117,18 @@ void busypoll_polled_at(struct busypoll *bp, uint64_t now, int n, bool slept)
 
 int busypoll_wait(struct busypoll *bp, int epfd, struct epoll_event *evs, int max)
 {
-	bool polling = bp->until && busypoll_polling_at(bp, now_ns());
+	bool polling = bp->until && busypoll_polling_at(bp, clock_mono_ns());
 	int n = epoll_wait(epfd, evs, max, polling ? 0 : -1);
 
 	if (n == 0 && polling)
 		sched_yield();
 	else if (n > 0 && (polling || bp->sleeping_after_skip))
-		busypoll_polled_at(bp, now_ns(), n, !polling);
+		busypoll_polled_at(bp, clock_mono_ns(), n, !polling);
 	return n;
 }
 
 void busypoll_kick(struct busypoll *bp)
 {
 	if (bp->budget_ns)
-		busypoll_kick_at(bp, now_ns());
+		busypoll_kick_at(bp, clock_mono_ns());
 }

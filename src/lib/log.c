@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "lib/clock.h"
+
 static enum log_level level = LOG_LVL_INFO;
 static bool silent;		/* LOG_LEVEL=silent */
 static const char *prefix = "culvert";
@@ -81,7 +83,6 @@ static pthread_mutex_t rl_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_limited(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, ...)
 {
-	struct timespec ts;
 	long long now;
 	unsigned int suppressed = 0;
 	bool print;
@@ -89,8 +90,7 @@ void log_limited(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, 
 
 	if (!log_enabled(lvl))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	now = (long long)clock_mono_ms();
 	pthread_mutex_lock(&rl_lock);
 	if (now - rl->window_start_ms >= 5000) {
 		suppressed = rl->suppressed;

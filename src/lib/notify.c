@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "lib/clock.h"
 #include "lib/notify.h"
 
 enum { NOTIFY_MSG_MAX = 4096 };
@@ -23,14 +24,6 @@ static socklen_t addr_len;		/* 0: no manager listens */
 static int relay[2] = { -1, -1 };	/* [0] the monitor's end, [1] the child's */
 static int via = -1;			/* in the child: where its messages go */
 static uint64_t wd_usec, wd_last;
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static bool parse_u64(const char *s, uint64_t *v)
 {
@@ -63,7 +56,7 @@ void notify_init(void)
 	if (addr_len && parse_u64(getenv("WATCHDOG_USEC"), &v) && v &&
 	    (!getenv("WATCHDOG_PID") || (parse_u64(getenv("WATCHDOG_PID"), &pid) && pid == (uint64_t)getpid()))) {
 		wd_usec = v;
-		wd_last = now_usec();
+		wd_last = clock_mono_ns() / CLOCK_NSEC_PER_USEC;
 	}
 	/* nothing this process starts is the service's main process */
 	unsetenv("NOTIFY_SOCKET");
@@ -120,7 +113,7 @@ void notify_watchdog(void)
 
 	if (!wd_usec)
 		return;
-	now = now_usec();
+	now = clock_mono_ns() / CLOCK_NSEC_PER_USEC;
 	if (now - wd_last < wd_usec / 2)
 		return;
 	wd_last = now;

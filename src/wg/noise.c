@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "wg/crypto.h"
 
 static uint8_t initial_ck[WG_HASH_LEN], initial_hash[WG_HASH_LEN];
@@ -79,12 +80,9 @@ void noise_tai64n(uint8_t out[WG_TIMESTAMP_LEN], uint64_t wall_ns)
 
 static uint64_t wall_now(const struct noise_identity *id)
 {
-	struct timespec ts;
-
 	if (id->wall_clock_ns)
 		return id->wall_clock_ns(id->hook_arg);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	return clock_wall_ns();
 }
 
 int noise_identity_set(struct noise_identity *id, const uint8_t private_key[WG_KEY_LEN])

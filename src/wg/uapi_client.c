@@ -13,23 +13,16 @@
 #include <sys/socket.h>
 #include <net/if.h>
 
+#include "lib/clock.h"
 #include "wg/key.h"
 #include "wg/uapi_client.h"
 
 enum { RESPONSE_MAX = 16 << 20 };	/* far more than any real device's get response */
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Writes all of buf, then reads until the response's closing blank line. */
 static int exchange(int fd, const char *req, size_t len, char **resp, size_t *resp_len, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = (long long)clock_mono_ms() + timeout_ms;
 	size_t off = 0, rlen = 0, cap = 0;
 	char *r = NULL;
 	int ret = 0;
@@ -37,7 +30,7 @@ static int exchange(int fd, const char *req, size_t len, char **resp, size_t *re
 	/* The deadline covers the request too: a daemon that stopped reading must not hang us. */
 	while (off < len) {
 		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		long long left = deadline - now_ms();
+		long long left = deadline - (long long)clock_mono_ms();
 		ssize_t n;
 
 		if (left <= 0)
@@ -58,7 +51,7 @@ static int exchange(int fd, const char *req, size_t len, char **resp, size_t *re
 	}
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline - now_ms();
+		long long left = deadline - (long long)clock_mono_ms();
 		ssize_t n;
 
 		if (rlen >= 2 && r[rlen - 1] == '\n' && r[rlen - 2] == '\n')

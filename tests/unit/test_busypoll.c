@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include "lib/clock.h"
 #include "engine/busypoll.h"
 
 static uint64_t budget_for(const char *env, bool off)
@@ -40,9 +41,7 @@ static void test_budget(void **state)
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
+	return (double)clock_mono_ns() / 1e9;
 }
 
 static void test_wait(void **state)

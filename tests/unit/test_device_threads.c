@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "ip_craft.h"
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
@@ -52,19 +53,11 @@ struct host {
 static uint64_t real_start;	/* CLOCK_MONOTONIC at the start */
 static int stop;		/* atomic */
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 /* Fake time runs SPEEDUP times faster than real time (and never waits for a tick), so
  * minutes of session lifetime pass in seconds. */
 static uint64_t t_now(void *ctx)
 {
-	return FAKE_START + (mono_ns() - real_start) * SPEEDUP;
+	return FAKE_START + (clock_mono_ns() - real_start) * SPEEDUP;
 }
 
 static void t_wall(void *ctx, int64_t *sec, int64_t *nsec)
@@ -251,7 +244,7 @@ static void test_two_workers_each_side(void **state)
 
 	assert_non_null(hs);
 	noise_set_slots(WORKERS);
-	real_start = mono_ns();
+	real_start = clock_mono_ns();
 	start = FAKE_START;
 	stop = 0;
 	host_init(&hs[0], &hs[1], "198.18.0.1", 51820, "198.19.0.1", "198.19.0.2");
