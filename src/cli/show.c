@@ -12,6 +12,7 @@
 #include "cli/cli_util.h"
 #include "cli/json.h"
 #include "cli/show.h"
+#include "lib/addr.h"
 #include "lib/ifname.h"
 #include "lib/netlink.h"
 #include "wg/crypto.h"
@@ -84,14 +85,6 @@ static void print_bytes(uint64_t b)
 	for (i = 0, v /= 1024; v >= 1024 && i < 3; i++)
 		v /= 1024;
 	printf("%.2f %s", v, units[i]);
-}
-
-static void cidr_text(char *out, size_t len, const struct config_cidr *a)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	inet_ntop(a->family, a->addr, ip, sizeof(ip));
-	snprintf(out, len, "%s/%u", ip, a->cidr);
 }
 
 static bool is_drop(const struct uapi_ext *e)
@@ -215,7 +208,8 @@ static void print_text(const char *name, const struct uapi_device_state *d, bool
 			printf("  endpoint: %s\n", p->endpoint);
 		printf("  allowed ips: ");
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
-			cidr_text(cidr, sizeof(cidr), &p->allowed_ips[j]);
+			addr_cidr_str(p->allowed_ips[j].family, p->allowed_ips[j].addr, p->allowed_ips[j].cidr,
+				      cidr, sizeof(cidr));
 			printf("%s%s", j ? ", " : "", cidr);
 		}
 		printf("%s\n", p->n_allowed_ips ? "" : "(none)");
@@ -317,7 +311,8 @@ static void print_json(const char *name, const struct uapi_device_state *d, bool
 			printf("null");
 		printf(", \"allowed_ips\": [");
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
-			cidr_text(cidr, sizeof(cidr), &p->allowed_ips[j]);
+			addr_cidr_str(p->allowed_ips[j].family, p->allowed_ips[j].addr, p->allowed_ips[j].cidr,
+				      cidr, sizeof(cidr));
 			printf("%s\"%s\"", j ? ", " : "", cidr);
 		}
 		printf("], \"latest_handshake\": %llu, \"latest_handshake_ago\": ",

@@ -15,6 +15,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/up.h"
+#include "lib/addr.h"
 #include "lib/netlink.h"
 #include "wg/config.h"
 #include "wg/messages.h"
@@ -207,7 +208,7 @@ static void del_if(const char *name, const struct config *c, uint32_t table, boo
 
 static int set_addresses_mtu_up(const char *name, const struct config *c)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 	unsigned int mtu = c->mtu;
 	int r;
 
@@ -216,8 +217,8 @@ static int set_addresses_mtu_up(const char *name, const struct config *c)
 
 		r = nl_addr_add(name, a->family, a->addr, a->cidr);
 		if (r < 0) {
-			inet_ntop(a->family, a->addr, ip, sizeof(ip));
-			fprintf(stderr, "culvert up: %s: cannot add the address %s/%u: %s\n", name, ip, a->cidr, strerror(-r));
+			fprintf(stderr, "culvert up: %s: cannot add the address %s: %s\n", name,
+				addr_cidr_str(a->family, a->addr, a->cidr, ip, sizeof(ip)), strerror(-r));
 			return r;
 		}
 	}

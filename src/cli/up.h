@@ -62,8 +62,6 @@ bool up_endpoint_is_name(const char *host);
 /* One getaddrinfo of host: its first address, with port. 0 or the EAI_* code. */
 struct sockaddr_storage;
 int up_resolve_once(const char *host, uint16_t port, struct sockaddr_storage *out);
-/* The address of ss as an Endpoint host ("198.18.0.1", "2001:db8::1", "fe80::1%2"). */
-void up_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t len);
 /* Replaces every peer's endpoint name in c by the address it resolves to; a temporary failure
  * is retried with wg(8)'s backoff as WG_ENDPOINT_RESOLUTION_RETRIES allows, a name that does
  * not exist fails at once. Prints each wait and the failure as "culvert CMD: NAME: ...". */

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 
 #include "cli/up.h"
+#include "lib/addr.h"
 #include "lib/netlink.h"
 
 struct script {
@@ -55,7 +56,7 @@ static int preraw(int family, const uint8_t addr[16], unsigned int prefixlen, vo
 	char ip[INET6_ADDRSTRLEN];
 
 	(void)prefixlen;
-	inet_ntop(family, addr, ip, sizeof(ip));
+	addr_str(family, addr, ip, sizeof(ip));
 	add(c->s, "add rule %s wg-quick-%s preraw iifname != \"%s\" %s daddr %s fib saddr type != local drop\n",
 	    c->pf, c->name, c->name, c->pf, ip);
 	return 0;

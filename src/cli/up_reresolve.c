@@ -25,6 +25,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/up.h"
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/priv.h"
 #include "lib/netlink.h"
@@ -185,7 +186,7 @@ static int set_endpoint(const char *name, const uint8_t key[32], const char *end
 static int check_peer(struct watch *w, const struct config_peer *cp, const struct uapi_peer_state *p, time_t now)
 {
 	struct sockaddr_storage want, cur;
-	char host[INET6_ADDRSTRLEN + 16], text[INET6_ADDRSTRLEN + 24], b64[KEY_B64_LEN + 1];
+	char text[ADDR_STRLEN], b64[KEY_B64_LEN + 1];
 	bool heard = heard_from(w, p);
 	uint64_t age = p->last_handshake_sec && (uint64_t)now > p->last_handshake_sec ?
 		       (uint64_t)now - p->last_handshake_sec : 0;
@@ -202,8 +203,7 @@ static int check_peer(struct watch *w, const struct config_peer *cp, const struc
 	}
 	if (parse_current(p->endpoint, &cur) && same_endpoint(want, cur))
 		return 0;
-	up_sockaddr_host(&want, host, sizeof(host));
-	snprintf(text, sizeof(text), want.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, cp->endpoint_port);
+	addr_sockaddr_str((const struct sockaddr *)&want, true, text, sizeof(text));
 	r = set_endpoint(w->name, cp->public_key, text);
 	if (r < 0) {
 		log_warn("peer %s: cannot set the endpoint %s: %s", b64, text, strerror(-r));

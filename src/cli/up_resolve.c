@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 
 #include "cli/up.h"
+#include "lib/addr.h"
 
 /* wg(8)'s backoff: 1 s, then 1.2 times longer each time, at most 20 s. */
 enum { RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 20000 };
@@ -87,28 +88,10 @@ static const char *eai_text(int eai, int saved_errno)
 	return eai == EAI_SYSTEM ? strerror(saved_errno) : gai_strerror(eai);
 }
 
-void up_sockaddr_host(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "";
-
-	if (ss->ss_family == AF_INET) {
-		inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s", a);
-		return;
-	}
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
-
-	inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-	if (s6->sin6_scope_id)
-		snprintf(buf, len, "%s%%%u", a, s6->sin6_scope_id);
-	else
-		snprintf(buf, len, "%s", a);
-}
-
 static int resolve_peer(const char *cmd, const char *name, struct config_peer *p, int retries)
 {
 	struct sockaddr_storage ss;
-	char host[INET6_ADDRSTRLEN + 16], *dup;
+	char host[ADDR_STRLEN], *dup;
 	unsigned int wait_ms = RETRY_FIRST_MS;
 	int r, saved;
 
@@ -140,7 +123,7 @@ static int resolve_peer(const char *cmd, const char *name, struct config_peer *p
 			;
 		wait_ms = wait_ms * 6 / 5 > RETRY_MAX_MS ? RETRY_MAX_MS : wait_ms * 6 / 5;
 	}
-	up_sockaddr_host(&ss, host, sizeof(host));
+	addr_sockaddr_str((const struct sockaddr *)&ss, false, host, sizeof(host));
 	if (!(dup = strdup(host))) {
 		fprintf(stderr, "culvert %s: %s: out of memory\n", cmd, name);
 		return -ENOMEM;

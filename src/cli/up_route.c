@@ -12,6 +12,7 @@
 #include <linux/rtnetlink.h>
 
 #include "cli/up.h"
+#include "lib/addr.h"
 #include "lib/netlink.h"
 #include "wg/uapi_client.h"
 
@@ -183,14 +184,6 @@ static int table_used(const struct nl_route *r, void *arg)
 	return r->table == *(uint32_t *)arg;
 }
 
-static void cidr_text(char *out, size_t len, const struct config_cidr *p)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	inet_ntop(p->family, p->addr, ip, sizeof(ip));
-	snprintf(out, len, "%s/%u", ip, p->cidr);
-}
-
 /* wg-quick: sort -nr -k 2 -t / over "ADDR/LEN" lines: longest prefix first, ties by the
  * whole line in reverse byte order. */
 static int by_len_desc(const void *x, const void *y)
@@ -200,8 +193,8 @@ static int by_len_desc(const void *x, const void *y)
 
 	if (a->cidr != b->cidr)
 		return a->cidr < b->cidr ? 1 : -1;
-	cidr_text(ta, sizeof(ta), a);
-	cidr_text(tb, sizeof(tb), b);
+	addr_cidr_str(a->family, a->addr, a->cidr, ta, sizeof(ta));
+	addr_cidr_str(b->family, b->addr, b->cidr, tb, sizeof(tb));
 	return -strcmp(ta, tb);
 }
 
@@ -344,7 +337,7 @@ int up_routes(const char *name, uint32_t table, bool *fw_set)
 			r = nl_route_add(name, p->family, p->addr, p->cidr);
 		}
 		if (r < 0) {
-			cidr_text(txt, sizeof(txt), p);
+			addr_cidr_str(p->family, p->addr, p->cidr, txt, sizeof(txt));
 			fprintf(stderr, "culvert up: %s: cannot add the route %s dev %s", name, txt, name);
 			if (table)
 				fprintf(stderr, " table %u", table);

@@ -11,16 +11,16 @@
 #include <sys/stat.h>
 
 #include "cli/up.h"
+#include "lib/addr.h"
 #include "lib/netlink.h"
 #include "wg/key.h"
 #include "wg/uapi_client.h"
 
 static int print_addr(int family, const uint8_t addr[16], unsigned int prefixlen, void *arg)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char text[ADDR_STRLEN];
 
-	inet_ntop(family, addr, ip, sizeof(ip));
-	fprintf(arg, "Address = %s/%u\n", ip, prefixlen);
+	fprintf(arg, "Address = %s\n", addr_cidr_str(family, addr, prefixlen, text, sizeof(text)));
 	return 0;
 }
 
@@ -63,7 +63,7 @@ static const uint8_t *file_psk(const struct config *c, const uint8_t pub[32])
 /* [Interface] with the wg-quick keys, then what `wg showconf` prints after its header. */
 static void write_config(FILE *f, const char *name, const struct config *c, const struct uapi_device_state *d)
 {
-	char b64[KEY_B64_LEN + 1], ip[INET6_ADDRSTRLEN];
+	char b64[KEY_B64_LEN + 1], ip[ADDR_STRLEN];
 	int mtu;
 
 	fprintf(f, "[Interface]\n");
@@ -101,8 +101,8 @@ static void write_config(FILE *f, const char *name, const struct config *c, cons
 			fprintf(f, "PresharedKey = %s\n", b64);
 		}
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
-			inet_ntop(p->allowed_ips[j].family, p->allowed_ips[j].addr, ip, sizeof(ip));
-			fprintf(f, "%s%s/%u", j ? ", " : "AllowedIPs = ", ip, p->allowed_ips[j].cidr);
+			fprintf(f, "%s%s", j ? ", " : "AllowedIPs = ", addr_cidr_str(p->allowed_ips[j].family,
+				p->allowed_ips[j].addr, p->allowed_ips[j].cidr, ip, sizeof(ip)));
 		}
 		if (p->n_allowed_ips)
 			fprintf(f, "\n");

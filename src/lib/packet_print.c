@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "lib/packet.h"
+#include "lib/addr.h"
 
 static const struct {
 	const char *name, *fmt; /* fmt gets err_have, err_need as %zu %zu (or fewer) */
@@ -40,9 +41,7 @@ const char *pkt_err_name(enum pkt_err err)
 
 const char *pkt_addr_str(int version, const uint8_t *addr, char *buf, size_t len)
 {
-	if (!inet_ntop(version == 6 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
-		snprintf(buf, len, "?");
-	return buf;
+	return addr_str(version == 6 ? AF_INET6 : AF_INET, addr, buf, len);
 }
 
 /* snprintf that appends at *off and never lets *off run past the buffer. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "wg/allowedips.h"
 #include "wg/cookie.h"
@@ -98,18 +99,7 @@ void wg_endpoint_clear_src(struct wg_endpoint *ep)
 
 const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len)
 {
-	char a[INET6_ADDRSTRLEN];
-
-	if (ep->sa.sa_family == AF_INET) {
-		inet_ntop(AF_INET, &ep->in4.sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(ep->in4.sin_port));
-	} else if (ep->sa.sa_family == AF_INET6) {
-		inet_ntop(AF_INET6, &ep->in6.sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(ep->in6.sin6_port));
-	} else {
-		snprintf(buf, len, "(none)");
-	}
-	return buf;
+	return addr_sockaddr_str(&ep->sa, true, buf, len);
 }
 
 /* ---- hashing ---- */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "wg/allowedips.h"
 
@@ -216,7 +217,7 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 			continue;
 		} else if (aip_lookup(dev->aip, family, src) != p) {
 			char a[INET6_ADDRSTRLEN];
-			wg_device_drop_log(dev, WG_DROP_UNALLOWED_SRC, inet_ntop(family, src, a, sizeof(a)));
+			wg_device_drop_log(dev, WG_DROP_UNALLOWED_SRC, addr_str(family, src, a, sizeof(a)));
 			continue;
 		}
 		pthread_mutex_lock(&p->lock);

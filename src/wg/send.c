@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/packet.h"
 #include "wg/allowedips.h"
@@ -338,7 +339,7 @@ static void drop_dst(struct wg_device *dev, int family, const uint8_t *dst)
 
 	wg_device_drop(dev, WG_DROP_NO_PEER_FOR_DST);
 	log_limited(&rl, LOG_LVL_DEBUG, "no peer has an allowed IP for %s",
-		    inet_ntop(family, dst, a, sizeof(a)) ? a : "?");
+		    addr_str(family, dst, a, sizeof(a)));
 }
 
 /* A run of packets for p (dev->lock held for reading): sent now, or staged behind what is

@@ -6,6 +6,7 @@
 #include "allowedips.h"
 #include "config.h"
 #include "key.h"
+#include "lib/addr.h"
 #include "lib/log.h"
 
 #include <arpa/inet.h>
@@ -90,22 +91,10 @@ void uapi_emit_device(struct uapi_buf *b, const struct uapi_device_info *d)
 
 static void emit_endpoint(struct uapi_buf *b, const struct sockaddr *sa)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char text[ADDR_STRLEN];
 
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		uapi_buf_printf(b, "endpoint=%s:%u\n", ip, ntohs(s4->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		if (s6->sin6_scope_id)
-			uapi_buf_printf(b, "endpoint=[%s%%%u]:%u\n", ip, s6->sin6_scope_id, ntohs(s6->sin6_port));
-		else
-			uapi_buf_printf(b, "endpoint=[%s]:%u\n", ip, ntohs(s6->sin6_port));
-	}
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6)
+		uapi_buf_printf(b, "endpoint=%s\n", addr_sockaddr_str(sa, true, text, sizeof(text)));
 }
 
 void uapi_emit_peer(struct uapi_buf *b, const struct uapi_peer_info *p)
@@ -126,11 +115,11 @@ void uapi_emit_peer(struct uapi_buf *b, const struct uapi_peer_info *p)
 
 void uapi_emit_allowed_ip(struct uapi_buf *b, int family, const uint8_t *addr, uint8_t cidr)
 {
-	char ip[INET6_ADDRSTRLEN];
+	char text[ADDR_STRLEN];
 
-	if ((family != AF_INET && family != AF_INET6) || !inet_ntop(family, addr, ip, sizeof(ip)))
+	if (family != AF_INET && family != AF_INET6)
 		return;
-	uapi_buf_printf(b, "allowed_ip=%s/%u\n", ip, cidr);
+	uapi_buf_printf(b, "allowed_ip=%s\n", addr_cidr_str(family, addr, cidr, text, sizeof(text)));
 }
 
 static bool emit_one_aip(void *arg, int family, const uint8_t *addr, uint8_t cidr)

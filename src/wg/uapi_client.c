@@ -16,6 +16,7 @@
 #include "lib/clock.h"
 #include "wg/key.h"
 #include "wg/uapi_client.h"
+#include "lib/addr.h"
 
 enum { RESPONSE_MAX = 16 << 20 };	/* far more than any real device's get response */
 
@@ -349,7 +350,7 @@ static void put_key(struct uapi_buf *b, const char *name, const uint8_t key[32])
 static int put_endpoint(struct uapi_buf *b, const struct config_peer *p, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM }, *res = NULL;
-	char ip[INET6_ADDRSTRLEN];
+	char ip[ADDR_STRLEN];
 	int r;
 
 	r = getaddrinfo(p->endpoint_host, NULL, &hints, &res);
@@ -359,18 +360,11 @@ static int put_endpoint(struct uapi_buf *b, const struct config_peer *p, char *e
 		return -EINVAL;
 	}
 	if (res->ai_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)res->ai_addr;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		uapi_buf_printf(b, "endpoint=%s:%u\n", ip, p->endpoint_port);
+		((struct sockaddr_in *)res->ai_addr)->sin_port = htons(p->endpoint_port);
+		uapi_buf_printf(b, "endpoint=%s\n", addr_sockaddr_str(res->ai_addr, true, ip, sizeof(ip)));
 	} else if (res->ai_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)res->ai_addr;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		if (s6->sin6_scope_id)
-			uapi_buf_printf(b, "endpoint=[%s%%%u]:%u\n", ip, s6->sin6_scope_id, p->endpoint_port);
-		else
-			uapi_buf_printf(b, "endpoint=[%s]:%u\n", ip, p->endpoint_port);
+		((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons(p->endpoint_port);
+		uapi_buf_printf(b, "endpoint=%s\n", addr_sockaddr_str(res->ai_addr, true, ip, sizeof(ip)));
 	} else {
 		snprintf(err, errlen, "the endpoint '%s' of the peer at line %u is neither IPv4 nor IPv6",
 			 p->endpoint_host, p->line);
@@ -410,11 +404,11 @@ int uapi_client_build_set(struct uapi_buf *b, const struct config *c, bool repla
 		for (size_t j = 0; j < p->n_allowed_ips; j++) {
 			const struct config_cidr *a = &p->allowed_ips[j];
 
-			if (!inet_ntop(a->family, a->addr, ip, sizeof(ip))) {
+			if (a->family != AF_INET && a->family != AF_INET6) {
 				snprintf(err, errlen, "a bad allowed IP in the peer at line %u", p->line);
 				return -EINVAL;
 			}
-			uapi_buf_printf(b, "allowed_ip=%s/%u\n", ip, a->cidr);
+			uapi_buf_printf(b, "allowed_ip=%s\n", addr_cidr_str(a->family, a->addr, a->cidr, ip, sizeof(ip)));
 		}
 	}
 	uapi_buf_printf(b, "\n");
