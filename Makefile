@@ -92,7 +92,7 @@ $(B)/culvert: $(CLI_OBJ) $(B)/libculvert.a
 
 # The CLI's parsers are unit-tested too: those tests (UNIT_CLI) link the subcommands' objects,
 # all but main's, as an archive before the library.
-UNIT_CLI := test_wg_args
+UNIT_CLI := test_wg_args test_cli_util
 CLI_LIB_SRC := $(filter-out src/cli/culvert.c,$(CLI_SRC))
 $(B)/libculvert-cli.a: $(CLI_LIB_SRC:%.c=$(B)/obj/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^

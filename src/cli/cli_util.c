@@ -1,11 +1,20 @@
-/* What every subcommand parses the same way: help, option errors, --user and --group. */
+/* What the subcommands share: help, option errors, numbers, --user and --group, and running a
+ * process detached. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "cli/cli_util.h"
 #include "lib/priv.h"
 #include "lib/tun.h"
+#include "wg/config.h"
 
 int cli_wants_help(int argc, char **argv)
 {
@@ -60,4 +69,65 @@ bool cli_runas_finish(struct cli_runas *ra, const char *cmd)
 			"which could stop this one or take its port: prefer an account of its own\n",
 			cmd, ra->name, (unsigned int)ra->uid, n, n == 1 ? "" : "es", (int)example);
 	return true;
+}
+
+bool cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+
+	if (!s || !config_parse_uint(s, strlen(s), max, &v) || v < min)
+		return false;
+	*out = v;
+	return true;
+}
+
+bool cli_number(const char *cmd, const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (cli_uint(s, min, max, out))
+		return true;
+	fprintf(stderr, "culvert %s: %s '%s' is not a number from %" PRIu64 " to %" PRIu64 "\n", cmd, what,
+		s ? s : "", min, max);
+	return false;
+}
+
+void cli_stdio_null(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	dup2(fd, STDIN_FILENO);
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	if (fd > STDERR_FILENO)
+		close(fd);
+}
+
+int cli_spawn_self(char *const argv[], bool own_session)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		sigset_t none;
+
+		if (fork() != 0)
+			_exit(0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (own_session)
+			setsid();
+		if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
+			for (int fd = 3; fd < 1024; fd++)
+				close(fd);
+		if (own_session)
+			cli_stdio_null();
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	while (waitpid(pid, NULL, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
 }

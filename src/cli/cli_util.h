@@ -2,6 +2,7 @@
 #ifndef CULVERT_CLI_UTIL_H
 #define CULVERT_CLI_UTIL_H
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "cli/cli.h"
@@ -25,5 +26,17 @@ struct cli_runas {
 bool cli_runas_user(struct cli_runas *ra, const char *s);
 bool cli_runas_group(struct cli_runas *ra, const char *s);
 bool cli_runas_finish(struct cli_runas *ra, const char *cmd);
+
+/* S as a decimal number from min to max: digits only, no sign, space or 0x. */
+bool cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* cli_uint, or false after "culvert CMD: WHAT 'S' is not a number from MIN to MAX". */
+bool cli_number(const char *cmd, const char *what, const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Standard input, output and error onto /dev/null: a detached process has no terminal. */
+void cli_stdio_null(void);
+/* Runs this very binary with argv, detached: a double fork, so the caller waits only for the
+ * first child and leaves no zombie; no signal blocked and none of the caller's descriptors
+ * but 0-2, which own_session also puts on /dev/null in a session of its own. 0 or -errno. */
+int cli_spawn_self(char *const argv[], bool own_session);
 
 #endif

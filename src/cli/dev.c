@@ -381,14 +381,9 @@ static int dev_show(int argc, char **argv)
 
 static bool parse_mtu(const char *s, unsigned int *mtu)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 68 || v > 65535)
+	if (!cli_uint(s, 68, 65535, &v))
 		return false;
 	*mtu = (unsigned int)v;
 	return true;

@@ -3,6 +3,7 @@
  * dump and a pcap file that tcpdump and tshark read. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/if_tun.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 		{ "pi", no_argument, NULL, 'p' }, { "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
-	char *end;
+	uint64_t v;
 	int c;
 
 	optind = 0;
@@ -82,12 +83,11 @@ static int parse_args(int argc, char **argv, struct dump_opts *o)
 		case 'p': o->pi = true; break;
 		case 'q': o->quiet = true; break;
 		case 'c':
-			errno = 0;
-			o->count = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' || o->count == 0) {
+			if (!cli_uint(optarg, 1, ULONG_MAX, &v)) {
 				fprintf(stderr, "culvert dump: bad count '%s': give a positive number\n", optarg);
 				return -1;
 			}
+			o->count = (unsigned long)v;
 			break;
 		case 'h': usage(stdout); return 1;
 		default:	/* ':' or '?' */

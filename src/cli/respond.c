@@ -3,6 +3,7 @@
  * solicitations with a MAC of its own, so the kernel believes a host sits behind the device. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <ifaddrs.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
@@ -129,7 +130,7 @@ static int parse_args(int argc, char **argv, struct respond *r)
 		{ "help", no_argument, NULL, 'h' }, { 0 }
 	};
 	bool mac_given = false;
-	char *end;
+	uint64_t v;
 	int c;
 
 	optind = 0;
@@ -146,12 +147,11 @@ static int parse_args(int argc, char **argv, struct respond *r)
 			mac_given = true;
 			break;
 		case 'c':
-			errno = 0;
-			r->count = strtoul(optarg, &end, 10);
-			if (errno || *end || !*optarg || optarg[0] == '-' || r->count == 0) {
+			if (!cli_uint(optarg, 1, ULONG_MAX, &v)) {
 				fprintf(stderr, "culvert respond: bad count '%s': give a positive number\n", optarg);
 				return -1;
 			}
+			r->count = (unsigned long)v;
 			break;
 		case 'h': usage(stdout); return 1;
 		default:	/* ':' or '?' */

@@ -90,6 +90,7 @@ int cmd_simpletun(int argc, char **argv)
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
 	int mode = -1, dev = -1, opt, r;
 	struct cli_runas ra = { 0 };
+	uint64_t port;
 	struct st_ctx x;
 	struct st_counters zero = { 0 };
 
@@ -165,14 +166,9 @@ int cmd_simpletun(int argc, char **argv)
 		fprintf(stderr, "culvert simpletun: -b is for the server (-s)\n");
 		return CLI_EXIT_USAGE;
 	}
-	{
-		char *end;
-		long p = strtol(cfg.port, &end, 10);
-
-		if (*end || end == cfg.port || p < 1 || p > 65535) {
-			fprintf(stderr, "culvert simpletun: bad port '%s' (1-65535)\n", cfg.port);
-			return CLI_EXIT_USAGE;
-		}
+	if (!cli_uint(cfg.port, 1, 65535, &port)) {
+		fprintf(stderr, "culvert simpletun: bad port '%s' (1-65535)\n", cfg.port);
+		return CLI_EXIT_USAGE;
 	}
 	log_set_prefix("culvert simpletun");
 	if (cfg.debug)

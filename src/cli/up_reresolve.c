@@ -7,7 +7,6 @@
  * endpoint the daemon uses, set that one. `culvert up` starts `--watch`, which looks every
  * quarter of that time (at most 30 s) and ends when the interface goes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -20,8 +19,6 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <linux/capability.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "cli/cli_util.h"
 #include "cli/up.h"
@@ -369,37 +366,12 @@ int cmd_reresolve(int argc, char **argv)
 
 int up_reresolve_start(const char *path)
 {
+	char *args[] = { "culvert", "reresolve", "--watch", "--syslog", (char *)path, NULL };
 	unsigned int after;
-	pid_t pid;
 
 	if (!after_from_env(&after) || !after)
 		return 0;	/* said by the watcher, were it started; off is off */
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* Detached (a double fork, a session of its own), none of our descriptors, no
-		 * terminal: it logs to syslog, as the daemon does once detached. */
-		if (fork() != 0)
-			_exit(0);
-		setsid();
-		if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
-			for (int fd = 3; fd < 1024; fd++)
-				close(fd);
-		int fd = open("/dev/null", O_RDWR);
-
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		char *args[] = { "culvert", "reresolve", "--watch", "--syslog", (char *)path, NULL };
-
-		execv("/proc/self/exe", args);
-		_exit(127);
-	}
-	while (waitpid(pid, NULL, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	/* No terminal and a session of its own: it logs to syslog, as the daemon does once
+	 * detached. */
+	return cli_spawn_self(args, true);
 }

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "cli/cli_util.h"
 #include "cli/up.h"
 #include "lib/addr.h"
 
@@ -21,8 +22,7 @@ enum { RETRY_FIRST_MS = 1000, RETRY_MAX_MS = 20000 };
 bool up_resolve_retries(int *retries)
 {
 	const char *s = getenv("WG_ENDPOINT_RESOLUTION_RETRIES");
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
 	if (!s) {
 		*retries = UP_RETRIES_DEFAULT;
@@ -32,9 +32,7 @@ bool up_resolve_retries(int *retries)
 		*retries = UP_RETRIES_FOREVER;
 		return true;
 	}
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!*s || *s == '-' || *end || errno || v > INT_MAX)
+	if (!cli_uint(s, 0, INT_MAX, &v))
 		return false;
 	*retries = (int)v;
 	return true;

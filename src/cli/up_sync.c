@@ -8,9 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 
+#include "cli/cli_util.h"
 #include "cli/up.h"
 #include "lib/log.h"
 #include "wg/key.h"
@@ -58,33 +57,15 @@ out:
 	return r;
 }
 
-/* Runs `culvert syncconf PATH` detached (a double fork, so the daemon never waits for it and
- * leaves no zombie), with no signal blocked and none of the daemon's descriptors. */
+/* Runs `culvert syncconf PATH` detached, so the daemon never waits for it; its messages go
+ * where the daemon's stderr goes. */
 void up_sync_spawn(void *path)
 {
-	pid_t pid = fork();
+	char *argv[] = { "culvert", "syncconf", path, NULL };
+	int r = cli_spawn_self(argv, false);
 
-	if (pid < 0) {
-		log_warn("cannot fork to re-read %s: %s", (const char *)path, strerror(errno));
-		return;
-	}
-	if (pid == 0) {
-		sigset_t none;
-
-		if (fork() != 0)
-			_exit(0);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (syscall(SYS_close_range, 3u, ~0u, 0u) < 0)
-			for (int fd = 3; fd < 1024; fd++)
-				close(fd);
-		char *argv[] = { "culvert", "syncconf", path, NULL };
-
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	if (r < 0)
+		log_warn("cannot fork to re-read %s: %s", (const char *)path, strerror(-r));
 }
 
 void up_sync_to_parent(void *unused)

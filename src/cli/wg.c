@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <linux/capability.h>
 
-#include "cli/cli.h"
+#include "cli/cli_util.h"
 #include "cli/up.h"
 #include "cli/wg_args.h"
 #include "cli/wg_env.h"
@@ -48,7 +48,6 @@ static void set_txqueuelen(const char *name, int len)
 static int daemonize(void)
 {
 	pid_t pid = fork();
-	int fd;
 
 	if (pid < 0)
 		return -errno;
@@ -58,14 +57,7 @@ static int daemonize(void)
 		return -errno;
 	if (chdir("/") < 0)
 		return -errno;
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
+	cli_stdio_null();
 	log_use_syslog(true);
 	return 0;
 }

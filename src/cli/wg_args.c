@@ -143,8 +143,7 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 	bool workers_given = false, transport_given = false, mode_given = false;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	const char *ifname, *tun_fd;
-	char *end;
-	long v;
+	uint64_t v;
 	int c;
 
 	*cfg = (struct wg_cli_config){
@@ -157,13 +156,8 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 		case 'f': cfg->foreground = true; break;
 		case 'd': cfg->debug = true; break;
 		case 'w':
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || v < 1 || v > TUN_MAX_QUEUES) {
-				fprintf(stderr, "culvert wg: --workers '%s' is not a number from 1 to %d\n",
-					optarg, TUN_MAX_QUEUES);
+			if (!cli_number("wg", "--workers", optarg, 1, TUN_MAX_QUEUES, &v))
 				return CLI_EXIT_USAGE;
-			}
 			cfg->workers = (unsigned int)v;
 			workers_given = true;
 			break;

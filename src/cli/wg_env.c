@@ -10,20 +10,18 @@
 #include <sys/socket.h>
 #include <linux/if_tun.h>
 
+#include "cli/cli_util.h"
 #include "cli/wg_env.h"
 
 /* -ENOENT when var is not set; else the descriptor, or -EBADF after saying what is wrong. */
 static int env_fd(const char *var)
 {
 	const char *s = getenv(var);
-	char *end;
-	long v;
+	uint64_t v;
 
 	if (!s || !*s)
 		return -ENOENT;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || *end || v < 0 || v > 65535 || fcntl((int)v, F_GETFD) < 0) {
+	if (!cli_uint(s, 0, 65535, &v) || fcntl((int)v, F_GETFD) < 0) {
 		fprintf(stderr, "culvert wg: %s=%s is not an open file descriptor of this process; unset it or pass the descriptor\n",
 			var, s);
 		return -EBADF;
