@@ -63,7 +63,7 @@ static int daemonize(void)
 }
 
 /* Everything the daemon opens, closed in reverse on the one way out of wg_run. */
-struct wg_run {
+struct wg_daemon {
 	char name[IFNAMSIZ];
 	char prefix[IFNAMSIZ + 16];
 	int tun_fds[TUN_MAX_QUEUES];
@@ -75,7 +75,7 @@ struct wg_run {
 	struct wg_loop *loop;
 };
 
-static int open_tun(struct wg_cli_config *cfg, struct wg_run *w)
+static int open_tun(struct wg_cli_config *cfg, struct wg_daemon *w)
 {
 	char why[256];
 	bool vnet = cfg->to.vnet_hdr;
@@ -105,7 +105,7 @@ static int open_tun(struct wg_cli_config *cfg, struct wg_run *w)
 	return 0;
 }
 
-static int open_uapi(struct wg_run *w)
+static int open_uapi(struct wg_daemon *w)
 {
 	char why[256];
 	/* A launcher's listening control socket (wireguard-go's WG_UAPI_FD). */
@@ -131,7 +131,7 @@ static int open_uapi(struct wg_run *w)
 	return 0;
 }
 
-static int start_loop(struct wg_cli_config *cfg, struct wg_run *w)
+static int start_loop(struct wg_cli_config *cfg, struct wg_daemon *w)
 {
 	int r = wg_device_init(&w->dev, w->name, NULL);
 
@@ -171,7 +171,7 @@ static int drop_privileges(const struct cli_runas *ra)
 
 static int wg_run(struct wg_cli_config *cfg)
 {
-	struct wg_run w = { .uapi_fd = -1 };
+	struct wg_daemon w = { .uapi_fd = -1 };
 	bool tap = cfg->to.mode == TUN_MODE_TAP;
 	const char *transport = cfg->lo.tcp ? "TCP" : "UDP";
 	int exit_code = CLI_EXIT_FAIL, r;
