@@ -1,5 +1,6 @@
 /* culvert wg (also run as culvert-wg): a WireGuard interface in userspace, managed by `wg`
  * through /var/run/wireguard/IFACE.sock, exactly as wireguard-go is. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -105,13 +106,12 @@ static void set_txqueuelen(const char *name, int len)
 	close(fd);
 }
 
-static bool parse_transport(const char *s, const char *what, bool *tcp)
+static bool parse_transport(const char *s, const char *what, enum loop_transport *t)
 {
-	if (strcmp(s, "udp") && strcmp(s, "tcp")) {
+	if (!loop_transport_parse(s, t)) {
 		fprintf(stderr, "culvert wg: %s '%s' is not udp or tcp\n", what, s);
 		return false;
 	}
-	*tcp = !strcmp(s, "tcp");
 	return true;
 }
 
@@ -203,7 +203,7 @@ int cmd_wg(int argc, char **argv)
 			workers_given = true;
 			break;
 		case 'T':
-			if (!parse_transport(optarg, "--transport", &lo.tcp))
+			if (!parse_transport(optarg, "--transport", &lo.transport))
 				return CLI_EXIT_USAGE;
 			transport_given = true;
 			break;
@@ -245,7 +245,7 @@ int cmd_wg(int argc, char **argv)
 	 * environment is how a user reaches --transport and --user through them. */
 	const char *env_transport = getenv("CULVERT_WG_TRANSPORT");
 	if (!transport_given && env_transport && *env_transport &&
-	    !parse_transport(env_transport, "CULVERT_WG_TRANSPORT", &lo.tcp))
+	    !parse_transport(env_transport, "CULVERT_WG_TRANSPORT", &lo.transport))
 		return CLI_EXIT_USAGE;
 	const char *env_mode = getenv("CULVERT_WG_MODE");
 	if (!mode_given && env_mode && *env_mode && !parse_mode(env_mode, "CULVERT_WG_MODE", &to.mode))
@@ -256,11 +256,17 @@ int cmd_wg(int argc, char **argv)
 	const char *env_nosc = getenv("CULVERT_WG_NO_SECCOMP");
 	if (env_nosc && *env_nosc && strcmp(env_nosc, "0"))
 		no_seccomp = true;
-	if (lo.tcp && workers_given && workers > 1) {
-		fprintf(stderr, "culvert wg: --transport tcp runs one worker: drop --workers %u\n", workers);
+	bool one_worker = loop_transport_one_worker(lo.transport);
+	const char *tname = loop_transport_name(lo.transport);
+	char tup[8];	/* "UDP", "TCP": for the log and status lines */
+	snprintf(tup, sizeof(tup), "%s", tname);
+	for (char *p = tup; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+	if (one_worker && workers_given && workers > 1) {
+		fprintf(stderr, "culvert wg: --transport %s runs one worker: drop --workers %u\n", tname, workers);
 		return CLI_EXIT_USAGE;
 	}
-	if (lo.tcp)
+	if (one_worker)
 		workers = 1;
 	if (!cli_runas_finish(&ra, "wg"))
 		return CLI_EXIT_USAGE;
@@ -409,9 +415,9 @@ int cmd_wg(int argc, char **argv)
 	 * sockets beside these as the user the daemon runs as. */
 	r = wg_loop_bind(loop);
 	if (r < 0)
-		log_warn("cannot open a %s socket: %s", lo.tcp ? "TCP" : "UDP", strerror(-r));
+		log_warn("cannot open a %s socket: %s", tup, strerror(-r));
 	log_info("interface %s (%s) up, control socket %s/%s.sock, %s port %u, %u worker%s", name,
-		 tun_mode_name(to.mode), UAPI_SOCKET_DIR, name, lo.tcp ? "TCP" : "UDP", dev.listen_port,
+		 tun_mode_name(to.mode), UAPI_SOCKET_DIR, name, tup, dev.listen_port,
 		 workers, workers == 1 ? "" : "s");
 	/* kill -9 of the monitor (the main PID) ends the data path too, as it ends a daemon
 	 * without one. Set after the drop, which clears it. */
@@ -432,7 +438,7 @@ int cmd_wg(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	}
 	log_debug("seccomp filter %s", no_seccomp ? "off (--no-seccomp)" : "on");
-	notify_sendf("READY=1\nSTATUS=%s up, %s port %u, %u worker%s", name, lo.tcp ? "TCP" : "UDP",
+	notify_sendf("READY=1\nSTATUS=%s up, %s port %u, %u worker%s", name, tup,
 		     dev.listen_port, workers, workers == 1 ? "" : "s");
 
 	r = wg_loop_run(loop);
