@@ -1,4 +1,4 @@
-/* Fuzz the TCP transport's stream rule (loop_tcp_frame_next): byte 0 picks the largest
+/* Fuzz the TCP transport's stream rule (xport_tcp_frame_next): byte 0 picks the largest
  * message, byte 1 the read size; the rest is what a connection receives. Every frame returned
  * must be a copy of the stream at that point with a length a WireGuard message can have; the
  * first length outside that range, or a framing error, must end the stream. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/loop_tcp.h"
+#include "engine/xport_tcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	max = LOOP_TCP_MIN_MSG + (size_t)data[0] * 16;
+	max = XPORT_TCP_MIN_MSG + (size_t)data[0] * 16;
 	chunk = 1 + data[1] % 128;
 	data += 2;
 	size -= 2;
@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!n)
 			abort();	/* no error is set, so there must be room */
 		off += n;
-		while ((r = loop_tcp_frame_next(&rx, max, &f, &len)) == 1) {
-			if (len < LOOP_TCP_MIN_MSG || len > max || f < rx.buf || f + len > rx.buf + rx.cap)
+		while ((r = xport_tcp_frame_next(&rx, max, &f, &len)) == 1) {
+			if (len < XPORT_TCP_MIN_MSG || len > max || f < rx.buf || f + len > rx.buf + rx.cap)
 				abort();
 			if (consumed + 2 + len > size || (size_t)(data[consumed] << 8 | data[consumed + 1]) != len ||
 			    memcmp(data + consumed + 2, f, len))
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r != -EPROTO || consumed + 2 > off)
 			abort();
 		bad = (size_t)(data[consumed] << 8 | data[consumed + 1]);
-		if (bad >= LOOP_TCP_MIN_MSG && bad <= max)
+		if (bad >= XPORT_TCP_MIN_MSG && bad <= max)
 			abort();
 	}
 	framing_rx_free(&rx);

@@ -1,5 +1,6 @@
 /* culvert wg (also run as culvert-wg): a WireGuard interface in userspace, managed by `wg`
  * through /var/run/wireguard/IFACE.sock, exactly as wireguard-go is. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -173,10 +174,14 @@ static int wg_run(struct wg_cli_config *cfg)
 {
 	struct wg_daemon w = { .uapi_fd = -1 };
 	bool tap = cfg->to.mode == TUN_MODE_TAP;
-	const char *transport = cfg->lo.tcp ? "TCP" : "UDP";
+	char transport[8];	/* "UDP", "TCP": for the log and status lines */
 	int exit_code = CLI_EXIT_FAIL, r;
 	bool ran = false;
 	pid_t monitor_pid;
+
+	snprintf(transport, sizeof(transport), "%s", loop_transport_name(cfg->lo.transport));
+	for (char *p = transport; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
 
 	if (cfg->reload_path) {
 		/* With --user only the root monitor can read the file: the child hands it SIGHUP. */

@@ -74,13 +74,12 @@ static void usage(FILE *f)
 		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES, WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD);
 }
 
-static bool parse_transport(const char *s, const char *what, bool *tcp)
+static bool parse_transport(const char *s, const char *what, enum loop_transport *t)
 {
-	if (strcmp(s, "udp") && strcmp(s, "tcp")) {
+	if (!loop_transport_parse(s, t)) {
 		fprintf(stderr, "culvert wg: %s '%s' is not udp or tcp\n", what, s);
 		return false;
 	}
-	*tcp = !strcmp(s, "tcp");
 	return true;
 }
 
@@ -107,7 +106,7 @@ static bool parse_env(struct wg_cli_config *cfg, bool transport_given, bool mode
 	const char *s;
 
 	s = getenv("CULVERT_WG_TRANSPORT");
-	if (!transport_given && s && *s && !parse_transport(s, "CULVERT_WG_TRANSPORT", &cfg->lo.tcp))
+	if (!transport_given && s && *s && !parse_transport(s, "CULVERT_WG_TRANSPORT", &cfg->lo.transport))
 		return false;
 	s = getenv("CULVERT_WG_MODE");
 	if (!mode_given && s && *s && !parse_mode(s, "CULVERT_WG_MODE", &cfg->to.mode))
@@ -162,7 +161,7 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 			workers_given = true;
 			break;
 		case 'T':
-			if (!parse_transport(optarg, "--transport", &cfg->lo.tcp))
+			if (!parse_transport(optarg, "--transport", &cfg->lo.transport))
 				return CLI_EXIT_USAGE;
 			transport_given = true;
 			break;
@@ -203,11 +202,12 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 	}
 	if (!parse_env(cfg, transport_given, mode_given))
 		return CLI_EXIT_USAGE;
-	if (cfg->lo.tcp && workers_given && cfg->workers > 1) {
-		fprintf(stderr, "culvert wg: --transport tcp runs one worker: drop --workers %u\n", cfg->workers);
+	if (loop_transport_one_worker(cfg->lo.transport) && workers_given && cfg->workers > 1) {
+		fprintf(stderr, "culvert wg: --transport %s runs one worker: drop --workers %u\n",
+			loop_transport_name(cfg->lo.transport), cfg->workers);
 		return CLI_EXIT_USAGE;
 	}
-	if (cfg->lo.tcp)
+	if (loop_transport_one_worker(cfg->lo.transport))
 		cfg->workers = 1;
 	if (!cli_runas_finish(&cfg->ra, "wg"))
 		return CLI_EXIT_USAGE;

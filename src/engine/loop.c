@@ -1,25 +1,30 @@
-/* The daemon's epoll loops: one worker per tun queue, each with its own UDP socket (same
- * port, SO_REUSEPORT), buffers and epoll; worker 0 is the main thread and also serves the uapi
- * connections, the timers and the signals. Per-flow order holds: the kernel hashes a flow to
- * one tun queue and a 4-tuple to one socket, and each worker keeps its order.
+/* The daemon's epoll loops: one worker per tun queue, each with its own buffers and epoll (and,
+ * with UDP, its own socket on the shared port); worker 0 is the main thread and also serves
+ * the uapi connections, the timers and the signals. Per-flow order holds: the kernel hashes a
+ * flow to one tun queue and a 4-tuple to one socket, and each worker keeps its order.
  *
  * This file sets the loop up, tears it down and runs the workers' epoll loops; the sources
- * themselves are served by loop_tun.c, loop_udp.c and loop_ctl.c (see loop_int.h). */
+ * themselves are served by loop_tun.c, loop_ctl.c and the transport (xport_*.c), each through
+ * the handler its struct loop_src carries (see loop_int.h). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 
 #include "engine/loop_int.h"
 #include "lib/log.h"
 #include "lib/tun.h"
-#include "wg/noise.h"
 
 __thread struct loop_worker *loop_self;
 __thread bool loop_hs_self;
@@ -64,46 +69,95 @@ void loop_src_close(int epfd, struct loop_src *s)
 	s->fd = -1;
 }
 
-/* ---- the device's clocks ---- */
+/* ---- the transports ---- */
 
-static uint64_t op_now(void *ctx)
+static const struct loop_xport_ops *const xports[] = {
+	[LOOP_XPORT_UDP] = &loop_xport_udp,
+	[LOOP_XPORT_TCP] = &loop_xport_tcp,
+};
+static const char *const xport_names[] = {
+	[LOOP_XPORT_UDP] = "udp", [LOOP_XPORT_TCP] = "tcp", [LOOP_XPORT_ICMP] = "icmp",
+};
+
+const char *loop_transport_name(enum loop_transport t)
 {
-	struct timespec ts;
-
-	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	return (unsigned int)t < sizeof(xport_names) / sizeof(xport_names[0]) ? xport_names[t] : "?";
 }
 
-static void op_wall(void *ctx, int64_t *sec, int64_t *nsec)
+bool loop_transport_parse(const char *s, enum loop_transport *t)
 {
-	struct timespec ts;
+	for (unsigned int i = 0; i < sizeof(xports) / sizeof(xports[0]); i++)
+		if (xports[i] && !strcmp(s, xport_names[i])) {
+			*t = (enum loop_transport)i;
+			return true;
+		}
+	return false;
+}
 
-	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	*sec = ts.tv_sec;
-	*nsec = ts.tv_nsec;
+bool loop_transport_one_worker(enum loop_transport t)
+{
+	return (unsigned int)t >= sizeof(xports) / sizeof(xports[0]) || !xports[t] || xports[t]->one_worker;
+}
+
+/* ---- what the processor calls ---- */
+
+int loop_net_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+{
+	struct wg_loop *l = ctx;
+
+	return l->xp->send(l, ep, pkts, n);
+}
+
+void loop_authenticated(void *ctx, const struct wg_endpoint *ep)
+{
+	struct wg_loop *l = ctx;
+
+	if (l->xp->authenticated)
+		l->xp->authenticated(l, ep);
+}
+
+int loop_rebind(void *ctx)
+{
+	return wg_loop_bind(ctx);
+}
+
+int wg_loop_bind(struct wg_loop *l)
+{
+	uint16_t port = 0;
+	char desc[256];	/* as struct wg_device.offload */
+	int r;
+
+	l->proc.ops->net_config(l->proc.ctx, &port, &l->fwmark);
+	desc[0] = 0;
+	r = l->xp->bind(l, port, desc, sizeof(desc));
+	/* also after a failure that went back to the old port */
+	if (desc[0])
+		l->proc.ops->bound(l->proc.ctx, l->bound_port, desc);
+	return r;
 }
 
 /* ---- setup ---- */
+
+static void wake_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
+{
+	uint64_t v;
+
+	while (read(s->fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
 
 static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id, int tun_fd)
 {
 	w->l = l;
 	w->id = id;
 	w->epfd = -1;
-	w->tun = (struct loop_src){ SRC_TUN, tun_fd };
-	w->udp = (struct loop_src){ SRC_UDP, -1 };
-	w->wake = (struct loop_src){ SRC_WAKE, -1 };
-	pthread_mutex_init(&w->swap_lock, NULL);
-	w->uio = calloc(1, sizeof(*w->uio));
-	w->uio_next = calloc(1, sizeof(*w->uio_next));
+	w->tun = (struct loop_src){ loop_tun_event, tun_fd, true };
+	w->wake = (struct loop_src){ wake_event, -1, false };
 	w->tx_bufs = malloc((size_t)LOOP_TUN_BUFS * LOOP_BUF_SIZE);
 	w->rx_bufs = malloc((size_t)LOOP_RX_BUFS * LOOP_BUF_SIZE);
 	w->slots = malloc(LOOP_SLOT_BYTES);
-	if (!w->uio || !w->uio_next || !w->tx_bufs || !w->rx_bufs || !w->slots)
+	if (!w->tx_bufs || !w->rx_bufs || !w->slots)
 		return -ENOMEM;
-	w->uio->fd = w->uio_next->fd = -1;
 	for (unsigned int i = 0; i < LOOP_RX_BUFS; i++)
 		w->rx_ptrs[i] = w->rx_bufs + (size_t)i * LOOP_BUF_SIZE + WG_PKT_HEADROOM;
 	if (l->tso) {
@@ -133,131 +187,111 @@ static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id
 	return r;
 }
 
-static void worker_close_sockets(struct loop_worker *w)
-{
-	if (!w->l)
-		return;
-	if (w->uio) {
-		if (w->uio->fd >= 0 && w->epfd >= 0)
-			epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->uio->fd, NULL);
-		udpio_close(w->uio);
-	}
-	if (w->uio_next)
-		udpio_close(w->uio_next);
-}
-
-/* Sockets before the tun queue: once the link is gone the port is free (wg_loop_free). */
+/* After the transport's sockets: once the link is gone the port is free (wg_loop_free). */
 static void worker_free(struct loop_worker *w)
 {
 	if (!w->l)
 		return;
-	worker_close_sockets(w);
 	loop_src_close(w->epfd, &w->tun);
 	loop_src_close(w->epfd, &w->wake);
 	if (w->id != 0 && w->epfd >= 0)
 		close(w->epfd);
-	pthread_mutex_destroy(&w->swap_lock);
-	free(w->uio);
-	free(w->uio_next);
 	free(w->tx_bufs);
 	free(w->slots);
 	free(w->gro_bufs);
 	free(w->rx_bufs);
 }
 
-int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds, unsigned int n_queues,
-		int uapi_fd, const struct wg_loop_opts *opts)
+/* The tun's name as the kernel has it (a launcher's fd may name another than asked for). */
+static void tun_name(int fd, char *name, size_t len)
 {
-	struct wg_loop *l = calloc(1, sizeof(*l));
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) == 0)
+		snprintf(name, len, "%.*s", IFNAMSIZ - 1, ifr.ifr_name);
+}
+
+static void close_fds(const int *tun_fds, unsigned int n, int uapi_fd)
+{
+	for (unsigned int i = 0; i < n; i++)
+		close(tun_fds[i]);
+	if (uapi_fd >= 0)
+		close(uapi_fd);
+}
+
+int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_fds, unsigned int n_queues,
+	     int uapi_fd, const struct wg_loop_opts *opts)
+{
+	enum loop_transport t = opts ? opts->transport : LOOP_XPORT_UDP;
+	struct wg_loop *l;
 	unsigned int i;
 	int r = -ENOMEM;
 
-	if (!l || !n_queues || n_queues > TUN_MAX_QUEUES)
-		goto fail_fds;
-	l->w = calloc(n_queues, sizeof(*l->w));
-	if (!l->w)
-		goto fail_fds;
-	l->dev = dev;
+	if (!n_queues || n_queues > TUN_MAX_QUEUES || (unsigned int)t >= sizeof(xports) / sizeof(xports[0]) ||
+	    !xports[t] || (xports[t]->one_worker && n_queues != 1)) {
+		close_fds(tun_fds, n_queues, uapi_fd);
+		return -EINVAL;	/* TCP and ICMP run on worker 0 alone */
+	}
+	l = calloc(1, sizeof(*l));
+	if (l)
+		l->w = calloc(n_queues, sizeof(*l->w));
+	if (!l || !l->w) {
+		close_fds(tun_fds, n_queues, uapi_fd);
+		if (l)
+			free(l);
+		return -ENOMEM;
+	}
+	l->proc = *proc;
+	l->xp = xports[t];
 	l->o.no_offload = opts && opts->no_offload;
-	l->o.tcp = opts && opts->tcp;
+	l->o.transport = t;
 	l->o.on_hup = opts ? opts->on_hup : NULL;
 	l->o.hup_arg = opts ? opts->hup_arg : NULL;
-	l->tcp_listen = (struct loop_src){ SRC_TCP_LISTEN, -1 };
-	if (l->o.tcp && n_queues != 1) {
-		r = -EINVAL;	/* the TCP transport runs on worker 0 alone */
-		goto fail_fds;
-	}
 	busypoll_init(&l->busypoll, opts && opts->no_busy_poll);
-	pthread_mutex_init(&l->hs_lock, NULL);
-	l->hs_uio = calloc(1, sizeof(*l->hs_uio));
-	l->hs_sendq = calloc(UDPIO_MAX_BATCH, sizeof(*l->hs_sendq));
-	if (!l->hs_uio || !l->hs_sendq) {
-		free(l->hs_uio);
-		free(l->hs_sendq);
-		pthread_mutex_destroy(&l->hs_lock);
-		goto fail_fds;
-	}
-	l->hs_uio->fd = -1;
-	l->uapi = (struct loop_src){ SRC_UAPI, uapi_fd };
-	l->timer = (struct loop_src){ SRC_TIMER, -1 };
-	l->sig = (struct loop_src){ SRC_SIGNAL, -1 };
+	l->uapi = (struct loop_src){ NULL, uapi_fd, false };
+	l->timer = (struct loop_src){ NULL, -1, false };
+	l->sig = (struct loop_src){ NULL, -1, false };
 	l->vnet = !l->o.no_offload && loop_tun_has_vnet_hdr(tun_fds[0]);
 	/* the device's offloads are shared by its queues: set once */
 	l->tso = l->vnet && loop_tun_offloads(tun_fds[0]);
-	noise_set_slots(n_queues + 1);	/* the last for the handshake thread */
+	tun_name(tun_fds[0], l->ifname, sizeof(l->ifname));
+	l->ioctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
-	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->epfd < 0) {
-		r = -errno;
-		l->epfd = -1;
-		for (i = 0; i < n_queues; i++)
-			close(tun_fds[i]);
-		if (uapi_fd >= 0)
-			close(uapi_fd);
-		free(l->hs_uio);
-		free(l->hs_sendq);
-		pthread_mutex_destroy(&l->hs_lock);
-		free(l->w);
-		free(l);
-		return r;
-	}
 	/* From here on the workers own the fds, so wg_loop_free closes them. */
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	l->n_workers = n_queues;
 	for (i = 0; i < n_queues; i++)
 		l->w[i].tun.fd = -1;
-	for (i = 0; i < n_queues; i++)
-		if ((r = worker_init(l, &l->w[i], i, tun_fds[i])) < 0)
-			break;
+	if (l->epfd < 0) {
+		r = -errno;
+		i = 0;
+	} else {
+		for (i = 0; i < n_queues; i++)
+			if ((r = worker_init(l, &l->w[i], i, tun_fds[i])) < 0)
+				break;
+	}
 	if (r < 0) {
-		for (i++; i < n_queues; i++)
+		/* worker i took its fd (worker_init stores it first) */
+		for (i = l->epfd < 0 ? 0 : i + 1; i < n_queues; i++)
 			close(tun_fds[i]);
 		goto fail;
 	}
-	if ((r = loop_ctl_init(l)) < 0)
+	if ((r = loop_ctl_init(l)) < 0 || (r = l->xp->open(l)) < 0)
 		goto fail;
-
-	dev->ops.udp_send = l->o.tcp ? loop_op_tcp_send : loop_op_udp_send;
-	dev->ops.authenticated = l->o.tcp ? loop_op_tcp_authenticated : NULL;
-	dev->transport = l->o.tcp ? IPPROTO_TCP : IPPROTO_UDP;
-	dev->ops.tun_write = loop_op_tun_write;
-	dev->ops.rebind = loop_op_rebind;
-	dev->ops.now = op_now;
-	dev->ops.wall = op_wall;
-	dev->ops.ctx = l;
+	const struct loop_attach a = {
+		.loop = l,
+		.threads = n_queues + 1,	/* the last for the handshake thread */
+		.ipproto = l->xp->ipproto(l),
+		.authenticated = l->xp->authenticated != NULL,
+	};
+	if ((r = l->proc.ops->attach(l->proc.ctx, &a)) < 0)
+		goto fail;
 	*out = l;
 	return 0;
 
 fail:
 	wg_loop_free(l);
-	return r;
-fail_fds:
-	for (i = 0; i < n_queues; i++)
-		close(tun_fds[i]);
-	if (uapi_fd >= 0)
-		close(uapi_fd);
-	if (l)
-		free(l->w);
-	free(l);
 	return r;
 }
 
@@ -266,105 +300,57 @@ void wg_loop_free(struct wg_loop *l)
 	if (!l)
 		return;
 	loop_ctl_free(l);
-	loop_tcp_free(l);
 	/* The port before the link: whoever waits for the link to go (a supervisor, wg-quick, a
 	 * restart after kill -9 of the monitor) may bind the port at once. */
-	for (unsigned int i = 0; i < l->n_workers; i++)
-		worker_close_sockets(&l->w[i]);
-	if (l->hs_uio)
-		udpio_close(l->hs_uio);
+	if (l->xp_state) {
+		l->xp->close(l);
+		l->xp->free(l);
+	}
 	for (unsigned int i = 0; i < l->n_workers; i++)
 		worker_free(&l->w[i]);
 	if (l->epfd >= 0)
 		close(l->epfd);
-	free(l->hs_uio);
-	free(l->hs_sendq);
-	pthread_mutex_destroy(&l->hs_lock);
-	if (l->dev && l->dev->ops.ctx == l)
-		memset(&l->dev->ops, 0, sizeof(l->dev->ops));
+	if (l->ioctl_fd >= 0)
+		close(l->ioctl_fd);
+	if (l->proc.ops->detach)
+		l->proc.ops->detach(l->proc.ctx);
 	free(l->w);
 	free(l);
 }
 
 /* ---- run ---- */
 
-/* One event of worker w; the control sources come only to worker 0. */
-static void worker_event(struct loop_worker *w, struct epoll_event *ev)
-{
-	struct wg_loop *l = w->l;
-	struct loop_src *s = ev->data.ptr;
-	uint64_t v;
-
-	switch (s->kind) {
-	case SRC_TUN:
-		if (ev->events & (EPOLLHUP | EPOLLERR) && !(ev->events & EPOLLIN)) {
-			log_err("the tun device went away");
-			loop_stop(l, -ENODEV);
-			break;
-		}
-		loop_tun_readable(w);
-		break;
-	case SRC_UDP:
-		loop_udp_readable(w);
-		break;
-	case SRC_WAKE:
-		while (read(s->fd, &v, sizeof(v)) == sizeof(v))
-			;
-		break;
-	case SRC_UAPI:
-		loop_uapi_accept(l);
-		break;
-	case SRC_CONN:
-		loop_conn_event(l, (struct loop_conn *)s);
-		/* the connection may be gone: later events of this batch cannot name it, as
-		 * one fd appears once per epoll_wait */
-		break;
-	case SRC_TIMER:
-		loop_timer_event(l);
-		if (l->o.tcp)
-			loop_tcp_tick(l);
-		break;
-	case SRC_SIGNAL:
-		loop_signal_event(l);
-		break;
-	case SRC_TCP_LISTEN:
-		loop_tcp_accept(l);
-		break;
-	case SRC_TCP_CONN:
-		loop_tcp_event(l, s, ev->events);
-		break;
-	}
-}
-
 static int worker_run(struct loop_worker *w)
 {
+	struct wg_loop *l = w->l;
 	struct epoll_event evs[32];
-	struct busypoll bp = w->l->busypoll;
+	struct busypoll bp = l->busypoll;
 
 	loop_self = w;
-	noise_set_thread_slot(w->id);
-	while (!stopping(w->l)) {
+	if (l->proc.ops->thread_init)
+		l->proc.ops->thread_init(l->proc.ctx, w->id);
+	while (!stopping(l)) {
 		int n = busypoll_wait(&bp, w->epfd, evs, 32);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("epoll_wait failed: %s", strerror(errno));
-			loop_stop(w->l, -errno);
+			loop_stop(l, -errno);
 			break;
 		}
-		if (__atomic_load_n(&w->swap, __ATOMIC_ACQUIRE)) {
-			loop_worker_take_socket(w);
+		if (l->xp->wake && l->xp->wake(w))
 			continue;	/* the events may name the old socket */
-		}
 		bool data = false;
-		for (int i = 0; i < n && !stopping(w->l); i++) {
-			enum src_kind k = ((struct loop_src *)evs[i].data.ptr)->kind;
+		for (int i = 0; i < n && !stopping(l); i++) {
+			struct loop_src *s = evs[i].data.ptr;
 
-			data |= k == SRC_TUN || k == SRC_UDP || k == SRC_TCP_CONN;
-			worker_event(w, &evs[i]);
+			data |= s->data;
+			/* a uapi or TCP connection may be gone after its handler: later events
+			 * of this batch cannot name it, as one fd appears once per epoll_wait */
+			s->event(w, s, evs[i].events);
 		}
-		if (w->l->tcp_dead)
-			loop_tcp_sweep(w->l);
+		if (w->id == 0 && l->xp->after)
+			l->xp->after(l);
 		if (data)	/* the 100 ms tick does not start a spin */
 			busypoll_kick(&bp);
 	}
@@ -388,8 +374,9 @@ static void *hs_thread(void *arg)
 	 * beyond it is dropped as queue_full by the workers, and idle cores run this thread. */
 	if (setpriority(PRIO_PROCESS, 0, 10) < 0)
 		log_debug("handshake thread: cannot lower its priority: %s", strerror(errno));
-	noise_set_thread_slot(l->n_workers);
-	wg_device_handshake_serve(l->dev);
+	if (l->proc.ops->thread_init)
+		l->proc.ops->thread_init(l->proc.ctx, l->n_workers);
+	l->proc.ops->hs_serve(l->proc.ctx);
 	return NULL;
 }
 
@@ -397,15 +384,16 @@ static void *hs_thread(void *arg)
  * transport's connections are worker 0's alone: there the worker serves the queue itself. */
 static void hs_start(struct wg_loop *l)
 {
+	const struct loop_proc_ops *p = l->proc.ops;
 	int r;
 
-	if (l->o.tcp)
+	if (!l->xp->hs_thread || !p->hs_serve)
 		return;
-	wg_device_handshake_external(l->dev, true);
+	p->hs_external(l->proc.ctx, true);
 	r = pthread_create(&l->hs_thread, NULL, hs_thread, l);
 	if (r) {
 		log_warn("cannot start the handshake thread (%s): workers serve handshakes", strerror(r));
-		wg_device_handshake_external(l->dev, false);
+		p->hs_external(l->proc.ctx, false);
 		return;
 	}
 	l->hs_running = true;
@@ -415,10 +403,10 @@ static void hs_end(struct wg_loop *l)
 {
 	if (!l->hs_running)
 		return;
-	wg_device_handshake_stop(l->dev);
+	l->proc.ops->hs_stop(l->proc.ctx);
 	pthread_join(l->hs_thread, NULL);
 	l->hs_running = false;
-	wg_device_handshake_external(l->dev, false);
+	l->proc.ops->hs_external(l->proc.ctx, false);
 }
 
 int wg_loop_run(struct wg_loop *l)

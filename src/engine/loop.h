@@ -1,7 +1,8 @@
-/* The event loop of one WireGuard interface: one worker per tun queue (worker 0 is the calling
- * thread), each with its own UDP socket on the shared port and its own epoll; worker 0 also
- * serves the uapi control socket and its connections, a timerfd for the peers' timers and a
- * signalfd. */
+/* The event loop of one interface: one worker per tun queue (worker 0 is the calling thread),
+ * each with its own epoll; worker 0 also serves the uapi control socket and its connections, a
+ * timerfd for the timers and a signalfd. What the tun's packets and the network's datagrams
+ * are handed to is a packet processor (proc.h: the WireGuard device, proc_wg.c); how datagrams
+ * travel is a transport (xport.h: UDP, TCP), chosen once at setup. */
 #ifndef CULVERT_ENGINE_LOOP_H
 #define CULVERT_ENGINE_LOOP_H
 #include <stdbool.h>
@@ -9,19 +10,35 @@
 
 struct wg_device;
 struct wg_loop;
+struct loop_proc;
+
+enum loop_transport {
+	LOOP_XPORT_UDP,		/* one socket per worker (SO_REUSEPORT) */
+	LOOP_XPORT_TCP,		/* 2-byte length frames over TCP (culvert peers only; one worker) */
+	LOOP_XPORT_ICMP,	/* echo payloads (culvert peers only; one worker) */
+};
 
 struct wg_loop_opts {
 	bool no_offload;	/* no vnet_hdr/TSO use on the tun, no UDP GSO/GRO */
 	bool no_busy_poll;	/* sleep right after each batch (no polling after traffic) */
-	bool tcp;		/* WireGuard messages framed over TCP, not UDP (culvert peers only;
-				 * one queue) */
+	enum loop_transport transport;
 	void (*on_hup)(void *arg);	/* SIGHUP (culvert up's reload); NULL: ignored */
 	void *hup_arg;
 };
 
+/* "udp", "tcp", "icmp"; and back (false for an unknown name). */
+const char *loop_transport_name(enum loop_transport t);
+bool loop_transport_parse(const char *s, enum loop_transport *t);
+/* Whether the transport runs on worker 0 alone (more queues are refused). */
+bool loop_transport_one_worker(enum loop_transport t);
+
 /* Takes ownership of tun_fds[0..n_queues) (one queue per worker, 1..TUN_MAX_QUEUES) and uapi_fd
- * (the listening unix socket, or -1), also on failure. Installs the device's ops (udp_send,
- * tun_write, rebind, clocks) to point at the loop and sets the noise slot count. 0 or -errno. */
+ * (the listening unix socket, or -1), also on failure. The processor's attach installs its
+ * callbacks into the loop (see proc.h). 0 or -errno. */
+int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_fds, unsigned int n_queues,
+	     int uapi_fd, const struct wg_loop_opts *opts);
+/* loop_new with the WireGuard device as the processor (proc_wg.c): installs the device's ops
+ * (udp_send, tun_write, rebind, clocks) to point at the loop and sets the noise slot count. */
 int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds, unsigned int n_queues,
 		int uapi_fd, const struct wg_loop_opts *opts);
 /* Starts the other workers and runs worker 0 until SIGTERM/SIGINT (returns 0) or a fatal
@@ -29,9 +46,9 @@ int wg_loop_new(struct wg_loop **out, struct wg_device *dev, const int *tun_fds,
 int wg_loop_run(struct wg_loop *l);
 void wg_loop_free(struct wg_loop *l);
 
-/* Opens the UDP sockets (or the TCP listener) on dev->listen_port (0: a random port, written
- * back) with dev->fwmark.
- * Called by the device through ops.rebind; exposed for the CLI's first bind. */
+/* Opens the transport's sockets (UDP sockets, the TCP listener) on the processor's listen port
+ * (0: a random port, reported back through its bound op) with its fwmark. Called again on a
+ * change (the processor's rebind); exposed for the CLI's first bind. */
 int wg_loop_bind(struct wg_loop *l);
 
 #endif

@@ -16,7 +16,6 @@
 #include "engine/loop_int.h"
 #include "lib/log.h"
 #include "lib/notify.h"
-#include "wg/uapi_dev.h"
 
 static void conn_free(struct wg_loop *l, struct loop_conn *c)
 {
@@ -33,14 +32,16 @@ static void conn_free(struct wg_loop *l, struct loop_conn *c)
 	l->n_conns--;
 }
 
-void loop_conn_event(struct wg_loop *l, struct loop_conn *c)
+static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
+	struct wg_loop *l = w->l;
+	struct loop_conn *c = (struct loop_conn *)s;
 	struct epoll_event ev = { .data.ptr = &c->src };
 	int want;
 
-	/* Reads and writes happen unlocked; each whole request takes dev->lock itself (see
-	 * wg_uapi_dev_ops), for writing only while a set is applied. */
-	want = uapi_conn_io(&c->uc, &wg_uapi_dev_ops, l->dev);
+	/* Reads and writes happen unlocked; each whole request takes the processor's lock itself
+	 * (see wg_uapi_dev_ops), for writing only while a set is applied. */
+	want = uapi_conn_io(&c->uc, l->proc.ops->uapi, l->proc.ctx);
 	if (!want) {
 		conn_free(l, c);
 		return;
@@ -49,8 +50,10 @@ void loop_conn_event(struct wg_loop *l, struct loop_conn *c)
 	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
 }
 
-void loop_uapi_accept(struct wg_loop *l)
+static void uapi_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
+	struct wg_loop *l = w->l;
+
 	for (;;) {
 		int fd = uapi_accept(l->uapi.fd);
 		if (fd < 0)
@@ -65,8 +68,7 @@ void loop_uapi_accept(struct wg_loop *l)
 			close(fd);
 			return;
 		}
-		c->src.kind = SRC_CONN;
-		c->src.fd = fd;
+		c->src = (struct loop_src){ conn_event, fd, false };
 		uapi_conn_init(&c->uc, fd);
 		if (loop_ep_add(l->epfd, &c->src, EPOLLIN) < 0) {
 			uapi_conn_free(&c->uc);
@@ -84,28 +86,33 @@ static void refresh_mtu(struct wg_loop *l)
 {
 	struct ifreq ifr;
 
-	if (l->w[0].udp.fd < 0)
+	if (l->ioctl_fd < 0 || !l->ifname[0] || !l->proc.ops->mtu)
 		return;
 	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", l->dev->name);
-	if (ioctl(l->w[0].udp.fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
-		__atomic_store_n(&l->dev->mtu, (unsigned int)ifr.ifr_mtu, __ATOMIC_RELAXED);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", l->ifname);
+	if (ioctl(l->ioctl_fd, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0)
+		l->proc.ops->mtu(l->proc.ctx, (unsigned int)ifr.ifr_mtu);
 }
 
-void loop_timer_event(struct wg_loop *l)
+static void timer_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
+	struct wg_loop *l = w->l;
 	uint64_t v;
 
 	while (read(l->timer.fd, &v, sizeof(v)) == sizeof(v))
 		;
 	if (++l->ticks % 10 == 1)
 		refresh_mtu(l);
-	wg_device_tick(l->dev);
+	if (l->proc.ops->tick)
+		l->proc.ops->tick(l->proc.ctx);
+	if (l->xp->tick)
+		l->xp->tick(l);
 	notify_watchdog();	/* on the tick, so a stuck worker 0 starves the watchdog */
 }
 
-void loop_signal_event(struct wg_loop *l)
+static void signal_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
+	struct wg_loop *l = w->l;
 	struct signalfd_siginfo si;
 
 	while (read(l->sig.fd, &si, sizeof(si)) == sizeof(si)) {
@@ -125,6 +132,13 @@ int loop_ctl_init(struct wg_loop *l)
 	sigset_t mask;
 	int r;
 
+	l->uapi.event = uapi_event;
+	l->timer.event = timer_event;
+	l->sig.event = signal_event;
+	if (l->uapi.fd >= 0 && !l->proc.ops->uapi) {
+		close(l->uapi.fd);	/* nothing to serve it with */
+		l->uapi.fd = -1;
+	}
 	if (l->uapi.fd >= 0) {
 		fcntl(l->uapi.fd, F_SETFL, fcntl(l->uapi.fd, F_GETFL) | O_NONBLOCK);
 		if ((r = loop_ep_add(l->epfd, &l->uapi, EPOLLIN)) < 0)

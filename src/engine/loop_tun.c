@@ -38,7 +38,7 @@ static unsigned int tun_write_gro(struct loop_worker *w, struct wg_pkt *pkts, un
 	return k && ok == (unsigned int)k ? n : ok;
 }
 
-int loop_op_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
+int loop_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_loop *l = ctx;
 	struct loop_worker *w = loop_cur(l);
@@ -93,13 +93,13 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 		return 1;
 	}
 	if (gso_hdr_get(pkt - LOOP_VNET, (size_t)r, &vh) < 0) {
-		wg_device_drop(l->dev, WG_DROP_BAD_INNER_PACKET);
+		loop_drop(l, WG_DROP_BAD_INNER_PACKET);
 		return 1;
 	}
 	r -= LOOP_VNET;
 	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
 		if (gso_finish_csum(&vh, pkt, (size_t)r, &why) < 0) {
-			wg_device_drop(l->dev, WG_DROP_BAD_INNER_PACKET);
+			loop_drop(l, WG_DROP_BAD_INNER_PACKET);
 			return 1;
 		}
 		w->pkts[*n] = (struct wg_pkt){ .data = pkt, .len = (uint32_t)r };
@@ -121,7 +121,7 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 	int k = gso_split(&vh, pkt, (size_t)r, w->segs, max, &why);
 	if (k < 0) {
 		static struct log_ratelimit rl;
-		wg_device_drop(l->dev, why == GSO_TOO_MANY_SEGS || why == GSO_SLOT_TOO_SMALL ?
+		loop_drop(l, why == GSO_TOO_MANY_SEGS || why == GSO_SLOT_TOO_SMALL ?
 				       WG_DROP_TOO_BIG : WG_DROP_BAD_INNER_PACKET);
 		log_limited(&rl, LOG_LVL_DEBUG, "dropped a packet from the tun device (%s)", gso_reason_name(why));
 		return 1;
@@ -134,7 +134,7 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 	return 1;
 }
 
-void loop_tun_readable(struct loop_worker *w)
+static void tun_readable(struct loop_worker *w)
 {
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
 		unsigned int n = 0, bufs = 0;
@@ -154,10 +154,25 @@ void loop_tun_readable(struct loop_worker *w)
 				bufs++;
 		}
 		if (n)
-			wg_device_tun_input(w->l->dev, w->pkts, n);
+			w->l->proc.ops->tun_input(w->l->proc.ctx, w->pkts, n);
 		if (r <= 0)
 			return;
 	}
+}
+
+void loop_tun_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN)) {
+		log_err("the tun device went away");
+		loop_stop(w->l, -ENODEV);
+		return;
+	}
+	tun_readable(w);
+}
+
+const char *loop_tun_desc(const struct wg_loop *l)
+{
+	return l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain";
 }
 
 bool loop_tun_has_vnet_hdr(int fd)

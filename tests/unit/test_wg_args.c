@@ -48,7 +48,7 @@ static void test_defaults(void **state)
 
 	assert_int_equal(PARSE(&c, "wg0"), WG_CLI_RUN);
 	assert_string_equal(c.ifname, "wg0");
-	assert_false(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_UDP);
 	assert_false(c.lo.no_offload);
 	assert_false(c.foreground);
 	assert_false(c.no_seccomp);
@@ -102,11 +102,11 @@ static void test_transport(void **state)
 	struct wg_cli_config c;
 
 	assert_int_equal(PARSE(&c, "--transport", "tcp", "wg0"), WG_CLI_RUN);
-	assert_true(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_TCP);
 	assert_int_equal(c.workers, 1);
 	assert_false(c.to.multi_queue);
 	assert_int_equal(PARSE(&c, "--transport", "udp", "wg0"), WG_CLI_RUN);
-	assert_false(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_UDP);
 	assert_int_equal(PARSE(&c, "--transport", "sctp", "wg0"), CLI_EXIT_USAGE);
 	/* TCP runs one worker: asking for more is refused, one is fine */
 	assert_int_equal(PARSE(&c, "--transport", "tcp", "-w", "2", "wg0"), CLI_EXIT_USAGE);
@@ -137,19 +137,19 @@ static void test_env(void **state)
 	setenv("CULVERT_WG_MODE", "tap", 1);
 	setenv("CULVERT_WG_NO_SECCOMP", "1", 1);
 	assert_int_equal(PARSE(&c, "wg0"), WG_CLI_RUN);
-	assert_true(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_TCP);
 	assert_int_equal(c.workers, 1);
 	assert_int_equal(c.to.mode, TUN_MODE_TAP);
 	assert_true(c.no_seccomp);
 	/* the options win over the environment */
 	assert_int_equal(PARSE(&c, "--transport", "udp", "--mode", "tun", "wg0"), WG_CLI_RUN);
-	assert_false(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_UDP);
 	assert_int_equal(c.to.mode, TUN_MODE_TUN);
 	/* an empty variable is unset; "0" is off */
 	setenv("CULVERT_WG_TRANSPORT", "", 1);
 	setenv("CULVERT_WG_NO_SECCOMP", "0", 1);
 	assert_int_equal(PARSE(&c, "wg0"), WG_CLI_RUN);
-	assert_false(c.lo.tcp);
+	assert_int_equal(c.lo.transport, LOOP_XPORT_UDP);
 	assert_false(c.no_seccomp);
 	/* a bad value is a usage error even though no option was given */
 	setenv("CULVERT_WG_TRANSPORT", "quic", 1);

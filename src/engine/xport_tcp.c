@@ -12,7 +12,7 @@
  *
  * Everything runs on worker 0 (the transport takes one worker). Connections are only marked
  * dead while events are being handled, because the device may call back into tcp_send from
- * inside a connection's input, and freed by loop_tcp_sweep afterwards. */
+ * inside a connection's input, and freed by tcp_sweep afterwards. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 
 #include "engine/loop_int.h"
-#include "engine/loop_tcp.h"
+#include "engine/xport_tcp.h"
 #include "lib/log.h"
 #include "wire/framing.h"
 
@@ -42,7 +42,7 @@ enum {
 };
 #define TCP_PROVE_NS ((uint64_t)TCP_PROVE_SEC * 1000000000u)
 
-struct loop_tcp_conn {
+struct tcp_conn {
 	struct loop_src src;		/* first: epoll data points here */
 	struct wg_endpoint remote;
 	bool connecting, dead, want_out, dialled;
@@ -51,8 +51,23 @@ struct loop_tcp_conn {
 	uint64_t last_rx;		/* monotonic ns of the last bytes read (or of the accept) */
 	struct framing_rx rx;
 	struct framing_txq tx;
-	struct loop_tcp_conn *next;
+	struct tcp_conn *next;
 };
+
+struct xtcp {
+	struct loop_src listen;
+	struct tcp_conn *conns;
+	unsigned int n;		/* open connections (dead ones are not counted) */
+	bool dead;		/* some connection awaits tcp_sweep */
+	struct tcp_conn *in;	/* the connection whose frames the processor is reading */
+};
+
+static struct xtcp *xt(const struct wg_loop *l)
+{
+	return l->xp_state;
+}
+
+static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t events);
 
 /* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the device knows them as IPv4. */
 static void ep_normalize(struct wg_endpoint *ep)
@@ -65,15 +80,15 @@ static void ep_normalize(struct wg_endpoint *ep)
 	ep->in4 = in4;
 }
 
-static struct loop_tcp_conn *find(struct wg_loop *l, const struct wg_endpoint *ep)
+static struct tcp_conn *find(struct wg_loop *l, const struct wg_endpoint *ep)
 {
-	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		if (!c->dead && wg_endpoint_equal(&c->remote, ep))
 			return c;
 	return NULL;
 }
 
-static void conn_kill(struct wg_loop *l, struct loop_tcp_conn *c, const char *why)
+static void conn_kill(struct wg_loop *l, struct tcp_conn *c, const char *why)
 {
 	char b[64];
 
@@ -82,8 +97,8 @@ static void conn_kill(struct wg_loop *l, struct loop_tcp_conn *c, const char *wh
 	log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), why);
 	loop_src_close(l->epfd, &c->src);
 	c->dead = true;
-	l->n_tcp--;
-	l->tcp_dead = true;
+	xt(l)->n--;
+	xt(l)->dead = true;
 }
 
 static uint64_t now_ns(void)
@@ -94,9 +109,9 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void conn_kill_unproven(struct wg_loop *l, struct loop_tcp_conn *c, const char *why)
+static void conn_kill_unproven(struct wg_loop *l, struct tcp_conn *c, const char *why)
 {
-	wg_device_drop(l->dev, WG_DROP_TCP_UNPROVEN);
+	loop_drop(l, WG_DROP_TCP_UNPROVEN);
 	conn_kill(l, c, why);
 }
 
@@ -107,32 +122,31 @@ static void conn_kill_unproven(struct wg_loop *l, struct loop_tcp_conn *c, const
  * configuration or an authenticated message sets: they are not taken back either. */
 static bool make_room(struct wg_loop *l)
 {
-	struct loop_tcp_conn *victim = NULL;
+	struct tcp_conn *victim = NULL;
 
-	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		if (!c->dead && !c->dialled && !c->proven && (!victim || c->last_rx <= victim->last_rx))
 			victim = c;
 	if (!victim) {
-		wg_device_drop(l->dev, WG_DROP_TCP_REFUSED);
+		loop_drop(l, WG_DROP_TCP_REFUSED);
 		return false;
 	}
 	conn_kill_unproven(l, victim, "unproven and the longest silent of a full table, making room");
 	return true;
 }
 
-void loop_tcp_tick(struct wg_loop *l)
+static void tcp_tick(struct wg_loop *l)
 {
 	uint64_t now = now_ns();
 
-	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		if (!c->dead && !c->proven && now - c->born > TCP_PROVE_NS)
 			conn_kill_unproven(l, c, "no authenticated message in time");
 }
 
-void loop_op_tcp_authenticated(void *ctx, const struct wg_endpoint *ep)
+static void tcp_authenticated(struct wg_loop *l, const struct wg_endpoint *ep)
 {
-	struct wg_loop *l = ctx;
-	struct loop_tcp_conn *c = l->tcp_in;
+	struct tcp_conn *c = xt(l)->in;
 	char b[64];
 
 	if (!c || !wg_endpoint_equal(&c->remote, ep))
@@ -143,11 +157,11 @@ void loop_op_tcp_authenticated(void *ctx, const struct wg_endpoint *ep)
 	log_debug("TCP connection with %s proven", wg_endpoint_str(&c->remote, b, sizeof(b)));
 }
 
-void loop_tcp_sweep(struct wg_loop *l)
+static void tcp_sweep(struct wg_loop *l)
 {
-	l->tcp_dead = false;
-	for (struct loop_tcp_conn **p = &l->tcp_conns; *p;) {
-		struct loop_tcp_conn *c = *p;
+	xt(l)->dead = false;
+	for (struct tcp_conn **p = &xt(l)->conns; *p;) {
+		struct tcp_conn *c = *p;
 
 		if (!c->dead) {
 			p = &c->next;
@@ -160,7 +174,7 @@ void loop_tcp_sweep(struct wg_loop *l)
 	}
 }
 
-static void set_out(struct wg_loop *l, struct loop_tcp_conn *c, bool on)
+static void set_out(struct wg_loop *l, struct tcp_conn *c, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = &c->src };
 
@@ -170,16 +184,16 @@ static void set_out(struct wg_loop *l, struct loop_tcp_conn *c, bool on)
 	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
 }
 
-static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endpoint *ep, bool connecting)
+static struct tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endpoint *ep, bool connecting)
 {
-	struct loop_tcp_conn *c;
+	struct tcp_conn *c;
 	int one = 1;
 
-	if ((l->n_tcp >= TCP_MAX_CONNS && !make_room(l)) || !(c = calloc(1, sizeof(*c)))) {
+	if ((xt(l)->n >= TCP_MAX_CONNS && !make_room(l)) || !(c = calloc(1, sizeof(*c)))) {
 		close(fd);
 		return NULL;
 	}
-	c->src = (struct loop_src){ SRC_TCP_CONN, fd };
+	c->src = (struct loop_src){ conn_event, fd, true };
 	c->remote = *ep;
 	c->connecting = connecting;
 	c->dialled = connecting;
@@ -199,9 +213,9 @@ static struct loop_tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg
 		free(c);
 		return NULL;
 	}
-	c->next = l->tcp_conns;
-	l->tcp_conns = c;
-	l->n_tcp++;
+	c->next = xt(l)->conns;
+	xt(l)->conns = c;
+	xt(l)->n++;
 	return c;
 }
 
@@ -214,7 +228,7 @@ static int tcp_socket(struct wg_loop *l, int family)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-	    (l->dev->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->dev->fwmark, sizeof(l->dev->fwmark)) < 0)) {
+	    (l->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->fwmark, sizeof(l->fwmark)) < 0)) {
 		int r = -errno;
 		close(fd);
 		return r;
@@ -223,7 +237,7 @@ static int tcp_socket(struct wg_loop *l, int family)
 }
 
 /* A new connection to ep from our listening port (an ephemeral one if that is refused). */
-static struct loop_tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep)
+static struct tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep)
 {
 	struct wg_endpoint local;
 	int fd = tcp_socket(l, ep->sa.sa_family);
@@ -248,7 +262,7 @@ static struct loop_tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoi
 	return conn_new(l, fd, ep, true);
 }
 
-static void conn_flush(struct wg_loop *l, struct loop_tcp_conn *c)
+static void conn_flush(struct wg_loop *l, struct tcp_conn *c)
 {
 	if (c->connecting || c->dead)
 		return;
@@ -264,10 +278,9 @@ static void conn_flush(struct wg_loop *l, struct loop_tcp_conn *c)
 	set_out(l, c, framing_txq_pending(&c->tx) > 0);
 }
 
-int loop_op_tcp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int tcp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
-	struct wg_loop *l = ctx;
-	struct loop_tcp_conn *c = find(l, ep);
+	struct tcp_conn *c = find(l, ep);
 	unsigned int i;
 
 	/* A cookie reply goes to whoever sent a handshake message, authenticated or not: if
@@ -283,18 +296,18 @@ int loop_op_tcp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, uns
 	return i ? (int)i : -ENOBUFS;
 }
 
-int loop_tcp_frame_next(struct framing_rx *rx, size_t max, const uint8_t **f, size_t *len)
+int xport_tcp_frame_next(struct framing_rx *rx, size_t max, const uint8_t **f, size_t *len)
 {
 	int r = framing_rx_next(rx, f, len);
 
-	if (r == 1 && (*len < LOOP_TCP_MIN_MSG || *len > max))
+	if (r == 1 && (*len < XPORT_TCP_MIN_MSG || *len > max))
 		return -EPROTO;
 	return r;
 }
 
 /* Whole frames go to the device in batches, each copied into a receive buffer with the
  * headroom the device decrypts into; a length no WireGuard message has closes the connection. */
-static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
+static void conn_input(struct wg_loop *l, struct tcp_conn *c)
 {
 	struct loop_worker *w = &l->w[0];
 	unsigned int n = 0;
@@ -302,30 +315,31 @@ static void conn_input(struct wg_loop *l, struct loop_tcp_conn *c)
 	size_t len;
 	int r = 0;
 
-	l->tcp_in = c;
+	xt(l)->in = c;
 	/* the device may close this connection from inside (a failed send back): stop then */
-	while (!c->dead && (r = loop_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+	while (!c->dead && (r = xport_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
 						    &f, &len)) == 1) {
 		memcpy(w->rx_ptrs[n], f, len);
 		w->pkts[n] = (struct wg_pkt){ .data = w->rx_ptrs[n], .len = (uint32_t)len, .ep = c->remote };
 		if (++n == LOOP_RX_BUFS) {
-			wg_device_udp_input(l->dev, w->pkts, n);
+			loop_net_input(l, w->pkts, n);
 			n = 0;
 		}
 	}
 	if (r < 0) {
-		wg_device_drop(l->dev, WG_DROP_BAD_FRAME);
+		loop_drop(l, WG_DROP_BAD_FRAME);
 		conn_kill(l, c, c->rx.err != FRAMING_OK ? framing_err_name(c->rx.err) :
 							  "a frame length no WireGuard message has");
 	}
 	if (n)
-		wg_device_udp_input(l->dev, w->pkts, n);
-	l->tcp_in = NULL;
+		loop_net_input(l, w->pkts, n);
+	xt(l)->in = NULL;
 }
 
-void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events)
+static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
-	struct loop_tcp_conn *c = (struct loop_tcp_conn *)s;
+	struct wg_loop *l = w->l;
+	struct tcp_conn *c = (struct tcp_conn *)s;
 
 	if (c->dead)
 		return;
@@ -367,24 +381,26 @@ void loop_tcp_event(struct wg_loop *l, struct loop_src *s, uint32_t events)
 	}
 }
 
-void loop_tcp_accept(struct wg_loop *l)
+static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 {
+	struct wg_loop *l = w->l;
+
 	for (int i = 0; i < 16; i++) {
 		struct wg_endpoint ep;
 		socklen_t alen = sizeof(ep);
 		int fd;
 
 		memset(&ep, 0, sizeof(ep));
-		fd = accept4(l->tcp_listen.fd, &ep.sa, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(xt(l)->listen.fd, &ep.sa, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		ep_normalize(&ep);
 		/* A peer that dials again (it restarted) replaces its old connection. */
-		struct loop_tcp_conn *old = find(l, &ep);
+		struct tcp_conn *old = find(l, &ep);
 		if (old)
 			conn_kill(l, old, "replaced by a new connection from the same address");
 		if (!conn_new(l, fd, &ep, false))
-			log_debug("TCP: connection refused: %u connections already, all proven", l->n_tcp);
+			log_debug("TCP: connection refused: %u connections already, all proven", xt(l)->n);
 	}
 }
 
@@ -392,8 +408,8 @@ void loop_tcp_accept(struct wg_loop *l)
  * event batch that may still name them. */
 static void close_all(struct wg_loop *l)
 {
-	loop_src_close(l->epfd, &l->tcp_listen);
-	for (struct loop_tcp_conn *c = l->tcp_conns; c; c = c->next)
+	loop_src_close(l->epfd, &xt(l)->listen);
+	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		conn_kill(l, c, "the listening port changed");
 }
 
@@ -444,33 +460,72 @@ static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
 		return r;
 	}
 	*bound = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in4.sin_port);
-	l->tcp_listen = (struct loop_src){ SRC_TCP_LISTEN, fd };
-	return loop_ep_add(l->epfd, &l->tcp_listen, EPOLLIN);
+	xt(l)->listen = (struct loop_src){ listen_event, fd, false };
+	return loop_ep_add(l->epfd, &xt(l)->listen, EPOLLIN);
 }
 
-int loop_tcp_bind(struct wg_loop *l)
+static int tcp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_len)
 {
-	struct wg_device *dev = l->dev;
 	uint16_t old = l->bound_port, port = 0;
 	int r;
 
 	close_all(l);
-	r = tcp_listen(l, dev->listen_port, &port);
+	r = tcp_listen(l, want, &port);
 	if (r < 0) {
-		log_warn("cannot listen on TCP port %u: %s", dev->listen_port, strerror(-r));
+		log_warn("cannot listen on TCP port %u: %s", want, strerror(-r));
 		if (!old || tcp_listen(l, old, &port) < 0)
 			return r;
 	}
 	l->bound_port = port;
-	dev->listen_port = port;
-	snprintf(dev->offload, sizeof(dev->offload), "transport tcp (culvert peers only); tun %s; workers=1",
-		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain");
+	snprintf(desc, desc_len, "transport tcp (culvert peers only); tun %s; workers=1", loop_tun_desc(l));
 	log_debug("listening on TCP port %u", port);
 	return r;
 }
 
-void loop_tcp_free(struct wg_loop *l)
+static int tcp_open(struct wg_loop *l)
+{
+	struct xtcp *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->listen = (struct loop_src){ listen_event, -1, false };
+	l->xp_state = t;
+	return 0;
+}
+
+static void tcp_close(struct wg_loop *l)
 {
 	close_all(l);
-	loop_tcp_sweep(l);
+	tcp_sweep(l);
 }
+
+static void tcp_after(struct wg_loop *l)
+{
+	if (xt(l)->dead)
+		tcp_sweep(l);
+}
+
+static void tcp_free(struct wg_loop *l)
+{
+	free(l->xp_state);
+	l->xp_state = NULL;
+}
+
+static uint8_t tcp_ipproto(const struct wg_loop *l)
+{
+	return IPPROTO_TCP;
+}
+
+const struct loop_xport_ops loop_xport_tcp = {
+	.name = "tcp",
+	.one_worker = true,
+	.ipproto = tcp_ipproto,
+	.open = tcp_open,
+	.bind = tcp_bind,
+	.send = tcp_send,
+	.authenticated = tcp_authenticated,
+	.tick = tcp_tick,
+	.after = tcp_after,
+	.close = tcp_close,
+	.free = tcp_free,
+};

@@ -1,11 +1,13 @@
-/* The UDP side of the workers: one socket per worker on the shared port (SO_REUSEPORT when
- * there are several), opened, rebound on a listen-port or fwmark change without any worker
- * reading a closed descriptor, and the batched send and receive of the data path. */
+/* The UDP transport: one socket per worker on the shared port (SO_REUSEPORT when there are
+ * several), opened, rebound on a listen-port or fwmark change without any worker reading a
+ * closed descriptor, and the batched send and receive of the data path; the handshake thread
+ * sends through a duplicate of worker 0's socket. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -22,9 +24,36 @@ _Static_assert(offsetof(struct udpio_pkt, src) - offsetof(struct udpio_pkt, addr
 _Static_assert(sizeof(struct udpio_src) == sizeof(struct wg_endpoint) - offsetof(struct wg_endpoint, src6),
 	       "endpoint layouts differ");
 
+/* One worker's socket. */
+struct udp_port {
+	struct loop_src src;	/* first: epoll data points here */
+	struct loop_worker *w;
+	struct udpio *uio;	/* in use */
+	/* A rebind opens the new socket here; the worker swaps it in at its next wake-up. */
+	pthread_mutex_t swap_lock;
+	struct udpio *uio_next;
+	bool swap;		/* atomic */
+	struct udpio_pkt upkts[LOOP_PKTS];
+	struct udpio_pkt sendq[UDPIO_MAX_BATCH];
+};
+
+struct xudp {
+	struct udp_port *p;	/* [n_workers] */
+	/* The handshake thread's duplicate of worker 0's socket, which never waits for a full
+	 * buffer. */
+	pthread_mutex_t hs_lock;	/* hs_uio, hs_sendq */
+	struct udpio *hs_uio;
+	struct udpio_pkt *hs_sendq;	/* [UDPIO_MAX_BATCH] */
+};
+
+static struct xudp *xu(const struct wg_loop *l)
+{
+	return l->xp_state;
+}
+
 /* The handshake thread's sends, as the workers' below, through its duplicate of worker 0's
  * socket. */
-static int hs_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int hs_send(struct xudp *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	unsigned int done = 0;
 	int r = 0;
@@ -51,33 +80,32 @@ static int hs_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkt
 	return done ? (int)done : r;
 }
 
-void loop_hs_take_socket(struct wg_loop *l)
+/* The handshake thread's socket follows worker 0's (worker 0's thread, after a rebind). */
+static void hs_take_socket(struct xudp *u)
 {
-	int fd = l->w[0].uio->fd;
+	int fd = u->p[0].uio->fd;
 
-	pthread_mutex_lock(&l->hs_lock);
-	udpio_close(l->hs_uio);
+	pthread_mutex_lock(&u->hs_lock);
+	udpio_close(u->hs_uio);
 	if (fd >= 0) {
-		l->hs_uio->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		l->hs_uio->caps = l->w[0].uio->caps;
+		u->hs_uio->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		u->hs_uio->caps = u->p[0].uio->caps;
 	}
-	pthread_mutex_unlock(&l->hs_lock);
+	pthread_mutex_unlock(&u->hs_lock);
 }
 
 /* Never waits: this runs with the device lock held (for reading, or for writing from a timer
  * or a flush), so a full socket buffer loses what did not fit, counted by the caller
  * (send_full), rather than stall every worker behind the lock. The inner TCP sees the loss. */
-int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int udp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
-	struct loop_worker *w;
-
 	if (loop_hs_self)
-		return hs_send(ctx, ep, pkts, n);
-	w = loop_cur(ctx);
+		return hs_send(xu(l), ep, pkts, n);
+	struct udp_port *w = &xu(l)->p[loop_cur(l)->id];
 	struct udpio_pkt *up = w->sendq;
 	unsigned int done = 0;
 
-	if (w->udp.fd < 0)
+	if (w->src.fd < 0)
 		return -ENOTCONN;
 	while (done < n) {
 		unsigned int k = n - done > UDPIO_MAX_BATCH ? UDPIO_MAX_BATCH : n - done;
@@ -100,23 +128,26 @@ int loop_op_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, uns
 	return (int)done;
 }
 
-static int udp_batch(struct loop_worker *w)
+static int udp_batch(struct udp_port *u)
 {
-	int r = udpio_recv(w->uio, w->rx_ptrs, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
-			   LOOP_RX_BUFS, w->upkts, LOOP_PKTS);
+	struct loop_worker *w = u->w;
+	int r = udpio_recv(u->uio, w->rx_ptrs, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+			   LOOP_RX_BUFS, u->upkts, LOOP_PKTS);
 
 	for (int i = 0; i < r; i++) {
-		w->pkts[i].data = w->upkts[i].buf;
-		w->pkts[i].len = (uint32_t)w->upkts[i].len;
-		memcpy(&w->pkts[i].ep, &w->upkts[i].addr, sizeof(w->pkts[i].ep));
+		w->pkts[i].data = u->upkts[i].buf;
+		w->pkts[i].len = (uint32_t)u->upkts[i].len;
+		memcpy(&w->pkts[i].ep, &u->upkts[i].addr, sizeof(w->pkts[i].ep));
 	}
 	if (r > 0)
-		wg_device_udp_input(w->l->dev, w->pkts, (unsigned int)r);
+		loop_net_input(w->l, w->pkts, (unsigned int)r);
 	return r;
 }
 
-void loop_udp_readable(struct loop_worker *w)
+static void udp_event(struct loop_worker *lw, struct loop_src *s, uint32_t events)
 {
+	struct udp_port *w = (struct udp_port *)s;
+
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
 		if (udp_batch(w) < 0)
 			return;
@@ -130,11 +161,6 @@ void loop_udp_readable(struct loop_worker *w)
 	 * (the socket may be swapped at the next wake-up). */
 	while (udpio_rx_pending(w->uio))
 		udp_batch(w);
-}
-
-int loop_op_rebind(void *ctx)
-{
-	return wg_loop_bind(ctx);
 }
 
 static int udp_socket(const union udpio_addr *a, bool reuseport)
@@ -180,7 +206,7 @@ static int udp_open(struct wg_loop *l, struct udpio *u, uint16_t *port)
 	}
 	if (fd < 0)
 		return fd;
-	if (l->dev->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->dev->fwmark, sizeof(l->dev->fwmark)) < 0)
+	if (l->fwmark && setsockopt(fd, SOL_SOCKET, SO_MARK, &l->fwmark, sizeof(l->fwmark)) < 0)
 		goto fail;
 	socklen_t alen = sizeof(a);
 	if (getsockname(fd, &a.sa, &alen) < 0)
@@ -199,7 +225,7 @@ fail:
 }
 
 /* Puts the socket waiting in uio_next in use (on the worker's own thread, or before it runs). */
-void loop_worker_take_socket(struct loop_worker *w)
+static void take_socket(struct udp_port *w)
 {
 	struct udpio *old;
 
@@ -214,12 +240,22 @@ void loop_worker_take_socket(struct loop_worker *w)
 	__atomic_store_n(&w->swap, false, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&w->swap_lock);
 	if (old->fd >= 0) {
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, old->fd, NULL);
+		epoll_ctl(w->w->epfd, EPOLL_CTL_DEL, old->fd, NULL);
 		udpio_close(old);
 	}
-	w->udp.fd = w->uio->fd;
-	if (w->udp.fd >= 0)
-		loop_ep_add(w->epfd, &w->udp, EPOLLIN);
+	w->src.fd = w->uio->fd;
+	if (w->src.fd >= 0)
+		loop_ep_add(w->w->epfd, &w->src, EPOLLIN);
+}
+
+static bool udp_wake(struct loop_worker *w)
+{
+	struct udp_port *u = &xu(w->l)->p[w->id];
+
+	if (!__atomic_load_n(&u->swap, __ATOMIC_ACQUIRE))
+		return false;
+	take_socket(u);
+	return true;
 }
 
 /* SO_REUSEPORT would let this daemon join a port another one already uses (same user): a plain
@@ -256,7 +292,7 @@ static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
 		return r;
 
 	for (i = 0; i < l->n_workers; i++) {
-		struct loop_worker *w = &l->w[i];
+		struct udp_port *w = &xu(l)->p[i];
 
 		pthread_mutex_lock(&w->swap_lock);
 		if (w->swap)	/* an earlier rebind the worker has not taken yet */
@@ -269,7 +305,7 @@ static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
 	}
 	if (r < 0) {
 		while (i--)
-			udpio_close(l->w[i].uio_next);
+			udpio_close(xu(l)->p[i].uio_next);
 		return r;
 	}
 	*bound = port;
@@ -279,53 +315,133 @@ static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
 static void switch_all(struct wg_loop *l)
 {
 	for (unsigned int i = 0; i < l->n_workers; i++) {
-		struct loop_worker *w = &l->w[i];
+		struct udp_port *w = &xu(l)->p[i];
 
 		__atomic_store_n(&w->swap, true, __ATOMIC_RELEASE);
-		if (i == 0 || !w->running)
-			loop_worker_take_socket(w);
+		if (i == 0 || !l->w[i].running)
+			take_socket(w);
 		else
-			loop_wake(w);
+			loop_wake(&l->w[i]);
 	}
 }
 
-int wg_loop_bind(struct wg_loop *l)
+static int udp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_len)
 {
-	struct wg_device *dev = l->dev;
+	struct xudp *u = xu(l);
 	uint16_t old = l->bound_port, port = 0;
 	char caps[160];
 	int r;
 
-	if (l->o.tcp)
-		return loop_tcp_bind(l);
 	/* One worker: the old socket holds the port, so release it first and go back on
 	 * failure. Several: the new set binds beside the old one (SO_REUSEPORT) and each worker
 	 * swaps at its next wake-up, so no thread ever reads a closed descriptor. */
-	if (l->n_workers == 1 && l->w[0].udp.fd >= 0) {
-		struct loop_worker *w = &l->w[0];
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->udp.fd, NULL);
+	if (l->n_workers == 1 && u->p[0].src.fd >= 0) {
+		struct udp_port *w = &u->p[0];
+		epoll_ctl(l->w[0].epfd, EPOLL_CTL_DEL, w->src.fd, NULL);
 		udpio_close(w->uio);
-		w->udp.fd = -1;
-		loop_hs_take_socket(l);	/* its duplicate would hold the port */
+		w->src.fd = -1;
+		hs_take_socket(u);	/* its duplicate would hold the port */
 	}
-	r = open_all(l, dev->listen_port, &port);
+	r = open_all(l, want, &port);
 	if (r < 0) {
-		log_warn("cannot listen on UDP port %u: %s", dev->listen_port, strerror(-r));
-		if (l->n_workers > 1 && l->w[0].udp.fd >= 0)
+		log_warn("cannot listen on UDP port %u: %s", want, strerror(-r));
+		if (l->n_workers > 1 && u->p[0].src.fd >= 0)
 			return r;	/* the old set is still in use */
 		if (!old || open_all(l, old, &port) < 0)
 			return r;
 	}
 	switch_all(l);
-	loop_hs_take_socket(l);
+	hs_take_socket(u);
 	l->bound_port = port;
-	dev->listen_port = port;
-	udpio_caps_str(&l->w[0].uio->caps, caps, sizeof(caps));
+	udpio_caps_str(&u->p[0].uio->caps, caps, sizeof(caps));
 	char bpoll[32] = "off";
 	if (l->busypoll.budget_ns)
 		snprintf(bpoll, sizeof(bpoll), "%llu us", (unsigned long long)(l->busypoll.budget_ns / 1000));
-	snprintf(dev->offload, sizeof(dev->offload), "tun %s; udp %s; workers=%u, busy-poll %s",
-		 l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain", caps, l->n_workers, bpoll);
+	snprintf(desc, desc_len, "tun %s; udp %s; workers=%u, busy-poll %s", loop_tun_desc(l), caps,
+		 l->n_workers, bpoll);
 	log_debug("listening on UDP port %u (%s)", port, caps);
 	return r;
 }
+
+static int udp_open_state(struct wg_loop *l)
+{
+	struct xudp *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return -ENOMEM;
+	l->xp_state = u;
+	pthread_mutex_init(&u->hs_lock, NULL);
+	u->p = calloc(l->n_workers, sizeof(*u->p));
+	u->hs_uio = calloc(1, sizeof(*u->hs_uio));
+	u->hs_sendq = calloc(UDPIO_MAX_BATCH, sizeof(*u->hs_sendq));
+	if (!u->p || !u->hs_uio || !u->hs_sendq)
+		return -ENOMEM;
+	u->hs_uio->fd = -1;
+	for (unsigned int i = 0; i < l->n_workers; i++) {
+		struct udp_port *p = &u->p[i];
+
+		p->src = (struct loop_src){ udp_event, -1, true };
+		p->w = &l->w[i];
+		pthread_mutex_init(&p->swap_lock, NULL);
+		p->uio = calloc(1, sizeof(*p->uio));
+		p->uio_next = calloc(1, sizeof(*p->uio_next));
+		if (!p->uio || !p->uio_next)
+			return -ENOMEM;
+		p->uio->fd = p->uio_next->fd = -1;
+	}
+	return 0;
+}
+
+static void udp_close(struct wg_loop *l)
+{
+	struct xudp *u = xu(l);
+
+	for (unsigned int i = 0; u->p && i < l->n_workers; i++) {
+		struct udp_port *p = &u->p[i];
+
+		if (p->uio) {
+			if (p->uio->fd >= 0)
+				epoll_ctl(l->w[i].epfd, EPOLL_CTL_DEL, p->uio->fd, NULL);
+			udpio_close(p->uio);
+		}
+		if (p->uio_next)
+			udpio_close(p->uio_next);
+		p->src.fd = -1;
+	}
+	if (u->hs_uio)
+		udpio_close(u->hs_uio);
+}
+
+static void udp_free(struct wg_loop *l)
+{
+	struct xudp *u = xu(l);
+
+	for (unsigned int i = 0; u->p && i < l->n_workers; i++) {
+		pthread_mutex_destroy(&u->p[i].swap_lock);
+		free(u->p[i].uio);
+		free(u->p[i].uio_next);
+	}
+	free(u->p);
+	free(u->hs_uio);
+	free(u->hs_sendq);
+	pthread_mutex_destroy(&u->hs_lock);
+	free(u);
+	l->xp_state = NULL;
+}
+
+static uint8_t udp_ipproto(const struct wg_loop *l)
+{
+	return IPPROTO_UDP;
+}
+
+const struct loop_xport_ops loop_xport_udp = {
+	.name = "udp",
+	.hs_thread = true,
+	.ipproto = udp_ipproto,
+	.open = udp_open_state,
+	.bind = udp_bind,
+	.send = udp_send,
+	.wake = udp_wake,
+	.close = udp_close,
+	.free = udp_free,
+};
