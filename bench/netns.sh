@@ -91,7 +91,9 @@ iperf_run() {
 	    c = end["cpu_utilization_percent"]
 	except (ValueError, KeyError):
 	    sys.exit(1)
-	print("%.2f cpu_send=%.0f%% cpu_recv=%.0f%%" % (s["bits_per_second"] / 1e9, c["host_total"], c["remote_total"]))
+	g = s["bits_per_second"] / 1e9
+	# two decimals, or three significant digits for the slowest tunnels (ptunnel-ng, < 0.01)
+	print("%s cpu_send=%.0f%% cpu_recv=%.0f%%" % ("%.2f" % g if g >= 0.01 else "%.3g" % g, c["host_total"], c["remote_total"]))
 	PY
 	# the server waits for its one client forever: do not leave it behind
 	[ -s "$W/iperf-s.pid" ] && kill "$(cat "$W/iperf-s.pid")" 2>/dev/null

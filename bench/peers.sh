@@ -9,17 +9,18 @@
 #   ovpn-udp ovpn-tcp   OpenVPN over UDP and over TCP (TLS, certificates made per run)
 #   socat-udp  socat copying between a tun device and a UDP socket
 #   simpletun  the original simpletun, the binary SIMPLETUN names
+#   ptunnel-ng ptunnel-ng's TCP forwarding over ICMP echo (no ping through it: TCP only)
 #   PEERS_EXTRA=FILE is sourced first; each run_NAME function it defines adds NAME
 #   (bench/peers_culvert.sh: culvert's modes and the load runs).
 # Prints "version NAME V" for each wireguard-go it will run, then per tunnel
 #   NAME  Gbit/s  rtt MS ms
 # which bench/report.py reads. Needs iperf3, iputils-ping, wireguard-go, wireguard-tools,
-# openvpn, openssl, socat and python3.
+# openvpn, openssl, socat, ptunnel-ng, nftables and python3.
 umask 077
 here=$(cd "$(dirname "$0")" && pwd)
 secs=${1:-5}
 [ $# -gt 0 ] && shift
-names=${*:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun}
+names=${*:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun ptunnel-ng}
 W=$(mktemp -d)
 source "$here/netns.sh"
 bench_ns_wait || { rm -rf "$W"; exit 1; }
@@ -113,6 +114,41 @@ run_simpletun() {
 	sleep 0.3
 	bg ip netns exec ta "$SIMPLETUN" -i st0 -c 198.18.0.2
 	measure simpletun 198.19.0.2
+	cleanup
+}
+
+# ptunnel-ng carries TCP connections, not IP packets, in ICMP echo: iperf3 in ta connects to a
+# forwarder on ta's loopback, the proxy in tb connects on to the iperf3 server on tb's loopback.
+# No ping crosses it, so the row has no RTT. One forwarder of this version carries one
+# connection at a time (a second one's session request goes unanswered), and iperf3 opens two
+# (control and data), so each gets its own forwarder and proxy, told apart by their magic, and
+# nftables in ta steers the data connection (iperf3 --cport 5202) to the second forwarder.
+# tb's kernel must not answer the echo requests itself, or the forwarder takes those replies
+# for the proxy's.
+run_ptunnel-ng() {
+	command -v ptunnel-ng >/dev/null || { echo "ptunnel-ng skipped: not installed (apt-get install ptunnel-ng)"; return; }
+	ns_up || { cleanup; return; }
+	ip netns exec tb sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+	local i
+	for i in 1 2; do
+		bg ip netns exec tb ptunnel-ng -m0x7074000$i -r127.0.0.1 -R5201 -v0
+		bg ip netns exec ta ptunnel-ng -m0x7074000$i -p198.18.0.2 -l521$i -r127.0.0.1 -R5201 -v0
+	done
+	ip netns exec ta nft -f - <<-'NFT'
+	table ip ptunnel {
+		chain out {
+			type nat hook output priority -100
+			ip daddr 127.0.0.1 tcp dport 5201 tcp sport 5202 dnat to 127.0.0.1:5212
+			ip daddr 127.0.0.1 tcp dport 5201 dnat to 127.0.0.1:5211
+		}
+	}
+	NFT
+	for i in $(seq 50); do
+		ip netns exec ta ss -Hltn 'sport = 5211 or sport = 5212' | grep -c . | grep -qx 2 && break
+		sleep 0.1
+	done
+	local g; g=$(iperf_run 127.0.0.1 "$secs" "--cport 5202" | awk '{print $1}')
+	printf "%-16s %6s Gbit/s  (TCP only: no ping through it)\n" ptunnel-ng "${g:-FAIL}"
 	cleanup
 }
 

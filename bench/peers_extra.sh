@@ -1,5 +1,6 @@
 #!/bin/bash
 # culvert simpletun in bench/peers.sh: PEERS_EXTRA=bench/peers_extra.sh CULVERT=PATH.
+# "culvert-st-tcp", "culvert-st-udp" and "culvert-st-icmp", one a carrier.
 # Same path as the built-in "simpletun" (persistent st0 in ta and tb, 198.19.0.1/2), so the
 # original (SIMPLETUN=build/peers/simpletun_orig) is the baseline in the same run.
 run_culvert_st() { # NAME [extra flags]
@@ -13,3 +14,9 @@ run_culvert_st() { # NAME [extra flags]
 }
 run_culvert-st-tcp() { run_culvert_st culvert-st-tcp; }
 run_culvert-st-udp() { run_culvert_st culvert-st-udp --udp; }
+# ICMP echo as the carrier; left out of bench/run.sh's default rows while simpletun has no --icmp
+run_culvert-st-icmp() {
+  "${CULVERT:-culvert}" simpletun --help 2>&1 | grep -q -- --icmp ||
+    { printf "%-16s %6s Gbit/s  (%s)\n" culvert-st-icmp FAIL "culvert simpletun has no --icmp"; return; }
+  run_culvert_st culvert-st-icmp --icmp
+}

@@ -12,6 +12,18 @@ import os, platform, re, sys, time
 raw, md, dat, secs = sys.argv[1:5]
 scale_file = sys.argv[5] if len(sys.argv) > 5 else None
 PEERS = ("raw-veth", "wireguard-go", "wireguard-go-new", "openvpn-udp", "openvpn-tcp", "socat-udp", "simpletun")
+# culvert's carriers, each family kept together in the tunnel table in this order, and side by
+# side in the Transports table: the row, what it carries, over what, the family's UDP row.
+TRANSPORTS = (
+    ("culvert-wg", "IP packets, WireGuard", "UDP", "culvert-wg"),
+    ("culvert-wg-tcp", "IP packets, WireGuard", "TCP", "culvert-wg"),
+    ("culvert-wg-icmp", "IP packets, WireGuard", "ICMP echo", "culvert-wg"),
+    ("culvert-wg-tap", "Ethernet frames, WireGuard", "UDP", "culvert-wg"),
+    ("culvert-st-udp", "IP packets, unencrypted", "UDP", "culvert-st-udp"),
+    ("culvert-st-tcp", "IP packets, unencrypted", "TCP", "culvert-st-udp"),
+    ("culvert-st-icmp", "IP packets, unencrypted", "ICMP echo", "culvert-st-udp"),
+    ("ptunnel-ng", "TCP connections", "ICMP echo", None),
+)
 
 
 def num(s):
@@ -70,6 +82,25 @@ runs = {}
 for n, g, r in rows:
     runs.setdefault(n, []).append((g, r))
 rows = [(n, median(x[0] for x in v), median(x[1] for x in v)) for n, v in runs.items()]
+
+
+def grouped(rows):
+    """First appearance, except that each culvert transport family (the rows of one UDP row in
+    TRANSPORTS) sits together where its first member appeared, in TRANSPORTS' order."""
+    fam = {t[0]: t[3] for t in TRANSPORTS if t[3]}
+    order = [t[0] for t in TRANSPORTS]
+    out, placed = [], set()
+    for r in rows:
+        f = fam.get(r[0])
+        if f is None:
+            out.append(r)
+        elif f not in placed:
+            placed.add(f)
+            out += sorted((x for x in rows if fam.get(x[0]) == f), key=lambda x: order.index(x[0]))
+    return out
+
+
+rows = grouped(rows)
 spread = {n: (min((x[0] for x in v if x[0] is not None), default=None),
               max((x[0] for x in v if x[0] is not None), default=None), len(v)) for n, v in runs.items()}
 by = {n: (g, r) for n, g, r in rows}
@@ -77,7 +108,16 @@ peers = [n for n in PEERS if n in by]
 
 
 def ratio(a, b):
-    return "%.2fx" % (a / b) if a is not None and b else "-"
+    if a is None or not b:
+        return "-"
+    q = a / b
+    # ptunnel-ng moves about a thousandth of the others: keep its ratios readable both ways
+    return "%.0fx" % q if q >= 100 else ("<0.01x" if 0 < q < 0.01 else "%.2fx" % q)
+
+
+def gbit(v):
+    """Gbit/s with two decimals, or two significant digits below 0.1 (ptunnel-ng's 0.00062)."""
+    return "FAIL" if v is None else ("%.2g" % v if 0 < v < 0.1 else "%.2f" % v)
 
 
 def fmt(v, f="%.2f"):
@@ -161,9 +201,10 @@ w("|---|---:|---:|---:|" + "---:|" * len(peers) + "---:|")
 for n, gb, r in rows:
     rtt = fmt(r, "%.3f") if n not in notes else "(%s)" % notes[n]
     lo, hi, k = spread[n]
-    rng = "%.2f-%.2f" % (lo, hi) if k > 1 and lo is not None else "-"
-    w("| %s | %s | %s | %s | %s | %s |" % (label(n), fmt(gb), rng, rtt, " | ".join(ratio(gb, by[p][0]) for p in peers),
+    rng = "%s-%s" % (gbit(lo), gbit(hi)) if k > 1 and lo is not None else "-"
+    w("| %s | %s | %s | %s | %s | %s |" % (label(n), gbit(gb), rng, rtt, " | ".join(ratio(gb, by[p][0]) for p in peers),
                                           ratio(r, rt(REF))))
+
 w("\n| target | measured (ratio) | |")
 w("|---|---:|---|")
 def target(desc, a, b, le, factor=1.0):
@@ -203,6 +244,25 @@ w("| culvert-st-tcp RTT within 0.2 ms of raw veth | +%s ms | %s |" % (
     fmt(rt("culvert-st-tcp") - rt("raw-veth"), "%.3f") if ok is not None else "-", verdict(ok)))
 target("culvert-st-udp >= socat-udp", g("culvert-st-udp"), g("socat-udp"), False)
 target("culvert-st-udp >= 40% of raw veth", g("culvert-st-udp"), g("raw-veth"), False, 0.4)
+
+
+# The carriers side by side (only when a run had more than the UDP rows): each against its
+# family's UDP row, the ICMP ones against ptunnel-ng too.
+trows = [t for t in TRANSPORTS if t[0] in by]
+if any(t[0] not in ("culvert-wg", "culvert-st-udp", "culvert-st-tcp") for t in trows):
+    w("\n## Transports\n")
+    w("culvert's carriers beside each other, from the tunnel table above: WireGuard over UDP, TCP\n"
+      "and ICMP echo and in tap mode (Ethernet frames over UDP), simpletun over UDP, TCP and ICMP\n"
+      "echo; and ptunnel-ng, which carries TCP connections (not packets) over ICMP echo, so has no\n"
+      "ping RTT.\n")
+    w("| tunnel | carries | over | Gbit/s | RTT ms | vs its UDP row | vs ptunnel-ng |")
+    w("|---|---|---|---:|---:|---:|---:|")
+    for n, what, over, udp in trows:
+        gb, r = by[n]
+        rtt = "(%s)" % notes[n] if n in notes else fmt(r, "%.3f")
+        vs_udp = ratio(gb, g(udp)) if udp and udp != n else "-"
+        vs_pt = ratio(gb, g("ptunnel-ng")) if over == "ICMP echo" and n != "ptunnel-ng" else "-"
+        w("| %s | %s | %s | %s | %s | %s | %s |" % (n, what, over, gbit(gb), rtt, vs_udp, vs_pt))
 
 
 def same_load(n, base):

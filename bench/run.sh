@@ -32,13 +32,23 @@ else
 	echo "bench: against Debian's wireguard-go $(wireguard-go --version 2>/dev/null | awk 'NR==1{print $2}'), which has no TUN offloads or UDP GSO/GRO."
 	echo "bench: bench/README.md says how to build a current one; then WGGO_NEW=PATH make bench"
 fi
-names=${NAMES:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun relay-floor culvert-wg wggo-jumbo wggo-new-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp load-wggo load-wggo-new load-culvert-wg load-$ref-capped load-culvert-wg-capped}
+# The ICMP carriers join the default rows once the culvert built here has them.
+wg_icmp= st_icmp=
+"$CULVERT" wg --help 2>&1 | grep -q icmp && wg_icmp=culvert-wg-icmp
+"$CULVERT" simpletun --help 2>&1 | grep -q -- --icmp && st_icmp=culvert-st-icmp
+names=${NAMES:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun ptunnel-ng relay-floor culvert-wg culvert-wg-tcp $wg_icmp culvert-wg-tap wggo-jumbo wggo-new-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp $st_icmp load-wggo load-wggo-new load-culvert-wg load-$ref-capped load-culvert-wg-capped}
+[ -z "${NAMES:-}" ] && [ -z "$wg_icmp" ] && echo "bench: culvert wg has no --transport icmp: culvert-wg-icmp left out"
+[ -z "${NAMES:-}" ] && [ -z "$st_icmp" ] && echo "bench: culvert simpletun has no --icmp: culvert-st-icmp left out"
 out=$top/bench/out; mkdir -p "$out"
 
 # The namespaces ta and tb have fixed names: wait while someone else's run holds them
 # (bench/peers.sh waits again and holds the lock; this is for PEERS_SH, which may not).
 source "$top/bench/netns.sh"
 bench_ns_wait && bench_ns_unlock || exit 1
+
+# What only the bench needs beyond make check's packages (ptunnel-ng); without it that row is
+# skipped and says so.
+sh "$top/mk/deps.sh" bench || echo "bench: could not install the bench's packages; their rows will say so" >&2
 
 # The handshake benchmark is a cmocka program; build it beside the binaries.
 make -s --no-print-directory -C "$top" B="$B" "$B/tests/test_hsbench" >/dev/null || echo "bench: cannot build test_hsbench"

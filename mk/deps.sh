@@ -1,13 +1,14 @@
 #!/bin/sh
-# Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test|profile
+# Install the Debian packages a target needs, only those missing. Usage: deps.sh build|test|bench|profile
 set -e
 build="gcc make pkg-config libssl-dev libmnl-dev libseccomp-dev libcmocka-dev clang libclang-rt-dev libtsan2"
 test="$build iproute2 iputils-ping iperf3 tshark tcpdump wireguard-go wireguard-tools openvpn openssl socat python3 procps psmisc kmod man-db gnuplot-nox nftables systemd strace prometheus dpkg-dev debhelper fakeroot lintian devscripts"
 case "$1" in
 build) want=$build ;;
 test) want=$test ;;
+bench) want="$test ptunnel-ng" ;;
 profile) want="$test linux-perf" ;;
-*) echo "usage: $0 build|test|profile" >&2; exit 2 ;;
+*) echo "usage: $0 build|test|bench|profile" >&2; exit 2 ;;
 esac
 missing=
 for p in $want; do
