@@ -58,6 +58,46 @@ check "the tunnel table has a column for each wireguard-go version" \
 	grep -q '| vs wireguard-go 0.0.20220316 | vs wireguard-go 0.0.20250522 |' "$T_DIR/new.md"
 check "the 2.5x target names the current version" \
 	grep -q '^| culvert-wg throughput >= 2.5x wireguard-go 0.0.20250522 | 1.80x | \*\*not met\*\* |' "$T_DIR/new.md"
+# culvert's carriers, in another order than the report's, ptunnel-ng (no ping through it), an
+# ICMP row whose culvert lacks the option, and culvert-wg-tap in two rounds
+cat >"$T_DIR/tr.txt" <<'OUT'
+bench commit 1234abc
+version wireguard-go-new 0.0.20250522
+raw-veth          10.00 Gbit/s  rtt 0.050 ms
+wireguard-go-new   2.00 Gbit/s  rtt 0.500 ms
+culvert-wg-tap     3.00 Gbit/s  rtt 0.250 ms
+ptunnel-ng       0.000500 Gbit/s  (TCP only: no ping through it)
+culvert-st-icmp    1.00 Gbit/s  rtt 0.150 ms
+culvert-wg         4.00 Gbit/s  rtt 0.200 ms
+culvert-wg-icmp    FAIL Gbit/s  (culvert wg has no --transport icmp)
+culvert-st-udp     5.00 Gbit/s  rtt 0.100 ms
+culvert-wg-tcp     2.00 Gbit/s  rtt 0.300 ms
+culvert-wg-tap     1.00 Gbit/s  rtt 0.350 ms
+OUT
+python3 "$R" "$T_DIR/tr.txt" "$T_DIR/tr.md" "$T_DIR/tr.dat" 5 >/dev/null 2>&1
+check "report with the carriers writes results" test -s "$T_DIR/tr.md"
+# the tunnel table's rows in order (line 1 is its header, 2 raw-veth, 3 wireguard-go)
+sed -n '/^## Tunnels/,/^| target/p' "$T_DIR/tr.md" | awk -F' [|] ' '/^[|] [a-z]/ {print $1}' | tr -d '| ' >"$T_DIR/tr.rows"
+check "culvert-wg's carriers sit together where culvert-wg's family first appeared (udp, tcp, icmp, tap)" \
+	test "$(grep -n . "$T_DIR/tr.rows" | grep -E 'culvert-wg(-|$)' | tr '\n' ' ')" = \
+	"4:culvert-wg 5:culvert-wg-tcp 6:culvert-wg-icmp 7:culvert-wg-tap "
+check "simpletun's carriers sit together (udp before icmp)" \
+	test "$(grep culvert-st "$T_DIR/tr.rows" | tr '\n' ' ')" = "culvert-st-udp culvert-st-icmp "
+check "culvert-wg-tap is the median of its two runs, with their range" \
+	grep -q '^| culvert-wg-tap | 2.00 | 1.00-3.00 | 0.300 |' "$T_DIR/tr.md"
+check "a missing ICMP transport is a FAIL row that says which option is missing" \
+	grep -q '^| culvert-wg-icmp | FAIL | - | (culvert wg has no --transport icmp) |' "$T_DIR/tr.md"
+check "ptunnel-ng's sub-megabit throughput keeps its digits, and it has no RTT" \
+	grep -q '^| ptunnel-ng | 0.0005 | - | (TCP only: no ping through it) | <0.01x |' "$T_DIR/tr.md"
+check "the report has a Transports table" grep -q '^## Transports' "$T_DIR/tr.md"
+check "each carrier against its family's UDP row: culvert-wg-tcp 0.50x" \
+	grep -q '^| culvert-wg-tcp | IP packets, WireGuard | TCP | 2.00 | 0.300 | 0.50x | - |' "$T_DIR/tr.md"
+check "tap mode against UDP: 0.50x" \
+	grep -q '^| culvert-wg-tap | Ethernet frames, WireGuard | UDP | 2.00 | 0.300 | 0.50x | - |' "$T_DIR/tr.md"
+check "an ICMP carrier against its UDP row and against ptunnel-ng" \
+	grep -q '^| culvert-st-icmp | IP packets, unencrypted | ICMP echo | 1.00 | 0.150 | 0.20x | 2000x |' "$T_DIR/tr.md"
+check "the plot data has a bar for ptunnel-ng" grep -q '^"ptunnel-ng" 0.0005 0$' "$T_DIR/tr.dat"
+check_not "a run of UDP rows only has no Transports table" grep -q '^## Transports' "$T_DIR/new.md"
 check "make bench needs nothing outside the repository" \
 	bash -c "! grep -n 'shared/bench' '$TOP/bench/run.sh' '$TOP/bench/peers.sh' '$TOP/bench/netns.sh' '$TOP/bench/profile.sh'"
 t_done
