@@ -199,6 +199,7 @@ static int wg_run(struct wg_cli_config *cfg)
 		goto out;
 	/* A frame's Ethernet header and tags ride in the same datagram as a tun's packet. */
 	int mtu = tap ? WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD : WG_DEFAULT_MTU;
+	mtu -= (int)loop_transport_mtu_extra(cfg->lo.transport);	/* ICMP's longer header */
 	r = nl_link_set_mtu(w.name, mtu);
 	if (r < 0)
 		log_warn("cannot set the MTU of %s to %d: %s", w.name, mtu, strerror(-r));

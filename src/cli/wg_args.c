@@ -17,10 +17,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert wg [-f|--foreground] [-d|--debug] [--workers N] [--no-offload]\n"
-		"                  [--no-busy-poll] [--transport udp|tcp] [--mode tun|tap] [--attach]\n"
+		"                  [--no-busy-poll] [--transport udp|tcp|icmp] [--mode tun|tap] [--attach]\n"
 		"                  [--user USER [--group GROUP]] [--no-seccomp] IFACE\n"
 		"       culvert-wg [-f] [-d] [--workers N] [--no-offload] [--no-busy-poll]\n"
-		"                  [--transport udp|tcp] [--mode tun|tap] [--attach]\n"
+		"                  [--transport udp|tcp|icmp] [--mode tun|tap] [--attach]\n"
 		"                  [--user USER [--group GROUP]] [--no-seccomp] IFACE\n"
 		"\n"
 		"Creates the tun device IFACE (MTU %d) and runs a WireGuard interface on it,\n"
@@ -40,6 +40,10 @@ static void usage(FILE *f)
 		"  --transport tcp   carry WireGuard messages over TCP (length-prefixed) instead of\n"
 		"                    UDP, for networks that pass no UDP; culvert peers only, both\n"
 		"                    ends need it; one worker (default: udp, wire-compatible)\n"
+		"  --transport icmp  carry them in ICMP echo payloads, for networks that pass only\n"
+		"                    ping: every daemon listens (and turns the kernel's own echo\n"
+		"                    replies off while it runs) and dials peers that have an\n"
+		"                    endpoint; culvert peers only, root, one worker, MTU %d\n"
 		"  --mode tap        a tap device (Ethernet frames, MTU %d) joined to the peers\n"
 		"                    by a learning switch, for bridging LANs; culvert peers\n"
 		"                    only, both ends need it; no vnet offloads on the tap\n"
@@ -71,13 +75,14 @@ static void usage(FILE *f)
 		"\n"
 		"SIGTERM or SIGINT removes the socket and the device; SIGHUP re-reads --config.\n"
 		"See culvert-wg(8).\n",
-		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES, WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD);
+		WG_DEFAULT_MTU, UAPI_SOCKET_DIR, TUN_MAX_QUEUES,
+		WG_DEFAULT_MTU - (int)loop_transport_mtu_extra(LOOP_XPORT_ICMP), WG_DEFAULT_MTU - WG_TAP_MTU_OVERHEAD);
 }
 
 static bool parse_transport(const char *s, const char *what, enum loop_transport *t)
 {
 	if (!loop_transport_parse(s, t)) {
-		fprintf(stderr, "culvert wg: %s '%s' is not udp or tcp\n", what, s);
+		fprintf(stderr, "culvert wg: %s '%s' is not udp, tcp or icmp\n", what, s);
 		return false;
 	}
 	return true;

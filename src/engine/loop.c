@@ -74,6 +74,7 @@ void loop_src_close(int epfd, struct loop_src *s)
 static const struct loop_xport_ops *const xports[] = {
 	[LOOP_XPORT_UDP] = &loop_xport_udp,
 	[LOOP_XPORT_TCP] = &loop_xport_tcp,
+	[LOOP_XPORT_ICMP] = &loop_xport_icmp,
 };
 static const char *const xport_names[] = {
 	[LOOP_XPORT_UDP] = "udp", [LOOP_XPORT_TCP] = "tcp", [LOOP_XPORT_ICMP] = "icmp",
@@ -97,6 +98,11 @@ bool loop_transport_parse(const char *s, enum loop_transport *t)
 bool loop_transport_one_worker(enum loop_transport t)
 {
 	return (unsigned int)t >= sizeof(xports) / sizeof(xports[0]) || !xports[t] || xports[t]->one_worker;
+}
+
+unsigned int loop_transport_mtu_extra(enum loop_transport t)
+{
+	return (unsigned int)t < sizeof(xports) / sizeof(xports[0]) && xports[t] ? xports[t]->mtu_extra : 0;
 }
 
 /* ---- what the processor calls ---- */

@@ -31,6 +31,9 @@ const char *loop_transport_name(enum loop_transport t);
 bool loop_transport_parse(const char *s, enum loop_transport *t);
 /* Whether the transport runs on worker 0 alone (more queues are refused). */
 bool loop_transport_one_worker(enum loop_transport t);
+/* The bytes a transport's header takes beyond UDP's: the tunnel's MTU should be that much
+ * smaller than over UDP (ICMP: 6). */
+unsigned int loop_transport_mtu_extra(enum loop_transport t);
 
 /* Takes ownership of tun_fds[0..n_queues) (one queue per worker, 1..TUN_MAX_QUEUES) and uapi_fd
  * (the listening unix socket, or -1), also on failure. The processor's attach installs its

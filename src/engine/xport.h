@@ -19,6 +19,7 @@ struct loop_xport_ops {
 	bool one_worker;	/* runs on worker 0 alone: setup refuses more queues */
 	bool hs_thread;		/* handshakes go to the handshake thread (else the device serves
 				 * them inline, on the worker) */
+	unsigned int mtu_extra;	/* header bytes beyond UDP's (loop_transport_mtu_extra) */
 	/* The IPPROTO its datagrams travel in, as the processor's routing-loop check sees them. */
 	uint8_t (*ipproto)(const struct wg_loop *l);
 	/* Its state into l->xp_state, at setup once the workers exist. 0 or -errno. */
@@ -45,6 +46,6 @@ struct loop_xport_ops {
 	void (*free)(struct wg_loop *l);
 };
 
-extern const struct loop_xport_ops loop_xport_udp, loop_xport_tcp;
+extern const struct loop_xport_ops loop_xport_udp, loop_xport_tcp, loop_xport_icmp;
 
 #endif

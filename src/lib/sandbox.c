@@ -1,6 +1,6 @@
 /* The seccomp allow-list (libseccomp). The list is what strace saw `culvert wg` do over the wg
  * e2e scenarios after setup: the data path, rebinds (wg set listen-port, fwmark), the TCP
- * transport, the control socket, timers, signals, notify, logging, and shutdown; plus what libc
+ * and ICMP transports, the control socket, timers, signals, notify, logging, and shutdown; plus what libc
  * does underneath (futex, allocation, thread start, restartable sequences).
  *
  * The default action is SCMP_ACT_TRAP, and the SIGSYS handler writes one line and re-raises
@@ -44,6 +44,8 @@ static const char *const allowed[] = {
 	"sysinfo",
 	/* the handshake thread lowers its own priority once (loop.c) */
 	"setpriority",
+	/* the ICMP transport reaps its echo guardian (forked at setup) when it ends */
+	"wait4", "waitid",
 	/* libc underneath: locks, allocation, threads (clone below), signals, exit */
 	"futex", "brk", "mmap", "munmap", "mremap", "mprotect", "madvise", "set_robust_list",
 	"rseq", "sched_yield", "sched_getaffinity", "rt_sigaction", "rt_sigprocmask",

@@ -43,6 +43,18 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_TCP_UNPROVEN] = "tcp_unproven",
 	[WG_DROP_TCP_REFUSED] = "tcp_refused",
 	[WG_DROP_ROUTING_LOOP] = "routing_loop",
+	[WG_DROP_ICMP_SHORT] = "icmp_short",
+	[WG_DROP_ICMP_TYPE] = "icmp_type",
+	[WG_DROP_ICMP_CSUM] = "icmp_csum",
+	[WG_DROP_ICMP_FOREIGN] = "icmp_foreign",
+	[WG_DROP_ICMP_VERSION] = "icmp_version",
+	[WG_DROP_ICMP_LENGTH] = "icmp_length",
+	[WG_DROP_ICMP_TOO_LONG] = "icmp_too_long",
+	[WG_DROP_ICMP_WRONG_ID] = "icmp_wrong_id",
+	[WG_DROP_ICMP_QUEUE_FULL] = "icmp_queue_full",
+	[WG_DROP_ICMP_NO_SESSION] = "icmp_no_session",
+	[WG_DROP_ICMP_TABLE_FULL] = "icmp_table_full",
+	[WG_DROP_ICMP_SEND] = "icmp_send",
 };
 
 const char *wg_drop_name(enum wg_drop d)

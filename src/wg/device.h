@@ -77,6 +77,19 @@ enum wg_drop {
 	WG_DROP_TCP_UNPROVEN,	/* TCP transport: a connection closed before it proved itself */
 	WG_DROP_TCP_REFUSED,	/* TCP transport: a new connection refused, every slot proven */
 	WG_DROP_ROUTING_LOOP,	/* our own datagram to a peer's endpoint came back through the tun */
+	/* ICMP transport, in the order of enum icmpw_drop (wire/icmp.h) */
+	WG_DROP_ICMP_SHORT,
+	WG_DROP_ICMP_TYPE,
+	WG_DROP_ICMP_CSUM,
+	WG_DROP_ICMP_FOREIGN,	/* an ordinary ping (answered by the listener as the kernel would) */
+	WG_DROP_ICMP_VERSION,
+	WG_DROP_ICMP_LENGTH,
+	WG_DROP_ICMP_TOO_LONG,
+	WG_DROP_ICMP_WRONG_ID,
+	WG_DROP_ICMP_QUEUE_FULL,
+	WG_DROP_ICMP_NO_SESSION,
+	WG_DROP_ICMP_TABLE_FULL,
+	WG_DROP_ICMP_SEND,
 	WG_DROP__COUNT
 };
 const char *wg_drop_name(enum wg_drop d);
