@@ -134,6 +134,16 @@ d = json.load(sys.stdin)["interfaces"][0]["drops"]
 sys.exit(0 if int(d["icmp_length"]) > 0 and "icmp_table_full" in d else 1)' &&
 			pass "culvert show --json lists the icmp_* drops" || fail "culvert show --json lists the icmp_* drops"
 		check "the tunnel still works after the garbage" qping "$A" -c3 -i0.2 -W1 198.19.45.2
+		# a restarted dialler: a new identifier, a new session, b follows it
+		old_ep=$(nsx "$NB" wg show "$IB" endpoints | awk '{print $2}')
+		stop "$PID_A"; wait_for dev_gone "$A" "$IA"
+		start "$A" "$IA" && PID_A=$BG_PID &&
+			nsx "$A" wg set "$IA" private-key "$T_DIR/ka" peer "$PB" allowed-ips 198.19.45.2/32 \
+				endpoint 198.18.46.1:51820 && ifconf "$A" "$IA" 45 1 || fail "a restarts"
+		check "a restarted a reaches b again" wait_ping "$A" 198.19.45.2 50
+		ep=$(nsx "$NB" wg show "$IB" endpoints | awk '{print $2}')
+		[[ $ep == 198.18.45.1:* ]] && [ "$ep" != "$old_ep" ] && pass "b follows the restarted a ($old_ep -> $ep)" ||
+			fail "b follows the restarted a" "$old_ep -> ${ep:-none}"
 	fi
 	down
 	check "$mode: echo sysctls restored after SIGTERM" [ "$(echo_sysctls "$NB")$(echo_sysctls "$A")" = 0000 ]
