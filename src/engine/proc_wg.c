@@ -5,31 +5,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/loop.h"
 #include "engine/proc.h"
+#include "lib/clock.h"
 #include "wg/device.h"
 #include "wg/noise.h"
 #include "wg/uapi_dev.h"
 
 static uint64_t op_now(void *ctx)
 {
-	struct timespec ts;
-
-	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * WG_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	return clock_mono_ns();
 }
 
 static void op_wall(void *ctx, int64_t *sec, int64_t *nsec)
 {
-	struct timespec ts;
+	uint64_t ns = clock_wall_ns();
 
-	(void)ctx;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	*sec = ts.tv_sec;
-	*nsec = ts.tv_nsec;
+	*sec = (int64_t)(ns / CLOCK_NSEC_PER_SEC);
+	*nsec = (int64_t)(ns % CLOCK_NSEC_PER_SEC);
 }
 
 static int wg_attach(void *ctx, const struct loop_attach *a)

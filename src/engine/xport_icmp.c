@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -31,6 +30,7 @@
 
 #include "engine/loop_int.h"
 #include "engine/xport_icmp.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "wire/icmp_sock.h"
 
@@ -86,14 +86,6 @@ struct xicmp {
 static struct xicmp *xi(const struct wg_loop *l)
 {
 	return l->xp_state;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void drop(struct wg_loop *l, enum icmpw_drop why, uint64_t n)
@@ -271,7 +263,7 @@ static int icmp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *p
 	struct icmpw_session *se;
 	struct icmpw_key key;
 	struct icmp_dial *dl;
-	uint64_t now = now_ns();
+	uint64_t now = clock_mono_ns();
 	unsigned int i;
 
 	if (!f->up || !xport_icmp_key_from_ep(ep, &key))
@@ -364,7 +356,7 @@ static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t eve
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
 		int n = rx_batch(w, &f->ls);
 		unsigned int k = 0, nt = 0;
-		uint64_t now = now_ns();
+		uint64_t now = clock_mono_ns();
 
 		if (n <= 0)
 			return;
@@ -424,7 +416,7 @@ static void dial_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 
 	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
 		int n = rx_batch(w, &f->ds);
-		uint64_t now = now_ns();
+		uint64_t now = clock_mono_ns();
 		unsigned int k = 0;
 
 		if (n <= 0)
@@ -473,7 +465,7 @@ static void dial_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 static void icmp_tick(struct wg_loop *l)
 {
 	struct xicmp *x = xi(l);
-	uint64_t now = now_ns();
+	uint64_t now = clock_mono_ns();
 	char b[64];
 
 	for (unsigned int i = 0; i < ICMP_DIALS; i++) {

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,6 +24,7 @@
 
 #include "engine/loop_int.h"
 #include "engine/xport_tcp.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "wire/framing.h"
 
@@ -101,14 +101,6 @@ static void conn_kill(struct wg_loop *l, struct tcp_conn *c, const char *why)
 	xt(l)->dead = true;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void conn_kill_unproven(struct wg_loop *l, struct tcp_conn *c, const char *why)
 {
 	loop_drop(l, WG_DROP_TCP_UNPROVEN);
@@ -137,7 +129,7 @@ static bool make_room(struct wg_loop *l)
 
 static void tcp_tick(struct wg_loop *l)
 {
-	uint64_t now = now_ns();
+	uint64_t now = clock_mono_coarse_ns();
 
 	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		if (!c->dead && !c->proven && now - c->born > TCP_PROVE_NS)
@@ -198,7 +190,7 @@ static struct tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endp
 	c->connecting = connecting;
 	c->dialled = connecting;
 	c->want_out = connecting;
-	c->born = c->last_rx = now_ns();
+	c->born = c->last_rx = clock_mono_coarse_ns();
 	/* one message per frame, sent as soon as it is queued: a handshake must not wait */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -373,7 +365,7 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 				conn_kill(l, c, strerror(errno));
 			return;
 		}
-		c->last_rx = now_ns();
+		c->last_rx = clock_mono_coarse_ns();
 		framing_rx_commit(&c->rx, (size_t)r);
 		conn_input(l, c);
 		if ((size_t)r < room)
