@@ -143,7 +143,7 @@ check "culvert down" nsx "$NB" "$CULVERT" down "$T_DIR/$IB.conf"
 
 # ---- 6. refused up front -------------------------------------------------------------------
 out=$(nsx "$A" "$CULVERT" wg -f --transport sctp x0 2>&1); rc=$?
-[ "$rc" = 2 ] && echo "$out" | grep -q "not udp or tcp" && pass "--transport sctp is refused with exit 2" ||
+[ "$rc" = 2 ] && echo "$out" | grep -q "not udp, tcp or icmp" && pass "--transport sctp is refused with exit 2" ||
 	fail "--transport sctp refused" "rc=$rc: $out"
 out=$(nsx "$A" "$CULVERT" wg -f --transport tcp --workers 2 x0 2>&1); rc=$?
 [ "$rc" = 2 ] && echo "$out" | grep -q "one worker" && pass "--transport tcp with --workers 2 is refused with exit 2" ||
