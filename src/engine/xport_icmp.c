@@ -36,7 +36,7 @@
 
 enum {
 	ICMP_SESSIONS = 32,	/* dialling peers at once */
-	ICMP_QCAP = 64,		/* messages queued per session for its next requests */
+	ICMP_QCAP = 256,	/* messages queued per session for its next requests */
 	ICMP_MSG_MAX = 9216,	/* a WireGuard message of a 9000-byte MTU and then some */
 	ICMP_DIALS = 32,
 	ICMP_BATCH = 32,
