@@ -158,7 +158,7 @@ static void test_csum_known(void **state)
 	assert_int_equal(pkt_csum(tcp4, 20), 0);
 }
 
-/* Every length up to 300 at every alignment, random and all-ones bytes (the most carries),
+/* Every length up to 300 and a spread up to 1600 at every alignment, random and all-ones bytes (the most carries),
  * against the byte-pair reference; and sums chained over an even split. */
 static void test_csum_lengths(void **state)
 {
@@ -176,10 +176,16 @@ static void test_csum_lengths(void **state)
 				assert_int_equal(pkt_csum_fold(s), ref_csum(buf + off, len));
 			}
 		}
+	/* past 256 bytes the sum takes the 64-byte-wide path (AVX2) and a scalar tail */
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 250; len <= 1600; len += 7)
+			assert_int_equal(pkt_csum(buf + off, len), ref_csum(buf + off, len));
 	assert_int_equal(pkt_csum(buf + 3, 65535), ref_csum(buf + 3, 65535));
 	memset(buf, 0xff, sizeof(buf));
 	for (size_t len = 0; len <= 300; len++)
 		assert_int_equal(pkt_csum(buf + 1, len), ref_csum(buf + 1, len));
+	for (size_t len = 256; len <= 1600; len += 13)
+		assert_int_equal(pkt_csum(buf + 5, len), ref_csum(buf + 5, len));
 	assert_int_equal(pkt_csum(buf, 65536), ref_csum(buf, 65536));
 }
 
