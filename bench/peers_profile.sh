@@ -3,6 +3,10 @@
 #                   culvert-wg, into $PROFILE_OUT/perf.data (iperf3's JSON beside it)
 #   rtt-interval    idle ping RTT of raw veth, relay-floor (bench/peers_floor.sh) and culvert-wg
 #                   at 50, 10 and 2 ms between pings: the longer the pause, the colder the caches
+#   cpu-floor       CPU per Gbit of raw veth and of culvert-wg at one offered load (FLOOR_RATE, 1G):
+#                   perf stat's task-clock and context switches of both iperf3 and of the
+#                   daemons, and perf record -g of the daemons into $PROFILE_OUT/floor.data
+#                   (docs/design.md, "The floor", reads it)
 run_profile-wg() {
   local out=${PROFILE_OUT:?} s=${PROFILE_SECS:-4}
   culvert_wg_up; wait_ping 198.19.0.2
@@ -24,4 +28,45 @@ run_rtt-interval() {
   ns_up; wait_ping 198.18.0.2; rtt_intervals raw-veth 198.18.0.2; cleanup
   relay_floor_up; wait_ping 198.19.0.2; rtt_intervals relay-floor 198.19.0.2; cleanup
   culvert_wg_up; wait_ping 198.19.0.2; rtt_intervals culvert-wg 198.19.0.2; cleanup
+}
+
+iperf3_pids() { local p; for p in $(ip netns pids "$1" 2>/dev/null); do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = iperf3 ] && echo "$p"; done; }
+cpu_floor() { # NAME ADDR
+  local out=${PROFILE_OUT:-$W} s=${PROFILE_SECS:-5} ip ips d st=
+  ip netns exec tb iperf3 -s -1 -D -B "$2" >/dev/null 2>&1; sleep 0.3
+  ip netns exec ta iperf3 -c "$2" -t $((s + 2)) -b "${FLOOR_RATE:-1G}" -J >"$W/floor.json" 2>/dev/null & ip=$!
+  sleep 1
+  ips=$( (iperf3_pids ta; iperf3_pids tb) | paste -sd,); d=$( (load_pids ta; load_pids tb) | paste -sd,)
+  rm -f "$W/stat_i" "$W/stat_d"
+  perf stat -x, -e task-clock,context-switches -p "$ips" -o "$W/stat_i" -- sleep "$s" >/dev/null 2>&1 & st=$!
+  if [ -n "$d" ]; then
+    perf stat -x, -e task-clock,context-switches -p "$d" -o "$W/stat_d" -- sleep "$s" >/dev/null 2>&1 & st="$st $!"
+    perf record -q -g -p "$d" -o "$out/floor.data" -- sleep "$s" >/dev/null 2>&1
+  fi
+  wait "$ip" $st
+  python3 - "$1" "$W/floor.json" "$s" "$W/stat_i" "$W/stat_d" <<'PY'
+import json, sys, os
+name, f, s, si, sd = sys.argv[1:]
+def stat(p):
+    v = {}
+    if os.path.exists(p):
+        for l in open(p):
+            x = l.split(",")
+            if len(x) > 2 and x[0].replace(".", "").isdigit():
+                v[x[2]] = float(x[0])
+    return v.get("task-clock", 0) / 1e3, int(v.get("context-switches", 0))
+try:
+    g = json.load(open(f))["end"]["sum_received"]["bits_per_second"] / 1e9
+except Exception:
+    g = 0
+(ti, ci), (td, cd) = stat(si), stat(sd)
+per = lambda t: "%.3f" % (t / float(s) / g) if g else "FAIL"
+dd = (per(td), str(cd)) if os.path.exists(sd) else ("-", "-")
+print("cpu-floor %-12s %5.2f Gbit/s  cpu_s_per_gbit iperf3 %s daemons %s  ctx_switches iperf3 %d daemons %s"
+      % (name, g, per(ti), dd[0], ci, dd[1]))
+PY
+}
+run_cpu-floor() {
+  ns_up; wait_ping 198.18.0.2; cpu_floor raw-veth 198.18.0.2; cleanup
+  culvert_wg_up; wait_ping 198.19.0.2; cpu_floor culvert-wg 198.19.0.2; cleanup
 }
