@@ -15,6 +15,7 @@
 
 #include "cli/cli_util.h"
 #include "cli/up.h"
+#include "engine/loop.h"
 #include "lib/addr.h"
 #include "lib/netlink.h"
 #include "wg/config.h"
@@ -226,6 +227,15 @@ static int set_addresses_mtu_up(const char *name, const struct config *c)
 	/* a guess is the datagram budget: a tap's frames carry their Ethernet header in it */
 	if (r >= 0 && !c->has_mtu && c->tap)
 		mtu = mtu > 68 + WG_TAP_MTU_OVERHEAD ? mtu - WG_TAP_MTU_OVERHEAD : 68;
+	/* ... and a transport other than UDP takes its own headers from it too (the daemon reads
+	 * the same variable; an unknown value is its error to report) */
+	const char *tr = getenv("CULVERT_WG_TRANSPORT");
+	enum loop_transport t;
+	if (r >= 0 && !c->has_mtu && tr && *tr && loop_transport_parse(tr, &t)) {
+		size_t extra = loop_transport_mtu_extra(t);
+
+		mtu = mtu > 68 + extra ? mtu - (unsigned int)extra : 68;
+	}
 	if (r >= 0)
 		r = nl_link_set_mtu(name, mtu);
 	if (r < 0) {

@@ -174,6 +174,20 @@ wait_for test ! -e "$SOCK/$IQ.sock" && pass "culvert-wg exits after wg-quick dow
 	fail "culvert-wg exits after wg-quick down"
 check "culvert down (name in /etc/wireguard form resolves the name)" nsx "$NB" "$CULVERT" down "$IB"
 
+# ---- the ICMP transport's headers come out of the guessed MTU too ---------------------------
+IC=${P}qc
+T_CLEANUP+=("rm -f $SOCK/$IC.sock")
+printf '[Interface]\nPrivateKey = %s\nAddress = 198.19.22.1/24\n\n[Peer]\nPublicKey = %s\nAllowedIPs = 198.19.22.2/32\nEndpoint = [2001:db8:21::2]:51822\n' \
+	"$(cat "$T_DIR/ka")" "$PB" >"$T_DIR/$IC.conf"
+if nsx "$A" env CULVERT_WG_TRANSPORT=icmp "$CULVERT" up "$T_DIR/$IC.conf" 2>"$T_DIR/up-c.err"; then
+	mtu=$(nsx "$A" cat /sys/class/net/"$IC"/mtu)
+	[ "$mtu" = 1414 ] && pass "CULVERT_WG_TRANSPORT=icmp: MTU 1500 - 80 - 6 from the route" ||
+		fail "CULVERT_WG_TRANSPORT=icmp: MTU 1500 - 80 - 6 from the route" "mtu $mtu"
+	check "culvert down (ICMP transport)" nsx "$A" "$CULVERT" down "$T_DIR/$IC.conf"
+else
+	fail "culvert up with CULVERT_WG_TRANSPORT=icmp" "$(cat "$T_DIR/up-c.err")"
+fi
+
 after_a=$(snapshot "$A") after_b=$(snapshot "$NB")
 [ "$before_a" = "$after_a" ] && [ "$before_b" = "$after_b" ] && pass "ip addr and routes the same before up and after down" ||
 	fail "ip addr and routes the same before up and after down" \
