@@ -13,6 +13,7 @@
 #include "lib/packet.h"
 #include "wire/icmp_sock.h"
 /* After glibc's netinet/in.h, which the uapi headers would otherwise shadow. */
+#include <linux/filter.h>
 #include <linux/icmp.h>
 
 enum { BATCH_MAX = 64 };
@@ -210,6 +211,50 @@ void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d)
 		a->sin_family = AF_INET;
 		memcpy(&a->sin_addr, key->addr, 4);
 	}
+}
+
+/* A socket filter runs before the receive buffer is charged, so what it refuses costs this
+ * socket nothing. IPv4 raw sockets see the IP header first; ICMPv6 ones the ICMPv6 header,
+ * with the IPv6 header reachable at SKF_NET_OFF. */
+int icmpw_sock_dial(struct icmpw_sock *s, const struct sockaddr_storage *dialled, uint16_t id)
+{
+	enum { V4_LEN = 7, V6_LEN = 12 };   /* instructions; the last one drops */
+	struct sock_filter f[V6_LEN];
+	struct sock_fprog prog = { .filter = f };
+	uint32_t a[4];
+	unsigned int n = 0;
+
+	if (s->role != ICMPW_DIALLER || dialled->ss_family != (s->v6 ? AF_INET6 : AF_INET))
+		return -EINVAL;
+	if (s->v6) {
+		memcpy(a, &((const struct sockaddr_in6 *)dialled)->sin6_addr, 16);
+		for (unsigned int i = 0; i < 4; i++) {
+			f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8 + 4 * i);
+			f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(a[i]), 0, V6_LEN - 2 - n);
+			n++;
+		}
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4);
+	} else {
+		a[0] = ((const struct sockaddr_in *)dialled)->sin_addr.s_addr;
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12);
+		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(a[0]), 0, V4_LEN - 2 - n);
+		n++;
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4);
+	}
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 0, 1);
+	n++;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	prog.len = (unsigned short)n;
+	if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	/* What was queued before the filter (nothing of ours: we have not sent yet) goes, so
+	 * that nothing another dialler got is read first. Bounded: the queue is. */
+	for (unsigned int i = 0; i < 65536; i++)
+		if (recv(s->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno != EINTR)
+			break;
+	return 0;
 }
 
 bool icmpw_sock_from(const struct icmpw_sock *s, const struct icmpw_dgram *d,

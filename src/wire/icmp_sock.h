@@ -43,6 +43,13 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 void icmpw_sock_key(const struct icmpw_sock *s, const struct icmpw_dgram *d, uint16_t id,
 		    struct icmpw_key *key);
 void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d);
+/* Dialler with a socket of its own: have the kernel queue on it only echo replies from
+ * dialled carrying identifier id. Every raw socket gets a copy of every echo reply to the
+ * host, so without this a burst to another dialler (or a flood ping) fills this socket's
+ * receive buffer and the kernel drops this dialler's own replies. Call it before sending to
+ * dialled (again when the address or identifier change): replies already queued are
+ * discarded. 0 or -errno. */
+int icmpw_sock_dial(struct icmpw_sock *s, const struct sockaddr_storage *dialled, uint16_t id);
 /* Dialler: whether a reply came from the address dialled. Every raw socket sees every echo
  * reply to the host, so the identifier alone would mix two diallers on one host that happen
  * to share it toward different listeners (the listener answers from the address dialled). */
