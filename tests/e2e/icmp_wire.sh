@@ -93,6 +93,9 @@ for v in 4 6; do
 		wait "${ps[j-1]}"
 		check "v${v}_dialler${j}_intact_both_ways" [ $? = 0 ]
 		head -1 "$T_DIR/d${j}_$v"
+		# d1 and d3 share a namespace and an identifier: each socket must be handed only the
+		# replies from the address it dialled, or a burst to one crowds out the other's.
+		check "v${v}_dialler${j}_gets_only_its_replies" grep -q '^drop icmp_wrong_id 0$' "$T_DIR/d${j}_$v"
 	done
 	# Downstream while the dialler is idle: the listener queues 20 messages 3 s after the
 	# request; they must leave at once through a held poll (not wait for the next one), and
