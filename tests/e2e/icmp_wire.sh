@@ -1,11 +1,12 @@
 #!/bin/bash
 # ICMP transport's socket layer, without the engine (tests/peers/icmp_pipe): dialler d1 and d2
 # reach listener l only through router m, whose nftables forward only ICMP echo (no UDP, no
-# TCP) and masquerade IPv4 so both diallers share one address. Both diallers use the same echo
-# identifier, so the NAT must rewrite one and the listener must keep them apart by
-# (address, identifier). Data both ways checked byte for byte, v4 and v6; ordinary pings to the
-# listener are answered by it (the kernel's own replies are off); the sysctl comes back after
-# SIGTERM and after SIGKILL (the guardian restores it).
+# TCP): requests from the diallers' side, replies only to them (ct state established, a flow
+# forgotten 2 s after its last packet). m masquerades IPv4 so both diallers share one address.
+# Both diallers use the same echo identifier, so the NAT must rewrite one and the listener must
+# keep them apart by (address, identifier). Data both ways checked byte for byte, v4 and v6;
+# ordinary pings to the listener are answered by it (the kernel's own replies are off); the
+# sysctl comes back after SIGTERM and after SIGKILL (the guardian restores it).
 . "$(dirname "$0")/lib.sh"
 PIPE=$PEERS/icmp_pipe
 [ -x "$PIPE" ] || { fail icmp_pipe_built "$PIPE missing (make build/peers/icmp_pipe)"; t_done; }
@@ -32,14 +33,20 @@ table inet mid {
 	chain echo_only {
 		type filter hook forward priority 0; policy drop;
 		meta l4proto { tcp, udp } counter drop
-		icmp type { echo-request, echo-reply } counter accept
-		icmpv6 type { echo-request, echo-reply } counter accept
+		iifname { "m1", "m2" } oifname "ml" icmp type echo-request counter accept
+		iifname { "m1", "m2" } oifname "ml" icmpv6 type echo-request counter accept
+		iifname "ml" ct state established icmp type echo-reply counter accept
+		iifname "ml" ct state established icmpv6 type echo-reply counter accept
 	}
 }
 table ip nat {
 	chain masq { type nat hook postrouting priority 100; oifname "ml" masquerade; }
 }
 NFT
+# Stateful: replies pass only while m remembers the flow, here 2 s after its last packet, so
+# the idle dialler's push below arrives only if its polls kept the flow open.
+nsx "$M" sysctl -qw net.netfilter.nf_conntrack_icmp_timeout=2 net.netfilter.nf_conntrack_icmpv6_timeout=2 ||
+	fail m_conntrack_timeouts
 
 # The middle really blocks UDP and TCP.
 nsx "$L" timeout 5 socat -u UDP4-RECV:5555 OPEN:"$T_DIR/udp",creat &
@@ -126,5 +133,6 @@ check sigkill_sysctl_set [ "$(sysctl_l $P4)" = 1 ]
 kill -9 "$BG_PID"
 wait_for sh -c "[ \"\$(ip netns exec '$L' cat $P4)\" = 0 ]"
 check sigkill_sysctl_restored [ "$(sysctl_l $P4)" = 0 ]
-check middle_forwarded_echo_only sh -c "ip netns exec '$M' nft list chain inet mid echo_only | grep -q 'echo-request, echo-reply } counter packets [1-9]'"
+check middle_forwarded_replies_as_established sh -c "ip netns exec '$M' nft list chain inet mid echo_only | grep -q 'established icmp type echo-reply counter packets [1-9]'"
+check middle_forwarded_v6_replies_as_established sh -c "ip netns exec '$M' nft list chain inet mid echo_only | grep -q 'established icmpv6 type echo-reply counter packets [1-9]'"
 t_done
