@@ -55,6 +55,7 @@ int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role)
 	s->fd = fd;
 	s->v6 = v6;
 	s->role = role;
+	s->filtered = false;
 	return 0;
 }
 
@@ -215,45 +216,57 @@ void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d)
 
 /* A socket filter runs before the receive buffer is charged, so what it refuses costs this
  * socket nothing. IPv4 raw sockets see the IP header first; ICMPv6 ones the ICMPv6 header,
- * with the IPv6 header reachable at SKF_NET_OFF. */
-int icmpw_sock_dial(struct icmpw_sock *s, const struct sockaddr_storage *dialled, uint16_t id)
+ * with the IPv6 header reachable at SKF_NET_OFF. Per dialled pair: the identifier, then the
+ * source address word by word, each mismatch jumping to the next pair; all jumps stay within
+ * a pair (cBPF jumps reach 255 instructions at most). */
+int icmpw_sock_dial(struct icmpw_sock *s, const struct icmpw_dialled *d, unsigned int n)
 {
-	enum { V4_LEN = 7, V6_LEN = 12 };   /* instructions; the last one drops */
-	struct sock_filter f[V6_LEN];
+	struct sock_filter f[1 + ICMPW_DIAL_MAX * 11 + 1];
 	struct sock_fprog prog = { .filter = f };
-	uint32_t a[4];
-	unsigned int n = 0;
+	unsigned int words = s->v6 ? 4 : 1, pair = 2 + 2 * words + 1, k = 0;
 
-	if (s->role != ICMPW_DIALLER || dialled->ss_family != (s->v6 ? AF_INET6 : AF_INET))
+	if (s->role != ICMPW_DIALLER || n > ICMPW_DIAL_MAX)
 		return -EINVAL;
-	if (s->v6) {
-		memcpy(a, &((const struct sockaddr_in6 *)dialled)->sin6_addr, 16);
-		for (unsigned int i = 0; i < 4; i++) {
-			f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_NET_OFF + 8 + 4 * i);
-			f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(a[i]), 0, V6_LEN - 2 - n);
-			n++;
+	for (unsigned int i = 0; i < n; i++)
+		if (d[i].addr.ss_family != (s->v6 ? AF_INET6 : AF_INET))
+			return -EINVAL;
+	if (!s->v6)   /* X: the IPv4 header's length, where the ICMP header starts */
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t a[4];
+		unsigned int start = k;
+
+		if (s->v6) {
+			memcpy(a, &((const struct sockaddr_in6 *)&d[i].addr)->sin6_addr, 16);
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4);
+		} else {
+			a[0] = ((const struct sockaddr_in *)&d[i].addr)->sin_addr.s_addr;
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4);
 		}
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 4);
-	} else {
-		a[0] = ((const struct sockaddr_in *)dialled)->sin_addr.s_addr;
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 12);
-		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(a[0]), 0, V4_LEN - 2 - n);
-		n++;
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 0);
-		f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_H | BPF_IND, 4);
+		f[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, d[i].id, 0,
+						    (uint8_t)(start + pair - k - 1));
+		k++;
+		for (unsigned int w = 0; w < words; w++) {
+			f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+							      s->v6 ? SKF_NET_OFF + 8 + 4 * w : 12);
+			f[k] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ntohl(a[w]), 0,
+							    (uint8_t)(start + pair - k - 1));
+			k++;
+		}
+		f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
 	}
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, id, 0, 1);
-	n++;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffff);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
-	prog.len = (unsigned short)n;
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0);
+	prog.len = (unsigned short)k;
 	if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
 		return -errno;
-	/* What was queued before the filter (nothing of ours: we have not sent yet) goes, so
-	 * that nothing another dialler got is read first. Bounded: the queue is. */
-	for (unsigned int i = 0; i < 65536; i++)
-		if (recv(s->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno != EINTR)
-			break;
+	if (!s->filtered) {
+		/* What was queued before the first filter (nothing of ours: nothing was sent yet)
+		 * goes, so that nothing another dialler got is read first. Bounded: the queue is. */
+		for (unsigned int i = 0; i < 65536; i++)
+			if (recv(s->fd, NULL, 0, MSG_DONTWAIT | MSG_TRUNC) < 0 && errno != EINTR)
+				break;
+		s->filtered = true;
+	}
 	return 0;
 }
 

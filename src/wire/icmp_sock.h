@@ -16,6 +16,7 @@ struct icmpw_sock {
 	int fd;
 	bool v6;
 	enum icmpw_role role;
+	bool filtered;            /* icmpw_sock_dial was called */
 };
 
 /* Raw socket (CAP_NET_RAW), non-blocking, close-on-exec, filtered to echo requests (listener)
@@ -43,13 +44,18 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 void icmpw_sock_key(const struct icmpw_sock *s, const struct icmpw_dgram *d, uint16_t id,
 		    struct icmpw_key *key);
 void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d);
-/* Dialler with a socket of its own: have the kernel queue on it only echo replies from
- * dialled carrying identifier id. Every raw socket gets a copy of every echo reply to the
+/* Dialler: have the kernel queue on this socket only echo replies from d[i].addr carrying
+ * identifier d[i].id, for the n (at most ICMPW_DIAL_MAX) diallers it serves; the list replaces
+ * the last one, n == 0 takes nothing. Every raw socket gets a copy of every echo reply to the
  * host, so without this a burst to another dialler (or a flood ping) fills this socket's
- * receive buffer and the kernel drops this dialler's own replies. Call it before sending to
- * dialled (again when the address or identifier change): replies already queued are
- * discarded. 0 or -errno. */
-int icmpw_sock_dial(struct icmpw_sock *s, const struct sockaddr_storage *dialled, uint16_t id);
+ * receive buffer and the kernel drops this one's own replies. The first call, made before
+ * anything is sent, discards what was queued before it. 0 or -errno. */
+enum { ICMPW_DIAL_MAX = 64 };
+struct icmpw_dialled {
+	struct sockaddr_storage addr;
+	uint16_t id;
+};
+int icmpw_sock_dial(struct icmpw_sock *s, const struct icmpw_dialled *d, unsigned int n);
 /* Dialler: whether a reply came from the address dialled. Every raw socket sees every echo
  * reply to the host, so the identifier alone would mix two diallers on one host that happen
  * to share it toward different listeners (the listener answers from the address dialled). */

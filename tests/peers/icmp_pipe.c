@@ -217,6 +217,7 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 	struct icmpw_poll p;
 	struct icmpw_dgram d[BATCH];
 	struct sockaddr_storage to = { 0 };
+	struct icmpw_dialled dialled;
 	uint8_t out[BUF], msg[MAXMSG];
 	uint8_t *seen = calloc(count + push + 1, 1);
 	unsigned int sent = 0, echoed = 0, pushed = 0, bad = 0;
@@ -240,7 +241,9 @@ static int dial_main(bool v6, const char *addr, int id, unsigned int count, unsi
 		myid = (uint16_t)id;
 	else if (getrandom(&myid, sizeof(myid), 0) != sizeof(myid))
 		return 1;
-	if ((r = icmpw_sock_open(&s, v6, ICMPW_DIALLER)) < 0 || (r = icmpw_sock_dial(&s, &to, myid)) < 0) {
+	dialled.addr = to;
+	dialled.id = myid;
+	if ((r = icmpw_sock_open(&s, v6, ICMPW_DIALLER)) < 0 || (r = icmpw_sock_dial(&s, &dialled, 1)) < 0) {
 		fprintf(stderr, "icmp_pipe: %s\n", strerror(-r));
 		return 1;
 	}
