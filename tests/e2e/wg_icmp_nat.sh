@@ -5,7 +5,8 @@
 # masquerade IPv4 so both diallers share one address. Both handshake and ping the hub and each
 # other through it, v4 inside over a v4 underlay and v6 inside over a v6 underlay; the hub
 # reaches a dialler idle for 15 s (longer than m keeps an ICMP flow: only the dialler's polls
-# keep the path open); iperf3 carries something; 1000 bad echo requests with our magic are
+# keep the path open) and the idle dialler polls only a few times; iperf3 carries something
+# both ways (downstream only in replies to polls); 1000 bad echo requests with our magic are
 # counted by name while pings go on; the hub's echo sysctls come back after it stops, after
 # SIGTERM and after SIGKILL.
 source "$(dirname "$0")/lib.sh"
@@ -47,7 +48,8 @@ table inet fw {
 	chain pass_echo {
 		type filter hook forward priority 0; policy drop;
 		meta l4proto { tcp, udp } counter drop
-		iifname { "m1", "m2" } oifname "mh" icmp type echo-request counter accept
+		iifname "m1" oifname "mh" icmp type echo-request counter accept
+		iifname "m2" oifname "mh" icmp type echo-request counter accept
 		iifname { "m1", "m2" } oifname "mh" icmpv6 type echo-request counter accept
 		iifname "mh" ct state established icmp type echo-reply counter accept
 		iifname "mh" ct state established icmpv6 type echo-reply counter accept
@@ -141,17 +143,29 @@ nsx "$D1" ss -Huanp | grep -q culvert && fail "no UDP socket in ICMP mode" || pa
 check "culvert show says transport icmp" sh -c "ip netns exec '$H' '$CULVERT' show '$IH' | grep -q 'transport icmp'"
 
 # Downstream after idleness: nothing but polls for 15 s (m's ICMP flows time out after 10),
-# then the hub starts a ping.
+# then the hub starts a ping. The idle dialler polls, but few times: about 1.25 a second for
+# 10 s, then thinning out.
+q0=$(fw_count 'iifname "m1" oifname "mh" icmp type')
 sleep 15
+q1=$(fw_count 'iifname "m1" oifname "mh" icmp type')
 nsx "$H" ping -c 1 -W 8 198.19.61.2 >"$T_DIR/idle4" 2>&1
 check "v4 underlay: the hub reaches dialler 1 after 15 s idle" grep -q ' 1 received' "$T_DIR/idle4"
 grep -o 'time=[0-9.]* ms' "$T_DIR/idle4"
+check "an idle dialler polls, a few times ($((q1 - q0)) requests in 15 s)" [ $((q1 - q0)) -ge 3 -a $((q1 - q0)) -le 30 ]
 
+# Both ways: upstream rides in requests, downstream only in replies to the dialler's polls,
+# whose rate must follow the traffic (at one poll per 0.8 s this would be some kbit/s).
 g=$(iperf "$H" "$D1" 198.19.61.1 3)
 if [ -n "$g" ] && awk -v g="$g" 'BEGIN { exit !(g > 0.005) }'; then
 	pass "iperf3 dialler 1 -> hub over ICMP ($g Gbit/s)"
 else
 	fail "iperf3 dialler 1 -> hub over ICMP" "got '${g}' Gbit/s, want > 0.005"
+fi
+g=$(iperf "$D1" "$H" 198.19.61.2 3)
+if [ -n "$g" ] && awk -v g="$g" 'BEGIN { exit !(g > 0.005) }'; then
+	pass "iperf3 hub -> dialler 1 over ICMP, in replies to polls ($g Gbit/s)"
+else
+	fail "iperf3 hub -> dialler 1 over ICMP, in replies to polls" "got '${g}' Gbit/s, want > 0.005"
 fi
 
 # Bad echo requests with our magic at the hub, through the firewall like any dialler's,
