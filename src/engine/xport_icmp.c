@@ -47,6 +47,7 @@ enum {
 
 _Static_assert(WG_DROP_ICMP_SEND - WG_DROP_ICMP_SHORT == ICMPW_DROP_SEND - ICMPW_DROP_SHORT &&
 	       WG_DROP_ICMP_SEND + 1 - WG_DROP_ICMP_SHORT == ICMPW_DROP_MAX, "drop reasons differ");
+_Static_assert((int)ICMP_DIALS <= (int)ICMPW_DIAL_MAX, "more diallers than a socket filter serves");
 _Static_assert((int)ICMP_BATCH <= (int)LOOP_RX_BUFS && (int)ICMP_BATCH <= (int)LOOP_PKTS, "batch too large");
 
 struct icmp_dial {
@@ -210,6 +211,25 @@ static void dial_poll(struct wg_loop *l, struct icmp_fam *f, struct icmp_dial *d
 	}
 }
 
+/* The diallers' socket of f takes only the replies its diallers wait for: the kernel copies
+ * every echo reply to the host onto every raw socket, and a burst of someone else's would
+ * fill this one's receive buffer and crowd ours out. Unfiltered (the check in dial_find
+ * still holds) if the kernel refuses. */
+static void dial_filter(struct xicmp *x, struct icmp_fam *f)
+{
+	struct icmpw_dialled d[ICMP_DIALS];
+	unsigned int n = 0;
+	int r;
+
+	if (!f->up)
+		return;
+	for (unsigned int i = 0; i < ICMP_DIALS; i++)
+		if (x->d[i].used && x->d[i].v6 == f->v6)
+			d[n++] = (struct icmpw_dialled){ .addr = x->d[i].to, .id = x->d[i].id };
+	if ((r = icmpw_sock_dial(&f->ds, d, n)) < 0)
+		log_debug("ICMP: no kernel filter on the diallers' socket: %s", strerror(-r));
+}
+
 static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *ep, uint64_t now)
 {
 	struct xicmp *x = xi(l);
@@ -252,6 +272,9 @@ static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *e
 		free_d->id = (uint16_t)now;
 	icmpw_poll_init(&free_d->poll, now);
 	free_d->last_used = now;
+	/* both: the slot may have been a dialler of the other family */
+	dial_filter(x, &x->f[0]);
+	dial_filter(x, &x->f[1]);
 	log_debug("ICMP: dialling %s with identifier %u", wg_endpoint_str(ep, b, sizeof(b)), free_d->id);
 	return free_d;
 }
@@ -466,6 +489,7 @@ static void icmp_tick(struct wg_loop *l)
 {
 	struct xicmp *x = xi(l);
 	uint64_t now = clock_mono_ns();
+	bool gone[2] = { false, false };
 	char b[64];
 
 	for (unsigned int i = 0; i < ICMP_DIALS; i++) {
@@ -476,10 +500,14 @@ static void icmp_tick(struct wg_loop *l)
 		if (now - dl->last_used >= ICMP_DIAL_TTL_NS) {
 			log_debug("ICMP: no longer dialling %s (idle)", wg_endpoint_str(&dl->ep, b, sizeof(b)));
 			dl->used = false;
+			gone[dl->v6] = true;
 			continue;
 		}
 		dial_poll(l, &x->f[dl->v6], dl, now);
 	}
+	for (unsigned int v6 = 0; v6 < 2; v6++)
+		if (gone[v6])
+			dial_filter(x, &x->f[v6]);
 	tx_flush(l);
 }
 
