@@ -107,7 +107,10 @@ conf_dialler() {
 	nsx "$1" wg set "$2" private-key "$T_DIR/$3" \
 		peer "$PH" allowed-ips 198.19.61.0/24,2001:db8:19:61::/64 endpoint "$(endpoint "$4")"
 }
-drop_count() { local n; n=$(nsx "$H" "$CULVERT" show "$IH" | awk -v k="$1:" '$1 == k {print $2}'); echo "${n:-0}"; }
+# drop_count NAME [NS IF]: a drop counter of the hub (or of IF in NS)
+drop_count() {
+	local n; n=$(nsx "${2:-$H}" "$CULVERT" show "${3:-$IH}" | awk -v k="$1:" '$1 == k {print $2}'); echo "${n:-0}"
+}
 
 # ---- 1. the hub and two diallers behind the NAT, v4 underlay ------------------------------
 if ! icmp_wg "$H" "$IH"; then
@@ -139,6 +142,13 @@ eps=$(nsx "$H" wg show "$IH" endpoints)
 [ "$(fw_count 'icmp type echo-reply')" -ge 1 ] 2>/dev/null &&
 	pass "replies passed the firewall as established flows" ||
 	fail "replies passed the firewall as established flows" "$(fw_count 'icmp type echo-reply')"
+# Ordinary pings from the dialler's host: their replies are not the daemon's, and the kernel
+# keeps them off its socket (not even read to be dropped as icmp_foreign).
+ours() { echo "$(drop_count icmp_foreign "$D1" "$ID1")/$(drop_count icmp_wrong_id "$D1" "$ID1")"; }
+o0=$(ours)
+check "ordinary pings from a dialler's host are answered" qping "$D1" -c 20 -i 0.05 -W 2 198.18.63.1
+o1=$(ours)
+check "their replies never reach the dialling daemon (icmp_foreign/icmp_wrong_id $o0 -> $o1)" [ "$o0" = "$o1" ]
 nsx "$D1" ss -Huanp | grep -q culvert && fail "no UDP socket in ICMP mode" || pass "no UDP socket in ICMP mode"
 check "culvert show says transport icmp" sh -c "ip netns exec '$H' '$CULVERT' show '$IH' | grep -q 'transport icmp'"
 
