@@ -2,9 +2,11 @@
  *  - the wire side: frames from the peer (cut by 2-byte lengths, as on the TCP stream) through
  *    st_tun_queue's plausibility check into the GRO batch (64-byte lead, GRO_MAX_LEN room) and
  *    st_tun_flush's writes (to /dev/null);
- *  - the device side: a virtio_net_hdr + packet through st_off_split with a fuzzed MTU and
- *    path limit (seg_max), which rewrites gso_size from the packet's own TCP header length.
- * Every segment must stay within its slot and within the limit. */
+ *  - the device side: a virtio_net_hdr + packet through the engine's tun_split with a fuzzed
+ *    MTU, path limit (seg_max), which rewrites gso_size from the packet's own TCP header
+ *    length, and slot geometry (room around each segment, part of the area already used).
+ * Every segment must stay within its slot area, clear of the room around it, and within the
+ * limit. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ static struct st_off off;
 static void setup(void)
 {
 	x.cfg = &cfg;
+	plain_init(&x.pl, cfg.ifname, false, false, false);
 	x.vnet = true;
 	x.tun_f = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
 	x.tun = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -41,7 +44,8 @@ static void wire(const uint8_t *p, size_t size, bool tap)
 
 	cfg.tap = tap;
 	x.vnet = !tap;		/* as st_setup: vnet headers on tun only */
-	x.limit = 65535;
+	x.pl.tap = tap;
+	x.pl.limit = 65535;
 	while (o + 2 <= size) {
 		size_t n = (size_t)p[o] << 8 | p[o + 1];
 
@@ -67,29 +71,35 @@ static void device(const uint8_t *p, size_t size)
 	struct iovec out[ST_MAX_SEGS];
 	enum gso_reason why;
 	size_t limit, seg_max, max_out;
+	struct tun_split_area a = { .slots = off.slots, .bytes = ST_SEG_BYTES };
 	int k;
 
-	if (size < 5)
+	if (size < 7)
 		return;
 	limit = 68 + ((size_t)p[0] << 8 | p[1]) % (65535 - 68 + 1);
 	seg_max = p[2] == 0xff ? SIZE_MAX : 40 + (size_t)p[2] * 8;
 	max_out = 1 + p[3] % ST_MAX_SEGS;
-	p += 4;
-	size -= 4;
+	a.headroom = (size_t)(p[4] & 15) * 8;
+	a.tailroom = (size_t)(p[4] >> 4) * 8;
+	a.used = (size_t)p[5] * 1024;
+	p += 6;
+	size -= 6;
 	if (size > ST_READ_BUF)
 		size = ST_READ_BUF;
 	memcpy(off.rbuf, p, size);
-	k = st_off_split(off.rbuf, size, limit, seg_max, off.slots, ST_SEG_BYTES, out, max_out, &why);
+	size_t used = a.used;
+	k = tun_split(off.rbuf, size, limit, seg_max, &a, out, max_out, &why);
 	if (k < 0) {
 		if (why == GSO_OK || !gso_reason_name(why))
 			abort();
 		return;
 	}
-	if ((size_t)k > max_out)
+	if ((size_t)k > max_out || a.used > ST_SEG_BYTES)
 		abort();
 	for (int i = 0; i < k; i++) {
 		const uint8_t *b = out[i].iov_base;
-		bool in_slots = b >= off.slots && b + out[i].iov_len <= off.slots + ST_SEG_BYTES;
+		bool in_slots = b >= off.slots + used + a.headroom &&
+				b + out[i].iov_len + a.tailroom <= off.slots + a.used;
 		bool in_frame = b >= off.rbuf && b + out[i].iov_len <= off.rbuf + size;
 
 		if (!in_slots && !in_frame)

@@ -92,7 +92,7 @@ int cmd_simpletun(int argc, char **argv)
 	struct cli_runas ra = { 0 };
 	uint64_t port;
 	struct st_ctx x;
-	struct st_counters zero = { 0 };
+	struct plain_counters zero = { 0 };
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
@@ -182,7 +182,7 @@ int cmd_simpletun(int argc, char **argv)
 	}
 	r = cfg.udp ? st_udp_run(&x) : st_tcp_run(&x);
 	/* A run that failed before anything moved (e.g. the port is taken) has nothing to count. */
-	if (r >= 0 || memcmp(&x.c, &zero, sizeof(zero)))
+	if (r >= 0 || memcmp(&x.pl.c, &zero, sizeof(zero)))
 		st_print_counters(&x);
 	st_teardown(&x);
 	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;

@@ -13,6 +13,8 @@
 
 #include "engine/gro.h"
 #include "engine/gso.h"
+#include "engine/proc_plain.h"
+#include "engine/tun_split.h"
 
 enum { ST_DEFAULT_PORT = 55555, ST_BATCH = 64, ST_BACKOFF_MIN_MS = 100, ST_BACKOFF_MAX_MS = 5000 };
 
@@ -28,32 +30,6 @@ struct st_config {
 	bool drop;             /* --user: once the device and sockets are open, become uid/gid */
 	uid_t uid;
 	gid_t gid;
-};
-
-/* Drop and close reasons, each with its own counter. */
-enum st_drop {
-	ST_DROP_NO_PEER,        /* tun packet while no peer is connected or known */
-	ST_DROP_QUEUE_FULL,     /* tun packet while the socket is backed up */
-	ST_DROP_BAD_PACKET,     /* frame/datagram that is not an IP packet (tun) or Ethernet frame (tap) */
-	ST_DROP_TUN_WRITE,      /* the kernel refused the packet */
-	ST_DROP_DGRAM_EMPTY,
-	ST_DROP_DGRAM_TOO_LONG,
-	ST_DROP_SEND_ERROR,
-	ST_DROP_BAD_OFFLOAD,    /* a device super-packet that could not be split (gso_* reason logged) */
-	ST_DROP_MAX
-};
-enum st_close {
-	ST_CLOSE_PEER,          /* orderly close or reset by the peer */
-	ST_CLOSE_ZERO_LENGTH,
-	ST_CLOSE_TOO_LONG,
-	ST_CLOSE_ERROR,         /* socket error */
-	ST_CLOSE_REPLACED,      /* a newer client took over */
-	ST_CLOSE_MAX
-};
-
-struct st_counters {
-	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes, connects;
-	unsigned long long drop[ST_DROP_MAX], close[ST_CLOSE_MAX];
 };
 
 enum st_tag { ST_TAG_TUN = 1, ST_TAG_SIG, ST_TAG_TIMER, ST_TAG_LISTEN, ST_TAG_SOCK };
@@ -84,8 +60,7 @@ struct st_ctx {
 	const struct st_config *cfg;
 	char ifname[IFNAMSIZ];
 	int tun, ep, sig, timer;
-	size_t limit;           /* largest packet accepted from the peer: MTU (+18 on tap) */
-	struct st_counters c;
+	struct plain pl;        /* simpletun's rules: peer, limit, counters */
 	bool stop;
 	bool existed;           /* the device was there before us: leave it as found */
 	bool vnet;              /* the device fd carries a virtio_net_hdr before each packet */
@@ -100,10 +75,6 @@ void st_teardown(struct st_ctx *x);
 /* With cfg->drop: become cfg->uid/gid with no capabilities at all (a device we created goes
  * with our fd, and nothing is bound again), once the run has its sockets. 0 or -errno. */
 int st_drop_privileges(const struct st_ctx *x);
-/* Re-read the MTU; true when the limit grew (the device MTU was raised). */
-bool st_refresh_limit(struct st_ctx *x);
-/* Sanity check of a packet about to be written to the device. */
-bool st_plausible(const struct st_ctx *x, const uint8_t *p, size_t n);
 /* Write one packet to the device, counting it or its drop. */
 void st_tun_write(struct st_ctx *x, const uint8_t *p, size_t n);
 /* Handle the signalfd; sets x->stop. */
@@ -114,16 +85,9 @@ int st_epoll_mod(struct st_ctx *x, int fd, uint32_t events, enum st_tag tag);
 void st_timer_arm(struct st_ctx *x, unsigned int ms);
 /* Resolve the server (client) or the bind address (server). 0 or -errno (logged). */
 int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out);
-const char *st_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* Large socket buffers, so bursts from the device are not dropped. */
 void st_sock_buffers(int fd);
 
-/* Split one device read (virtio_net_hdr + packet, n bytes) into packets of at most limit
- * bytes: a GSO super-packet into slots[0..slot_bytes), a plain one completed in place (its
- * NEEDS_CSUM checksum filled in). TCP segments are cut smaller where needed to stay within
- * seg_max too (SIZE_MAX: no such cap). Returns the count in out[0..max_out) or -EINVAL (*why). */
-int st_off_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, uint8_t *slots, size_t slot_bytes,
-		 struct iovec *out, size_t max_out, enum gso_reason *why);
 /* "tun vnet_hdr csum tso4 tso6 uso" or "tun plain (...)"; returns buf. */
 const char *st_off_str(bool vnet, unsigned int tun_f, bool no_offload, bool tap, char *buf, size_t len);
 /* TUNSETOFFLOAD with the most the kernel takes (csum, TSO4/6, USO4/6); the TUN_F_* set, 0 if none. */

@@ -1,7 +1,6 @@
 /* culvert simpletun: device, signals, timers, addresses and counters shared by TCP and UDP. */
 #include "engine/st.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,40 +15,6 @@
 #include "lib/log.h"
 #include "lib/netlink.h"
 #include "lib/tun.h"
-
-enum { ST_TAP_EXTRA = 14 + 4 };   /* Ethernet header and one VLAN tag on top of the MTU */
-
-static const char *const drop_names[ST_DROP_MAX] = {
-	[ST_DROP_NO_PEER] = "no_peer", [ST_DROP_QUEUE_FULL] = "queue_full",
-	[ST_DROP_BAD_PACKET] = "bad_packet", [ST_DROP_TUN_WRITE] = "tun_write",
-	[ST_DROP_DGRAM_EMPTY] = "dgram_empty", [ST_DROP_DGRAM_TOO_LONG] = "dgram_too_long",
-	[ST_DROP_SEND_ERROR] = "send_error", [ST_DROP_BAD_OFFLOAD] = "bad_offload",
-};
-static const char *const close_names[ST_CLOSE_MAX] = {
-	[ST_CLOSE_PEER] = "peer_closed", [ST_CLOSE_ZERO_LENGTH] = "zero_length",
-	[ST_CLOSE_TOO_LONG] = "frame_too_long", [ST_CLOSE_ERROR] = "socket_error",
-	[ST_CLOSE_REPLACED] = "replaced",
-};
-
-static size_t limit_for(const struct st_ctx *x)
-{
-	int mtu = nl_link_get_mtu(x->ifname);
-	size_t l;
-
-	if (mtu <= 0)
-		mtu = 1500;
-	l = (size_t)mtu + (x->cfg->tap ? ST_TAP_EXTRA : 0);
-	return l > 65535 ? 65535 : l;
-}
-
-bool st_refresh_limit(struct st_ctx *x)
-{
-	size_t l = limit_for(x);
-	bool grew = l > x->limit;
-
-	x->limit = l;
-	return grew;
-}
 
 int st_epoll_add(struct st_ctx *x, int fd, uint32_t events, enum st_tag tag)
 {
@@ -118,7 +83,7 @@ int st_setup(struct st_ctx *x, const struct st_config *cfg)
 	/* A device we created goes away with our fd; one that existed is only attached to. */
 	log_info("%s: %s %s device", x->ifname, existed ? "attached to existing" : "created non-persistent",
 		 cfg->tap ? "tap" : "tun");
-	x->limit = limit_for(x);
+	plain_init(&x->pl, x->ifname, cfg->server, cfg->tap, cfg->udp);
 	if (o.vnet_hdr) {
 		x->off = calloc(1, sizeof(*x->off));
 		if (x->off) {
@@ -193,49 +158,23 @@ void st_on_signal(struct st_ctx *x)
 	}
 }
 
-bool st_plausible(const struct st_ctx *x, const uint8_t *p, size_t n)
-{
-	if (x->cfg->tap)
-		return n >= 14;
-	if (n < 1)
-		return false;
-	switch (p[0] >> 4) {
-	case 4:
-		return n >= 20 && (size_t)(p[0] & 15) * 4 >= 20 && ((size_t)p[2] << 8 | p[3]) <= n &&
-		       ((size_t)p[2] << 8 | p[3]) >= (size_t)(p[0] & 15) * 4;
-	case 6:
-		return n >= 40 && 40 + ((size_t)p[4] << 8 | p[5]) <= n;
-	}
-	return false;
-}
-
 void st_print_counters(const struct st_ctx *x)
 {
-	char drops[512], closes[256];
-	size_t o = 0;
+	const struct st_off *f = x->off;
+	char off[128];
+	struct plain_tun_stats ts = {
+		.offloads = st_off_str(x->vnet, x->tun_f, x->cfg->no_offload, x->cfg->tap, off, sizeof(off)),
+		.udp_caps = x->udp_caps,
+	};
 
-	drops[0] = closes[0] = '\0';
-	for (int i = 0; i < ST_DROP_MAX; i++)
-		o += (size_t)snprintf(drops + o, sizeof(drops) - o, " %s=%llu", drop_names[i], x->c.drop[i]);
-	o = 0;
-	for (int i = 0; i < ST_CLOSE_MAX; i++)
-		o += (size_t)snprintf(closes + o, sizeof(closes) - o, " %s=%llu", close_names[i], x->c.close[i]);
-	log_info("%s: tun->net %llu frames %llu bytes, net->tun %llu frames %llu bytes, connections %llu",
-		 x->ifname, x->c.tx_frames, x->c.tx_bytes, x->c.rx_frames, x->c.rx_bytes, x->c.connects);
-	log_info("%s: drops:%s", x->ifname, drops);
-	{
-		char off[128];
-		const struct st_off *f = x->off;
-
-		st_off_str(x->vnet, x->tun_f, x->cfg->no_offload, x->cfg->tap, off, sizeof(off));
-		log_info("%s: offloads: %s%s%s; tso_split=%llu segs=%llu csum=%llu gro_merged=%llu gro_out=%llu",
-			 x->ifname, off, x->cfg->udp ? "; udp " : "", x->cfg->udp ? x->udp_caps : "",
-			 f ? f->tso_pkts : 0, f ? f->tso_segs : 0, f ? f->csum_done : 0,
-			 f ? (unsigned long long)f->gro.stats.merged : 0,
-			 f ? (unsigned long long)f->gro.stats.out_gso : 0);
+	if (f) {
+		ts.tso_pkts = f->tso_pkts;
+		ts.tso_segs = f->tso_segs;
+		ts.csum_done = f->csum_done;
+		ts.gro_merged = f->gro.stats.merged;
+		ts.gro_out = f->gro.stats.out_gso;
 	}
-	if (!x->cfg->udp)
-		log_info("%s: closes:%s", x->ifname, closes);
+	plain_print(&x->pl, &ts);
 }
 
 int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out)
@@ -254,24 +193,6 @@ int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out)
 		return -EHOSTUNREACH;
 	}
 	return 0;
-}
-
-const char *st_addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)sa;
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
-	} else {
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-	}
-	return buf;
 }
 
 void st_sock_buffers(int fd)

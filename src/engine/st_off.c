@@ -19,74 +19,6 @@
 #define TUN_F_USO6 0x40
 #endif
 
-/* IP + TCP header bytes of a TCP packet, 0 if it is not one that can be measured. */
-static size_t tcp_hdrs(const uint8_t *p, size_t len)
-{
-	size_t l4;
-
-	if (len < 40)
-		return 0;
-	if (p[0] >> 4 == 4) {
-		l4 = (size_t)(p[0] & 15) * 4;
-		if (p[9] != 6)
-			return 0;
-	} else if (p[0] >> 4 == 6) {
-		l4 = 40;
-		if (p[6] != 6)
-			return 0;
-	} else {
-		return 0;
-	}
-	if (l4 < 20 || l4 + 20 > len)
-		return 0;
-	return l4 + (size_t)(p[l4 + 12] >> 4) * 4;
-}
-
-int st_off_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, uint8_t *slots, size_t slot_bytes,
-		 struct iovec *out, size_t max_out, enum gso_reason *why)
-{
-	struct virtio_net_hdr vh;
-	uint8_t *pkt = frame + GSO_VNET_HDR_LEN;
-	size_t len, stride, nslots;
-
-	if (gso_hdr_get(frame, n, &vh) < 0 || n == GSO_VNET_HDR_LEN || max_out == 0 || limit == 0) {
-		*why = GSO_BAD_IP_HDR;
-		return -EINVAL;
-	}
-	len = n - GSO_VNET_HDR_LEN;
-	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
-		if (gso_finish_csum(&vh, pkt, len, why) < 0)
-			return -EINVAL;
-		out[0].iov_base = pkt;
-		out[0].iov_len = len;
-		return 1;
-	}
-	/* Slots are exactly the MTU: a segment the original peer could not take is refused here
-	 * (gso_slot_too_small) rather than sent. 64-byte stride keeps each slot aligned. */
-	stride = (limit + 63) & ~(size_t)63;
-	nslots = slot_bytes / stride;
-	if (nslots > max_out)
-		nslots = max_out;
-	if (nslots == 0) {
-		*why = GSO_TOO_MANY_SEGS;
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < nslots; i++) {
-		out[i].iov_base = slots + i * stride;
-		out[i].iov_len = limit;
-	}
-	/* Smaller TCP segments than the sender's MSS are still valid TCP, and keep each packet
-	 * within seg_max (the underlay path, for datagrams). UDP datagram sizes are the
-	 * application's and stay as they are. */
-	if (vh.gso_type != VIRTIO_NET_HDR_GSO_UDP_L4 && seg_max < limit) {
-		size_t h = tcp_hdrs(pkt, len);
-
-		if (h && seg_max > h + 64 && vh.gso_size > seg_max - h)
-			vh.gso_size = (uint16_t)(seg_max - h);
-	}
-	return gso_split(&vh, pkt, len, out, nslots, why);
-}
-
 const char *st_off_str(bool vnet, unsigned int tun_f, bool no_offload, bool tap, char *buf, size_t len)
 {
 	if (!vnet) {
@@ -117,6 +49,8 @@ unsigned int st_off_probe(int fd)
 int st_tun_read(struct st_ctx *x, struct iovec *out, size_t max, size_t seg_max)
 {
 	struct st_off *o = x->off;
+	/* the segments of one read are sent before the next read reuses the slots */
+	struct tun_split_area area = { .slots = o->slots, .bytes = ST_SEG_BYTES };
 	enum gso_reason why;
 	ssize_t r;
 	int k;
@@ -130,11 +64,13 @@ int st_tun_read(struct st_ctx *x, struct iovec *out, size_t max, size_t seg_max)
 		return -errno;
 	if (r == 0)
 		return -EAGAIN;
-	k = st_off_split(o->rbuf, (size_t)r, x->limit, seg_max, o->slots, ST_SEG_BYTES, out, max, &why);
-	if (k == -EINVAL && why == GSO_SLOT_TOO_SMALL && st_refresh_limit(x))
-		k = st_off_split(o->rbuf, (size_t)r, x->limit, seg_max, o->slots, ST_SEG_BYTES, out, max, &why);
+	k = tun_split(o->rbuf, (size_t)r, x->pl.limit, seg_max, &area, out, max, &why);
+	if (k == -EINVAL && why == GSO_SLOT_TOO_SMALL && plain_refresh_limit(&x->pl)) {
+		area.used = 0;
+		k = tun_split(o->rbuf, (size_t)r, x->pl.limit, seg_max, &area, out, max, &why);
+	}
 	if (k < 0) {
-		x->c.drop[ST_DROP_BAD_OFFLOAD]++;
+		x->pl.c.drop[PLAIN_DROP_BAD_OFFLOAD]++;
 		log_ratelimited(LOG_LVL_WARN, "%s: dropped a %zd-byte packet from the device (%s, bad_offload)",
 				x->ifname, r - (ssize_t)GSO_VNET_HDR_LEN, gso_reason_name(why));
 		return 0;
@@ -156,12 +92,12 @@ static bool write_one(struct st_ctx *x, const struct iovec *iov, int n, size_t l
 		w = writev(x->tun, iov, n);
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
-		x->c.drop[ST_DROP_TUN_WRITE]++;
+		x->pl.c.drop[PLAIN_DROP_TUN_WRITE]++;
 		log_ratelimited(LOG_LVL_WARN, "%s: device refused a %zu-byte packet: %s (tun_write)",
 				x->ifname, len, strerror(errno));
 		return false;
 	}
-	log_debug("NET2TAP %llu: Written %zu bytes to the tap interface", x->c.rx_frames, len);
+	log_debug("NET2TAP %llu: Written %zu bytes to the tap interface", x->pl.c.rx_frames, len);
 	return true;
 }
 
@@ -186,12 +122,8 @@ void st_tun_queue(struct st_ctx *x, const uint8_t *p, size_t n)
 		st_tun_write(x, p, n);
 		return;
 	}
-	if (!st_plausible(x, p, n)) {
-		x->c.drop[ST_DROP_BAD_PACKET]++;
-		log_ratelimited(LOG_LVL_WARN, "%s: dropped a %zu-byte packet from the peer that is not an IPv4/IPv6 packet (bad_packet)",
-				x->ifname, n);
+	if (!plain_check_write(&x->pl, p, n))
 		return;
-	}
 	if (n > GRO_MAX_LEN)
 		return;
 	/* The IP header lands 16-byte aligned after a 64-byte lead: the virtio header fits
@@ -199,8 +131,8 @@ void st_tun_queue(struct st_ctx *x, const uint8_t *p, size_t n)
 	uint8_t *b = o->gbufs + o->gn * ST_GRO_STRIDE + 64;
 	memcpy(b, p, n);
 	o->gp[o->gn++] = (struct gro_pkt){ .data = b, .len = n, .cap = GRO_MAX_LEN };
-	x->c.rx_frames++;
-	x->c.rx_bytes += n;
+	x->pl.c.rx_frames++;
+	x->pl.c.rx_bytes += n;
 	if (o->gn == GRO_MAX_BATCH)
 		st_tun_flush(x);
 }
@@ -210,14 +142,10 @@ void st_tun_write(struct st_ctx *x, const uint8_t *p, size_t n)
 	static const uint8_t zero[GSO_VNET_HDR_LEN];
 	struct iovec iov[2] = { { (void *)zero, sizeof(zero) }, { (void *)p, n } };
 
-	if (!st_plausible(x, p, n)) {
-		x->c.drop[ST_DROP_BAD_PACKET]++;
-		log_ratelimited(LOG_LVL_WARN, "%s: dropped a %zu-byte packet from the peer that is not %s (bad_packet)",
-				x->ifname, n, x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
+	if (!plain_check_write(&x->pl, p, n))
 		return;
-	}
 	if (x->vnet ? write_one(x, iov, 2, n) : write_one(x, iov + 1, 1, n)) {
-		x->c.rx_frames++;
-		x->c.rx_bytes += n;
+		x->pl.c.rx_frames++;
+		x->pl.c.rx_bytes += n;
 	}
 }

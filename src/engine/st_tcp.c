@@ -56,7 +56,7 @@ static size_t txq_room(const struct st_tcp *t)
 	return t->txq.cap - framing_txq_pending(&t->txq);
 }
 
-static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...)
+static void conn_close(struct st_tcp *t, enum plain_close why, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 static void schedule_reconnect(struct st_tcp *t)
@@ -68,7 +68,7 @@ static void schedule_reconnect(struct st_tcp *t)
 	t->backoff_ms = t->backoff_ms * 2 > ST_BACKOFF_MAX_MS ? ST_BACKOFF_MAX_MS : t->backoff_ms * 2;
 }
 
-static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...)
+static void conn_close(struct st_tcp *t, enum plain_close why, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -78,10 +78,10 @@ static void conn_close(struct st_tcp *t, enum st_close why, const char *fmt, ...
 	va_end(ap);
 	if (t->fd >= 0) {
 		/* One rate limit per reason, so a flood of one kind does not hide another. */
-		static struct log_ratelimit rl[ST_CLOSE_MAX];
+		static struct log_ratelimit rl[PLAIN_CLOSE_MAX];
 		log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", t->peer, msg);
 		close(t->fd);
-		t->x->c.close[why]++;
+		t->x->pl.c.close[why]++;
 	}
 	t->fd = -1;
 	t->connecting = t->out_armed = false;
@@ -109,11 +109,11 @@ static void flush(struct st_tcp *t)
 		return;
 	}
 	if (n < 0) {
-		conn_close(t, ST_CLOSE_ERROR, "send: %s", strerror((int)-n));
+		conn_close(t, PLAIN_CLOSE_ERROR, "send: %s", strerror((int)-n));
 		return;
 	}
 	if (n > 0)
-		log_debug("TAP2NET %llu: Written %zd bytes to the network", t->x->c.tx_frames, n);
+		log_debug("TAP2NET %llu: Written %zd bytes to the network", t->x->pl.c.tx_frames, n);
 	set_out(t, framing_txq_pending(&t->txq) > 0);
 	if (t->tun_paused && txq_room(t) >= t->txq.cap / 2)
 		tun_pause(t, false);
@@ -137,7 +137,7 @@ static void conn_ready(struct st_tcp *t)
 	t->connecting = false;
 	t->out_armed = false;
 	t->backoff_ms = ST_BACKOFF_MIN_MS;
-	t->x->c.connects++;
+	t->x->pl.c.connects++;
 	st_epoll_mod(t->x, t->fd, EPOLLIN | EPOLLRDHUP, ST_TAG_SOCK);
 }
 
@@ -168,12 +168,12 @@ static void on_tun(struct st_tcp *t)
 			}
 			for (int j = 0; j < k; j++) {
 				if (!up || framing_txq_append(&t->txq, t->segs[j].iov_base, t->segs[j].iov_len) < 0) {
-					x->c.drop[up ? ST_DROP_QUEUE_FULL : ST_DROP_NO_PEER]++;
+					x->pl.c.drop[up ? PLAIN_DROP_QUEUE_FULL : PLAIN_DROP_NO_PEER]++;
 					continue;
 				}
-				x->c.tx_frames++;
-				x->c.tx_bytes += t->segs[j].iov_len;
-				log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", x->c.tx_frames,
+				x->pl.c.tx_frames++;
+				x->pl.c.tx_bytes += t->segs[j].iov_len;
+				log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", x->pl.c.tx_frames,
 					  t->segs[j].iov_len);
 				queued = true;
 			}
@@ -189,13 +189,13 @@ static void on_tun(struct st_tcp *t)
 		if (n == 0)
 			break;
 		if (!p) {
-			x->c.drop[up ? ST_DROP_QUEUE_FULL : ST_DROP_NO_PEER]++;
+			x->pl.c.drop[up ? PLAIN_DROP_QUEUE_FULL : PLAIN_DROP_NO_PEER]++;
 			continue;
 		}
 		framing_txq_commit(&t->txq, (size_t)n);
-		x->c.tx_frames++;
-		x->c.tx_bytes += (size_t)n;
-		log_debug("TAP2NET %llu: Read %zd bytes from the tap interface", x->c.tx_frames, n);
+		x->pl.c.tx_frames++;
+		x->pl.c.tx_bytes += (size_t)n;
+		log_debug("TAP2NET %llu: Read %zd bytes from the tap interface", x->pl.c.tx_frames, n);
 		queued = true;
 	}
 	if (queued && !t->out_armed)
@@ -214,35 +214,35 @@ static void sock_read(struct st_tcp *t)
 		int r;
 
 		if (n == 0) {
-			conn_close(t, ST_CLOSE_PEER, "the peer closed the connection");
+			conn_close(t, PLAIN_CLOSE_PEER, "the peer closed the connection");
 			return;
 		}
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
-			conn_close(t, errno == ECONNRESET ? ST_CLOSE_PEER : ST_CLOSE_ERROR, "recv: %s", strerror(errno));
+			conn_close(t, errno == ECONNRESET ? PLAIN_CLOSE_PEER : PLAIN_CLOSE_ERROR, "recv: %s", strerror(errno));
 			return;
 		}
 		framing_rx_commit(&t->rx, (size_t)n);
 		for (;;) {
 			r = framing_rx_next(&t->rx, &f, &len);
 			if (r == 1) {
-				log_debug("NET2TAP %llu: Read %zu bytes from the network", x->c.rx_frames + 1, len);
+				log_debug("NET2TAP %llu: Read %zu bytes from the network", x->pl.c.rx_frames + 1, len);
 				st_tun_queue(x, f, len);
 				continue;
 			}
 			if (r == 0)
 				break;
 			/* The MTU may have been raised since we looked: check before blaming the peer. */
-			if (t->rx.err == FRAMING_TOO_LONG && st_refresh_limit(x) && t->rx.bad_len <= x->limit &&
-			    framing_rx_set_limit(&t->rx, x->limit) == 0) {
+			if (t->rx.err == FRAMING_TOO_LONG && plain_refresh_limit(&x->pl) && t->rx.bad_len <= x->pl.limit &&
+			    framing_rx_set_limit(&t->rx, x->pl.limit) == 0) {
 				t->rx.err = FRAMING_OK;
 				continue;
 			}
 			if (t->rx.err == FRAMING_ZERO_LENGTH)
-				conn_close(t, ST_CLOSE_ZERO_LENGTH, "frame length 0 (zero_length)");
+				conn_close(t, PLAIN_CLOSE_ZERO_LENGTH, "frame length 0 (zero_length)");
 			else
-				conn_close(t, ST_CLOSE_TOO_LONG, "frame length %zu exceeds the limit %zu of %s (frame_too_long)",
+				conn_close(t, PLAIN_CLOSE_TOO_LONG, "frame length %zu exceeds the limit %zu of %s (frame_too_long)",
 					   t->rx.bad_len, t->rx.limit, x->ifname);
 			return;
 		}
@@ -297,7 +297,7 @@ static void client_connect(struct st_tcp *t)
 		t->ai_next = t->ai;
 	a = t->ai_next;
 	t->ai_next = a->ai_next;
-	st_addr_str(a->ai_addr, t->peer, sizeof(t->peer));
+	plain_addr_str(a->ai_addr, t->peer, sizeof(t->peer));
 	t->fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (t->fd < 0) {
 		log_ratelimited(LOG_LVL_WARN, "socket: %s", strerror(errno));
@@ -340,9 +340,9 @@ static void on_accept(struct st_tcp *t)
 
 	if (fd < 0)
 		return;
-	st_addr_str((struct sockaddr *)&ss, who, sizeof(who));
+	plain_addr_str((struct sockaddr *)&ss, who, sizeof(who));
 	if (t->fd >= 0)
-		conn_close(t, ST_CLOSE_REPLACED, "replaced by a new client from %s", who);
+		conn_close(t, PLAIN_CLOSE_REPLACED, "replaced by a new client from %s", who);
 	t->fd = fd;
 	memcpy(t->peer, who, sizeof(who));
 	log_info("client connected from %s", who);
@@ -373,7 +373,7 @@ static int server_listen(struct st_tcp *t)
 		if (bind(t->lfd, a->ai_addr, a->ai_addrlen) == 0 && listen(t->lfd, 8) == 0)
 			break;
 		r = -errno;
-		st_addr_str(a->ai_addr, where, sizeof(where));
+		plain_addr_str(a->ai_addr, where, sizeof(where));
 		log_debug("cannot listen on %s: %s", where, strerror(-r));
 		close(t->lfd);
 		t->lfd = -1;
@@ -389,7 +389,7 @@ static int server_listen(struct st_tcp *t)
 		return r;
 	}
 	if (t->lfd >= 0)
-		log_info("listening on %s (TCP)", st_addr_str(a->ai_addr, where, sizeof(where)));
+		log_info("listening on %s (TCP)", plain_addr_str(a->ai_addr, where, sizeof(where)));
 	freeaddrinfo(ai);
 	if (t->lfd < 0)
 		return r;
@@ -408,7 +408,7 @@ int st_tcp_run(struct st_ctx *x)
 	t->x = x;
 	t->lfd = t->fd = -1;
 	t->backoff_ms = ST_BACKOFF_MIN_MS;
-	if (framing_rx_init(&t->rx, x->limit, ST_RXBUF_BYTES) < 0 || framing_txq_init(&t->txq, ST_TXQ_BYTES) < 0) {
+	if (framing_rx_init(&t->rx, x->pl.limit, ST_RXBUF_BYTES) < 0 || framing_txq_init(&t->txq, ST_TXQ_BYTES) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}

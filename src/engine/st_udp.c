@@ -28,8 +28,6 @@ enum {
 struct st_udp {
 	struct st_ctx *x;
 	int fd;
-	bool have_peer;
-	union udpio_addr peer;           /* server: learned client; client: the server */
 	struct udpio uio;
 	size_t gso_below;                /* segments this long or longer went out one by one */
 	size_t seg_max;                  /* TCP segments cut to this: the path's MTU less IP+UDP */
@@ -58,11 +56,10 @@ static size_t path_payload(const union udpio_addr *peer)
 	return mtu >= 576 ? (size_t)mtu - over : SIZE_MAX;
 }
 
-static void set_peer(struct st_udp *u, const union udpio_addr *a)
+/* The peer is known or changed: measure its path. */
+static void set_peer(struct st_udp *u)
 {
-	u->peer = *a;
-	u->have_peer = true;
-	u->seg_max = path_payload(a);
+	u->seg_max = path_payload(&u->x->pl.peer);
 	if (u->seg_max != SIZE_MAX)
 		log_debug("TCP segments to the peer cut to at most %zu bytes (path MTU)", u->seg_max);
 }
@@ -108,26 +105,26 @@ static void send_all(struct st_udp *u, size_t n, size_t maxlen)
 
 			if (poll(&pf, 1, ST_UDP_FULL_WAIT_MS) > 0)
 				continue;
-			x->c.drop[ST_DROP_QUEUE_FULL] += n;
+			x->pl.c.drop[PLAIN_DROP_QUEUE_FULL] += n;
 			log_ratelimited(LOG_LVL_WARN, "send: socket buffer full, dropped %zu packets (queue_full)", n);
 			return;
 		}
 		if (r < 0) {
-			x->c.drop[ST_DROP_SEND_ERROR] += n;
+			x->pl.c.drop[PLAIN_DROP_SEND_ERROR] += n;
 			if (r != -ECONNREFUSED)
 				log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(-r));
 			return;
 		}
 		for (int i = 0; i < r; i++) {
-			x->c.tx_frames++;
-			x->c.tx_bytes += u->pkts[i].len;
-			log_debug("TAP2NET %llu: Written %zu bytes to the network", x->c.tx_frames, u->pkts[i].len);
+			x->pl.c.tx_frames++;
+			x->pl.c.tx_bytes += u->pkts[i].len;
+			log_debug("TAP2NET %llu: Written %zu bytes to the network", x->pl.c.tx_frames, u->pkts[i].len);
 		}
 		if (u->uio.stats.tx_dropped != dropped) {
 			uint64_t d = u->uio.stats.tx_dropped - dropped;
 
-			x->c.drop[ST_DROP_SEND_ERROR] += d;
-			x->c.tx_frames -= d;
+			x->pl.c.drop[PLAIN_DROP_SEND_ERROR] += d;
+			x->pl.c.tx_frames -= d;
 			if (u->uio.last_err != ECONNREFUSED)
 				log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(u->uio.last_err));
 		}
@@ -137,10 +134,10 @@ static void send_all(struct st_udp *u, size_t n, size_t maxlen)
 
 static void add_pkt(struct st_udp *u, size_t *n, size_t *maxlen, uint8_t *p, size_t len)
 {
-	log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", u->x->c.tx_frames + *n + 1, len);
+	log_debug("TAP2NET %llu: Read %zu bytes from the tap interface", u->x->pl.c.tx_frames + *n + 1, len);
 	u->pkts[*n].buf = p;
 	u->pkts[*n].len = len;
-	u->pkts[*n].addr = u->peer;
+	u->pkts[*n].addr = u->x->pl.peer;
 	if (len > *maxlen)
 		*maxlen = len;
 	(*n)++;
@@ -167,8 +164,8 @@ static bool on_tun(struct st_udp *u)
 				more = false;
 				break;
 			}
-			if (!u->have_peer) {
-				x->c.drop[ST_DROP_NO_PEER] += (unsigned int)k;
+			if (!x->pl.have_peer) {
+				x->pl.c.drop[PLAIN_DROP_NO_PEER] += (unsigned int)k;
 				continue;
 			}
 			if (k == 1) {
@@ -196,8 +193,8 @@ static bool on_tun(struct st_udp *u)
 			more = false;
 			break;
 		}
-		if (!u->have_peer) {
-			x->c.drop[ST_DROP_NO_PEER]++;
+		if (!x->pl.have_peer) {
+			x->pl.c.drop[PLAIN_DROP_NO_PEER]++;
 			continue;
 		}
 		add_pkt(u, &n, &maxlen, p, (size_t)r);
@@ -211,7 +208,6 @@ static bool on_tun(struct st_udp *u)
 static bool on_sock(struct st_udp *u)
 {
 	struct st_ctx *x = u->x;
-	char who[64];
 	int n = udpio_recv(&u->uio, u->rx_ptrs, ST_UDP_BUF, ST_UDP_BATCH, u->pkts, ST_UDP_PKTS);
 
 	if (n < 0) {
@@ -221,37 +217,13 @@ static bool on_sock(struct st_udp *u)
 		return n != -EAGAIN;
 	}
 	for (int i = 0; i < n; i++) {
-		const uint8_t *p = u->pkts[i].buf;
-		size_t len = u->pkts[i].len;
-		const union udpio_addr *from = &u->pkts[i].addr;
+		bool learned;
 
-		if (len == 0) {
-			x->c.drop[ST_DROP_DGRAM_EMPTY]++;
-			log_ratelimited(LOG_LVL_WARN, "dropped an empty datagram from %s (dgram_empty)",
-					st_addr_str(&from->sa, who, sizeof(who)));
+		if (!plain_dgram_in(&x->pl, u->pkts[i].buf, u->pkts[i].len, &u->pkts[i].addr, &learned))
 			continue;
-		}
-		if (len > x->limit && (!st_refresh_limit(x) || len > x->limit)) {
-			x->c.drop[ST_DROP_DGRAM_TOO_LONG]++;
-			log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s: limit %zu (dgram_too_long)",
-					len, st_addr_str(&from->sa, who, sizeof(who)), x->limit);
-			continue;
-		}
-		if (!st_plausible(x, p, len)) {
-			x->c.drop[ST_DROP_BAD_PACKET]++;
-			log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s that is not %s (bad_packet)",
-					len, st_addr_str(&from->sa, who, sizeof(who)),
-					x->cfg->tap ? "an Ethernet frame" : "an IPv4/IPv6 packet");
-			continue;
-		}
-		if (x->cfg->server && (!u->have_peer || !udpio_addr_equal(&u->peer, from))) {
-			log_info("%s client %s", u->have_peer ? "following" : "learned",
-				 st_addr_str(&from->sa, who, sizeof(who)));
-			set_peer(u, from);
-			x->c.connects++;
-		}
-		log_debug("NET2TAP %llu: Read %zu bytes from the network", x->c.rx_frames + 1, len);
-		st_tun_queue(x, p, len);
+		if (learned)
+			set_peer(u);
+		st_tun_queue(x, u->pkts[i].buf, u->pkts[i].len);
 	}
 	st_tun_flush(x);
 	return n > 0;
@@ -274,7 +246,7 @@ static int udp_open(struct st_udp *u)
 			r = -errno;
 			continue;
 		}
-		st_addr_str(a->ai_addr, where, sizeof(where));
+		plain_addr_str(a->ai_addr, where, sizeof(where));
 		if (cfg->server) {
 			setsockopt(u->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 			if (a->ai_family == AF_INET6)
@@ -286,7 +258,8 @@ static int udp_open(struct st_udp *u)
 
 			memset(&pa, 0, sizeof(pa));
 			memcpy(&pa, a->ai_addr, a->ai_addrlen < sizeof(pa) ? a->ai_addrlen : sizeof(pa));
-			set_peer(u, &pa);
+			plain_set_peer(&u->x->pl, &pa);
+			set_peer(u);
 			break;
 		}
 		r = -errno;

@@ -1,0 +1,78 @@
+/* The plaintext processor (culvert simpletun): packets cross between the device and one peer
+ * as they are, in simpletun's wire format. It holds simpletun's rules, whichever transport
+ * carries them: who the peer is (the client's server; the server's learned, then latest,
+ * client), what may be written to the device, and the named drop and close reasons with their
+ * counters, printed at exit. */
+#ifndef CULVERT_ENGINE_PROC_PLAIN_H
+#define CULVERT_ENGINE_PROC_PLAIN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <net/if.h>
+
+#include "engine/udpio.h"
+
+/* Drop and close reasons, each with its own counter. */
+enum plain_drop {
+	PLAIN_DROP_NO_PEER,       /* tun packet while no peer is connected or known */
+	PLAIN_DROP_QUEUE_FULL,    /* tun packet while the socket is backed up */
+	PLAIN_DROP_BAD_PACKET,    /* frame/datagram that is not an IP packet (tun) or Ethernet frame (tap) */
+	PLAIN_DROP_TUN_WRITE,     /* the kernel refused the packet */
+	PLAIN_DROP_DGRAM_EMPTY,
+	PLAIN_DROP_DGRAM_TOO_LONG,
+	PLAIN_DROP_SEND_ERROR,
+	PLAIN_DROP_BAD_OFFLOAD,   /* a device super-packet that could not be split (gso_* reason logged) */
+	PLAIN_DROP_MAX
+};
+enum plain_close {
+	PLAIN_CLOSE_PEER,         /* orderly close or reset by the peer */
+	PLAIN_CLOSE_ZERO_LENGTH,
+	PLAIN_CLOSE_TOO_LONG,
+	PLAIN_CLOSE_ERROR,        /* socket error */
+	PLAIN_CLOSE_REPLACED,     /* a newer client took over */
+	PLAIN_CLOSE_MAX
+};
+
+struct plain_counters {
+	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes, connects;
+	unsigned long long drop[PLAIN_DROP_MAX], close[PLAIN_CLOSE_MAX];
+};
+
+struct plain {
+	char ifname[IFNAMSIZ];
+	bool server, tap, udp;
+	size_t limit;             /* largest packet accepted from the peer: MTU (+18 on tap) */
+	bool have_peer;           /* datagrams: the peer's address is known */
+	union udpio_addr peer;
+	struct plain_counters c;
+};
+
+/* What the device side did, for the offload line of plain_print. */
+struct plain_tun_stats {
+	const char *offloads;     /* st_off_str's words */
+	const char *udp_caps;     /* datagram mode: what the socket does */
+	unsigned long long tso_pkts, tso_segs, csum_done, gro_merged, gro_out;
+};
+
+void plain_init(struct plain *pl, const char *ifname, bool server, bool tap, bool udp);
+/* Re-read the MTU; true when the limit grew (the device MTU was raised). */
+bool plain_refresh_limit(struct plain *pl);
+/* Sanity check of a packet about to be written to the device. */
+bool plain_plausible(const struct plain *pl, const uint8_t *p, size_t n);
+/* plain_plausible, counting and logging a packet that is not (bad_packet). */
+bool plain_check_write(struct plain *pl, const uint8_t *p, size_t n);
+/* A datagram from the network: true when it is to be written to the device. Counts and logs
+ * what is dropped (dgram_empty, dgram_too_long, bad_packet); on the server a valid datagram
+ * from a new address makes its sender the peer (*learned set). */
+bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union udpio_addr *from,
+		    bool *learned);
+/* The client's server (datagram mode). */
+void plain_set_peer(struct plain *pl, const union udpio_addr *a);
+/* One connection closed for why (counted; the caller logs). */
+static inline void plain_closed(struct plain *pl, enum plain_close why) { pl->c.close[why]++; }
+const char *plain_close_name(enum plain_close why);
+const char *plain_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* The exit lines: traffic, drops, offloads, and (streams) closes. */
+void plain_print(const struct plain *pl, const struct plain_tun_stats *ts);
+
+#endif
