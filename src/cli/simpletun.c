@@ -176,11 +176,13 @@ int cmd_simpletun(int argc, char **argv)
 	if (!name_resolves(&cfg))
 		return CLI_EXIT_FAIL;
 
+	if (cfg.udp)
+		return st_loop_run(&cfg) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 	if (st_setup(&x, &cfg) < 0) {
 		st_teardown(&x);
 		return CLI_EXIT_FAIL;
 	}
-	r = cfg.udp ? st_udp_run(&x) : st_tcp_run(&x);
+	r = st_tcp_run(&x);
 	/* A run that failed before anything moved (e.g. the port is taken) has nothing to count. */
 	if (r >= 0 || memcmp(&x.pl.c, &zero, sizeof(zero)))
 		st_print_counters(&x);

@@ -172,7 +172,7 @@ static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id
 		if (!w->gro_bufs)
 			return -ENOMEM;
 		gro_init(&w->gro);
-		w->gro.trust_l4_csum = true;
+		w->gro.trust_l4_csum = !l->o.untrusted;
 		w->gro.scratch = w->gro_bufs;
 		w->gro.scratch_n = LOOP_GRO_SCRATCH;
 	}
@@ -251,6 +251,11 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->proc = *proc;
 	l->xp = xports[t];
 	l->o.no_offload = opts && opts->no_offload;
+	l->o.untrusted = opts && opts->untrusted;
+	l->o.v6only = opts && opts->v6only;
+	if (opts && opts->bind_addr)
+		memcpy(&l->o.bind_addr, opts->bind_addr,
+		       opts->bind_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	l->o.transport = t;
 	l->o.on_hup = opts ? opts->on_hup : NULL;
 	l->o.hup_arg = opts ? opts->hup_arg : NULL;
@@ -260,7 +265,9 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->sig = (struct loop_src){ NULL, -1, false };
 	l->vnet = !l->o.no_offload && loop_tun_has_vnet_hdr(tun_fds[0]);
 	/* the device's offloads are shared by its queues: set once */
-	l->tso = l->vnet && loop_tun_offloads(tun_fds[0]);
+	l->tun_f = l->vnet ? loop_tun_offloads(tun_fds[0]) : 0;
+	l->tso = l->tun_f != 0;
+	l->seg_max = SIZE_MAX;
 	tun_name(tun_fds[0], l->ifname, sizeof(l->ifname));
 	l->ioctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct sockaddr;
+
 struct wg_device;
 struct wg_loop;
 struct loop_proc;
@@ -24,7 +26,22 @@ struct wg_loop_opts {
 	enum loop_transport transport;
 	void (*on_hup)(void *arg);	/* SIGHUP (culvert up's reload); NULL: ignored */
 	void *hup_arg;
+	/* The UDP transport binds this address (its port is the processor's) instead of [::] or
+	 * 0.0.0.0; AF_INET6 with v6only takes no IPv4. NULL: any. */
+	const struct sockaddr *bind_addr;
+	bool v6only;
+	/* What is written to the tun was not authenticated: GRO checks TCP checksums rather than
+	 * leaving them to the kernel unverified. */
+	bool untrusted;
 };
+
+/* What the tun side did, for a processor's exit lines. */
+struct loop_tun_stats {
+	bool vnet;		/* virtio_net_hdr on the device */
+	unsigned int tun_f;	/* the TUN_F_* offloads it took */
+	unsigned long long tso_pkts, tso_segs, csum_done, gro_merged, gro_out;
+};
+void loop_tun_stats(const struct wg_loop *l, struct loop_tun_stats *st);
 
 /* "udp", "tcp", "icmp"; and back (false for an unknown name). */
 const char *loop_transport_name(enum loop_transport t);

@@ -80,12 +80,15 @@ struct loop_worker {
 	uint8_t *gro_bufs;	/* LOOP_GRO_SCRATCH buffers of GRO_SCRATCH_SIZE */
 	struct gro_pkt gpkts[GRO_MAX_BATCH];
 	struct iovec gout[GRO_MAX_BATCH];
+	unsigned long long tso_pkts, tso_segs, csum_done;	/* splits, their segments, checksums done */
 };
 
 struct wg_loop {
 	struct loop_proc proc;
 	struct loop_opts_copy {
 		bool no_offload;
+		bool untrusted, v6only;
+		union udpio_addr bind_addr;	/* family 0: any */
 		enum loop_transport transport;
 		void (*on_hup)(void *arg);
 		void *hup_arg;
@@ -98,6 +101,8 @@ struct wg_loop {
 	char ifname[16];	/* the tun's, as the kernel names it */
 	bool vnet;		/* the tun fds carry a virtio_net_hdr before each packet */
 	bool tso;		/* ... and the device takes TSO: writes may be merged (GRO) */
+	unsigned int tun_f;	/* the TUN_F_* offloads it took */
+	size_t seg_max;		/* TCP segments of a split cut to this (atomic; the processor's) */
 	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
@@ -144,7 +149,7 @@ void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
 
 /* loop_tun.c */
 bool loop_tun_has_vnet_hdr(int fd);
-bool loop_tun_offloads(int fd);
+unsigned int loop_tun_offloads(int fd);
 void loop_tun_event(struct loop_worker *w, struct loop_src *s, uint32_t events);
 /* "vnet_hdr tso csum", "vnet_hdr csum" or "plain", for status lines */
 const char *loop_tun_desc(const struct wg_loop *l);

@@ -9,6 +9,7 @@
 #include <linux/if_tun.h>
 
 #include "engine/loop_int.h"
+#include "engine/tun_split.h"
 #include "lib/log.h"
 #include "lib/tun.h"
 
@@ -66,16 +67,20 @@ int loop_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
 }
 
 /* One tun read into buf (packet at buf + WG_PKT_HEADROOM); with vnet headers a GSO
- * super-packet is split into the slot region from byte *used on, each segment given room for
- * its gso_size. Adds to w->pkts; returns 1 on a packet, 0 on EAGAIN, -1 on a fatal error. */
+ * super-packet is split (tun_split) into the slot region from byte *used on, each segment given
+ * room for its gso_size. Adds to w->pkts; returns 1 on a packet, 0 on EAGAIN, -1 on a fatal
+ * error. */
 static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, size_t *used)
 {
 	struct wg_loop *l = w->l;
 	uint8_t *pkt = buf + WG_PKT_HEADROOM;
 	size_t room = LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
-	struct virtio_net_hdr vh;
+	struct tun_split_area a = { .slots = w->slots, .bytes = LOOP_SLOT_BYTES, .used = *used,
+				    .headroom = WG_PKT_HEADROOM, .tailroom = WG_PKT_TAILROOM };
+	unsigned int max = LOOP_PKTS - *n < UDPIO_MAX_SEGS ? LOOP_PKTS - *n : UDPIO_MAX_SEGS;
 	enum gso_reason why;
 	ssize_t r;
+	int k;
 
 	do
 		r = l->vnet ? read(w->tun.fd, pkt - LOOP_VNET, room + LOOP_VNET) : read(w->tun.fd, pkt, room);
@@ -92,33 +97,8 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 		(*n)++;
 		return 1;
 	}
-	if (gso_hdr_get(pkt - LOOP_VNET, (size_t)r, &vh) < 0) {
-		loop_drop(l, WG_DROP_BAD_INNER_PACKET);
-		return 1;
-	}
-	r -= LOOP_VNET;
-	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
-		if (gso_finish_csum(&vh, pkt, (size_t)r, &why) < 0) {
-			loop_drop(l, WG_DROP_BAD_INNER_PACKET);
-			return 1;
-		}
-		w->pkts[*n] = (struct wg_pkt){ .data = pkt, .len = (uint32_t)r };
-		(*n)++;
-		return 1;
-	}
-	/* A segment is at most its headers and gso_size; the last one may be shorter. */
-	size_t seg = (size_t)vh.gso_size + LOOP_SEG_HDR_MAX;
-	size_t stride = (WG_PKT_HEADROOM + (seg < room ? seg : room) + WG_PKT_TAILROOM + 63) & ~(size_t)63;
-	unsigned int max = (unsigned int)((LOOP_SLOT_BYTES - *used) / stride);
-	if (max > UDPIO_MAX_SEGS)
-		max = UDPIO_MAX_SEGS;
-	if (max > LOOP_PKTS - *n)
-		max = LOOP_PKTS - *n;
-	for (unsigned int i = 0; i < max; i++) {
-		w->segs[i].iov_base = w->slots + *used + (size_t)i * stride + WG_PKT_HEADROOM;
-		w->segs[i].iov_len = stride - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
-	}
-	int k = gso_split(&vh, pkt, (size_t)r, w->segs, max, &why);
+	k = tun_split(pkt - LOOP_VNET, (size_t)r, room, __atomic_load_n(&l->seg_max, __ATOMIC_RELAXED), &a,
+		      w->segs, max, &why);
 	if (k < 0) {
 		static struct log_ratelimit rl;
 		loop_drop(l, why == GSO_TOO_MANY_SEGS || why == GSO_SLOT_TOO_SMALL ?
@@ -126,11 +106,17 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 		log_limited(&rl, LOG_LVL_DEBUG, "dropped a packet from the tun device (%s)", gso_reason_name(why));
 		return 1;
 	}
+	if (a.used != *used) {
+		w->tso_pkts++;
+		w->tso_segs += (unsigned int)k;
+	} else if (pkt[-LOOP_VNET] & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		w->csum_done++;
+	}
 	for (int i = 0; i < k; i++) {
 		w->pkts[*n] = (struct wg_pkt){ .data = w->segs[i].iov_base, .len = (uint32_t)w->segs[i].iov_len };
 		(*n)++;
 	}
-	*used += (size_t)k * stride;
+	*used = a.used;
 	return 1;
 }
 
@@ -183,17 +169,41 @@ bool loop_tun_has_vnet_hdr(int fd)
 	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
 }
 
-/* TSO and checksum offload let one read carry up to 64 KB of TCP; split here. */
-bool loop_tun_offloads(int fd)
+/* TSO and checksum offload let one read carry up to 64 KB of TCP; split here. The TUN_F_* set
+ * the device took (0: none, one packet per read and write). */
+unsigned int loop_tun_offloads(int fd)
 {
 	unsigned int base = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
 
 #if defined(TUN_F_USO4) && defined(TUN_F_USO6)
 	if (tun_set_offload(fd, base | TUN_F_USO4 | TUN_F_USO6) == 0)
-		return true;
+		return base | TUN_F_USO4 | TUN_F_USO6;
 #endif
 	if (tun_set_offload(fd, base) == 0)
-		return true;
+		return base;
 	log_debug("the tun device takes no offloads: one packet per read and write");
-	return false;
+	return 0;
+}
+
+void loop_tun_stats(const struct wg_loop *l, struct loop_tun_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->vnet = l->vnet;
+	st->tun_f = l->tun_f;
+	for (unsigned int i = 0; i < l->n_workers; i++) {
+		const struct loop_worker *w = &l->w[i];
+
+		st->tso_pkts += w->tso_pkts;
+		st->tso_segs += w->tso_segs;
+		st->csum_done += w->csum_done;
+		st->gro_merged += w->gro.stats.merged;
+		st->gro_out += w->gro.stats.out_gso;
+	}
+}
+
+void loop_set_seg_max(void *loop, size_t seg_max)
+{
+	struct wg_loop *l = loop;
+
+	__atomic_store_n(&l->seg_max, seg_max, __ATOMIC_RELAXED);
 }

@@ -12,6 +12,7 @@
 #ifndef CULVERT_ENGINE_PROC_H
 #define CULVERT_ENGINE_PROC_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "wg/device.h"
@@ -74,6 +75,9 @@ int loop_net_send(void *loop, struct wg_endpoint *ep, struct wg_pkt *pkts, unsig
 int loop_tun_write(void *loop, struct wg_pkt *pkts, unsigned int n);
 /* A message from ep passed authentication (TCP keeps such connections; see device.h). */
 void loop_authenticated(void *loop, const struct wg_endpoint *ep);
+/* Cut TCP segments of the tun's super-packets to at most seg_max bytes (the path to the peer;
+ * SIZE_MAX: as the sender made them). */
+void loop_set_seg_max(void *loop, size_t seg_max);
 /* The listen port or fwmark changed: wg_loop_bind. */
 int loop_rebind(void *loop);
 

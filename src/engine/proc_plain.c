@@ -2,11 +2,17 @@
 #include "engine/proc_plain.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 #include "lib/netlink.h"
+#include "engine/gro.h"
+#include "engine/loop.h"
 
 enum { PLAIN_TAP_EXTRA = 14 + 4 };   /* Ethernet header and one VLAN tag on top of the MTU */
 
@@ -88,10 +94,37 @@ bool plain_check_write(struct plain *pl, const uint8_t *p, size_t n)
 	return false;
 }
 
+/* The largest packet that reaches the peer in one unfragmented datagram. A fragmented
+ * datagram costs reassembly at the peer and cannot leave as a UDP_SEGMENT run. */
+static size_t path_payload(const union udpio_addr *peer)
+{
+	bool v6 = peer->sa.sa_family == AF_INET6;
+	socklen_t al = v6 ? sizeof(peer->in6) : sizeof(peer->in), l = sizeof(int);
+	size_t over = v6 ? 40 + 8 : 20 + 8;
+	int fd = socket(peer->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP), mtu = 0;
+
+	if (fd < 0)
+		return SIZE_MAX;
+	/* connect() on a datagram socket sends nothing: it only looks up the route. */
+	if (connect(fd, &peer->sa, al) == 0 &&
+	    getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &mtu, &l) < 0)
+		mtu = 0;
+	close(fd);
+	return mtu >= 576 ? (size_t)mtu - over : SIZE_MAX;
+}
+
 void plain_set_peer(struct plain *pl, const union udpio_addr *a)
 {
 	pl->peer = *a;
 	pl->have_peer = true;
+	if (pl->udp && pl->loop) {
+		size_t seg_max = path_payload(a);
+
+		/* TCP segments from the device's super-packets leave as datagrams that fit */
+		loop_set_seg_max(pl->loop, seg_max);
+		if (seg_max != SIZE_MAX)
+			log_debug("TCP segments to the peer cut to at most %zu bytes (path MTU)", seg_max);
+	}
 }
 
 bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union udpio_addr *from,
@@ -168,3 +201,188 @@ void plain_print(const struct plain *pl, const struct plain_tun_stats *ts)
 	if (!pl->udp)
 		log_info("%s: closes:%s", pl->ifname, closes);
 }
+
+/* ---- the loop's processor ---- */
+
+enum {
+	PLAIN_STAGE_BYTES = 1 << 20,
+	PLAIN_LEAD = 16,          /* before each staged packet: its virtio header, aligned */
+};
+
+static int op_attach(void *ctx, const struct loop_attach *a)
+{
+	struct plain *pl = ctx;
+	struct loop_tun_stats ts;
+
+	pl->loop = a->loop;
+	loop_tun_stats(a->loop, &ts);
+	/* Received datagrams may lie back to back (UDP GRO): the virtio header a merged write
+	 * puts in front of one would overwrite the end of the one before. Stage copies then. */
+	if (ts.vnet && !pl->stage && !(pl->stage = malloc(PLAIN_STAGE_BYTES)))
+		return -ENOMEM;
+	if (pl->have_peer)
+		plain_set_peer(pl, &pl->peer);
+	return 0;
+}
+
+static void op_detach(void *ctx)
+{
+	struct plain *pl = ctx;
+
+	pl->loop = NULL;
+}
+
+void plain_free(struct plain *pl)
+{
+	free(pl->stage);
+	pl->stage = NULL;
+}
+
+static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
+{
+	struct plain *pl = ctx;
+	struct wg_endpoint ep;
+	int r;
+
+	if (!pl->have_peer) {
+		pl->c.drop[PLAIN_DROP_NO_PEER] += n;
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		log_debug("TAP2NET %llu: Read %u bytes from the tap interface", pl->c.tx_frames + i + 1, pkts[i].len);
+	memset(&ep, 0, sizeof(ep));
+	memcpy(&ep, &pl->peer, sizeof(pl->peer));
+	r = loop_net_send(pl->loop, &ep, pkts, n);
+	if (r < 0) {
+		bool full = r == -EAGAIN || r == -ENOBUFS;
+
+		pl->c.drop[full ? PLAIN_DROP_QUEUE_FULL : PLAIN_DROP_SEND_ERROR] += n;
+		if (full)
+			log_ratelimited(LOG_LVL_WARN, "send: socket buffer full, dropped %u packets (queue_full)", n);
+		else if (r != -ENOTCONN && r != -ECONNREFUSED)
+			log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(-r));
+		return;
+	}
+	for (int i = 0; i < r; i++) {
+		pl->c.tx_frames++;
+		pl->c.tx_bytes += pkts[i].len;
+		log_debug("TAP2NET %llu: Written %u bytes to the network", pl->c.tx_frames, pkts[i].len);
+	}
+	if ((unsigned int)r < n) {
+		pl->c.drop[PLAIN_DROP_QUEUE_FULL] += n - (unsigned int)r;
+		log_ratelimited(LOG_LVL_WARN, "send: socket buffer full, dropped %u packets (queue_full)", n - (unsigned int)r);
+	}
+}
+
+/* Packets for the device go out together, so TCP segments among them merge. */
+static void flush(struct plain *pl)
+{
+	unsigned int n = pl->n_staged;
+	int w;
+
+	if (!n)
+		return;
+	pl->n_staged = 0;
+	pl->stage_used = 0;
+	w = loop_tun_write(pl->loop, pl->staged, n);
+	if (w < 0)
+		w = 0;
+	for (int i = 0; i < w; i++) {
+		pl->c.rx_frames++;
+		pl->c.rx_bytes += pl->staged[i].len;
+		log_debug("NET2TAP %llu: Written %u bytes to the tap interface", pl->c.rx_frames, pl->staged[i].len);
+	}
+	if ((unsigned int)w < n) {
+		pl->c.drop[PLAIN_DROP_TUN_WRITE] += n - (unsigned int)w;
+		log_ratelimited(LOG_LVL_WARN, "%s: device refused %u packets (tun_write)", pl->ifname, n - (unsigned int)w);
+	}
+}
+
+static void stage(struct plain *pl, struct wg_pkt *p)
+{
+	if (pl->n_staged == UDPIO_MAX_BATCH ||
+	    (pl->stage && pl->stage_used + PLAIN_LEAD + p->len > PLAIN_STAGE_BYTES))
+		flush(pl);
+	if (pl->stage) {
+		uint8_t *b = pl->stage + pl->stage_used + PLAIN_LEAD;
+
+		memcpy(b, p->data, p->len);
+		pl->staged[pl->n_staged] = (struct wg_pkt){ .data = b, .len = p->len };
+		pl->stage_used += (PLAIN_LEAD + p->len + 15) & ~(size_t)15;
+	} else {
+		pl->staged[pl->n_staged] = *p;
+	}
+	pl->n_staged++;
+}
+
+static void op_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
+{
+	struct plain *pl = ctx;
+
+	for (unsigned int i = 0; i < n; i++) {
+		bool learned;
+
+		if (pl->udp) {
+			union udpio_addr from;
+
+			memcpy(&from, &pkts[i].ep, sizeof(from));
+			if (!plain_dgram_in(pl, pkts[i].data, pkts[i].len, &from, &learned))
+				continue;
+		} else {
+			log_debug("NET2TAP %llu: Read %u bytes from the network", pl->c.rx_frames + 1, pkts[i].len);
+			if (!plain_check_write(pl, pkts[i].data, pkts[i].len))
+				continue;
+		}
+		stage(pl, &pkts[i]);
+	}
+	flush(pl);
+}
+
+static void op_drop(void *ctx, enum wg_drop why, uint64_t n)
+{
+	struct plain *pl = ctx;
+
+	/* the tun side's: a super-packet that could not be split (the reason is logged) */
+	pl->c.drop[why == WG_DROP_BAD_INNER_PACKET || why == WG_DROP_TOO_BIG ? PLAIN_DROP_BAD_OFFLOAD :
+		   PLAIN_DROP_SEND_ERROR] += n;
+}
+
+static void op_net_config(void *ctx, uint16_t *port, uint32_t *fwmark)
+{
+	struct plain *pl = ctx;
+
+	*port = pl->port;
+	*fwmark = 0;
+}
+
+/* desc is the transport's line: "tun ...; udp CAPS; workers=..." */
+static void op_bound(void *ctx, uint16_t port, const char *desc)
+{
+	struct plain *pl = ctx;
+	const char *u = strstr(desc, "; udp "), *e;
+
+	if (!u)
+		return;
+	u += 6;
+	e = strstr(u, "; workers");
+	snprintf(pl->udp_caps, sizeof(pl->udp_caps), "%.*s", (int)(e ? (size_t)(e - u) : strlen(u)), u);
+}
+
+static void op_mtu(void *ctx, unsigned int mtu)
+{
+	struct plain *pl = ctx;
+	size_t l = (size_t)mtu + (pl->tap ? PLAIN_TAP_EXTRA : 0);
+
+	pl->limit = l > 65535 ? 65535 : l;
+}
+
+const struct loop_proc_ops plain_proc_ops = {
+	.attach = op_attach,
+	.detach = op_detach,
+	.tun_input = op_tun_input,
+	.net_input = op_net_input,
+	.drop = op_drop,
+	.net_config = op_net_config,
+	.bound = op_bound,
+	.mtu = op_mtu,
+};

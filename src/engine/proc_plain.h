@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <net/if.h>
 
+#include "engine/proc.h"
 #include "engine/udpio.h"
 
 /* Drop and close reasons, each with its own counter. */
@@ -45,6 +46,14 @@ struct plain {
 	bool have_peer;           /* datagrams: the peer's address is known */
 	union udpio_addr peer;
 	struct plain_counters c;
+	/* On the engine's loop (one worker): */
+	uint16_t port;            /* to listen on (0: any) */
+	struct wg_loop *loop;
+	uint8_t *stage;           /* received packets copied behind room for a virtio header */
+	struct wg_pkt staged[UDPIO_MAX_BATCH];
+	unsigned int n_staged;
+	size_t stage_used;
+	char udp_caps[160];       /* what the UDP socket does, as the transport said */
 };
 
 /* What the device side did, for the offload line of plain_print. */
@@ -72,6 +81,11 @@ void plain_set_peer(struct plain *pl, const union udpio_addr *a);
 static inline void plain_closed(struct plain *pl, enum plain_close why) { pl->c.close[why]++; }
 const char *plain_close_name(enum plain_close why);
 const char *plain_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* The loop's processor ops with a struct plain as ctx (plain_init first; plain_free after the
+ * loop is gone). One worker. */
+extern const struct loop_proc_ops plain_proc_ops;
+void plain_free(struct plain *pl);
+
 /* The exit lines: traffic, drops, offloads, and (streams) closes. */
 void plain_print(const struct plain *pl, const struct plain_tun_stats *ts);
 

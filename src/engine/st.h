@@ -1,5 +1,5 @@
 /* culvert simpletun: the tutorial's plaintext tunnel, over TCP (2-byte length framing) or UDP
- * (one packet per datagram). Shared state and helpers of st_tcp.c and st_udp.c. */
+ * (one packet per datagram, on the engine's loop: st_loop.c). Shared state and helpers. */
 #ifndef CULVERT_ST_H
 #define CULVERT_ST_H
 #include <stdbool.h>
@@ -65,16 +65,21 @@ struct st_ctx {
 	bool existed;           /* the device was there before us: leave it as found */
 	bool vnet;              /* the device fd carries a virtio_net_hdr before each packet */
 	unsigned int tun_f;     /* TUN_F_* offloads the device accepted */
-	char udp_caps[160];     /* what the UDP socket does (UDP mode) */
 	struct st_off *off;     /* with vnet only */
 };
 
+/* Open (or create) cfg's device, with virtio headers unless tap or no_offload (*vnet says
+ * whether the kernel took them). 0 or -errno (already logged). */
+int st_open_device(const struct st_config *cfg, char ifname[IFNAMSIZ], int *fd, bool *existed, bool *vnet);
+void st_warn_plaintext(void);
+/* simpletun on the engine's loop with the plaintext processor (datagrams). 0 or -errno. */
+int st_loop_run(const struct st_config *cfg);
 /* Open (or create) the device, epoll, signalfd and timerfd. 0 or -errno (already logged). */
 int st_setup(struct st_ctx *x, const struct st_config *cfg);
 void st_teardown(struct st_ctx *x);
 /* With cfg->drop: become cfg->uid/gid with no capabilities at all (a device we created goes
  * with our fd, and nothing is bound again), once the run has its sockets. 0 or -errno. */
-int st_drop_privileges(const struct st_ctx *x);
+int st_drop_privileges(const struct st_config *cfg);
 /* Write one packet to the device, counting it or its drop. */
 void st_tun_write(struct st_ctx *x, const uint8_t *p, size_t n);
 /* Handle the signalfd; sets x->stop. */
@@ -102,6 +107,5 @@ void st_tun_queue(struct st_ctx *x, const uint8_t *p, size_t n);
 void st_tun_flush(struct st_ctx *x);
 
 int st_tcp_run(struct st_ctx *x);
-int st_udp_run(struct st_ctx *x);
 
 #endif

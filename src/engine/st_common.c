@@ -39,52 +39,67 @@ void st_timer_arm(struct st_ctx *x, unsigned int ms)
 	timerfd_settime(x->timer, 0, &its, NULL);
 }
 
-int st_drop_privileges(const struct st_ctx *x)
+int st_drop_privileges(const struct st_config *cfg)
 {
 	int r;
 
-	if (!x->cfg->drop)
+	if (!cfg->drop)
 		return 0;
-	r = priv_drop(x->cfg->uid, x->cfg->gid, NULL, 0);
+	r = priv_drop(cfg->uid, cfg->gid, NULL, 0);
 	if (r < 0) {
-		log_err("cannot drop to uid %u gid %u: %s", (unsigned int)x->cfg->uid, (unsigned int)x->cfg->gid,
+		log_err("cannot drop to uid %u gid %u: %s", (unsigned int)cfg->uid, (unsigned int)cfg->gid,
 			strerror(-r));
 		return r;
 	}
-	log_info("running as uid %u gid %u with no capabilities", (unsigned int)x->cfg->uid,
-		 (unsigned int)x->cfg->gid);
+	log_info("running as uid %u gid %u with no capabilities", (unsigned int)cfg->uid, (unsigned int)cfg->gid);
 	return 0;
 }
 
-int st_setup(struct st_ctx *x, const struct st_config *cfg)
+void st_warn_plaintext(void)
+{
+	log_warn("warning: simpletun traffic is NOT encrypted; anyone on the path can read and inject packets");
+}
+
+int st_open_device(const struct st_config *cfg, char ifname[IFNAMSIZ], int *fd, bool *existed, bool *vnet)
 {
 	/* Tap keeps one frame per read: its super-packets carry an Ethernet header that the
 	 * split and merge code (IP packets) would have to peel and re-add for every segment. */
 	struct tun_opts o = { .mode = cfg->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .nonblock = true,
 			      .vnet_hdr = !cfg->tap && !cfg->no_offload };
-	bool existed = nl_link_index(cfg->ifname) >= 0;
 	char why[256];
+	int r;
+
+	*existed = nl_link_index(cfg->ifname) >= 0;
+	r = tun_open(cfg->ifname, &o, ifname, fd);
+	if (r == -EINVAL && o.vnet_hdr) {
+		o.vnet_hdr = false;
+		r = tun_open(cfg->ifname, &o, ifname, fd);
+	}
+	if (r < 0) {
+		log_err("%s", tun_explain(r, cfg->ifname, &o, why, sizeof(why)));
+		return r;
+	}
+	*vnet = o.vnet_hdr;
+	/* A device we created goes away with our fd; one that existed is only attached to. */
+	log_info("%s: %s %s device", ifname, *existed ? "attached to existing" : "created non-persistent",
+		 cfg->tap ? "tap" : "tun");
+	return 0;
+}
+
+int st_setup(struct st_ctx *x, const struct st_config *cfg)
+{
+	char why[256];
+	bool vnet;
 	sigset_t ss;
 	int r;
 
 	memset(x, 0, sizeof(*x));
 	x->cfg = cfg;
 	x->tun = x->ep = x->sig = x->timer = -1;
-	r = tun_open(cfg->ifname, &o, x->ifname, &x->tun);
-	if (r == -EINVAL && o.vnet_hdr) {
-		o.vnet_hdr = false;
-		r = tun_open(cfg->ifname, &o, x->ifname, &x->tun);
-	}
-	if (r < 0) {
-		log_err("%s", tun_explain(r, cfg->ifname, &o, why, sizeof(why)));
+	if ((r = st_open_device(cfg, x->ifname, &x->tun, &x->existed, &vnet)) < 0)
 		return r;
-	}
-	x->existed = existed;
-	/* A device we created goes away with our fd; one that existed is only attached to. */
-	log_info("%s: %s %s device", x->ifname, existed ? "attached to existing" : "created non-persistent",
-		 cfg->tap ? "tap" : "tun");
 	plain_init(&x->pl, x->ifname, cfg->server, cfg->tap, cfg->udp);
-	if (o.vnet_hdr) {
+	if (vnet) {
 		x->off = calloc(1, sizeof(*x->off));
 		if (x->off) {
 			x->off->rbuf = malloc(ST_READ_BUF);
@@ -121,7 +136,7 @@ int st_setup(struct st_ctx *x, const struct st_config *cfg)
 		log_err("epoll: %s", strerror(-r));
 		return r;
 	}
-	log_warn("warning: simpletun traffic is NOT encrypted; anyone on the path can read and inject packets");
+	st_warn_plaintext();
 	return 0;
 }
 
@@ -164,7 +179,6 @@ void st_print_counters(const struct st_ctx *x)
 	char off[128];
 	struct plain_tun_stats ts = {
 		.offloads = st_off_str(x->vnet, x->tun_f, x->cfg->no_offload, x->cfg->tap, off, sizeof(off)),
-		.udp_caps = x->udp_caps,
 	};
 
 	if (f) {

@@ -421,7 +421,7 @@ int st_tcp_run(struct st_ctx *x)
 	} else {
 		st_timer_arm(x, 0);
 	}
-	if ((r = st_drop_privileges(x)) < 0)
+	if ((r = st_drop_privileges(x->cfg)) < 0)
 		goto out;
 	r = 0;
 	busypoll_init(&bp, x->cfg->no_busy_poll);

@@ -163,15 +163,15 @@ static void udp_event(struct loop_worker *lw, struct loop_src *s, uint32_t event
 		udp_batch(w);
 }
 
-static int udp_socket(const union udpio_addr *a, bool reuseport)
+static int udp_socket(const union udpio_addr *a, bool reuseport, int v6only)
 {
 	int fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-	int one = 1, zero = 0, r;
+	int one = 1, r;
 
 	if (fd < 0)
 		return -errno;
 	if (a->sa.sa_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
 	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto fail;
 	if (bind(fd, &a->sa, a->sa.sa_family == AF_INET6 ? sizeof(a->in6) : sizeof(a->in)) < 0)
@@ -193,16 +193,26 @@ static int udp_open(struct wg_loop *l, struct udpio *u, uint16_t *port)
 	union udpio_addr a;
 	int fd, r;
 
-	memset(&a, 0, sizeof(a));
-	a.in6.sin6_family = AF_INET6;
-	a.in6.sin6_port = htons(*port);
-	a.in6.sin6_addr = in6addr_any;
-	fd = udp_socket(&a, reuse);
-	if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+	if (l->o.bind_addr.sa.sa_family) {
+		/* one address of the processor's choosing */
+		a = l->o.bind_addr;
+		if (a.sa.sa_family == AF_INET6)
+			a.in6.sin6_port = htons(*port);
+		else
+			a.in.sin_port = htons(*port);
+		fd = udp_socket(&a, reuse, l->o.v6only);
+	} else {
 		memset(&a, 0, sizeof(a));
-		a.in.sin_family = AF_INET;
-		a.in.sin_port = htons(*port);
-		fd = udp_socket(&a, reuse);
+		a.in6.sin6_family = AF_INET6;
+		a.in6.sin6_port = htons(*port);
+		a.in6.sin6_addr = in6addr_any;
+		fd = udp_socket(&a, reuse, 0);
+		if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
+			memset(&a, 0, sizeof(a));
+			a.in.sin_family = AF_INET;
+			a.in.sin_port = htons(*port);
+			fd = udp_socket(&a, reuse, 0);
+		}
 	}
 	if (fd < 0)
 		return fd;
@@ -269,12 +279,12 @@ static int port_free(uint16_t port)
 	a.in6.sin6_family = AF_INET6;
 	a.in6.sin6_port = htons(port);
 	a.in6.sin6_addr = in6addr_any;
-	fd = udp_socket(&a, false);
+	fd = udp_socket(&a, false, 0);
 	if (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL) {
 		memset(&a, 0, sizeof(a));
 		a.in.sin_family = AF_INET;
 		a.in.sin_port = htons(port);
-		fd = udp_socket(&a, false);
+		fd = udp_socket(&a, false, 0);
 	}
 	if (fd < 0)
 		return fd;

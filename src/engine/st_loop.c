@@ -1,0 +1,121 @@
+/* culvert simpletun on the engine: the device, the loop with the plaintext processor
+ * (proc_plain.c) and a transport, the privilege drop, the run and the exit counters. */
+#include "engine/st.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/loop.h"
+#include "lib/log.h"
+#include "lib/tun.h"
+
+/* The server's address to bind (-b, or -4/-6 alone), or the client's server. */
+static int st_address(const struct st_config *cfg, union udpio_addr *out, bool *any)
+{
+	struct addrinfo *ai;
+	int r;
+
+	*any = false;
+	memset(out, 0, sizeof(*out));
+	if (cfg->server && !cfg->bind && cfg->family == AF_UNSPEC) {
+		*any = true;	/* [::] dual-stack, or 0.0.0.0 without IPv6 */
+		return 0;
+	}
+	if ((r = st_resolve(cfg, cfg->udp ? SOCK_DGRAM : SOCK_STREAM, &ai)) < 0)
+		return r;
+	memcpy(out, ai->ai_addr, ai->ai_addrlen < sizeof(*out) ? ai->ai_addrlen : sizeof(*out));
+	freeaddrinfo(ai);
+	return 0;
+}
+
+static void print_counters(const struct plain *pl, const struct wg_loop *l, const struct st_config *cfg)
+{
+	struct loop_tun_stats ls;
+	char off[128];
+	struct plain_tun_stats ts;
+
+	loop_tun_stats(l, &ls);
+	ts = (struct plain_tun_stats){
+		.offloads = st_off_str(ls.vnet, ls.tun_f, cfg->no_offload, cfg->tap, off, sizeof(off)),
+		.udp_caps = pl->udp_caps,
+		.tso_pkts = ls.tso_pkts, .tso_segs = ls.tso_segs, .csum_done = ls.csum_done,
+		.gro_merged = ls.gro_merged, .gro_out = ls.gro_out,
+	};
+	plain_print(pl, &ts);
+}
+
+int st_loop_run(const struct st_config *cfg)
+{
+	struct wg_loop_opts lo = { .no_offload = cfg->no_offload, .no_busy_poll = cfg->no_busy_poll,
+				   .transport = LOOP_XPORT_UDP, .untrusted = true,
+				   .v6only = cfg->family == AF_INET6 };
+	struct plain *pl = calloc(1, sizeof(*pl));
+	struct loop_proc proc = { &plain_proc_ops, pl };
+	struct wg_loop *l = NULL;
+	struct loop_tun_stats ls;
+	char ifname[IFNAMSIZ], where[64], off[128];
+	union udpio_addr addr;
+	bool existed, vnet, any;
+	int fd = -1, r;
+
+	if (!pl)
+		return -ENOMEM;
+	if ((r = st_address(cfg, &addr, &any)) < 0)
+		goto out;
+	if ((r = st_open_device(cfg, ifname, &fd, &existed, &vnet)) < 0)
+		goto out;
+	plain_init(pl, ifname, cfg->server, cfg->tap, cfg->udp);
+	if (cfg->server) {
+		pl->port = (uint16_t)atoi(cfg->port);
+		if (!any)
+			lo.bind_addr = &addr.sa;
+	} else {
+		plain_set_peer(pl, &addr);
+	}
+	r = loop_new(&l, &proc, &fd, 1, -1, &lo);	/* the loop's fd now, also on failure */
+	if (r < 0) {
+		l = NULL;
+		fd = -1;
+		log_err("cannot set up the event loop: %s", strerror(-r));
+		goto out;
+	}
+	loop_tun_stats(l, &ls);
+	log_debug("%s: offloads: %s", ifname, st_off_str(ls.vnet, ls.tun_f, cfg->no_offload, cfg->tap, off, sizeof(off)));
+	st_warn_plaintext();
+	if ((r = wg_loop_bind(l)) < 0) {
+		log_err("cannot open the UDP socket (port %s): %s", cfg->port, strerror(-r));
+		goto out;
+	}
+	if (cfg->server) {
+		if (any)
+			snprintf(where, sizeof(where), "[::]:%s", cfg->port);
+		else
+			plain_addr_str(&addr.sa, where, sizeof(where));
+	}
+	log_info("%s %s (UDP)", cfg->server ? "listening on" : "sending to",
+		 cfg->server ? where : plain_addr_str(&pl->peer.sa, where, sizeof(where)));
+	log_debug("UDP socket: %s", pl->udp_caps);
+	if ((r = st_drop_privileges(cfg)) < 0)
+		goto out;
+	r = wg_loop_run(l);
+out:
+	if (l) {
+		/* A run that failed before anything moved (the port is taken) has nothing to count. */
+		struct plain_counters zero = { 0 };
+
+		if (r >= 0 || memcmp(&pl->c, &zero, sizeof(zero)))
+			print_counters(pl, l, cfg);
+		/* A device that outlives us must not keep TSO on for a reader without vnet headers. */
+		if (existed && ls.tun_f)
+			tun_set_offload(fd, 0);
+		wg_loop_free(l);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	plain_free(pl);
+	free(pl);
+	return r;
+}
