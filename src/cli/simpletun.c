@@ -88,11 +88,9 @@ int cmd_simpletun(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
-	int mode = -1, dev = -1, opt, r;
+	int mode = -1, dev = -1, opt;
 	struct cli_runas ra = { 0 };
 	uint64_t port;
-	struct st_ctx x;
-	struct plain_counters zero = { 0 };
 
 	if (cli_wants_help(argc, argv)) {
 		usage(stdout);
@@ -176,16 +174,5 @@ int cmd_simpletun(int argc, char **argv)
 	if (!name_resolves(&cfg))
 		return CLI_EXIT_FAIL;
 
-	if (cfg.udp)
-		return st_loop_run(&cfg) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-	if (st_setup(&x, &cfg) < 0) {
-		st_teardown(&x);
-		return CLI_EXIT_FAIL;
-	}
-	r = st_tcp_run(&x);
-	/* A run that failed before anything moved (e.g. the port is taken) has nothing to count. */
-	if (r >= 0 || memcmp(&x.pl.c, &zero, sizeof(zero)))
-		st_print_counters(&x);
-	st_teardown(&x);
-	return r < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+	return st_loop_run(&cfg) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -253,6 +253,10 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->o.no_offload = opts && opts->no_offload;
 	l->o.untrusted = opts && opts->untrusted;
 	l->o.v6only = opts && opts->v6only;
+	l->o.tcp_one = opts && opts->tcp_one;
+	if (opts && opts->dial)
+		memcpy(&l->o.dial, opts->dial,
+		       opts->dial->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	if (opts && opts->bind_addr)
 		memcpy(&l->o.bind_addr, opts->bind_addr,
 		       opts->bind_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
@@ -268,6 +272,7 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->tun_f = l->vnet ? loop_tun_offloads(tun_fds[0]) : 0;
 	l->tso = l->tun_f != 0;
 	l->seg_max = SIZE_MAX;
+	l->frame_max = 65535;
 	tun_name(tun_fds[0], l->ifname, sizeof(l->ifname));
 	l->ioctl_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 

@@ -30,6 +30,12 @@ struct wg_loop_opts {
 	 * 0.0.0.0; AF_INET6 with v6only takes no IPv4. NULL: any. */
 	const struct sockaddr *bind_addr;
 	bool v6only;
+	/* The TCP transport with one peer (a plaintext tunnel): one connection at a time, frames
+	 * of 1 to the processor's frame_max bytes (a bad length closes it), the tun read only while
+	 * the queue has room. With dial, no listener: dial is connected to and redialled with
+	 * backoff; without, the newest accepted connection replaces the current one. */
+	bool tcp_one;
+	const struct sockaddr *dial;
 	/* What is written to the tun was not authenticated: GRO checks TCP checksums rather than
 	 * leaving them to the kernel unverified. */
 	bool untrusted;

@@ -81,14 +81,16 @@ struct loop_worker {
 	struct gro_pkt gpkts[GRO_MAX_BATCH];
 	struct iovec gout[GRO_MAX_BATCH];
 	unsigned long long tso_pkts, tso_segs, csum_done;	/* splits, their segments, checksums done */
+	bool tun_paused;	/* the transport's queue is full: the tun waits (worker 0) */
 };
 
 struct wg_loop {
 	struct loop_proc proc;
 	struct loop_opts_copy {
 		bool no_offload;
-		bool untrusted, v6only;
+		bool untrusted, v6only, tcp_one;
 		union udpio_addr bind_addr;	/* family 0: any */
+		union udpio_addr dial;		/* tcp_one's server (family 0: we are the server) */
 		enum loop_transport transport;
 		void (*on_hup)(void *arg);
 		void *hup_arg;
@@ -103,6 +105,7 @@ struct wg_loop {
 	bool tso;		/* ... and the device takes TSO: writes may be merged (GRO) */
 	unsigned int tun_f;	/* the TUN_F_* offloads it took */
 	size_t seg_max;		/* TCP segments of a split cut to this (atomic; the processor's) */
+	size_t frame_max;	/* one-peer TCP: the longest frame (the processor's) */
 	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
@@ -151,6 +154,8 @@ void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
 bool loop_tun_has_vnet_hdr(int fd);
 unsigned int loop_tun_offloads(int fd);
 void loop_tun_event(struct loop_worker *w, struct loop_src *s, uint32_t events);
+/* Worker 0 stops reading the tun (the transport cannot take more) or starts again. */
+void loop_tun_pause(struct wg_loop *l, bool on);
 /* "vnet_hdr tso csum", "vnet_hdr csum" or "plain", for status lines */
 const char *loop_tun_desc(const struct wg_loop *l);
 

@@ -141,7 +141,7 @@ static void tun_readable(struct loop_worker *w)
 		}
 		if (n)
 			w->l->proc.ops->tun_input(w->l->proc.ctx, w->pkts, n);
-		if (r <= 0)
+		if (r <= 0 || w->tun_paused)
 			return;
 	}
 }
@@ -199,6 +199,24 @@ void loop_tun_stats(const struct wg_loop *l, struct loop_tun_stats *st)
 		st->gro_merged += w->gro.stats.merged;
 		st->gro_out += w->gro.stats.out_gso;
 	}
+}
+
+void loop_tun_pause(struct wg_loop *l, bool on)
+{
+	struct loop_worker *w = &l->w[0];
+	struct epoll_event ev = { .events = on ? 0 : EPOLLIN, .data.ptr = &w->tun };
+
+	if (w->tun_paused == on || w->tun.fd < 0)
+		return;
+	w->tun_paused = on;
+	epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->tun.fd, &ev);
+}
+
+void loop_set_frame_max(void *loop, size_t frame_max)
+{
+	struct wg_loop *l = loop;
+
+	__atomic_store_n(&l->frame_max, frame_max, __ATOMIC_RELAXED);
 }
 
 void loop_set_seg_max(void *loop, size_t seg_max)

@@ -20,6 +20,16 @@
 struct wg_loop;
 struct uapi_ops;
 
+/* Why a one-peer transport's connection closed (wg_loop_opts.tcp_one). */
+enum loop_close {
+	LOOP_CLOSE_PEER,	/* orderly close or reset by the peer */
+	LOOP_CLOSE_ZERO_LENGTH,	/* a frame of length 0 */
+	LOOP_CLOSE_TOO_LONG,	/* a frame above frame_max */
+	LOOP_CLOSE_ERROR,	/* socket error */
+	LOOP_CLOSE_REPLACED,	/* a newer connection took over */
+	LOOP_CLOSE_MAX
+};
+
 /* What the loop tells the processor at setup. */
 struct loop_attach {
 	struct wg_loop *loop;	/* the ctx of the loop_* callbacks below */
@@ -56,6 +66,10 @@ struct loop_proc_ops {
 	void (*hs_external)(void *ctx, bool on);
 	void (*hs_serve)(void *ctx);
 	void (*hs_stop)(void *ctx);
+	/* One-peer transports: a connection is up (dialled: ours, else accepted) or closed for
+	 * why (msg: the details, for the log). May be NULL. */
+	void (*conn_up)(void *ctx, const struct wg_endpoint *ep, bool dialled);
+	void (*conn_closed)(void *ctx, const struct wg_endpoint *ep, enum loop_close why, const char *msg);
 	/* The uapi control connections' callbacks (dev = ctx); NULL: none are served. */
 	const struct uapi_ops *uapi;
 };
@@ -78,6 +92,8 @@ void loop_authenticated(void *loop, const struct wg_endpoint *ep);
 /* Cut TCP segments of the tun's super-packets to at most seg_max bytes (the path to the peer;
  * SIZE_MAX: as the sender made them). */
 void loop_set_seg_max(void *loop, size_t seg_max);
+/* One-peer transports: frames longer than this close the connection (default 65535). */
+void loop_set_frame_max(void *loop, size_t frame_max);
 /* The listen port or fwmark changed: wg_loop_bind. */
 int loop_rebind(void *loop);
 

@@ -218,10 +218,11 @@ static int op_attach(void *ctx, const struct loop_attach *a)
 	loop_tun_stats(a->loop, &ts);
 	/* Received datagrams may lie back to back (UDP GRO): the virtio header a merged write
 	 * puts in front of one would overwrite the end of the one before. Stage copies then. */
-	if (ts.vnet && !pl->stage && !(pl->stage = malloc(PLAIN_STAGE_BYTES)))
+	if (pl->udp && ts.vnet && !pl->stage && !(pl->stage = malloc(PLAIN_STAGE_BYTES)))
 		return -ENOMEM;
 	if (pl->have_peer)
 		plain_set_peer(pl, &pl->peer);
+	loop_set_frame_max(pl->loop, pl->limit);
 	return 0;
 }
 
@@ -244,7 +245,8 @@ static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 	struct wg_endpoint ep;
 	int r;
 
-	if (!pl->have_peer) {
+	/* a stream has its peer while its connection is up (the transport knows) */
+	if (pl->udp && !pl->have_peer) {
 		pl->c.drop[PLAIN_DROP_NO_PEER] += n;
 		return;
 	}
@@ -253,13 +255,17 @@ static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 	memset(&ep, 0, sizeof(ep));
 	memcpy(&ep, &pl->peer, sizeof(pl->peer));
 	r = loop_net_send(pl->loop, &ep, pkts, n);
+	if (r == -ENOTCONN) {
+		pl->c.drop[PLAIN_DROP_NO_PEER] += n;
+		return;
+	}
 	if (r < 0) {
 		bool full = r == -EAGAIN || r == -ENOBUFS;
 
 		pl->c.drop[full ? PLAIN_DROP_QUEUE_FULL : PLAIN_DROP_SEND_ERROR] += n;
 		if (full)
 			log_ratelimited(LOG_LVL_WARN, "send: socket buffer full, dropped %u packets (queue_full)", n);
-		else if (r != -ENOTCONN && r != -ECONNREFUSED)
+		else if (r != -ECONNREFUSED)
 			log_ratelimited(LOG_LVL_WARN, "send: %s", strerror(-r));
 		return;
 	}
@@ -374,6 +380,37 @@ static void op_mtu(void *ctx, unsigned int mtu)
 	size_t l = (size_t)mtu + (pl->tap ? PLAIN_TAP_EXTRA : 0);
 
 	pl->limit = l > 65535 ? 65535 : l;
+	if (pl->loop)
+		loop_set_frame_max(pl->loop, pl->limit);
+}
+
+static void op_conn_up(void *ctx, const struct wg_endpoint *ep, bool dialled)
+{
+	struct plain *pl = ctx;
+	char who[64];
+
+	plain_addr_str(&ep->sa, who, sizeof(who));
+	if (dialled)
+		log_info("connected to server %s", who);
+	else
+		log_info("client connected from %s", who);
+	pl->c.connects++;
+}
+
+_Static_assert((int)PLAIN_CLOSE_MAX == (int)LOOP_CLOSE_MAX && (int)PLAIN_CLOSE_REPLACED == (int)LOOP_CLOSE_REPLACED &&
+	       (int)PLAIN_CLOSE_ZERO_LENGTH == (int)LOOP_CLOSE_ZERO_LENGTH && (int)PLAIN_CLOSE_TOO_LONG == (int)LOOP_CLOSE_TOO_LONG &&
+	       (int)PLAIN_CLOSE_ERROR == (int)LOOP_CLOSE_ERROR, "close reasons differ");
+
+static void op_conn_closed(void *ctx, const struct wg_endpoint *ep, enum loop_close why, const char *msg)
+{
+	/* One rate limit per reason, so a flood of one kind does not hide another. */
+	static struct log_ratelimit rl[PLAIN_CLOSE_MAX];
+	struct plain *pl = ctx;
+	char who[64];
+
+	log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", plain_addr_str(&ep->sa, who, sizeof(who)),
+		    msg);
+	plain_closed(pl, (enum plain_close)why);
 }
 
 const struct loop_proc_ops plain_proc_ops = {
@@ -385,4 +422,6 @@ const struct loop_proc_ops plain_proc_ops = {
 	.net_config = op_net_config,
 	.bound = op_bound,
 	.mtu = op_mtu,
+	.conn_up = op_conn_up,
+	.conn_closed = op_conn_closed,
 };

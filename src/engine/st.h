@@ -106,6 +106,5 @@ int st_tun_read(struct st_ctx *x, struct iovec *out, size_t max, size_t seg_max)
 void st_tun_queue(struct st_ctx *x, const uint8_t *p, size_t n);
 void st_tun_flush(struct st_ctx *x);
 
-int st_tcp_run(struct st_ctx *x);
 
 #endif

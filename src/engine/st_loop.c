@@ -50,8 +50,9 @@ static void print_counters(const struct plain *pl, const struct wg_loop *l, cons
 int st_loop_run(const struct st_config *cfg)
 {
 	struct wg_loop_opts lo = { .no_offload = cfg->no_offload, .no_busy_poll = cfg->no_busy_poll,
-				   .transport = LOOP_XPORT_UDP, .untrusted = true,
-				   .v6only = cfg->family == AF_INET6 };
+				   .transport = cfg->udp ? LOOP_XPORT_UDP : LOOP_XPORT_TCP, .tcp_one = !cfg->udp,
+				   .untrusted = true, .v6only = cfg->family == AF_INET6 };
+	const char *proto = cfg->udp ? "UDP" : "TCP";
 	struct plain *pl = calloc(1, sizeof(*pl));
 	struct loop_proc proc = { &plain_proc_ops, pl };
 	struct wg_loop *l = NULL;
@@ -72,8 +73,10 @@ int st_loop_run(const struct st_config *cfg)
 		pl->port = (uint16_t)atoi(cfg->port);
 		if (!any)
 			lo.bind_addr = &addr.sa;
-	} else {
+	} else if (cfg->udp) {
 		plain_set_peer(pl, &addr);
+	} else {
+		lo.dial = &addr.sa;
 	}
 	r = loop_new(&l, &proc, &fd, 1, -1, &lo);	/* the loop's fd now, also on failure */
 	if (r < 0) {
@@ -86,7 +89,11 @@ int st_loop_run(const struct st_config *cfg)
 	log_debug("%s: offloads: %s", ifname, st_off_str(ls.vnet, ls.tun_f, cfg->no_offload, cfg->tap, off, sizeof(off)));
 	st_warn_plaintext();
 	if ((r = wg_loop_bind(l)) < 0) {
-		log_err("cannot open the UDP socket (port %s): %s", cfg->port, strerror(-r));
+		if (cfg->udp)
+			log_err("cannot open the UDP socket (port %s): %s", cfg->port, strerror(-r));
+		else
+			log_err("cannot listen on TCP port %s: %s%s", cfg->port, strerror(-r),
+				r == -EADDRINUSE ? " (another program has it: pick another port with -p)" : "");
 		goto out;
 	}
 	if (cfg->server) {
@@ -95,9 +102,11 @@ int st_loop_run(const struct st_config *cfg)
 		else
 			plain_addr_str(&addr.sa, where, sizeof(where));
 	}
-	log_info("%s %s (UDP)", cfg->server ? "listening on" : "sending to",
-		 cfg->server ? where : plain_addr_str(&pl->peer.sa, where, sizeof(where)));
-	log_debug("UDP socket: %s", pl->udp_caps);
+	if (cfg->server || cfg->udp)
+		log_info("%s %s (%s)", cfg->server ? "listening on" : "sending to",
+			 cfg->server ? where : plain_addr_str(&pl->peer.sa, where, sizeof(where)), proto);
+	if (cfg->udp)
+		log_debug("UDP socket: %s", pl->udp_caps);
 	if ((r = st_drop_privileges(cfg)) < 0)
 		goto out;
 	r = wg_loop_run(l);

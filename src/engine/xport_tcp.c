@@ -14,6 +14,7 @@
  * dead while events are being handled, because the device may call back into tcp_send from
  * inside a connection's input, and freed by tcp_sweep afterwards. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,15 @@ enum {
 	CONN_KEEPIDLE_SEC = 60,
 	CONN_KEEPINTVL_SEC = 10,
 	CONN_KEEPCNT = 3,
+	/* One peer (a plaintext tunnel): a larger queue, the tun waiting while it is half full,
+	 * a vanished peer noticed in about half a minute, and the client redialling. */
+	ONE_TXQ = 1 << 20,
+	ONE_RXBUF = 256 << 10,		/* many MTU frames per read, for the tun's GRO */
+	ONE_KEEPIDLE_SEC = 10,
+	ONE_KEEPINTVL_SEC = 5,
+	ONE_USER_TIMEOUT_MS = 30000,
+	ONE_BACKOFF_MIN_MS = 100,
+	ONE_BACKOFF_MAX_MS = 5000,
 };
 #define TCP_PROVE_NS ((uint64_t)TCP_PROVE_SEC * 1000000000u)
 
@@ -60,6 +70,9 @@ struct xtcp {
 	unsigned int n;		/* open connections (dead ones are not counted) */
 	bool dead;		/* some connection awaits tcp_sweep */
 	struct tcp_conn *in;	/* the connection whose frames the processor is reading */
+	bool one;		/* one peer (wg_loop_opts.tcp_one) */
+	uint64_t next_dial;	/* one, client: monotonic ns of the next attempt (0: none due) */
+	unsigned int backoff_ms;
 };
 
 static struct xtcp *xt(const struct wg_loop *l)
@@ -88,17 +101,57 @@ static struct tcp_conn *find(struct wg_loop *l, const struct wg_endpoint *ep)
 	return NULL;
 }
 
-static void conn_kill(struct wg_loop *l, struct tcp_conn *c, const char *why)
+/* One peer: the connection is gone, so the tun may be read again (its packets now count as
+ * having no peer), and a client dials again after its backoff. */
+static void one_lost(struct wg_loop *l)
 {
-	char b[64];
+	struct xtcp *t = xt(l);
+
+	loop_tun_pause(l, false);
+	if (!l->o.dial.sa.sa_family)
+		return;
+	t->next_dial = clock_mono_coarse_ns() + (uint64_t)t->backoff_ms * 1000000u;
+	log_debug("reconnecting in %u ms", t->backoff_ms);
+	t->backoff_ms = t->backoff_ms * 2 > ONE_BACKOFF_MAX_MS ? ONE_BACKOFF_MAX_MS : t->backoff_ms * 2;
+}
+
+/* Closes c for why; with one peer the processor hears of it (report) and logs it. */
+static void conn_end(struct wg_loop *l, struct tcp_conn *c, enum loop_close why, bool report, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void conn_end(struct wg_loop *l, struct tcp_conn *c, enum loop_close why, bool report, const char *fmt, ...)
+{
+	char b[64], msg[256];
+	va_list ap;
 
 	if (c->dead)
 		return;
-	log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), why);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (xt(l)->one && report && l->proc.ops->conn_closed)
+		l->proc.ops->conn_closed(l->proc.ctx, &c->remote, why, msg);
+	else
+		log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), msg);
 	loop_src_close(l->epfd, &c->src);
 	c->dead = true;
 	xt(l)->n--;
 	xt(l)->dead = true;
+	if (xt(l)->one)
+		one_lost(l);
+}
+
+static void conn_kill(struct wg_loop *l, struct tcp_conn *c, const char *why)
+{
+	conn_end(l, c, LOOP_CLOSE_ERROR, true, "%s", why);
+}
+
+/* The one peer's connection, if any. */
+static struct tcp_conn *one_conn(struct wg_loop *l)
+{
+	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
+		if (!c->dead)
+			return c;
+	return NULL;
 }
 
 static void conn_kill_unproven(struct wg_loop *l, struct tcp_conn *c, const char *why)
@@ -127,9 +180,31 @@ static bool make_room(struct wg_loop *l)
 	return true;
 }
 
+static struct tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep);
+
+/* One peer, client: a connection to the server, or another attempt after the backoff. */
+static void one_dial(struct wg_loop *l)
+{
+	struct wg_endpoint ep;
+	char b[64];
+
+	xt(l)->next_dial = 0;
+	memset(&ep, 0, sizeof(ep));
+	memcpy(&ep, &l->o.dial, sizeof(l->o.dial));
+	log_debug("connecting to %s", wg_endpoint_str(&ep, b, sizeof(b)));
+	if (!conn_dial(l, &ep))
+		one_lost(l);
+}
+
 static void tcp_tick(struct wg_loop *l)
 {
 	uint64_t now = clock_mono_coarse_ns();
+
+	if (xt(l)->one) {
+		if (xt(l)->next_dial && now >= xt(l)->next_dial && !one_conn(l))
+			one_dial(l);
+		return;
+	}
 
 	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
 		if (!c->dead && !c->proven && now - c->born > TCP_PROVE_NS)
@@ -191,13 +266,23 @@ static struct tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endp
 	c->dialled = connecting;
 	c->want_out = connecting;
 	c->born = c->last_rx = clock_mono_coarse_ns();
-	/* one message per frame, sent as soon as it is queued: a handshake must not wait */
+	/* nothing authenticates a plaintext peer: its one connection is kept as it is */
+	c->proven = xt(l)->one;
+	/* one message per frame, sent as soon as it is queued: a handshake must not wait (and
+	 * with a plaintext peer, Nagle plus the peer's delayed ACK would add 40 ms) */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ CONN_KEEPIDLE_SEC }, sizeof(int));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &(int){ CONN_KEEPINTVL_SEC }, sizeof(int));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &(int){ xt(l)->one ? ONE_KEEPIDLE_SEC : CONN_KEEPIDLE_SEC },
+			 sizeof(int));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &(int){ xt(l)->one ? ONE_KEEPINTVL_SEC : CONN_KEEPINTVL_SEC },
+			 sizeof(int));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &(int){ CONN_KEEPCNT }, sizeof(int));
-	if (framing_rx_init(&c->rx, FRAMING_MAX_LEN, 0) < 0 || framing_txq_init(&c->tx, TCP_TXQ) < 0 ||
+	if (xt(l)->one)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &(unsigned int){ ONE_USER_TIMEOUT_MS },
+				 sizeof(unsigned int));
+	if (framing_rx_init(&c->rx, xt(l)->one ? __atomic_load_n(&l->frame_max, __ATOMIC_RELAXED) : FRAMING_MAX_LEN,
+			    xt(l)->one ? ONE_RXBUF : 0) < 0 ||
+	    framing_txq_init(&c->tx, xt(l)->one ? ONE_TXQ : TCP_TXQ) < 0 ||
 	    loop_ep_add(l->epfd, &c->src, EPOLLIN | (connecting ? EPOLLOUT : 0)) < 0) {
 		framing_rx_free(&c->rx);
 		framing_txq_free(&c->tx);
@@ -263,18 +348,43 @@ static void conn_flush(struct wg_loop *l, struct tcp_conn *c)
 		if (r == -EAGAIN)
 			break;
 		if (r < 0) {
-			conn_kill(l, c, strerror((int)-r));
+			conn_end(l, c, LOOP_CLOSE_ERROR, true, "send: %s", strerror((int)-r));
 			return;
 		}
 	}
 	set_out(l, c, framing_txq_pending(&c->tx) > 0);
+	if (xt(l)->one && framing_txq_pending(&c->tx) <= c->tx.cap / 2)
+		loop_tun_pause(l, false);
+}
+
+/* One peer: whatever the processor sends goes to the one connection, if it is up. Back-pressure
+ * instead of loss: while the queue is half full the tun is not read, so TCP inside slows down
+ * as it would on a slow link. */
+static int one_send(struct wg_loop *l, struct wg_pkt *pkts, unsigned int n)
+{
+	struct tcp_conn *c = one_conn(l);
+	unsigned int i;
+
+	if (!c || c->connecting)
+		return -ENOTCONN;
+	for (i = 0; i < n; i++)
+		if (framing_txq_append(&c->tx, pkts[i].data, pkts[i].len) < 0)
+			break;
+	if (framing_txq_pending(&c->tx) > c->tx.cap / 2)
+		loop_tun_pause(l, true);
+	if (!c->want_out)
+		conn_flush(l, c);
+	return i ? (int)i : -ENOBUFS;
 }
 
 static int tcp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
-	struct tcp_conn *c = find(l, ep);
+	struct tcp_conn *c;
 	unsigned int i;
 
+	if (xt(l)->one)
+		return one_send(l, pkts, n);
+	c = find(l, ep);
 	/* A cookie reply goes to whoever sent a handshake message, authenticated or not: if
 	 * that connection is gone, dialling its address would let anyone make us dial. */
 	if (!c && pkts[0].data[0] == WG_MSG_COOKIE_REPLY)
@@ -308,9 +418,16 @@ static void conn_input(struct wg_loop *l, struct tcp_conn *c)
 	int r = 0;
 
 	xt(l)->in = c;
+	if (xt(l)->one) {
+		size_t fm = __atomic_load_n(&l->frame_max, __ATOMIC_RELAXED);
+
+		if (c->rx.limit != fm && framing_rx_set_limit(&c->rx, fm) < 0)
+			log_debug("TCP: cannot raise the frame limit to %zu", fm);
+	}
 	/* the device may close this connection from inside (a failed send back): stop then */
-	while (!c->dead && (r = xport_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
-						    &f, &len)) == 1) {
+	while (!c->dead && (r = xt(l)->one ? framing_rx_next(&c->rx, &f, &len) :
+			    xport_tcp_frame_next(&c->rx, LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM,
+						 &f, &len)) == 1) {
 		memcpy(w->rx_ptrs[n], f, len);
 		w->pkts[n] = (struct wg_pkt){ .data = w->rx_ptrs[n], .len = (uint32_t)len, .ep = c->remote };
 		if (++n == LOOP_RX_BUFS) {
@@ -318,7 +435,13 @@ static void conn_input(struct wg_loop *l, struct tcp_conn *c)
 			n = 0;
 		}
 	}
-	if (r < 0) {
+	if (r < 0 && xt(l)->one) {
+		if (c->rx.err == FRAMING_ZERO_LENGTH)
+			conn_end(l, c, LOOP_CLOSE_ZERO_LENGTH, true, "frame length 0 (zero_length)");
+		else
+			conn_end(l, c, LOOP_CLOSE_TOO_LONG, true, "frame length %zu exceeds the limit %zu of %s (frame_too_long)",
+				 c->rx.bad_len, c->rx.limit, l->ifname);
+	} else if (r < 0) {
 		loop_drop(l, WG_DROP_BAD_FRAME);
 		conn_kill(l, c, c->rx.err != FRAMING_OK ? framing_err_name(c->rx.err) :
 							  "a frame length no WireGuard message has");
@@ -341,11 +464,24 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 
 		if (getsockopt(c->src.fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 			err = errno;
+		if (err && xt(l)->one) {
+			char b[64];
+
+			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: %s",
+					wg_endpoint_str(&c->remote, b, sizeof(b)), strerror(err));
+			conn_end(l, c, LOOP_CLOSE_ERROR, false, "%s", strerror(err));
+			return;
+		}
 		if (err) {
 			conn_kill(l, c, strerror(err));
 			return;
 		}
 		c->connecting = false;
+		if (xt(l)->one) {
+			xt(l)->backoff_ms = ONE_BACKOFF_MIN_MS;
+			if (l->proc.ops->conn_up)
+				l->proc.ops->conn_up(l->proc.ctx, &c->remote, true);
+		}
 	}
 	if (events & EPOLLOUT)
 		conn_flush(l, c);
@@ -357,12 +493,13 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		ssize_t r = read(c->src.fd, p, room);
 
 		if (r == 0) {
-			conn_kill(l, c, "closed by the peer");
+			conn_end(l, c, LOOP_CLOSE_PEER, true, "the peer closed the connection");
 			return;
 		}
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				conn_kill(l, c, strerror(errno));
+				conn_end(l, c, errno == ECONNRESET ? LOOP_CLOSE_PEER : LOOP_CLOSE_ERROR, true, "recv: %s",
+					 strerror(errno));
 			return;
 		}
 		c->last_rx = clock_mono_coarse_ns();
@@ -387,6 +524,18 @@ static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t eve
 		if (fd < 0)
 			return;
 		ep_normalize(&ep);
+		if (xt(l)->one) {
+			/* a restarted client is served at once: the newest connection wins */
+			struct tcp_conn *cur = one_conn(l), *c;
+			char b[64];
+
+			if (cur)
+				conn_end(l, cur, LOOP_CLOSE_REPLACED, true, "replaced by a new client from %s",
+					 wg_endpoint_str(&ep, b, sizeof(b)));
+			if ((c = conn_new(l, fd, &ep, false)) && l->proc.ops->conn_up)
+				l->proc.ops->conn_up(l->proc.ctx, &c->remote, false);
+			continue;
+		}
 		/* A peer that dials again (it restarted) replaces its old connection. */
 		struct tcp_conn *old = find(l, &ep);
 		if (old)
@@ -402,7 +551,7 @@ static void close_all(struct wg_loop *l)
 {
 	loop_src_close(l->epfd, &xt(l)->listen);
 	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
-		conn_kill(l, c, "the listening port changed");
+		conn_end(l, c, LOOP_CLOSE_ERROR, false, "the listening port changed");
 }
 
 /* SO_REUSEPORT would let the listener share a port another daemon of the same user holds, and
@@ -430,10 +579,19 @@ static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
 	memset(&a, 0, sizeof(a));
 	a.in6.sin6_family = AF_INET6;
 	a.in6.sin6_port = htons(port);
-	fd = tcp_socket(l, AF_INET6);
-	if (fd >= 0)
+	if (l->o.bind_addr.sa.sa_family) {
+		/* one address of the processor's choosing */
+		memcpy(&a, &l->o.bind_addr, sizeof(l->o.bind_addr));
+		if (a.sa.sa_family == AF_INET6)
+			a.in6.sin6_port = htons(port);
+		else
+			a.in4.sin_port = htons(port);
+		zero = l->o.v6only;
+	}
+	fd = tcp_socket(l, a.sa.sa_family);
+	if (fd >= 0 && a.sa.sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (fd == -EAFNOSUPPORT) {
+	if (fd == -EAFNOSUPPORT && !l->o.bind_addr.sa.sa_family) {
 		memset(&a, 0, sizeof(a));
 		a.in4.sin_family = AF_INET;
 		a.in4.sin_port = htons(port);
@@ -462,6 +620,12 @@ static int tcp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_le
 	int r;
 
 	close_all(l);
+	if (xt(l)->one && l->o.dial.sa.sa_family) {
+		/* a client of one server: no listener, a connection kept up */
+		snprintf(desc, desc_len, "transport tcp; tun %s; workers=1", loop_tun_desc(l));
+		one_dial(l);
+		return 0;
+	}
 	r = tcp_listen(l, want, &port);
 	if (r < 0) {
 		log_warn("cannot listen on TCP port %u: %s", want, strerror(-r));
@@ -481,6 +645,8 @@ static int tcp_open(struct wg_loop *l)
 	if (!t)
 		return -ENOMEM;
 	t->listen = (struct loop_src){ listen_event, -1, false };
+	t->one = l->o.tcp_one;
+	t->backoff_ms = ONE_BACKOFF_MIN_MS;
 	l->xp_state = t;
 	return 0;
 }
