@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "engine/loop.h"
+#include "engine/proc_plain.h"
 #include "lib/log.h"
 #include "lib/tun.h"
 

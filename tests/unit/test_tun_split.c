@@ -13,12 +13,13 @@
 #include <linux/if_tun.h>
 
 #include "engine/st.h"
+#include "engine/tun_split.h"
 #include "offload_craft.h"
 
-enum { BIG = 70000, SLOTS = ST_SEG_BYTES };
+enum { BIG = 70000, SLOTS = 320 << 10, MAX_SEGS = 128 };
 static uint8_t frame[GSO_VNET_HDR_LEN + BIG], payload[BIG], joined[BIG];
 static uint8_t slots[SLOTS];
-static struct iovec out[ST_MAX_SEGS];
+static struct iovec out[MAX_SEGS];
 
 static int split(size_t n, size_t limit, size_t seg_max, size_t max_out, enum gso_reason *why)
 {
@@ -79,7 +80,7 @@ static void test_tso_to_mtu(void **state)
 		struct craft c = { .v = v, .seq = 1000, .opt = OPT_TS, .optlen = sizeof(OPT_TS) };
 		size_t hl = (v == 4 ? 20 : 40) + 32, mss = 1500 - hl, plen = 60000;
 		size_t n = super(&c, plen, (uint16_t)mss);
-		int k = split(n, 1500, SIZE_MAX, ST_MAX_SEGS, &why);
+		int k = split(n, 1500, SIZE_MAX, MAX_SEGS, &why);
 
 		assert_int_equal(k, (int)((plen + mss - 1) / mss));
 		check_out(k, plen, 1500, mss);
@@ -97,7 +98,7 @@ static void test_tcp_cut_to_path(void **state)
 		struct craft c = { .v = v, .seq = 7, .opt = OPT_TS, .optlen = sizeof(OPT_TS) };
 		size_t hl = (v == 4 ? 20 : 40) + 32, plen = 30000, seg_max = v == 4 ? 1472 : 1452;
 		size_t n = super(&c, plen, (uint16_t)(1500 - hl));
-		int k = split(n, 1500, seg_max, ST_MAX_SEGS, &why);
+		int k = split(n, 1500, seg_max, MAX_SEGS, &why);
 
 		assert_true(k > 0);
 		check_out(k, plen, seg_max, seg_max - hl);
@@ -110,7 +111,7 @@ static void test_uso_not_recut(void **state)
 	struct craft c = { .v = 4, .proto = 17 };
 	enum gso_reason why;
 	size_t n = super(&c, 10000, 1000);
-	int k = split(n, 1500, 600, ST_MAX_SEGS, &why);
+	int k = split(n, 1500, 600, MAX_SEGS, &why);
 
 	assert_int_equal(k, 10);
 	check_out(k, 10000, 1500, 1000);
@@ -123,7 +124,7 @@ static void test_segment_above_mtu_refused(void **state)
 	enum gso_reason why = GSO_OK;
 	size_t n = super(&c, 20000, 1460);
 
-	assert_int_equal(split(n, 1400, SIZE_MAX, ST_MAX_SEGS, &why), -EINVAL);
+	assert_int_equal(split(n, 1400, SIZE_MAX, MAX_SEGS, &why), -EINVAL);
 	assert_int_equal(why, GSO_SLOT_TOO_SMALL);
 	/* more segments than slots */
 	n = super(&c, 60000, 200);
@@ -143,7 +144,7 @@ static void test_plain_in_place(void **state)
 	vh.gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	memcpy(frame, &vh, sizeof(vh));
 	assert_false(t_verify(frame + GSO_VNET_HDR_LEN, n - GSO_VNET_HDR_LEN));
-	assert_int_equal(split(n, 1500, SIZE_MAX, ST_MAX_SEGS, &why), 1);
+	assert_int_equal(split(n, 1500, SIZE_MAX, MAX_SEGS, &why), 1);
 	assert_ptr_equal(out[0].iov_base, frame + GSO_VNET_HDR_LEN);
 	assert_int_equal(out[0].iov_len, n - GSO_VNET_HDR_LEN);
 	assert_true(t_verify(out[0].iov_base, out[0].iov_len));
@@ -155,7 +156,7 @@ static void test_short_reads(void **state)
 
 	memset(frame, 0, sizeof(frame));
 	for (size_t n = 0; n <= GSO_VNET_HDR_LEN; n++)
-		assert_int_equal(split(n, 1500, SIZE_MAX, ST_MAX_SEGS, &why), -EINVAL);
+		assert_int_equal(split(n, 1500, SIZE_MAX, MAX_SEGS, &why), -EINVAL);
 }
 
 static void test_offload_str(void **state)
