@@ -1,7 +1,6 @@
 /* The plaintext processor's rules (see proc_plain.h). */
 #include "engine/proc_plain.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
 #include "engine/gro.h"
@@ -130,55 +130,37 @@ void plain_set_peer(struct plain *pl, const union udpio_addr *a)
 bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union udpio_addr *from,
 		    bool *learned)
 {
-	char who[64];
+	char who[ADDR_STRLEN];
 
 	*learned = false;
 	if (len == 0) {
 		pl->c.drop[PLAIN_DROP_DGRAM_EMPTY]++;
 		log_ratelimited(LOG_LVL_WARN, "dropped an empty datagram from %s (dgram_empty)",
-				plain_addr_str(&from->sa, who, sizeof(who)));
+				addr_sockaddr_str(&from->sa, true, who, sizeof(who)));
 		return false;
 	}
 	if (len > pl->limit && (!plain_refresh_limit(pl) || len > pl->limit)) {
 		pl->c.drop[PLAIN_DROP_DGRAM_TOO_LONG]++;
 		log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s: limit %zu (dgram_too_long)",
-				len, plain_addr_str(&from->sa, who, sizeof(who)), pl->limit);
+				len, addr_sockaddr_str(&from->sa, true, who, sizeof(who)), pl->limit);
 		return false;
 	}
 	if (!plain_plausible(pl, p, len)) {
 		pl->c.drop[PLAIN_DROP_BAD_PACKET]++;
 		log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s that is not %s (bad_packet)",
-				len, plain_addr_str(&from->sa, who, sizeof(who)), what(pl));
+				len, addr_sockaddr_str(&from->sa, true, who, sizeof(who)), what(pl));
 		return false;
 	}
 	/* Only a valid packet moves the server's peer: garbage cannot steal the client's place. */
 	if (pl->server && (!pl->have_peer || !udpio_addr_equal(&pl->peer, from))) {
 		log_info("%s client %s", pl->have_peer ? "following" : "learned",
-			 plain_addr_str(&from->sa, who, sizeof(who)));
+			 addr_sockaddr_str(&from->sa, true, who, sizeof(who)));
 		plain_set_peer(pl, from);
 		pl->c.connects++;
 		*learned = true;
 	}
 	log_debug("NET2TAP %llu: Read %zu bytes from the network", pl->c.rx_frames + 1, len);
 	return true;
-}
-
-const char *plain_addr_str(const struct sockaddr *sa, char *buf, size_t len)
-{
-	char a[INET6_ADDRSTRLEN] = "?";
-
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
-		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)sa;
-		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
-		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
-	} else {
-		snprintf(buf, len, "(family %d)", sa->sa_family);
-	}
-	return buf;
 }
 
 void plain_print(const struct plain *pl, const struct plain_tun_stats *ts)
@@ -387,9 +369,9 @@ static void op_mtu(void *ctx, unsigned int mtu)
 static void op_conn_up(void *ctx, const struct wg_endpoint *ep, bool dialled)
 {
 	struct plain *pl = ctx;
-	char who[64];
+	char who[ADDR_STRLEN];
 
-	plain_addr_str(&ep->sa, who, sizeof(who));
+	addr_sockaddr_str(&ep->sa, true, who, sizeof(who));
 	if (dialled)
 		log_info("connected to server %s", who);
 	else
@@ -406,9 +388,9 @@ static void op_conn_closed(void *ctx, const struct wg_endpoint *ep, enum loop_cl
 	/* One rate limit per reason, so a flood of one kind does not hide another. */
 	static struct log_ratelimit rl[PLAIN_CLOSE_MAX];
 	struct plain *pl = ctx;
-	char who[64];
+	char who[ADDR_STRLEN];
 
-	log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", plain_addr_str(&ep->sa, who, sizeof(who)),
+	log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", addr_sockaddr_str(&ep->sa, true, who, sizeof(who)),
 		    msg);
 	plain_closed(pl, (enum plain_close)why);
 }

@@ -80,7 +80,6 @@ void plain_set_peer(struct plain *pl, const union udpio_addr *a);
 /* One connection closed for why (counted; the caller logs). */
 static inline void plain_closed(struct plain *pl, enum plain_close why) { pl->c.close[why]++; }
 const char *plain_close_name(enum plain_close why);
-const char *plain_addr_str(const struct sockaddr *sa, char *buf, size_t len);
 /* The loop's processor ops with a struct plain as ctx (plain_init first; plain_free after the
  * loop is gone). One worker. */
 extern const struct loop_proc_ops plain_proc_ops;

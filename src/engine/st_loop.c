@@ -10,6 +10,7 @@
 
 #include "engine/loop.h"
 #include "engine/proc_plain.h"
+#include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/tun.h"
 
@@ -58,7 +59,7 @@ int st_loop_run(const struct st_config *cfg)
 	struct loop_proc proc = { &plain_proc_ops, pl };
 	struct wg_loop *l = NULL;
 	struct loop_tun_stats ls;
-	char ifname[IFNAMSIZ], where[64], off[128];
+	char ifname[IFNAMSIZ], where[ADDR_STRLEN], off[128];
 	union udpio_addr addr;
 	bool existed, vnet, any;
 	int fd = -1, r;
@@ -101,11 +102,11 @@ int st_loop_run(const struct st_config *cfg)
 		if (any)
 			snprintf(where, sizeof(where), "[::]:%s", cfg->port);
 		else
-			plain_addr_str(&addr.sa, where, sizeof(where));
+			addr_sockaddr_str(&addr.sa, true, where, sizeof(where));
 	}
 	if (cfg->server || cfg->udp)
 		log_info("%s %s (%s)", cfg->server ? "listening on" : "sending to",
-			 cfg->server ? where : plain_addr_str(&pl->peer.sa, where, sizeof(where)), proto);
+			 cfg->server ? where : addr_sockaddr_str(&pl->peer.sa, true, where, sizeof(where)), proto);
 	if (cfg->udp)
 		log_debug("UDP socket: %s", pl->udp_caps);
 	if ((r = st_drop_privileges(cfg)) < 0)
