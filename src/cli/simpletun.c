@@ -173,6 +173,5 @@ int cmd_simpletun(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 	if (!name_resolves(&cfg))
 		return CLI_EXIT_FAIL;
-
 	return st_loop_run(&cfg) < 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }

@@ -28,11 +28,6 @@ static const char *const close_names[PLAIN_CLOSE_MAX] = {
 	[PLAIN_CLOSE_REPLACED] = "replaced",
 };
 
-const char *plain_close_name(enum plain_close why)
-{
-	return why < PLAIN_CLOSE_MAX ? close_names[why] : "?";
-}
-
 static size_t limit_for(const struct plain *pl)
 {
 	int mtu = nl_link_get_mtu(pl->ifname);
@@ -392,7 +387,7 @@ static void op_conn_closed(void *ctx, const struct wg_endpoint *ep, enum loop_cl
 
 	log_limited(&rl[why], LOG_LVL_WARN, "closing connection with %s: %s", addr_sockaddr_str(&ep->sa, true, who, sizeof(who)),
 		    msg);
-	plain_closed(pl, (enum plain_close)why);
+	pl->c.close[why]++;
 }
 
 const struct loop_proc_ops plain_proc_ops = {

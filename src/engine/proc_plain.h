@@ -77,9 +77,6 @@ bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union 
 		    bool *learned);
 /* The client's server (datagram mode). */
 void plain_set_peer(struct plain *pl, const union udpio_addr *a);
-/* One connection closed for why (counted; the caller logs). */
-static inline void plain_closed(struct plain *pl, enum plain_close why) { pl->c.close[why]++; }
-const char *plain_close_name(enum plain_close why);
 /* The loop's processor ops with a struct plain as ctx (plain_init first; plain_free after the
  * loop is gone). One worker. */
 extern const struct loop_proc_ops plain_proc_ops;

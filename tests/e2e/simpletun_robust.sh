@@ -67,6 +67,9 @@ garbage huge ffff 100
 check "65535 length: connection closed, reason logged" test "$(count 'frame length 65535 exceeds the limit 1500')" -gt "$h"
 check "65535 length: real peer served again" wait_ping "$A" 198.19.1.2
 check "server still running" alive $sp
+# Each of those connections took the real client's place, as a restarted client would.
+check "a new client replaces the current one (replaced, logged)" \
+	grep -Eq 'closing connection with .*: replaced by a new client from 198\.18\.0\.1:[0-9]+' "$T_DIR/srv2.log"
 
 # --- random UDP datagrams at a UDP server
 bg "$B_" usrv "$CULVERT" simpletun -i st1 -s --udp -p 41001 --no-busy-poll; usp=$BG_PID
@@ -98,6 +101,9 @@ rtt() { nsx "$A" ping -q -c 20 -i 0.05 "$1" 2>/dev/null | awk -F/ '/^rtt/ { prin
 r=$(rtt 198.19.1.2)
 echo "culvert simpletun ping rtt: ${r:-none} ms"
 check "culvert ping rtt average ${r:-none} ms < 20 ms (no Nagle stall)" awk -v r="${r:-99}" 'BEGIN { exit !(r < 20) }'
+stop $sp
+check "closes counted at exit by reason" \
+	grep -Eq 'closes: peer_closed=[0-9]+ zero_length=[1-9][0-9]* frame_too_long=[1-9][0-9]* socket_error=[0-9]+ replaced=[1-9]' "$T_DIR/srv2.log"
 ORIG=$PEERS/simpletun_orig
 if [ -x "$ORIG" ]; then
 	bg "$B_" osrv "$ORIG" -i st2 -s -p 41002; sleep 0.3
