@@ -26,8 +26,8 @@ struct wg_loop_opts {
 	enum loop_transport transport;
 	void (*on_hup)(void *arg);	/* SIGHUP (culvert up's reload); NULL: ignored */
 	void *hup_arg;
-	/* The UDP transport binds this address (its port is the processor's) instead of [::] or
-	 * 0.0.0.0; AF_INET6 with v6only takes no IPv4. NULL: any. */
+	/* The UDP sockets and the TCP listener bind this address (the port is the processor's)
+	 * instead of [::] or 0.0.0.0; AF_INET6 with v6only takes no IPv4. NULL: any. */
 	const struct sockaddr *bind_addr;
 	bool v6only;
 	/* The TCP transport with one peer (a plaintext tunnel): one connection at a time, frames
