@@ -14,7 +14,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: culvert simpletun -i IFACE [-s | -c SERVER] [-p PORT] [-u | -a] [-d]\n"
-		"                         [--udp] [-4 | -6] [-b ADDR] [--no-offload] [--no-busy-poll]\n"
+		"                         [--udp | --icmp] [-4 | -6] [-b ADDR] [--no-offload] [--no-busy-poll]\n"
 		"                         [--user USER [--group GROUP]]\n"
 		"\n"
 		"Relay packets between a tun/tap device and a peer, like the tutorial's simpletun\n"
@@ -27,7 +27,14 @@ static void usage(FILE *f)
 		"  -u | -a      tun device (default) or tap device\n"
 		"  -d           debug: one line per packet\n"
 		"  --udp        one packet per UDP datagram instead of length-prefixed TCP\n"
-		"  -4 | -6      IPv4 or IPv6 only (default: server listens on [::] for both)\n"
+		"  --icmp       one packet per ICMP echo, for networks that pass only ping (culvert\n"
+		"               peers only): the client sends echo requests (polling while idle),\n"
+		"               the server answers with echo replies and turns the kernel's own\n"
+		"               echo replies off until it exits (it answers ordinary pings itself).\n"
+		"               Needs CAP_NET_RAW (the server: root). No ports: -p and -b are refused\n"
+		"               (the server takes the echoes of every address)\n"
+		"  -4 | -6      IPv4 or IPv6 only (default: server listens on [::] for both; with\n"
+		"               --icmp, on both families' raw sockets)\n"
 		"  -b, --bind ADDR  server: listen on ADDR only\n"
 		"  --no-offload one packet per device read and write, no UDP GSO/GRO (default: a tun\n"
 		"               device reads up to 64 KB of TCP at once and culvert splits it; frames\n"
@@ -54,7 +61,8 @@ static int conflict(const char *a, const char *b)
 static bool name_resolves(const struct st_config *cfg)
 {
 	const char *host = cfg->server ? cfg->bind : cfg->host;
-	struct addrinfo hints = { .ai_family = cfg->family, .ai_socktype = cfg->udp ? SOCK_DGRAM : SOCK_STREAM };
+	struct addrinfo hints = { .ai_family = cfg->family,
+				  .ai_socktype = cfg->udp || cfg->icmp ? SOCK_DGRAM : SOCK_STREAM };
 	struct addrinfo *ai;
 	int r;
 
@@ -79,6 +87,7 @@ int cmd_simpletun(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "udp", no_argument, NULL, 'U' },
+		{ "icmp", no_argument, NULL, 'I' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "no-offload", no_argument, NULL, 'O' },
 		{ "no-busy-poll", no_argument, NULL, 'P' },
@@ -89,6 +98,7 @@ int cmd_simpletun(int argc, char **argv)
 	};
 	struct st_config cfg = { .port = "55555", .family = AF_UNSPEC };
 	int mode = -1, dev = -1, opt;
+	bool port_given = false;
 	struct cli_runas ra = { 0 };
 	uint64_t port;
 
@@ -109,7 +119,7 @@ int cmd_simpletun(int argc, char **argv)
 			if (opt == 'c')
 				cfg.host = optarg;
 			break;
-		case 'p': cfg.port = optarg; break;
+		case 'p': cfg.port = optarg; port_given = true; break;
 		case 'u':
 		case 'a':
 			if (dev >= 0 && dev != (opt == 'a'))
@@ -126,6 +136,7 @@ int cmd_simpletun(int argc, char **argv)
 			cfg.family = opt == '4' ? AF_INET : AF_INET6;
 			break;
 		case 'U': cfg.udp = true; break;
+		case 'I': cfg.icmp = true; break;
 		case 'O': cfg.no_offload = true; break;
 		case 'P': cfg.no_busy_poll = true; break;
 		case 'X':
@@ -160,6 +171,13 @@ int cmd_simpletun(int argc, char **argv)
 	cfg.uid = ra.uid;
 	cfg.gid = ra.gid;
 	cfg.server = mode == 1;
+	if (cfg.icmp && cfg.udp)
+		return conflict("--udp", "--icmp");
+	if (cfg.icmp && (port_given || cfg.bind)) {
+		fprintf(stderr, "culvert simpletun: --icmp has no ports and takes every address's echoes: "
+			"leave out %s\n", port_given ? "-p" : "-b");
+		return CLI_EXIT_USAGE;
+	}
 	if (cfg.bind && !cfg.server) {
 		fprintf(stderr, "culvert simpletun: -b is for the server (-s)\n");
 		return CLI_EXIT_USAGE;

@@ -254,6 +254,7 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->o.untrusted = opts && opts->untrusted;
 	l->o.v6only = opts && opts->v6only;
 	l->o.tcp_one = opts && opts->tcp_one;
+	l->o.icmp_one = opts && opts->icmp_one;
 	if (opts && opts->dial)
 		memcpy(&l->o.dial, opts->dial,
 		       opts->dial->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));

@@ -36,6 +36,12 @@ struct wg_loop_opts {
 	 * backoff; without, the newest accepted connection replaces the current one. */
 	bool tcp_one;
 	const struct sockaddr *dial;
+	/* The ICMP transport with one peer (a plaintext tunnel). With dial: it dials that address
+	 * alone, polling from setup on for as long as it runs, and does not listen (the kernel's
+	 * echo replies stay on). Without: it listens and never dials (a send to no live session
+	 * fails with -ENOTCONN), in bind_addr's family alone when one is given (its address is
+	 * not used: raw sockets take the whole namespace's echoes). */
+	bool icmp_one;
 	/* What is written to the tun was not authenticated: GRO checks TCP checksums rather than
 	 * leaving them to the kernel unverified. */
 	bool untrusted;

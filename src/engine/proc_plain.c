@@ -95,7 +95,7 @@ static size_t path_payload(const union udpio_addr *peer)
 {
 	bool v6 = peer->sa.sa_family == AF_INET6;
 	socklen_t al = v6 ? sizeof(peer->in6) : sizeof(peer->in), l = sizeof(int);
-	size_t over = v6 ? 40 + 8 : 20 + 8;
+	size_t over = v6 ? 40 + 8 : 20 + 8;	/* and the ICMP transport's extra, by the caller */
 	int fd = socket(peer->sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP), mtu = 0;
 
 	if (fd < 0)
@@ -114,6 +114,9 @@ void plain_set_peer(struct plain *pl, const union udpio_addr *a)
 	pl->have_peer = true;
 	if (pl->udp && pl->loop) {
 		size_t seg_max = path_payload(a);
+
+		if (pl->icmp && seg_max != SIZE_MAX)
+			seg_max -= loop_transport_mtu_extra(LOOP_XPORT_ICMP);
 
 		/* TCP segments from the device's super-packets leave as datagrams that fit */
 		loop_set_seg_max(pl->loop, seg_max);
@@ -160,12 +163,14 @@ bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union 
 
 void plain_print(const struct plain *pl, const struct plain_tun_stats *ts)
 {
-	char drops[512], closes[256];
+	char drops[1024], closes[256];
 	size_t o = 0;
 
 	drops[0] = closes[0] = '\0';
 	for (int i = 0; i < PLAIN_DROP_MAX; i++)
 		o += (size_t)snprintf(drops + o, sizeof(drops) - o, " %s=%llu", drop_names[i], pl->c.drop[i]);
+	for (int i = 0; pl->icmp && i < ICMPW_DROP_MAX; i++)
+		o += (size_t)snprintf(drops + o, sizeof(drops) - o, " %s=%llu", icmpw_drop_name(i), pl->c.icmp[i]);
 	o = 0;
 	for (int i = 0; i < PLAIN_CLOSE_MAX; i++)
 		o += (size_t)snprintf(closes + o, sizeof(closes) - o, " %s=%llu", close_names[i], pl->c.close[i]);
@@ -173,7 +178,8 @@ void plain_print(const struct plain *pl, const struct plain_tun_stats *ts)
 		 pl->ifname, pl->c.tx_frames, pl->c.tx_bytes, pl->c.rx_frames, pl->c.rx_bytes, pl->c.connects);
 	log_info("%s: drops:%s", pl->ifname, drops);
 	log_info("%s: offloads: %s%s%s; tso_split=%llu segs=%llu csum=%llu gro_merged=%llu gro_out=%llu",
-		 pl->ifname, ts->offloads, pl->udp ? "; udp " : "", pl->udp ? ts->udp_caps : "",
+		 pl->ifname, ts->offloads, pl->udp && !pl->icmp ? "; udp " : "",
+		 pl->udp && !pl->icmp ? ts->udp_caps : "",
 		 ts->tso_pkts, ts->tso_segs, ts->csum_done, ts->gro_merged, ts->gro_out);
 	if (!pl->udp)
 		log_info("%s: closes:%s", pl->ifname, closes);
@@ -194,8 +200,9 @@ static int op_attach(void *ctx, const struct loop_attach *a)
 	pl->loop = a->loop;
 	loop_tun_stats(a->loop, &ts);
 	/* Received datagrams may lie back to back (UDP GRO): the virtio header a merged write
-	 * puts in front of one would overwrite the end of the one before. Stage copies then. */
-	if (pl->udp && ts.vnet && !pl->stage && !(pl->stage = malloc(PLAIN_STAGE_BYTES)))
+	 * puts in front of one would overwrite the end of the one before. Stage copies then.
+	 * ICMP messages each have a buffer of their own, with the echo headers in front. */
+	if (pl->udp && !pl->icmp && ts.vnet && !pl->stage && !(pl->stage = malloc(PLAIN_STAGE_BYTES)))
 		return -ENOMEM;
 	if (pl->have_peer)
 		plain_set_peer(pl, &pl->peer);
@@ -230,7 +237,10 @@ static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 	for (unsigned int i = 0; i < n; i++)
 		log_debug("TAP2NET %llu: Read %u bytes from the tap interface", pl->c.tx_frames + i + 1, pkts[i].len);
 	memset(&ep, 0, sizeof(ep));
-	memcpy(&ep, &pl->peer, sizeof(pl->peer));
+	if (pl->icmp && pl->server)
+		ep = pl->peer_ep;
+	else
+		memcpy(&ep, &pl->peer, sizeof(pl->peer));
 	r = loop_net_send(pl->loop, &ep, pkts, n);
 	if (r == -ENOTCONN) {
 		pl->c.drop[PLAIN_DROP_NO_PEER] += n;
@@ -311,6 +321,9 @@ static void op_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 			memcpy(&from, &pkts[i].ep, sizeof(from));
 			if (!plain_dgram_in(pl, pkts[i].data, pkts[i].len, &from, &learned))
 				continue;
+			/* replies leave from the address the client's requests went to */
+			if (pl->icmp && pl->server)
+				pl->peer_ep = pkts[i].ep;
 		} else {
 			log_debug("NET2TAP %llu: Read %u bytes from the network", pl->c.rx_frames + 1, pkts[i].len);
 			if (!plain_check_write(pl, pkts[i].data, pkts[i].len))
@@ -325,6 +338,10 @@ static void op_drop(void *ctx, enum wg_drop why, uint64_t n)
 {
 	struct plain *pl = ctx;
 
+	if (why >= WG_DROP_ICMP_SHORT && why < WG_DROP_ICMP_SHORT + ICMPW_DROP_MAX) {
+		pl->c.icmp[why - WG_DROP_ICMP_SHORT] += n;
+		return;
+	}
 	/* the tun side's: a super-packet that could not be split (the reason is logged) */
 	pl->c.drop[why == WG_DROP_BAD_INNER_PACKET || why == WG_DROP_TOO_BIG ? PLAIN_DROP_BAD_OFFLOAD :
 		   PLAIN_DROP_SEND_ERROR] += n;

@@ -12,6 +12,7 @@
 
 #include "engine/proc.h"
 #include "engine/udpio.h"
+#include "wire/icmp.h"
 
 /* Drop and close reasons, each with its own counter. */
 enum plain_drop {
@@ -37,14 +38,17 @@ enum plain_close {
 struct plain_counters {
 	unsigned long long tx_frames, tx_bytes, rx_frames, rx_bytes, connects;
 	unsigned long long drop[PLAIN_DROP_MAX], close[PLAIN_CLOSE_MAX];
+	unsigned long long icmp[ICMPW_DROP_MAX];	/* the ICMP transport's drops, by its names */
 };
 
 struct plain {
 	char ifname[IFNAMSIZ];
-	bool server, tap, udp;
+	bool server, tap, udp;    /* udp: one packet per datagram (UDP, or ICMP with icmp) */
+	bool icmp;                /* datagrams in ICMP echoes (the peer is the whole endpoint) */
 	size_t limit;             /* largest packet accepted from the peer: MTU (+18 on tap) */
 	bool have_peer;           /* datagrams: the peer's address is known */
 	union udpio_addr peer;
+	struct wg_endpoint peer_ep;   /* icmp server: the client's session as the transport names it */
 	struct plain_counters c;
 	/* On the engine's loop (one worker): */
 	uint16_t port;            /* to listen on (0: any) */

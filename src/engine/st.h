@@ -1,5 +1,5 @@
-/* culvert simpletun: the tutorial's plaintext tunnel, over TCP (2-byte length framing) or UDP
- * (one packet per datagram), as a mode of the engine: its loop, tun side and transports with
+/* culvert simpletun: the tutorial's plaintext tunnel, over TCP (2-byte length framing), UDP
+ * (one packet per datagram) or ICMP echoes (one packet per echo, culvert peers only), as a mode of the engine: its loop, tun side and transports with
  * the plaintext processor (proc_plain.h). */
 #ifndef CULVERT_ST_H
 #define CULVERT_ST_H
@@ -15,6 +15,7 @@ enum { ST_DEFAULT_PORT = 55555 };
 struct st_config {
 	const char *ifname;
 	bool server, tap, udp, debug;
+	bool icmp;             /* --icmp: the server answers echo requests, the client sends them */
 	const char *host;      /* client: server name or address */
 	const char *port;
 	const char *bind;      /* local address to bind, or NULL */

@@ -26,10 +26,15 @@ static int st_address(const struct st_config *cfg, union udpio_addr *out, bool *
 		*any = true;	/* [::] dual-stack, or 0.0.0.0 without IPv6 */
 		return 0;
 	}
-	if ((r = st_resolve(cfg, cfg->udp ? SOCK_DGRAM : SOCK_STREAM, &ai)) < 0)
+	if ((r = st_resolve(cfg, cfg->udp || cfg->icmp ? SOCK_DGRAM : SOCK_STREAM, &ai)) < 0)
 		return r;
 	memcpy(out, ai->ai_addr, ai->ai_addrlen < sizeof(*out) ? ai->ai_addrlen : sizeof(*out));
 	freeaddrinfo(ai);
+	/* ICMP has no ports: the peer is its address */
+	if (cfg->icmp && out->sa.sa_family == AF_INET6)
+		out->in6.sin6_port = 0;
+	else if (cfg->icmp)
+		out->in.sin_port = 0;
 	return 0;
 }
 
@@ -52,9 +57,11 @@ static void print_counters(const struct plain *pl, const struct wg_loop *l, cons
 int st_loop_run(const struct st_config *cfg)
 {
 	struct wg_loop_opts lo = { .no_offload = cfg->no_offload, .no_busy_poll = cfg->no_busy_poll,
-				   .transport = cfg->udp ? LOOP_XPORT_UDP : LOOP_XPORT_TCP, .tcp_one = !cfg->udp,
+				   .transport = cfg->icmp ? LOOP_XPORT_ICMP : cfg->udp ? LOOP_XPORT_UDP : LOOP_XPORT_TCP,
+				   .tcp_one = !cfg->udp && !cfg->icmp, .icmp_one = cfg->icmp,
 				   .untrusted = true, .v6only = cfg->family == AF_INET6 };
-	const char *proto = cfg->udp ? "UDP" : "TCP";
+	const char *proto = cfg->icmp ? "ICMP echo" : cfg->udp ? "UDP" : "TCP";
+	bool dgram = cfg->udp || cfg->icmp;
 	struct plain *pl = calloc(1, sizeof(*pl));
 	struct loop_proc proc = { &plain_proc_ops, pl };
 	struct wg_loop *l = NULL;
@@ -70,13 +77,16 @@ int st_loop_run(const struct st_config *cfg)
 		goto out;
 	if ((r = st_open_device(cfg, ifname, &fd, &existed, &vnet)) < 0)
 		goto out;
-	plain_init(pl, ifname, cfg->server, cfg->tap, cfg->udp);
+	plain_init(pl, ifname, cfg->server, cfg->tap, dgram);
+	pl->icmp = cfg->icmp;
 	if (cfg->server) {
-		pl->port = (uint16_t)atoi(cfg->port);
+		pl->port = cfg->icmp ? 0 : (uint16_t)atoi(cfg->port);
 		if (!any)
 			lo.bind_addr = &addr.sa;
-	} else if (cfg->udp) {
+	} else if (dgram) {
 		plain_set_peer(pl, &addr);
+		if (cfg->icmp)
+			lo.dial = &addr.sa;
 	} else {
 		lo.dial = &addr.sa;
 	}
@@ -91,20 +101,28 @@ int st_loop_run(const struct st_config *cfg)
 	log_debug("%s: offloads: %s", ifname, st_off_str(ls.vnet, ls.tun_f, cfg->no_offload, cfg->tap, off, sizeof(off)));
 	st_warn_plaintext();
 	if ((r = wg_loop_bind(l)) < 0) {
-		if (cfg->udp)
+		if (cfg->icmp)
+			log_err("cannot set up the ICMP sockets: %s", strerror(-r));
+		else if (cfg->udp)
 			log_err("cannot open the UDP socket (port %s): %s", cfg->port, strerror(-r));
 		else
 			log_err("cannot listen on TCP port %s: %s%s", cfg->port, strerror(-r),
 				r == -EADDRINUSE ? " (another program has it: pick another port with -p)" : "");
 		goto out;
 	}
-	if (cfg->server) {
+	if (cfg->server && cfg->icmp) {
+		snprintf(where, sizeof(where), "%s", cfg->family == AF_INET ? "IPv4" : cfg->family == AF_INET6 ? "IPv6" :
+			 "IPv4 and IPv6");
+	} else if (cfg->server) {
 		if (any)
 			snprintf(where, sizeof(where), "[::]:%s", cfg->port);
 		else
 			addr_sockaddr_str(&addr.sa, true, where, sizeof(where));
 	}
-	if (cfg->server || cfg->udp)
+	if (cfg->icmp)
+		log_info("%s %s (%s)", cfg->server ? "answering echo requests on" : "sending echo requests to",
+			 cfg->server ? where : addr_sockaddr_str(&pl->peer.sa, false, where, sizeof(where)), proto);
+	else if (cfg->server || cfg->udp)
 		log_info("%s %s (%s)", cfg->server ? "listening on" : "sending to",
 			 cfg->server ? where : addr_sockaddr_str(&pl->peer.sa, true, where, sizeof(where)), proto);
 	if (cfg->udp)

@@ -17,6 +17,11 @@
  * reply), so that the listener has requests to answer with what it has for us. Dialled
  * replies reach the device from the endpoint dialled, so a configured endpoint stays put.
  *
+ * With one peer (wg_loop_opts.icmp_one, culvert simpletun --icmp) a side only listens or only
+ * dials: the listener never dials (a dialled address would have the kernel echo our own requests
+ * back as replies, taken for data), and the dialler's one dial lives as long as the run, polling
+ * from the start so that the listener can send first.
+ *
  * One worker: everything runs on worker 0, handshakes included (served inline). */
 #include <errno.h>
 #include <stddef.h>
@@ -54,6 +59,7 @@ struct icmp_dial {
 	bool used;
 	bool v6;
 	bool replied;		/* a reply arrived in the batch being handled */
+	bool pinned;		/* icmp_one's dial: never idles out */
 	struct wg_endpoint ep;	/* the device's name for it */
 	struct sockaddr_storage to;
 	uint16_t id, seq;
@@ -243,7 +249,7 @@ static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *e
 			return dl;
 		if (!dl->used && !free_d)
 			free_d = dl;
-		else if (dl->used && now - dl->last_used >= ICMP_DIAL_TTL_NS &&
+		else if (dl->used && !dl->pinned && now - dl->last_used >= ICMP_DIAL_TTL_NS &&
 			 (!free_d || (free_d->used && dl->last_used < free_d->last_used)))
 			free_d = dl;
 	}
@@ -305,9 +311,12 @@ static int icmp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *p
 		tx_flush(l);
 		return i ? (int)i : -ENOBUFS;
 	}
+	/* A one-peer listener has no one to dial: its peer is a session or nothing. */
+	if (l->o.icmp_one && !l->o.dial.sa.sa_family)
+		return -ENOTCONN;
 	/* A cookie reply goes to whoever sent a handshake message: with its session gone,
 	 * dialling that address would let anyone make us send requests. */
-	if (pkts[0].data[0] == WG_MSG_COOKIE_REPLY) {
+	if (!l->o.icmp_one && pkts[0].data[0] == WG_MSG_COOKIE_REPLY) {
 		drop(l, ICMPW_DROP_NO_SESSION, n);
 		return -ENOTCONN;
 	}
@@ -497,7 +506,7 @@ static void icmp_tick(struct wg_loop *l)
 
 		if (!dl->used)
 			continue;
-		if (now - dl->last_used >= ICMP_DIAL_TTL_NS) {
+		if (!dl->pinned && now - dl->last_used >= ICMP_DIAL_TTL_NS) {
 			log_debug("ICMP: no longer dialling %s (idle)", wg_endpoint_str(&dl->ep, b, sizeof(b)));
 			dl->used = false;
 			gone[dl->v6] = true;
@@ -533,12 +542,17 @@ static int icmp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_l
 		x->mark = l->fwmark;
 	}
 	l->bound_port = want;
-	snprintf(desc, desc_len, "transport icmp (culvert peers only; listening on %s); tun %s; workers=1",
-		 x->f[1].up ? "IPv4 and IPv6" : "IPv4", loop_tun_desc(l));
+	if (l->o.icmp_one && l->o.dial.sa.sa_family)
+		snprintf(desc, desc_len, "transport icmp (culvert peers only; dialling over %s); tun %s; workers=1",
+			 x->f[1].up ? "IPv6" : "IPv4", loop_tun_desc(l));
+	else
+		snprintf(desc, desc_len, "transport icmp (culvert peers only; listening on %s); tun %s; workers=1",
+			 x->f[0].up && x->f[1].up ? "IPv4 and IPv6" : x->f[1].up ? "IPv6" : "IPv4",
+			 loop_tun_desc(l));
 	return 0;
 }
 
-static int fam_open(struct wg_loop *l, struct icmp_fam *f, bool v6)
+static int fam_open(struct wg_loop *l, struct icmp_fam *f, bool v6, bool listen, bool dial)
 {
 	int r;
 
@@ -547,18 +561,37 @@ static int fam_open(struct wg_loop *l, struct icmp_fam *f, bool v6)
 	f->dsrc = (struct loop_src){ dial_event, -1, true };
 	f->ls.fd = f->ds.fd = -1;
 	f->guard.pid = -1;
-	if ((r = icmpw_sock_open(&f->ls, v6, ICMPW_LISTENER)) < 0 ||
-	    (r = icmpw_sock_open(&f->ds, v6, ICMPW_DIALLER)) < 0)
+	if ((listen && (r = icmpw_sock_open(&f->ls, v6, ICMPW_LISTENER)) < 0) ||
+	    (dial && (r = icmpw_sock_open(&f->ds, v6, ICMPW_DIALLER)) < 0))
 		return r;
 	/* The kernel would answer every request too, echoing the payload back as a reply. */
-	r = icmpw_guard_start(&f->guard, v6);
-	if (r < 0)
+	if (listen && (r = icmpw_guard_start(&f->guard, v6)) < 0)
 		return r;
 	f->up = true;
 	f->lsrc.fd = f->ls.fd;
 	f->dsrc.fd = f->ds.fd;
-	if ((r = loop_ep_add(l->epfd, &f->lsrc, EPOLLIN)) < 0 || (r = loop_ep_add(l->epfd, &f->dsrc, EPOLLIN)) < 0)
+	if ((listen && (r = loop_ep_add(l->epfd, &f->lsrc, EPOLLIN)) < 0) ||
+	    (dial && (r = loop_ep_add(l->epfd, &f->dsrc, EPOLLIN)) < 0))
 		return r;
+	return 0;
+}
+
+/* icmp_one's dial, from setup on: its polls give the listener requests to answer with. */
+static int dial_pin(struct wg_loop *l)
+{
+	struct wg_endpoint ep;
+	struct icmp_dial *dl;
+
+	memset(&ep, 0, sizeof(ep));
+	memcpy(&ep, &l->o.dial, sizeof(l->o.dial));
+	if (ep.sa.sa_family == AF_INET6)
+		ep.in6.sin6_port = 0;
+	else
+		ep.in4.sin_port = 0;
+	dl = dial_get(l, &ep, clock_mono_ns());
+	if (!dl)
+		return -ENOBUFS;
+	dl->pinned = true;
 	return 0;
 }
 
@@ -612,13 +645,34 @@ static int icmp_open(struct wg_loop *l)
 	x->tx_bufs = malloc((size_t)ICMP_BATCH * ICMP_TX_SIZE);
 	if (!x->tx_bufs || (r = icmpw_table_init(&x->t, ICMP_SESSIONS, ICMP_QCAP, ICMP_MSG_MAX)) < 0)
 		return -ENOMEM;
-	r = fam_open(l, &x->f[0], false);
+	if (l->o.icmp_one) {
+		bool dial = l->o.dial.sa.sa_family != 0;
+		int fam = dial ? l->o.dial.sa.sa_family : l->o.bind_addr.sa.sa_family;
+
+		for (unsigned int i = 0; i < 2; i++) {
+			if (fam && fam != (i ? AF_INET6 : AF_INET))
+				continue;
+			r = fam_open(l, &x->f[i], i, !dial, dial);
+			if (r < 0 && (fam || !i)) {
+				log_err("ICMP transport: cannot open raw %s sockets%s (%s); it needs CAP_NET_RAW%s",
+					i ? "ICMPv6" : "ICMP", dial ? "" : " or turn off the kernel's echo replies",
+					strerror(-r), dial ? "" : " and root");
+				return r;
+			}
+			if (r < 0) {
+				log_info("ICMP transport: IPv4 only (%s for IPv6)", strerror(-r));
+				fam_close(l, &x->f[i]);
+			}
+		}
+		return dial ? dial_pin(l) : 0;
+	}
+	r = fam_open(l, &x->f[0], false, true, true);
 	if (r < 0) {
 		log_err("ICMP transport: cannot open raw IPv4 ICMP sockets or turn off the kernel's echo "
 			"replies (%s); it needs CAP_NET_RAW and root", strerror(-r));
 		return r;
 	}
-	r = fam_open(l, &x->f[1], true);
+	r = fam_open(l, &x->f[1], true, true, true);
 	if (r < 0) {
 		/* a host without IPv6 (no ICMPv6 sockets, no echo_ignore_all of its own) */
 		log_info("ICMP transport: IPv4 only (%s for IPv6)", strerror(-r));
