@@ -12,7 +12,9 @@
 #include "engine/proc_plain.h"
 #include "lib/addr.h"
 #include "lib/log.h"
+#include "lib/netlink.h"
 #include "lib/tun.h"
+#include "wire/icmp.h"
 
 /* The server's address to bind (-b, or -4/-6 alone), or the client's server. */
 static int st_address(const struct st_config *cfg, union udpio_addr *out, bool *any)
@@ -36,6 +38,22 @@ static int st_address(const struct st_config *cfg, union udpio_addr *out, bool *
 	else if (cfg->icmp)
 		out->in.sin_port = 0;
 	return 0;
+}
+
+/* Networks that pass only ping often drop IP fragments (a rule on the ICMP type cannot match a
+ * later fragment), so a device made for --icmp gets an MTU whose echoes fit a 1500-byte
+ * underlay unfragmented: less the IP header (IPv6's unless IPv4 is all it carries), the echo's
+ * and ours, and on tap the Ethernet header. A device that existed keeps its own. */
+static void st_icmp_mtu(const struct st_config *cfg, const char *ifname, int family)
+{
+	unsigned int mtu = 1500 - (family == AF_INET ? 20 : 40) - ICMPW_OVERHEAD - (cfg->tap ? 14 : 0);
+	int r = nl_link_set_mtu(ifname, mtu);
+
+	if (r < 0)
+		log_warn("%s: cannot set the MTU to %u: %s; packets above it will be fragmented", ifname, mtu,
+			 strerror(-r));
+	else
+		log_info("%s: MTU %u (one packet per echo, unfragmented over a 1500-byte path)", ifname, mtu);
 }
 
 static void print_counters(const struct plain *pl, const struct wg_loop *l, const struct st_config *cfg)
@@ -77,6 +95,8 @@ int st_loop_run(const struct st_config *cfg)
 		goto out;
 	if ((r = st_open_device(cfg, ifname, &fd, &existed, &vnet)) < 0)
 		goto out;
+	if (cfg->icmp && !existed)
+		st_icmp_mtu(cfg, ifname, cfg->server ? cfg->family : addr.sa.sa_family);
 	plain_init(pl, ifname, cfg->server, cfg->tap, dgram);
 	pl->icmp = cfg->icmp;
 	if (cfg->server) {
