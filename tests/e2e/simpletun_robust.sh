@@ -80,7 +80,12 @@ import os, random, socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 for i in range(300):
     n = random.choice([0, 1, 19, 100, 1400, 1600, 3000])
-    s.sendto(os.urandom(n), ("198.18.0.2", 41001))
+    b = os.urandom(n)
+    # never version 4 or 6: about one 1400-byte random datagram in 500 passes as an IP packet,
+    # and a server that follows its client's address would rightly follow that one
+    if n:
+        b = bytes([b[0] & 0x3f]) + b[1:]
+    s.sendto(b, ("198.18.0.2", 41001))
 PY
 sleep 0.5
 check "udp: daemon still running" alive $usp
