@@ -27,12 +27,12 @@ enum { MAXQ = 64, MAXREC = 4096, MAXSTEPS = 256 };
 struct dgram {
 	uint8_t *data;		/* exactly len bytes, so ASan sees any read past the end */
 	uint32_t len;
-	struct wg_endpoint src, dst;
+	struct endpoint src, dst;
 };
 
 struct host {
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 	bool is_d;
 	unsigned int tun_written, sent;
 };
@@ -73,7 +73,7 @@ static void check_out(bool from_d, const uint8_t *p, uint32_t len)
 	}
 }
 
-static int f_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int f_udp_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
@@ -130,7 +130,7 @@ static void f_wall(void *ctx, int64_t *sec, int64_t *nsec)
 	*nsec = (int64_t)(t % WG_NSEC_PER_SEC);
 }
 
-static void set4(struct wg_endpoint *ep, const char *ip, uint16_t port)
+static void set4(struct endpoint *ep, const char *ip, uint16_t port)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->in4.sin_family = AF_INET;
@@ -138,7 +138,7 @@ static void set4(struct wg_endpoint *ep, const char *ip, uint16_t port)
 	inet_pton(AF_INET, ip, &ep->in4.sin_addr);
 }
 
-static void set6(struct wg_endpoint *ep, const char *ip, uint16_t port)
+static void set6(struct endpoint *ep, const char *ip, uint16_t port)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->in6.sin6_family = AF_INET6;
@@ -199,7 +199,7 @@ static void derive_publics(void)
 static void setup(void)
 {
 	struct wg_peer *dr, *ds, *rd;
-	struct wg_endpoint ep;
+	struct endpoint ep;
 
 	memset(&net, 0, sizeof(net));
 	net.now = 1000 * WG_NSEC_PER_SEC;
@@ -235,7 +235,7 @@ static void teardown(void)
 }
 
 /* Hands bytes to udp_input of h in a buffer with exactly the promised head- and tailroom. */
-static void udp_in(struct host *h, const uint8_t *p, uint32_t len, const struct wg_endpoint *src)
+static void udp_in(struct host *h, const uint8_t *p, uint32_t len, const struct endpoint *src)
 {
 	uint8_t *buf = malloc(WG_PKT_HEADROOM + (size_t)len + WG_PKT_TAILROOM);
 	struct wg_pkt pkt;
@@ -303,15 +303,15 @@ static bool deliver_one(void)
 	g = net.q[0];
 	memmove(&net.q[0], &net.q[1], (net.nq - 1) * sizeof(net.q[0]));
 	net.nq--;
-	if (wg_endpoint_equal(&g.dst, &net.d.addr))
+	if (endpoint_equal(&g.dst, &net.d.addr))
 		udp_in(&net.d, g.data, g.len, &g.src);
-	else if (wg_endpoint_equal(&g.dst, &net.r.addr))
+	else if (endpoint_equal(&g.dst, &net.r.addr))
 		udp_in(&net.r, g.data, g.len, &g.src);
 	free(g.data);
 	return true;
 }
 
-static void source(uint8_t sel, struct wg_endpoint *ep)
+static void source(uint8_t sel, struct endpoint *ep)
 {
 	switch (sel & 3) {
 	case 0: *ep = net.r.addr; break;		/* R's real address */
@@ -332,14 +332,14 @@ static void deliver_batch_to_d(unsigned int max, bool packed)
 	size_t total = 0, off = WG_PKT_HEADROOM;
 
 	for (unsigned int j = 0; j < net.nq; j++)
-		if (wg_endpoint_equal(&net.q[j].dst, &net.d.addr))
+		if (endpoint_equal(&net.q[j].dst, &net.d.addr))
 			total += net.q[j].len;
 	if (packed && !(packbuf = malloc(WG_PKT_HEADROOM + total + WG_PKT_TAILROOM)))
 		abort();
 	while (i < net.nq && n < max && n < 16) {
 		struct dgram g = net.q[i];
 
-		if (!wg_endpoint_equal(&g.dst, &net.d.addr)) {
+		if (!endpoint_equal(&g.dst, &net.d.addr)) {
 			i++;
 			continue;
 		}
@@ -414,7 +414,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (off + 3 <= size && steps++ < MAXSTEPS) {
 		uint8_t op = data[off];
 		size_t len = (size_t)data[off + 1] << 8 | data[off + 2];
-		struct wg_endpoint ep;
+		struct endpoint ep;
 
 		off += 3;
 		if (len > size - off)

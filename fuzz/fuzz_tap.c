@@ -22,12 +22,12 @@ enum { N = 3, MAXQ = 64, MAXSTEPS = 256, MAXREC = 2048 };
 struct dgram {
 	uint8_t *data;
 	uint32_t len;
-	struct wg_endpoint src, dst;
+	struct endpoint src, dst;
 };
 
 struct host {
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 };
 
 static struct {
@@ -37,7 +37,7 @@ static struct {
 	unsigned int nq;
 } net;
 
-static int f_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int f_udp_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
@@ -143,7 +143,7 @@ static void deliver(void)
 		memmove(&net.q[0], &net.q[1], (net.nq - 1) * sizeof(net.q[0]));
 		net.nq--;
 		for (int i = 0; i < N; i++) {
-			if (!wg_endpoint_equal(&net.h[i].addr, &g.dst))
+			if (!endpoint_equal(&net.h[i].addr, &g.dst))
 				continue;
 			uint8_t *buf = malloc(WG_PKT_HEADROOM + (size_t)g.len + WG_PKT_TAILROOM);
 			struct wg_pkt pkt = { .len = g.len, .ep = g.src };

@@ -36,7 +36,7 @@ static void setup(void)
 
 static void wire(const uint8_t *p, size_t size, bool tap)
 {
-	union udpio_addr from;
+	union endpoint_addr from;
 	size_t o = 0;
 	unsigned int i = 0;
 
@@ -59,7 +59,7 @@ static void wire(const uint8_t *p, size_t size, bool tap)
 		from.in.sin_port = htons((uint16_t)(i++ & 3));
 		ok = plain_dgram_in(&pl, f, n, &from, &learned);
 		/* what passes as a datagram passes as a frame, and made its sender the peer */
-		if (ok != (n > 0 && plain_check_write(&pl, f, n)) || (ok && !udpio_addr_equal(&pl.peer, &from)))
+		if (ok != (n > 0 && plain_check_write(&pl, f, n)) || (ok && !endpoint_addr_equal(&pl.peer, &from)))
 			abort();
 		free(f);
 		o += n;

@@ -36,7 +36,7 @@ static void f_unlock(void *d, bool write)
 	wg_uapi_dev_ops.unlock(d, write);
 }
 
-static int f_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int f_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	return (int)n;
 }

@@ -107,14 +107,14 @@ unsigned int loop_transport_mtu_extra(enum loop_transport t)
 
 /* ---- what the processor calls ---- */
 
-int loop_net_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+int loop_net_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_loop *l = ctx;
 
 	return l->xp->send(l, ep, pkts, n);
 }
 
-void loop_authenticated(void *ctx, const struct wg_endpoint *ep)
+void loop_authenticated(void *ctx, const struct endpoint *ep)
 {
 	struct wg_loop *l = ctx;
 

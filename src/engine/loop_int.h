@@ -89,8 +89,8 @@ struct wg_loop {
 	struct loop_opts_copy {
 		bool no_offload;
 		bool untrusted, v6only, tcp_one, icmp_one;
-		union udpio_addr bind_addr;	/* family 0: any */
-		union udpio_addr dial;		/* tcp_one's or icmp_one's server (family 0: we are the server) */
+		union endpoint_addr bind_addr;	/* family 0: any */
+		union endpoint_addr dial;		/* tcp_one's or icmp_one's server (family 0: we are the server) */
 		enum loop_transport transport;
 		void (*on_hup)(void *arg);
 		void *hup_arg;

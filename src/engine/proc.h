@@ -68,8 +68,8 @@ struct loop_proc_ops {
 	void (*hs_stop)(void *ctx);
 	/* One-peer transports: a connection is up (dialled: ours, else accepted) or closed for
 	 * why (msg: the details, for the log). May be NULL. */
-	void (*conn_up)(void *ctx, const struct wg_endpoint *ep, bool dialled);
-	void (*conn_closed)(void *ctx, const struct wg_endpoint *ep, enum loop_close why, const char *msg);
+	void (*conn_up)(void *ctx, const struct endpoint *ep, bool dialled);
+	void (*conn_closed)(void *ctx, const struct endpoint *ep, enum loop_close why, const char *msg);
 	/* The uapi control connections' callbacks (dev = ctx); NULL: none are served. */
 	const struct uapi_ops *uapi;
 };
@@ -82,13 +82,13 @@ struct loop_proc {
 /* The loop's side, ctx being a->loop (the signatures of struct wg_device_ops). */
 /* Send n datagrams to ep through the transport: the number sent or -errno; a full socket or
  * queue takes fewer and nothing waits. */
-int loop_net_send(void *loop, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+int loop_net_send(void *loop, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 /* Write n IP packets (or frames) to the calling worker's tun queue, TCP segments merged (GRO)
  * when the device takes TSO: each packet needs LOOP_VNET (10) bytes of room before data. The
  * number written. */
 int loop_tun_write(void *loop, struct wg_pkt *pkts, unsigned int n);
 /* A message from ep passed authentication (TCP keeps such connections; see device.h). */
-void loop_authenticated(void *loop, const struct wg_endpoint *ep);
+void loop_authenticated(void *loop, const struct endpoint *ep);
 /* Cut TCP segments of the tun's super-packets to at most seg_max bytes (the path to the peer;
  * SIZE_MAX: as the sender made them). */
 void loop_set_seg_max(void *loop, size_t seg_max);

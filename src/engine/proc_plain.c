@@ -91,7 +91,7 @@ bool plain_check_write(struct plain *pl, const uint8_t *p, size_t n)
 
 /* The largest packet that reaches the peer in one unfragmented datagram. A fragmented
  * datagram costs reassembly at the peer and cannot leave as a UDP_SEGMENT run. */
-static size_t path_payload(const union udpio_addr *peer)
+static size_t path_payload(const union endpoint_addr *peer)
 {
 	bool v6 = peer->sa.sa_family == AF_INET6;
 	socklen_t al = v6 ? sizeof(peer->in6) : sizeof(peer->in), l = sizeof(int);
@@ -108,7 +108,7 @@ static size_t path_payload(const union udpio_addr *peer)
 	return mtu >= 576 ? (size_t)mtu - over : SIZE_MAX;
 }
 
-void plain_set_peer(struct plain *pl, const union udpio_addr *a)
+void plain_set_peer(struct plain *pl, const union endpoint_addr *a)
 {
 	pl->peer = *a;
 	pl->have_peer = true;
@@ -125,7 +125,7 @@ void plain_set_peer(struct plain *pl, const union udpio_addr *a)
 	}
 }
 
-bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union udpio_addr *from,
+bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union endpoint_addr *from,
 		    bool *learned)
 {
 	char who[ADDR_STRLEN];
@@ -150,7 +150,7 @@ bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union 
 		return false;
 	}
 	/* Only a valid packet moves the server's peer: garbage cannot steal the client's place. */
-	if (pl->server && (!pl->have_peer || !udpio_addr_equal(&pl->peer, from))) {
+	if (pl->server && (!pl->have_peer || !endpoint_addr_equal(&pl->peer, from))) {
 		log_info("%s client %s", pl->have_peer ? "following" : "learned",
 			 addr_sockaddr_str(&from->sa, true, who, sizeof(who)));
 		plain_set_peer(pl, from);
@@ -226,7 +226,7 @@ void plain_free(struct plain *pl)
 static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
 	struct plain *pl = ctx;
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	int r;
 
 	/* a stream has its peer while its connection is up (the transport knows) */
@@ -240,7 +240,7 @@ static void op_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 	if (pl->icmp && pl->server)
 		ep = pl->peer_ep;
 	else
-		memcpy(&ep, &pl->peer, sizeof(pl->peer));
+		ep.addr = pl->peer;
 	r = loop_net_send(pl->loop, &ep, pkts, n);
 	if (r == -ENOTCONN) {
 		pl->c.drop[PLAIN_DROP_NO_PEER] += n;
@@ -316,9 +316,9 @@ static void op_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 		bool learned;
 
 		if (pl->udp) {
-			union udpio_addr from;
+			union endpoint_addr from;
 
-			memcpy(&from, &pkts[i].ep, sizeof(from));
+			from = pkts[i].ep.addr;
 			if (!plain_dgram_in(pl, pkts[i].data, pkts[i].len, &from, &learned))
 				continue;
 			/* replies leave from the address the client's requests went to */
@@ -378,7 +378,7 @@ static void op_mtu(void *ctx, unsigned int mtu)
 		loop_set_frame_max(pl->loop, pl->limit);
 }
 
-static void op_conn_up(void *ctx, const struct wg_endpoint *ep, bool dialled)
+static void op_conn_up(void *ctx, const struct endpoint *ep, bool dialled)
 {
 	struct plain *pl = ctx;
 	char who[ADDR_STRLEN];
@@ -395,7 +395,7 @@ _Static_assert((int)PLAIN_CLOSE_MAX == (int)LOOP_CLOSE_MAX && (int)PLAIN_CLOSE_R
 	       (int)PLAIN_CLOSE_ZERO_LENGTH == (int)LOOP_CLOSE_ZERO_LENGTH && (int)PLAIN_CLOSE_TOO_LONG == (int)LOOP_CLOSE_TOO_LONG &&
 	       (int)PLAIN_CLOSE_ERROR == (int)LOOP_CLOSE_ERROR, "close reasons differ");
 
-static void op_conn_closed(void *ctx, const struct wg_endpoint *ep, enum loop_close why, const char *msg)
+static void op_conn_closed(void *ctx, const struct endpoint *ep, enum loop_close why, const char *msg)
 {
 	/* One rate limit per reason, so a flood of one kind does not hide another. */
 	static struct log_ratelimit rl[PLAIN_CLOSE_MAX];

@@ -47,8 +47,8 @@ struct plain {
 	bool icmp;                /* datagrams in ICMP echoes (the peer is the whole endpoint) */
 	size_t limit;             /* largest packet accepted from the peer: MTU (+18 on tap) */
 	bool have_peer;           /* datagrams: the peer's address is known */
-	union udpio_addr peer;
-	struct wg_endpoint peer_ep;   /* icmp server: the client's session as the transport names it */
+	union endpoint_addr peer;
+	struct endpoint peer_ep;   /* icmp server: the client's session as the transport names it */
 	struct plain_counters c;
 	/* On the engine's loop (one worker): */
 	uint16_t port;            /* to listen on (0: any) */
@@ -77,10 +77,10 @@ bool plain_check_write(struct plain *pl, const uint8_t *p, size_t n);
 /* A datagram from the network: true when it is to be written to the device. Counts and logs
  * what is dropped (dgram_empty, dgram_too_long, bad_packet); on the server a valid datagram
  * from a new address makes its sender the peer (*learned set). */
-bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union udpio_addr *from,
+bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union endpoint_addr *from,
 		    bool *learned);
 /* The client's server (datagram mode). */
-void plain_set_peer(struct plain *pl, const union udpio_addr *a);
+void plain_set_peer(struct plain *pl, const union endpoint_addr *a);
 /* The loop's processor ops with a struct plain as ctx (plain_init first; plain_free after the
  * loop is gone). One worker. */
 extern const struct loop_proc_ops plain_proc_ops;

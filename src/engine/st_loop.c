@@ -17,7 +17,7 @@
 #include "wire/icmp.h"
 
 /* The server's address to bind (-b, or -4/-6 alone), or the client's server. */
-static int st_address(const struct st_config *cfg, union udpio_addr *out, bool *any)
+static int st_address(const struct st_config *cfg, union endpoint_addr *out, bool *any)
 {
 	struct addrinfo *ai;
 	int r;
@@ -85,7 +85,7 @@ int st_loop_run(const struct st_config *cfg)
 	struct wg_loop *l = NULL;
 	struct loop_tun_stats ls;
 	char ifname[IFNAMSIZ], where[ADDR_STRLEN], off[128];
-	union udpio_addr addr;
+	union endpoint_addr addr;
 	bool existed, vnet, any;
 	int fd = -1, r;
 

@@ -29,7 +29,7 @@ static void set_buf(int fd, int force_opt, int opt, int want, bool *forced, int 
 int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 {
 	static const struct udpio_opts defaults;
-	union udpio_addr a;
+	union endpoint_addr a;
 	socklen_t l = sizeof(a);
 	int v;
 
@@ -65,7 +65,7 @@ int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 	return 0;
 }
 
-int udpio_open(struct udpio *u, const union udpio_addr *bind_addr, const struct udpio_opts *o)
+int udpio_open(struct udpio *u, const union endpoint_addr *bind_addr, const struct udpio_opts *o)
 {
 	int family = bind_addr->sa.sa_family, fd, r;
 	socklen_t alen = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -98,7 +98,7 @@ void udpio_close(struct udpio *u)
 }
 
 /* Destination as the socket needs it: IPv4 on an IPv6 socket goes v4-mapped. */
-static socklen_t to_sock(const struct udpio *u, const union udpio_addr *in, union udpio_addr *out)
+static socklen_t to_sock(const struct udpio *u, const union endpoint_addr *in, union endpoint_addr *out)
 {
 	if (u->caps.family == AF_INET6 && in->sa.sa_family == AF_INET) {
 		memset(out, 0, sizeof(*out));
@@ -113,7 +113,7 @@ static socklen_t to_sock(const struct udpio *u, const union udpio_addr *in, unio
 	return in->sa.sa_family == AF_INET6 ? sizeof(out->in6) : sizeof(out->in);
 }
 
-static void from_sock(union udpio_addr *a)
+static void from_sock(union endpoint_addr *a)
 {
 	if (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
 		struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = a->in6.sin6_port };
@@ -121,27 +121,6 @@ static void from_sock(union udpio_addr *a)
 		memset(a, 0, sizeof(*a));
 		a->in = in;
 	}
-}
-
-bool udpio_addr_equal(const union udpio_addr *a, const union udpio_addr *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_port == b->in.sin_port && a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return a->in6.sin6_port == b->in6.sin6_port && a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
-	       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
-}
-
-bool udpio_src_isset(const struct udpio_src *s)
-{
-	static const struct udpio_src none;
-	return memcmp(s, &none, sizeof(none)) != 0;
-}
-
-static bool src_equal(const struct udpio_src *a, const struct udpio_src *b)
-{
-	return !memcmp(a, b, sizeof(*a));
 }
 
 static size_t put_cmsg(void *ctl, size_t space, int level, int type, const void *data, size_t len)
@@ -158,9 +137,9 @@ static size_t put_cmsg(void *ctl, size_t space, int level, int type, const void 
 	return CMSG_SPACE(len);
 }
 
-size_t udpio_put_src(void *ctl, size_t space, const union udpio_addr *dst, const struct udpio_src *src)
+size_t udpio_put_src(void *ctl, size_t space, const union endpoint_addr *dst, const struct endpoint_local *src)
 {
-	if (!udpio_src_isset(src))
+	if (!endpoint_local_isset(src))
 		return 0;
 	if (dst->sa.sa_family == AF_INET) {
 		/* ifindex 0: the route decides the interface, only the source is ours. */
@@ -171,7 +150,7 @@ size_t udpio_put_src(void *ctl, size_t space, const union udpio_addr *dst, const
 	return put_cmsg(ctl, space, IPPROTO_IPV6, IPV6_PKTINFO, &pi6, sizeof(pi6));
 }
 
-void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct udpio_src *src)
+void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct endpoint_local *src)
 {
 	memset(src, 0, sizeof(*src));
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
@@ -216,7 +195,7 @@ static int send_each(struct udpio *u, const struct udpio_pkt *pkts, size_t m)
 	const struct udpio_pkt *p = &pkts[iov - u->iov];
 	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(struct in6_pktinfo))]; } ctl;
 
-	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &p->addr, &p->src);
+	mh.msg_controllen = udpio_put_src(ctl.b, sizeof(ctl.b), &p->ep.addr, &p->ep.local);
 	mh.msg_control = mh.msg_controllen ? ctl.b : NULL;
 	mh.msg_iovlen = 1;
 	while (done < n) {
@@ -236,8 +215,8 @@ static int send_each(struct udpio *u, const struct udpio_pkt *pkts, size_t m)
 
 /* Message m's control data: the GSO size when it carries several datagrams (seg > 0), the
  * source when one is set. */
-static void set_ctl(struct udpio *u, size_t m, size_t seg, const union udpio_addr *dst,
-		    const struct udpio_src *src)
+static void set_ctl(struct udpio *u, size_t m, size_t seg, const union endpoint_addr *dst,
+		    const struct endpoint_local *src)
 {
 	struct msghdr *mh = &u->msgs[m].msg_hdr;
 	size_t used = 0;
@@ -260,17 +239,17 @@ static bool src_gone(int err)
  * without one (the kernel picks), and their pkts[] say so. */
 static void drop_src(struct udpio *u, struct udpio_pkt *pkts, size_t m, size_t nm)
 {
-	const struct udpio_src gone = pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].src;
+	const struct endpoint_local gone = pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].ep.local;
 
 	u->stats.tx_src_gone++;
 	for (size_t k = m; k < nm; k++) {
 		struct msghdr *mh = &u->msgs[k].msg_hdr;
 		size_t i = (size_t)(mh->msg_iov - u->iov);
-		if (!src_equal(&pkts[i].src, &gone))
+		if (!endpoint_local_equal(&pkts[i].ep.local, &gone))
 			continue;
 		for (size_t j = i; j < i + mh->msg_iovlen; j++)
-			memset(&pkts[j].src, 0, sizeof(pkts[j].src));
-		set_ctl(u, k, mh->msg_iovlen > 1 ? pkts[i].len : 0, &pkts[i].addr, &pkts[i].src);
+			memset(&pkts[j].ep.local, 0, sizeof(pkts[j].ep.local));
+		set_ctl(u, k, mh->msg_iovlen > 1 ? pkts[i].len : 0, &pkts[i].ep.addr, &pkts[i].ep.local);
 	}
 }
 
@@ -284,8 +263,8 @@ int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n)
 		size_t j = i + 1, bytes = pkts[i].len, seg = pkts[i].len;
 		if (u->caps.gso && seg > 0) {
 			while (j < n && j - i < UDPIO_MAX_SEGS && pkts[j].len > 0 && pkts[j].len <= seg &&
-			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && udpio_addr_equal(&pkts[i].addr, &pkts[j].addr) &&
-			       src_equal(&pkts[i].src, &pkts[j].src)) {
+			       bytes + pkts[j].len <= UDPIO_MAX_GSO_BYTES && endpoint_addr_equal(&pkts[i].ep.addr, &pkts[j].ep.addr) &&
+			       endpoint_local_equal(&pkts[i].ep.local, &pkts[j].ep.local)) {
 				bytes += pkts[j].len;
 				if (pkts[j++].len < seg)
 					break;  /* only the last may be short */
@@ -300,8 +279,8 @@ int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n)
 		mh->msg_iov = &u->iov[i];
 		mh->msg_iovlen = j - i;
 		mh->msg_name = &u->addrs[nm];
-		mh->msg_namelen = to_sock(u, &pkts[i].addr, &u->addrs[nm]);
-		set_ctl(u, nm, j - i > 1 ? seg : 0, &pkts[i].addr, &pkts[i].src);
+		mh->msg_namelen = to_sock(u, &pkts[i].ep.addr, &u->addrs[nm]);
+		set_ctl(u, nm, j - i > 1 ? seg : 0, &pkts[i].ep.addr, &pkts[i].ep.local);
 		nm++;
 		i = j;
 	}
@@ -322,7 +301,7 @@ int udpio_send(struct udpio *u, struct udpio_pkt *pkts, size_t n)
 			continue;
 		if (err == EAGAIN || err == ENOBUFS)
 			break;
-		if (src_gone(err) && udpio_src_isset(&pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].src)) {
+		if (src_gone(err) && endpoint_local_isset(&pkts[u->msgs[m].msg_hdr.msg_iov - u->iov].ep.local)) {
 			drop_src(u, pkts, m, nm);
 			continue;
 		}
@@ -380,8 +359,8 @@ static size_t recv_split(struct udpio *u, uint8_t *const *bufs, struct udpio_pkt
 			size_t l = len - u->rx_off < u->rx_seg ? len - u->rx_off : u->rx_seg;
 			out[k].buf = bufs[i] + u->rx_off;
 			out[k].len = l;
-			out[k].addr = u->addrs[i];
-			out[k].src = u->rx_src;
+			out[k].ep.addr = u->addrs[i];
+			out[k].ep.local = u->rx_src;
 			k++;
 			u->rx_off += l;
 		} while (u->rx_off < len);

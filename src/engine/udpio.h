@@ -13,17 +13,13 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "lib/endpoint.h"
+
 enum {
 	UDPIO_MAX_BATCH = 256,      /* datagrams per udpio_send call; messages per recv */
 	UDPIO_MAX_SEGS = 64,        /* kernel limit on segments in one GSO/GRO datagram */
 	UDPIO_MAX_GSO_BYTES = 65507,/* payload of one super-datagram (65535 - IPv4 - UDP) */
 	UDPIO_DEFAULT_BUF = 4 << 20,
-};
-
-union udpio_addr {
-	struct sockaddr sa;
-	struct sockaddr_in in;
-	struct sockaddr_in6 in6;
 };
 
 /* What is active, for `culvert show`. */
@@ -32,7 +28,7 @@ struct udpio_caps {
 	bool dual_stack;
 	bool gso;              /* sends use UDP_SEGMENT */
 	bool gro;              /* UDP_GRO is on: one receive may carry up to 64 datagrams */
-	bool pktinfo;          /* receives report the local address (udpio_pkt.src) */
+	bool pktinfo;          /* receives report the local address (udpio_pkt.ep.local) */
 	bool sndbuf_forced, rcvbuf_forced;  /* SO_*BUFFORCE took (CAP_NET_ADMIN) */
 	int sndbuf, rcvbuf;    /* sizes the kernel reports */
 };
@@ -53,22 +49,11 @@ struct udpio_stats {
 	uint64_t tx_src_gone;      /* sends whose source address had gone, retried without it */
 };
 
-/* The local end of a datagram, of the remote address's family: on receive the address it was
- * sent to, on send the source to use. All zero: none (the kernel picks). ifindex: the
- * interface of an IPv6 link-local address, else 0. */
-struct udpio_src {
-	union {
-		struct in_addr in;
-		struct in6_addr in6;
-	};
-	uint32_t ifindex;
-};
-
 struct udpio_pkt {
 	uint8_t *buf;
 	size_t len;
-	union udpio_addr addr;     /* destination (send) or source (recv); IPv4 never v4-mapped */
-	struct udpio_src src;      /* right after addr: the pair is laid out as a wg_endpoint */
+	struct endpoint ep;        /* remote: destination (send) or source (recv); local: the
+				    * source to use (send) or the address it came to (recv) */
 };
 
 /* Room for the control messages of one datagram: GSO size or GRO size, and packet info. */
@@ -82,21 +67,19 @@ struct udpio {
 	int last_err;              /* errno of the last dropped send */
 	struct mmsghdr msgs[UDPIO_MAX_BATCH];
 	struct iovec iov[UDPIO_MAX_BATCH];
-	union udpio_addr addrs[UDPIO_MAX_BATCH];
+	union endpoint_addr addrs[UDPIO_MAX_BATCH];
 	union { struct cmsghdr h; char b[UDPIO_CTL_SPACE]; } ctl[UDPIO_MAX_BATCH];
 	/* receive: the last recvmmsg's messages not yet all returned (see udpio_recv) */
 	size_t rx_nm, rx_msg, rx_off;   /* messages, the one being split, and where */
 	bool rx_started;                /* rx_msg's control messages are read: */
 	size_t rx_seg;                  /* ... its segment size */
-	struct udpio_src rx_src;        /* ... and local address */
+	struct endpoint_local rx_src;   /* ... and local address */
 	size_t rx_seg_min, rx_seg_hint; /* smallest segment of this receive, of the last one */
 	bool rx_drained;                /* the last recvmmsg got fewer messages than asked */
 };
 
 /* Socket of bind's family bound to it, non-blocking, set up as udpio_attach does. */
-/* Same family, address, port (and IPv6 scope). */
-bool udpio_addr_equal(const union udpio_addr *a, const union udpio_addr *b);
-int udpio_open(struct udpio *u, const union udpio_addr *bind, const struct udpio_opts *o);
+int udpio_open(struct udpio *u, const union endpoint_addr *bind, const struct udpio_opts *o);
 /* Take over a UDP socket: buffers, GSO probe (getsockopt UDP_SEGMENT), UDP_GRO. 0 or -errno;
  * a missing offload is not an error, caps says what is on. */
 int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o);
@@ -126,11 +109,10 @@ bool udpio_rx_pending(const struct udpio *u);
 /* The source control message for dst into ctl (space bytes at least UDPIO_CTL_SPACE's share):
  * IP_PKTINFO for an IPv4 dst (also on a dual-stack socket), IPV6_PKTINFO for IPv6. Returns
  * the bytes used, 0 when src is unset. */
-size_t udpio_put_src(void *ctl, size_t space, const union udpio_addr *dst, const struct udpio_src *src);
+size_t udpio_put_src(void *ctl, size_t space, const union endpoint_addr *dst, const struct endpoint_local *src);
 /* What the kernel said about a received datagram: its GRO segment size (*seg, left alone
  * without one) and the local address it was sent to (*src, zeroed without one). */
-void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct udpio_src *src);
-bool udpio_src_isset(const struct udpio_src *s);
+void udpio_parse_ctl(const struct msghdr *mh, size_t *seg, struct endpoint_local *src);
 
 /* "gso on, gro on, pktinfo, dual-stack, sndbuf 8388608 (forced), rcvbuf 8388608 (forced)" */
 const char *udpio_caps_str(const struct udpio_caps *c, char *buf, size_t len);

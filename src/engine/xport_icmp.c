@@ -60,7 +60,7 @@ struct icmp_dial {
 	bool v6;
 	bool replied;		/* a reply arrived in the batch being handled */
 	bool pinned;		/* icmp_one's dial: never idles out */
-	struct wg_endpoint ep;	/* the device's name for it */
+	struct endpoint ep;	/* the device's name for it */
 	struct sockaddr_storage to;
 	uint16_t id, seq;
 	struct icmpw_poll poll;
@@ -102,39 +102,39 @@ static void drop(struct wg_loop *l, enum icmpw_drop why, uint64_t n)
 
 /* ---- endpoints and sessions (xport_icmp.h) ---- */
 
-void xport_icmp_ep_from_key(const struct icmpw_key *key, struct wg_endpoint *ep)
+void xport_icmp_ep_from_key(const struct icmpw_key *key, struct endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
 	if (key->v6) {
 		ep->in6.sin6_family = AF_INET6;
 		ep->in6.sin6_port = htons(key->id);
 		memcpy(&ep->in6.sin6_addr, key->addr, 16);
-		memcpy(&ep->src6, key->local.addr, 16);
-		ep->src_ifindex = key->local.ifindex;
+		memcpy(&ep->local.in6, key->local.addr, 16);
+		ep->local.ifindex = key->local.ifindex;
 	} else {
 		ep->in4.sin_family = AF_INET;
 		ep->in4.sin_port = htons(key->id);
 		memcpy(&ep->in4.sin_addr, key->addr, 4);
-		memcpy(&ep->src4, key->local.addr, 4);
+		memcpy(&ep->local.in, key->local.addr, 4);
 	}
 }
 
-bool xport_icmp_key_from_ep(const struct wg_endpoint *ep, struct icmpw_key *key)
+bool xport_icmp_key_from_ep(const struct endpoint *ep, struct icmpw_key *key)
 {
 	memset(key, 0, sizeof(*key));
 	if (ep->sa.sa_family == AF_INET6) {
 		key->v6 = 1;
 		key->id = ntohs(ep->in6.sin6_port);
 		memcpy(key->addr, &ep->in6.sin6_addr, 16);
-		memcpy(key->local.addr, &ep->src6, 16);
-		key->local.ifindex = ep->src_ifindex;
+		memcpy(key->local.addr, &ep->local.in6, 16);
+		key->local.ifindex = ep->local.ifindex;
 		return true;
 	}
 	if (ep->sa.sa_family != AF_INET)
 		return false;
 	key->id = ntohs(ep->in4.sin_port);
 	memcpy(key->addr, &ep->in4.sin_addr, 4);
-	memcpy(key->local.addr, &ep->src4, 4);
+	memcpy(key->local.addr, &ep->local.in, 4);
 	return true;
 }
 
@@ -236,7 +236,7 @@ static void dial_filter(struct xicmp *x, struct icmp_fam *f)
 		log_debug("ICMP: no kernel filter on the diallers' socket: %s", strerror(-r));
 }
 
-static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *ep, uint64_t now)
+static struct icmp_dial *dial_get(struct wg_loop *l, const struct endpoint *ep, uint64_t now)
 {
 	struct xicmp *x = xi(l);
 	struct icmp_dial *free_d = NULL;
@@ -245,7 +245,7 @@ static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *e
 	for (unsigned int i = 0; i < ICMP_DIALS; i++) {
 		struct icmp_dial *dl = &x->d[i];
 
-		if (dl->used && wg_endpoint_equal(&dl->ep, ep))
+		if (dl->used && endpoint_equal(&dl->ep, ep))
 			return dl;
 		if (!dl->used && !free_d)
 			free_d = dl;
@@ -258,7 +258,7 @@ static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *e
 	memset(free_d, 0, sizeof(*free_d));
 	free_d->used = true;
 	free_d->ep = *ep;
-	wg_endpoint_clear_src(&free_d->ep);
+	endpoint_clear_local(&free_d->ep);
 	free_d->v6 = ep->sa.sa_family == AF_INET6;
 	/* the port of a raw socket's address must be 0 (or its protocol) */
 	if (free_d->v6) {
@@ -281,11 +281,11 @@ static struct icmp_dial *dial_get(struct wg_loop *l, const struct wg_endpoint *e
 	/* both: the slot may have been a dialler of the other family */
 	dial_filter(x, &x->f[0]);
 	dial_filter(x, &x->f[1]);
-	log_debug("ICMP: dialling %s with identifier %u", wg_endpoint_str(ep, b, sizeof(b)), free_d->id);
+	log_debug("ICMP: dialling %s with identifier %u", endpoint_str(ep, b, sizeof(b)), free_d->id);
 	return free_d;
 }
 
-static int icmp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct xicmp *x = xi(l);
 	struct icmp_fam *f = &x->f[ep->sa.sa_family == AF_INET6];
@@ -507,7 +507,7 @@ static void icmp_tick(struct wg_loop *l)
 		if (!dl->used)
 			continue;
 		if (!dl->pinned && now - dl->last_used >= ICMP_DIAL_TTL_NS) {
-			log_debug("ICMP: no longer dialling %s (idle)", wg_endpoint_str(&dl->ep, b, sizeof(b)));
+			log_debug("ICMP: no longer dialling %s (idle)", endpoint_str(&dl->ep, b, sizeof(b)));
 			dl->used = false;
 			gone[dl->v6] = true;
 			continue;
@@ -579,11 +579,11 @@ static int fam_open(struct wg_loop *l, struct icmp_fam *f, bool v6, bool listen,
 /* icmp_one's dial, from setup on: its polls give the listener requests to answer with. */
 static int dial_pin(struct wg_loop *l)
 {
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	struct icmp_dial *dl;
 
 	memset(&ep, 0, sizeof(ep));
-	memcpy(&ep, &l->o.dial, sizeof(l->o.dial));
+	ep.addr = l->o.dial;
 	if (ep.sa.sa_family == AF_INET6)
 		ep.in6.sin6_port = 0;
 	else

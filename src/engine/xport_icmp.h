@@ -13,9 +13,9 @@
  * every ICMPW_IDLE_MAX_NS while it lives. Sends then dial the address instead. */
 #define XPORT_ICMP_SESSION_LIVE_NS (3 * ICMPW_IDLE_MAX_NS)
 
-void xport_icmp_ep_from_key(const struct icmpw_key *key, struct wg_endpoint *ep);
+void xport_icmp_ep_from_key(const struct icmpw_key *key, struct endpoint *ep);
 /* false for an endpoint of no address family the transport carries */
-bool xport_icmp_key_from_ep(const struct wg_endpoint *ep, struct icmpw_key *key);
+bool xport_icmp_key_from_ep(const struct endpoint *ep, struct icmpw_key *key);
 /* Whether a send to s's endpoint goes to its held requests (else: dial). */
 bool xport_icmp_session_live(const struct icmpw_session *s, uint64_t now);
 

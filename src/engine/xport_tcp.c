@@ -54,7 +54,7 @@ enum {
 
 struct tcp_conn {
 	struct loop_src src;		/* first: epoll data points here */
-	struct wg_endpoint remote;
+	struct endpoint remote;
 	bool connecting, dead, want_out, dialled;
 	bool proven;			/* a message from it passed authentication */
 	uint64_t born;			/* monotonic ns of the accept or dial */
@@ -83,7 +83,7 @@ static struct xtcp *xt(const struct wg_loop *l)
 static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t events);
 
 /* A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; the device knows them as IPv4. */
-static void ep_normalize(struct wg_endpoint *ep)
+static void ep_normalize(struct endpoint *ep)
 {
 	if (ep->sa.sa_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&ep->in6.sin6_addr))
 		return;
@@ -93,10 +93,10 @@ static void ep_normalize(struct wg_endpoint *ep)
 	ep->in4 = in4;
 }
 
-static struct tcp_conn *find(struct wg_loop *l, const struct wg_endpoint *ep)
+static struct tcp_conn *find(struct wg_loop *l, const struct endpoint *ep)
 {
 	for (struct tcp_conn *c = xt(l)->conns; c; c = c->next)
-		if (!c->dead && wg_endpoint_equal(&c->remote, ep))
+		if (!c->dead && endpoint_equal(&c->remote, ep))
 			return c;
 	return NULL;
 }
@@ -131,7 +131,7 @@ static void conn_end(struct wg_loop *l, struct tcp_conn *c, enum loop_close why,
 	if (xt(l)->one && report && l->proc.ops->conn_closed)
 		l->proc.ops->conn_closed(l->proc.ctx, &c->remote, why, msg);
 	else
-		log_debug("TCP connection with %s closed: %s", wg_endpoint_str(&c->remote, b, sizeof(b)), msg);
+		log_debug("TCP connection with %s closed: %s", endpoint_str(&c->remote, b, sizeof(b)), msg);
 	loop_src_close(l->epfd, &c->src);
 	c->dead = true;
 	xt(l)->n--;
@@ -180,18 +180,18 @@ static bool make_room(struct wg_loop *l)
 	return true;
 }
 
-static struct tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep);
+static struct tcp_conn *conn_dial(struct wg_loop *l, const struct endpoint *ep);
 
 /* One peer, client: a connection to the server, or another attempt after the backoff. */
 static void one_dial(struct wg_loop *l)
 {
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	char b[64];
 
 	xt(l)->next_dial = 0;
 	memset(&ep, 0, sizeof(ep));
-	memcpy(&ep, &l->o.dial, sizeof(l->o.dial));
-	log_debug("connecting to %s", wg_endpoint_str(&ep, b, sizeof(b)));
+	ep.addr = l->o.dial;
+	log_debug("connecting to %s", endpoint_str(&ep, b, sizeof(b)));
 	if (!conn_dial(l, &ep))
 		one_lost(l);
 }
@@ -211,17 +211,17 @@ static void tcp_tick(struct wg_loop *l)
 			conn_kill_unproven(l, c, "no authenticated message in time");
 }
 
-static void tcp_authenticated(struct wg_loop *l, const struct wg_endpoint *ep)
+static void tcp_authenticated(struct wg_loop *l, const struct endpoint *ep)
 {
 	struct tcp_conn *c = xt(l)->in;
 	char b[64];
 
-	if (!c || !wg_endpoint_equal(&c->remote, ep))
+	if (!c || !endpoint_equal(&c->remote, ep))
 		c = find(l, ep);
 	if (!c || c->proven)
 		return;
 	c->proven = true;
-	log_debug("TCP connection with %s proven", wg_endpoint_str(&c->remote, b, sizeof(b)));
+	log_debug("TCP connection with %s proven", endpoint_str(&c->remote, b, sizeof(b)));
 }
 
 static void tcp_sweep(struct wg_loop *l)
@@ -251,7 +251,7 @@ static void set_out(struct wg_loop *l, struct tcp_conn *c, bool on)
 	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
 }
 
-static struct tcp_conn *conn_new(struct wg_loop *l, int fd, const struct wg_endpoint *ep, bool connecting)
+static struct tcp_conn *conn_new(struct wg_loop *l, int fd, const struct endpoint *ep, bool connecting)
 {
 	struct tcp_conn *c;
 	int one = 1;
@@ -314,9 +314,9 @@ static int tcp_socket(struct wg_loop *l, int family)
 }
 
 /* A new connection to ep from our listening port (an ephemeral one if that is refused). */
-static struct tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *ep)
+static struct tcp_conn *conn_dial(struct wg_loop *l, const struct endpoint *ep)
 {
-	struct wg_endpoint local;
+	struct endpoint local;
 	int fd = tcp_socket(l, ep->sa.sa_family);
 
 	if (fd < 0)
@@ -327,12 +327,12 @@ static struct tcp_conn *conn_dial(struct wg_loop *l, const struct wg_endpoint *e
 		local.in6.sin6_port = htons(l->bound_port);
 	else
 		local.in4.sin_port = htons(l->bound_port);
-	if (bind(fd, &local.sa, wg_endpoint_len(&local)) < 0)
+	if (bind(fd, &local.sa, endpoint_len(&local)) < 0)
 		log_debug("TCP: cannot dial from port %u (%s); an ephemeral port it is", l->bound_port,
 			  strerror(errno));
-	if (connect(fd, &ep->sa, wg_endpoint_len(ep)) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, &ep->sa, endpoint_len(ep)) < 0 && errno != EINPROGRESS) {
 		char b[64];
-		log_debug("TCP: cannot connect to %s: %s", wg_endpoint_str(ep, b, sizeof(b)), strerror(errno));
+		log_debug("TCP: cannot connect to %s: %s", endpoint_str(ep, b, sizeof(b)), strerror(errno));
 		close(fd);
 		return NULL;
 	}
@@ -377,7 +377,7 @@ static int one_send(struct wg_loop *l, struct wg_pkt *pkts, unsigned int n)
 	return i ? (int)i : -ENOBUFS;
 }
 
-static int tcp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int tcp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct tcp_conn *c;
 	unsigned int i;
@@ -468,7 +468,7 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 			char b[64];
 
 			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: %s",
-					wg_endpoint_str(&c->remote, b, sizeof(b)), strerror(err));
+					endpoint_str(&c->remote, b, sizeof(b)), strerror(err));
 			conn_end(l, c, LOOP_CLOSE_ERROR, false, "%s", strerror(err));
 			return;
 		}
@@ -515,7 +515,7 @@ static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t eve
 	struct wg_loop *l = w->l;
 
 	for (int i = 0; i < 16; i++) {
-		struct wg_endpoint ep;
+		struct endpoint ep;
 		socklen_t alen = sizeof(ep);
 		int fd;
 
@@ -531,7 +531,7 @@ static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t eve
 
 			if (cur)
 				conn_end(l, cur, LOOP_CLOSE_REPLACED, true, "replaced by a new client from %s",
-					 wg_endpoint_str(&ep, b, sizeof(b)));
+					 endpoint_str(&ep, b, sizeof(b)));
 			if ((c = conn_new(l, fd, &ep, false)) && l->proc.ops->conn_up)
 				l->proc.ops->conn_up(l->proc.ctx, &c->remote, false);
 			continue;
@@ -556,7 +556,7 @@ static void close_all(struct wg_loop *l)
 
 /* SO_REUSEPORT would let the listener share a port another daemon of the same user holds, and
  * split its connections: a plain bind must succeed first. */
-static int port_free(const struct wg_endpoint *a)
+static int port_free(const struct endpoint *a)
 {
 	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP), one = 1, zero = 0, r = 0;
 
@@ -565,7 +565,7 @@ static int port_free(const struct wg_endpoint *a)
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (a->sa.sa_family == AF_INET6)
 		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-	if (bind(fd, &a->sa, wg_endpoint_len(a)) < 0)
+	if (bind(fd, &a->sa, endpoint_len(a)) < 0)
 		r = -errno;
 	close(fd);
 	return r;
@@ -573,7 +573,7 @@ static int port_free(const struct wg_endpoint *a)
 
 static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
 {
-	struct wg_endpoint a;
+	struct endpoint a;
 	int zero = 0, fd, r;
 
 	memset(&a, 0, sizeof(a));
@@ -604,7 +604,7 @@ static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
 		return r;
 	}
 	socklen_t alen = sizeof(a);
-	if (bind(fd, &a.sa, wg_endpoint_len(&a)) < 0 || listen(fd, 64) < 0 || getsockname(fd, &a.sa, &alen) < 0) {
+	if (bind(fd, &a.sa, endpoint_len(&a)) < 0 || listen(fd, 64) < 0 || getsockname(fd, &a.sa, &alen) < 0) {
 		r = -errno;
 		close(fd);
 		return r;

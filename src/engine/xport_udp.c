@@ -16,14 +16,6 @@
 #include "engine/loop_int.h"
 #include "lib/log.h"
 
-/* A received datagram's address and local end are copied into the device's endpoint in one
- * piece: the layouts must agree. */
-_Static_assert(sizeof(union udpio_addr) == offsetof(struct wg_endpoint, src6), "endpoint layouts differ");
-_Static_assert(offsetof(struct udpio_pkt, src) - offsetof(struct udpio_pkt, addr) ==
-	       offsetof(struct wg_endpoint, src6), "endpoint layouts differ");
-_Static_assert(sizeof(struct udpio_src) == sizeof(struct wg_endpoint) - offsetof(struct wg_endpoint, src6),
-	       "endpoint layouts differ");
-
 /* One worker's socket. */
 struct udp_port {
 	struct loop_src src;	/* first: epoll data points here */
@@ -53,7 +45,7 @@ static struct xudp *xu(const struct wg_loop *l)
 
 /* The handshake thread's sends, as the workers' below, through its duplicate of worker 0's
  * socket. */
-static int hs_send(struct xudp *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int hs_send(struct xudp *l, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	unsigned int done = 0;
 	int r = 0;
@@ -67,11 +59,11 @@ static int hs_send(struct xudp *l, struct wg_endpoint *ep, struct wg_pkt *pkts, 
 		for (unsigned int i = 0; i < k; i++) {
 			l->hs_sendq[i].buf = pkts[done + i].data;
 			l->hs_sendq[i].len = pkts[done + i].len;
-			memcpy(&l->hs_sendq[i].addr, ep, sizeof(*ep));
+			l->hs_sendq[i].ep = *ep;
 		}
 		r = udpio_send(l->hs_uio, l->hs_sendq, k);
-		if (!udpio_src_isset(&l->hs_sendq[k - 1].src))
-			wg_endpoint_clear_src(ep);
+		if (!endpoint_local_isset(&l->hs_sendq[k - 1].ep.local))
+			endpoint_clear_local(ep);
 		if (r > 0)
 			done += (unsigned int)r;
 		r = r < 0 ? r : (unsigned int)r < k ? -EAGAIN : 0;
@@ -97,7 +89,7 @@ static void hs_take_socket(struct xudp *u)
 /* Never waits: this runs with the device lock held (for reading, or for writing from a timer
  * or a flush), so a full socket buffer loses what did not fit, counted by the caller
  * (send_full), rather than stall every worker behind the lock. The inner TCP sees the loss. */
-static int udp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int udp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	if (loop_hs_self)
 		return hs_send(xu(l), ep, pkts, n);
@@ -113,12 +105,12 @@ static int udp_send(struct wg_loop *l, struct wg_endpoint *ep, struct wg_pkt *pk
 		for (unsigned int i = 0; i < k; i++) {
 			up[i].buf = pkts[done + i].data;
 			up[i].len = pkts[done + i].len;
-			memcpy(&up[i].addr, ep, sizeof(*ep));
+			up[i].ep = *ep;
 		}
 		int r = udpio_send(w->uio, up, k);
 		/* udpio clears a source that has gone from the host (it sent from another) */
-		if (!udpio_src_isset(&up[k - 1].src))
-			wg_endpoint_clear_src(ep);
+		if (!endpoint_local_isset(&up[k - 1].ep.local))
+			endpoint_clear_local(ep);
 		if (r < 0)
 			return done ? (int)done : r;
 		done += (unsigned int)r;
@@ -137,7 +129,7 @@ static int udp_batch(struct udp_port *u)
 	for (int i = 0; i < r; i++) {
 		w->pkts[i].data = u->upkts[i].buf;
 		w->pkts[i].len = (uint32_t)u->upkts[i].len;
-		memcpy(&w->pkts[i].ep, &u->upkts[i].addr, sizeof(w->pkts[i].ep));
+		w->pkts[i].ep = u->upkts[i].ep;
 	}
 	if (r > 0)
 		loop_net_input(w->l, w->pkts, (unsigned int)r);
@@ -163,7 +155,7 @@ static void udp_event(struct loop_worker *lw, struct loop_src *s, uint32_t event
 		udp_batch(w);
 }
 
-static int udp_socket(const union udpio_addr *a, bool reuseport, int v6only)
+static int udp_socket(const union endpoint_addr *a, bool reuseport, int v6only)
 {
 	int fd = socket(a->sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
 	int one = 1, r;
@@ -190,7 +182,7 @@ static int udp_open(struct wg_loop *l, struct udpio *u, uint16_t *port)
 	const struct udpio_opts o = { .bufsize = LOOP_SOCK_BUF, .no_gso = l->o.no_offload,
 				      .no_gro = l->o.no_offload, .pktinfo = true };
 	bool reuse = l->n_workers > 1;
-	union udpio_addr a;
+	union endpoint_addr a;
 	int fd, r;
 
 	if (l->o.bind_addr.sa.sa_family) {
@@ -272,7 +264,7 @@ static bool udp_wake(struct loop_worker *w)
  * socket bound first fails there, as a single worker's socket would. */
 static int port_free(uint16_t port)
 {
-	union udpio_addr a;
+	union endpoint_addr a;
 	int fd;
 
 	memset(&a, 0, sizeof(a));

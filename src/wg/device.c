@@ -71,47 +71,11 @@ void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who
 		    who ? " from " : "", who ? who : "");
 }
 
-void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct wg_endpoint *src)
+void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct endpoint *src)
 {
 	char a[80];
 
-	wg_device_drop_log(dev, why, wg_endpoint_str(src, a, sizeof(a)));
-}
-
-/* ---- endpoints ---- */
-
-socklen_t wg_endpoint_len(const struct wg_endpoint *ep)
-{
-	return ep->sa.sa_family == AF_INET6 ? sizeof(ep->in6) : sizeof(ep->in4);
-}
-
-bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in4.sin_port == b->in4.sin_port && a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
-	if (a->sa.sa_family == AF_INET6)
-		return a->in6.sin6_port == b->in6.sin6_port &&
-		       !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) &&
-		       a->in6.sin6_scope_id == b->in6.sin6_scope_id;
-	return true;
-}
-
-bool wg_endpoint_src_equal(const struct wg_endpoint *a, const struct wg_endpoint *b)
-{
-	return !memcmp(&a->src6, &b->src6, sizeof(a->src6)) && a->src_ifindex == b->src_ifindex;
-}
-
-void wg_endpoint_clear_src(struct wg_endpoint *ep)
-{
-	memset(&ep->src6, 0, sizeof(ep->src6));
-	ep->src_ifindex = 0;
-}
-
-const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len)
-{
-	return addr_sockaddr_str(&ep->sa, true, buf, len);
+	wg_device_drop_log(dev, why, endpoint_str(src, a, sizeof(a)));
 }
 
 /* ---- hashing ---- */

@@ -29,6 +29,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "lib/endpoint.h"
 #include "wg/messages.h"
 #include "wg/cookie.h"
 #include "wg/noise.h"
@@ -94,37 +95,12 @@ enum wg_drop {
 };
 const char *wg_drop_name(enum wg_drop d);
 
-/* A v4 or v6 UDP address; family AF_UNSPEC (0) means "none". With it, as the kernel module
- * keeps it, the local address of ours the peer's datagram was sent to, which datagrams to the
- * peer leave from so that a multi-homed host answers from the address it was asked on: of the
- * same family, all zero when unknown (the kernel picks), src_ifindex only for an IPv6
- * link-local source. */
-struct wg_endpoint {
-	union {
-		struct sockaddr sa;
-		struct sockaddr_in in4;
-		struct sockaddr_in6 in6;
-	};
-	union {
-		struct in_addr src4;
-		struct in6_addr src6;
-	};
-	uint32_t src_ifindex;
-};
-socklen_t wg_endpoint_len(const struct wg_endpoint *ep);
-/* The remote address only (the source is ours, not the peer's). */
-bool wg_endpoint_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
-bool wg_endpoint_src_equal(const struct wg_endpoint *a, const struct wg_endpoint *b);
-void wg_endpoint_clear_src(struct wg_endpoint *ep);
-/* "198.18.0.1:51820" or "[2001:db8::1]:51820"; returns buf. */
-const char *wg_endpoint_str(const struct wg_endpoint *ep, char *buf, size_t len);
-
 /* One packet or datagram: data[0..len) with headroom and tailroom around it. ep is the UDP
  * source on input and is filled with the destination for udp_send. */
 struct wg_pkt {
 	uint8_t *data;
 	uint32_t len;
-	struct wg_endpoint ep;
+	struct endpoint ep;
 };
 
 struct wg_device_ops {
@@ -132,7 +108,7 @@ struct wg_device_ops {
 	 * -errno; fewer than n (or -EAGAIN, -ENOBUFS) when the socket is full: the rest are not
 	 * sent, and nothing waits for room. A source that no longer works is cleared in *ep
 	 * (the datagrams left from another address). */
-	int (*udp_send)(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n);
+	int (*udp_send)(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n);
 	/* Write n plaintext IP packets to the tun device. Returns the number written or -errno. */
 	int (*tun_write)(void *ctx, struct wg_pkt *pkts, unsigned int n);
 	/* The listen port or fwmark changed: reopen/adjust sockets and store the bound port in
@@ -145,7 +121,7 @@ struct wg_device_ops {
 	 * a data message that decrypted. Called like udp_send, from inside udp_input or by the
 	 * handshake queue's consumer (no lock held then); may be NULL. The TCP transport keeps
 	 * the connections that proved themselves this way. */
-	void (*authenticated)(void *ctx, const struct wg_endpoint *ep);
+	void (*authenticated)(void *ctx, const struct endpoint *ep);
 	void *ctx;
 };
 
@@ -155,7 +131,7 @@ struct wg_index_entry;
 struct wg_hs_item {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
 	uint32_t len;
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	uint64_t mac1_gen;		/* identity_gen of the key MAC1 was checked with */
 };
 
@@ -290,7 +266,7 @@ static inline void wg_device_drop(struct wg_device *dev, enum wg_drop why)
 	wg_device_drop_n(dev, why, 1);
 }
 /* ops.authenticated, if there is one. */
-static inline void wg_device_authenticated(struct wg_device *dev, const struct wg_endpoint *ep)
+static inline void wg_device_authenticated(struct wg_device *dev, const struct endpoint *ep)
 {
 	if (dev->ops.authenticated)
 		dev->ops.authenticated(dev->ops.ctx, ep);
@@ -298,13 +274,13 @@ static inline void wg_device_authenticated(struct wg_device *dev, const struct w
 
 /* Count a drop and log it (rate-limited) with the peer or source in text. */
 void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who);
-void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct wg_endpoint *src);
+void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct endpoint *src);
 
 /* Handshake queue (hs_queue.c): allocated by wg_device_init. A full queue drops
  * (queue_full); false then. */
 int wg_hs_queue_init(struct wg_device *dev);
 void wg_hs_queue_uninit(struct wg_device *dev);
-bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src,
+bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct endpoint *src,
 		   uint64_t mac1_gen);
 /* After a batch's messages are queued: wake the consumer thread, once per batch rather than
  * once per message (a flood would otherwise be a context switch per datagram). */

@@ -56,7 +56,7 @@ static bool ctx_current(const struct hs_ctx *c, const struct wg_peer *p)
 
 /* ep is a copy: a source address the host no longer has is cleared in it, not in the peer's
  * endpoint (the peer's next data send clears that). */
-static void send_to(struct wg_device *dev, struct wg_endpoint *ep, void *msg, size_t len)
+static void send_to(struct wg_device *dev, struct endpoint *ep, void *msg, size_t len)
 {
 	struct wg_pkt pkt = { .data = msg, .len = (uint32_t)len };
 	int r = dev->ops.udp_send(dev->ops.ctx, ep, &pkt, 1);
@@ -102,7 +102,7 @@ static bool admit(struct wg_device *dev, const struct wg_hs_item *it, uint32_t s
 	}
 	if (load && r != COOKIE_GOOD_MAC2) {
 		if (reply_ok) {
-			struct wg_endpoint to = it->ep;
+			struct endpoint to = it->ep;
 			send_to(dev, &to, &reply, sizeof(reply));
 		}
 		wg_device_drop(dev, WG_DROP_COOKIE_SENT);
@@ -135,7 +135,7 @@ static struct noise_handshake *lookup_copy(const uint8_t pub[WG_KEY_LEN], void *
 
 /* Step 4 for an initiation (dev->lock held for writing); 0 or -errno. *to: where resp goes. */
 static int install_initiation(struct hs_ctx *c, struct noise_keypair *kp, struct wg_msg_response *resp,
-			      const struct wg_hs_item *it, uint64_t now, struct wg_endpoint *to)
+			      const struct wg_hs_item *it, uint64_t now, struct endpoint *to)
 {
 	struct wg_device *dev = c->dev;
 	struct wg_peer *p = wg_device_find_peer(dev, c->hs.remote_static);
@@ -182,7 +182,7 @@ static void handle_initiation(struct wg_device *dev, const struct wg_hs_item *it
 	struct noise_keypair *kp = NULL;
 	struct noise_handshake *hs;
 	struct wg_msg_response resp;
-	struct wg_endpoint to;
+	struct endpoint to;
 	int r;
 
 	if (!admit(dev, it, msg->sender_index, &c, now))

@@ -37,7 +37,7 @@ void wg_hs_queue_uninit(struct wg_device *dev)
 	pthread_mutex_destroy(&q->lock);
 }
 
-bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct wg_endpoint *src,
+bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct endpoint *src,
 		   uint64_t mac1_gen)
 {
 	struct wg_hs_queue *q = &dev->hsq;

@@ -115,21 +115,20 @@ void wg_peer_set_persistent_keepalive(struct wg_peer *p, uint16_t seconds)
 	timers_set_persistent_keepalive(&p->timers, wg_device_now(p->dev), seconds);
 }
 
-void wg_peer_set_endpoint(struct wg_peer *p, const struct wg_endpoint *ep)
+void wg_peer_set_endpoint(struct wg_peer *p, const struct endpoint *ep)
 {
 	char a[80], b[80], name[64];
 
-	if (wg_endpoint_equal(&p->endpoint, ep)) {
+	if (endpoint_equal(&p->endpoint, ep)) {
 		/* the peer may have moved to another of our addresses: answer from that one */
-		if (!wg_endpoint_src_equal(&p->endpoint, ep)) {
-			p->endpoint.src6 = ep->src6;
-			p->endpoint.src_ifindex = ep->src_ifindex;
+		if (!endpoint_local_equal(&p->endpoint.local, &ep->local)) {
+			p->endpoint.local = ep->local;
 		}
 		return;
 	}
 	if (p->endpoint.sa.sa_family != AF_UNSPEC && ep->sa.sa_family != AF_UNSPEC)
 		log_debug("%s: roamed from %s to %s", wg_peer_name(p, name, sizeof(name)),
-			  wg_endpoint_str(&p->endpoint, a, sizeof(a)), wg_endpoint_str(ep, b, sizeof(b)));
+			  endpoint_str(&p->endpoint, a, sizeof(a)), endpoint_str(ep, b, sizeof(b)));
 	p->endpoint = *ep;
 }
 

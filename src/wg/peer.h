@@ -41,7 +41,7 @@ struct wg_peer {
 	struct cookie_maker cookie;
 	struct noise_keypair *kp_current, *kp_previous, *kp_next;
 
-	struct wg_endpoint endpoint;
+	struct endpoint endpoint;
 	struct timers timers;
 	uint16_t persistent_keepalive;
 
@@ -66,7 +66,7 @@ void wg_peer_identity_changed(struct wg_peer *p);
 void wg_peer_expire_sessions(struct wg_peer *p);
 void wg_peer_set_psk(struct wg_peer *p, const uint8_t *psk);	/* NULL: none */
 void wg_peer_set_persistent_keepalive(struct wg_peer *p, uint16_t seconds);
-void wg_peer_set_endpoint(struct wg_peer *p, const struct wg_endpoint *ep);
+void wg_peer_set_endpoint(struct wg_peer *p, const struct endpoint *ep);
 
 /* Short printable name: the first characters of the base64 public key. */
 const char *wg_peer_name(const struct wg_peer *p, char *buf, size_t len);

@@ -19,17 +19,17 @@
 static int peer_udp_send(struct wg_peer *p, struct wg_pkt *pkts, unsigned int n)
 {
 	struct wg_device *dev = p->dev;
-	struct wg_endpoint ep, was;
+	struct endpoint ep, was;
 	int r;
 
 	pthread_mutex_lock(&p->lock);
 	ep = was = p->endpoint;
 	pthread_mutex_unlock(&p->lock);
 	r = dev->ops.udp_send(dev->ops.ctx, &ep, pkts, n);
-	if (!wg_endpoint_src_equal(&ep, &was)) {
+	if (!endpoint_local_equal(&ep.local, &was.local)) {
 		pthread_mutex_lock(&p->lock);
-		if (wg_endpoint_src_equal(&p->endpoint, &was))
-			wg_endpoint_clear_src(&p->endpoint);
+		if (endpoint_local_equal(&p->endpoint.local, &was.local))
+			endpoint_clear_local(&p->endpoint);
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (r < (int)n) {
@@ -310,7 +310,7 @@ static bool inner_dst(const uint8_t *pkt, uint32_t len, int *family, const uint8
  * peer's endpoint behind p is onion routing, and passes. One byte compare for most packets. */
 static bool routing_loop(struct wg_device *dev, struct wg_peer *p, const uint8_t *pkt, uint32_t len, int family)
 {
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	size_t l4;
 	bool v6 = family == AF_INET6;
 

@@ -162,7 +162,7 @@ static int peer_set_psk(void *d, void *peer, const uint8_t psk[32])
 
 static int peer_set_endpoint(void *d, void *peer, const struct sockaddr *sa, socklen_t len)
 {
-	struct wg_endpoint ep;
+	struct endpoint ep;
 
 	memset(&ep, 0, sizeof(ep));
 	if ((sa->sa_family == AF_INET && len >= sizeof(ep.in4)) ||
@@ -244,7 +244,7 @@ static int get(void *d, struct uapi_buf *out)
 	if (out->culvert_ext && dev->fdb)
 		emit_tap(dev, out);
 	for (struct wg_peer *p = dev->peers; p; p = p->next) {
-		struct wg_endpoint ep;
+		struct endpoint ep;
 		struct uapi_peer_info pi = {
 			.public_key = p->public_key,
 			.preshared_key = p->psk,

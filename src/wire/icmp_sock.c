@@ -66,14 +66,14 @@ void icmpw_sock_close(struct icmpw_sock *s)
 	s->fd = -1;
 }
 
-static void to_local(bool v6, const struct udpio_src *src, struct icmpw_local *l)
+static void to_local(bool v6, const struct endpoint_local *src, struct icmpw_local *l)
 {
 	memset(l, 0, sizeof(*l));
 	memcpy(l->addr, v6 ? (const void *)&src->in6 : (const void *)&src->in, v6 ? 16 : 4);
 	l->ifindex = src->ifindex;
 }
 
-static void from_local(bool v6, const struct icmpw_local *l, struct udpio_src *src)
+static void from_local(bool v6, const struct icmpw_local *l, struct endpoint_local *src)
 {
 	memset(src, 0, sizeof(*src));
 	memcpy(v6 ? (void *)&src->in6 : (void *)&src->in, l->addr, v6 ? 16 : 4);
@@ -132,7 +132,7 @@ int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 		return errno == EAGAIN ? 0 : -errno;
 	for (int i = 0; i < got; i++) {
 		size_t len = mm[i].msg_len, hl = 0, seg = 0;
-		struct udpio_src src;
+		struct endpoint_local src;
 
 		udpio_parse_ctl(&mm[i].msg_hdr, &seg, &src);
 		to_local(s->v6, &src, &d[i].local);
@@ -166,11 +166,11 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 	msgs_init(mm, iov, d, n, false, s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	/* Only the listener picks its source: replies leave from the address each request reached. */
 	for (unsigned int i = 0; i < n && s->role == ICMPW_LISTENER; i++) {
-		struct udpio_src src;
+		struct endpoint_local src;
 		size_t c;
 
 		from_local(s->v6, &d[i].local, &src);
-		c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union udpio_addr *)&d[i].peer, &src);
+		c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union endpoint_addr *)&d[i].peer, &src);
 		if (c) {
 			mm[i].msg_hdr.msg_control = ctl[i].buf;
 			mm[i].msg_hdr.msg_controllen = c;

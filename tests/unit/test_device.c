@@ -22,7 +22,7 @@ enum { MAX_Q = 512, BUF = 2048 };
 struct dgram {
 	uint8_t data[BUF];
 	uint32_t len;
-	struct wg_endpoint src, dst;
+	struct endpoint src, dst;
 };
 
 struct host;
@@ -40,19 +40,19 @@ struct net {
 struct host {
 	struct net *net;
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 	uint8_t tun[MAX_Q][BUF];	/* packets the device wrote to its tun */
 	uint32_t tun_len[MAX_Q];
 	unsigned int ntun;
 	struct wg_peer *peer;		/* its one peer */
 };
 
-static int fake_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int fake_udp_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
 	if (h->net->src_gone)
-		wg_endpoint_clear_src(ep);
+		endpoint_clear_local(ep);
 	if (h->net->full && n > h->net->room)
 		n = h->net->room;
 	if (h->net->full && !n)
@@ -94,7 +94,7 @@ static void fake_wall(void *ctx, int64_t *sec, int64_t *nsec)
 	*nsec = (int64_t)(t % WG_NSEC_PER_SEC);
 }
 
-static void set_addr(struct wg_endpoint *ep, const char *ip, uint16_t port)
+static void set_addr(struct endpoint *ep, const char *ip, uint16_t port)
 {
 	memset(ep, 0, sizeof(*ep));
 	ep->in4.sin_family = AF_INET;
@@ -117,14 +117,14 @@ static bool deliver_one(struct net *net)
 	if (net->drop_all)
 		return true;
 	for (int i = 0; i < 2; i++) {
-		if (!wg_endpoint_equal(&net->hosts[i]->addr, &d.dst))
+		if (!endpoint_equal(&net->hosts[i]->addr, &d.dst))
 			continue;
 		memcpy(buf + WG_PKT_HEADROOM, d.data, d.len);
 		pkt.data = buf + WG_PKT_HEADROOM;
 		pkt.len = d.len;
 		pkt.ep = d.src;
 		/* what the engine reads with IP_PKTINFO: the address the datagram was sent to */
-		pkt.ep.src4 = d.dst.in4.sin_addr;
+		pkt.ep.local.in = d.dst.in4.sin_addr;
 		wg_device_udp_input(&net->hosts[i]->dev, &pkt, 1);
 	}
 	return true;
@@ -233,7 +233,7 @@ static void test_handshake_and_data(void **state)
 	assert_int_equal(p->a.peer->staged_count, 0);
 	assert_int_equal(p->b.ntun, 1);
 	assert_got(&p->b, 0, "198.19.0.1", "198.19.0.2", 100, 1);
-	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_true(endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
 	assert_true(p->a.peer->last_handshake_sec > 0);
 
 	/* Both ways, several sizes (padding must be stripped by the IP length). */
@@ -364,20 +364,20 @@ static void test_roaming(void **state)
 
 	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
 	pump(&p->net);
-	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_true(endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
 	/* a moves to a new address and port: b answers there after a's next packet */
 	set_addr(&p->a.addr, "198.18.5.9", 40000);
 	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 2);
 	pump(&p->net);
 	assert_int_equal(p->b.ntun, 2);
-	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_true(endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
 	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 3);
 	assert_int_equal(p->net.nq, 1);
-	assert_true(wg_endpoint_equal(&p->net.q[0].dst, &p->a.addr));
+	assert_true(endpoint_equal(&p->net.q[0].dst, &p->a.addr));
 	pump(&p->net);
 	assert_got(&p->a, 0, "198.19.0.2", "198.19.0.1", 90, 3);
 	/* an unauthenticated packet from elsewhere does not move the endpoint */
-	struct wg_endpoint evil;
+	struct endpoint evil;
 	set_addr(&evil, "198.18.66.6", 666);
 	static uint8_t junk[WG_PKT_HEADROOM + 100 + WG_PKT_TAILROOM];
 	struct wg_pkt pkt = { .data = junk + WG_PKT_HEADROOM, .len = 100, .ep = evil };
@@ -387,7 +387,7 @@ static void test_roaming(void **state)
 	pkt.data[8] = 200;	/* a counter not seen yet, so it reaches the AEAD */
 	wg_device_udp_input(&p->b.dev, &pkt, 1);
 	assert_int_equal(p->b.dev.drops[WG_DROP_DECRYPT_FAILED], 1);
-	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_true(endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
 	pair_free(p);
 }
 
@@ -565,7 +565,7 @@ static void test_source_address(void **state)
 	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 1);
 	pump(&p->net);
 	inet_pton(AF_INET, "198.18.0.2", &want);	/* b's address that a sent to */
-	assert_int_equal(p->b.peer->endpoint.src4.s_addr, want.s_addr);
+	assert_int_equal(p->b.peer->endpoint.local.in.s_addr, want.s_addr);
 	/* a reaches b at another of b's addresses: b answers from that one */
 	set_addr(&p->b.addr, "198.18.0.22", 51821);
 	wg_peer_set_endpoint(p->a.peer, &p->b.addr);
@@ -575,20 +575,20 @@ static void test_source_address(void **state)
 	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 3);
 	assert_int_equal(p->net.nq, 1);
 	inet_pton(AF_INET, "198.18.0.22", &want);
-	assert_int_equal(p->net.q[0].dst.src4.s_addr, want.s_addr);
-	assert_true(wg_endpoint_equal(&p->net.q[0].dst, &p->a.addr));
+	assert_int_equal(p->net.q[0].dst.local.in.s_addr, want.s_addr);
+	assert_true(endpoint_equal(&p->net.q[0].dst, &p->a.addr));
 	pump(&p->net);
 	/* the address goes: the send falls over, the peer's endpoint keeps no source */
 	p->net.src_gone = true;
 	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 90, 4);
-	assert_int_equal(p->b.peer->endpoint.src4.s_addr, 0);
-	assert_true(wg_endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
+	assert_int_equal(p->b.peer->endpoint.local.in.s_addr, 0);
+	assert_true(endpoint_equal(&p->b.peer->endpoint, &p->a.addr));
 	p->net.src_gone = false;
 	pump(&p->net);
 	assert_int_equal(p->a.ntun, 2);
 	tun_send(&p->a, "198.19.0.1", "198.19.0.2", 80, 5);
 	pump(&p->net);
-	assert_int_equal(p->b.peer->endpoint.src4.s_addr, want.s_addr);
+	assert_int_equal(p->b.peer->endpoint.local.in.s_addr, want.s_addr);
 	assert_int_equal(p->b.dev.drops[WG_DROP_SEND_FAILED] + p->b.dev.drops[WG_DROP_SEND_FULL], 0);
 	pair_free(p);
 }

@@ -34,13 +34,13 @@ enum {
 
 struct dgram {
 	uint32_t len;
-	struct wg_endpoint src;
+	struct endpoint src;
 	uint8_t data[DGRAM];
 };
 
 struct host {
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 	const char *tun_ip, *peer_tun_ip;
 	struct host *other;
 	struct wg_peer *peer;
@@ -68,11 +68,11 @@ static void t_wall(void *ctx, int64_t *sec, int64_t *nsec)
 	*nsec = (int64_t)(t % WG_NSEC_PER_SEC);
 }
 
-static int t_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int t_udp_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *to = ((struct host *)ctx)->other;
 
-	if (!wg_endpoint_equal(ep, &to->addr))
+	if (!endpoint_equal(ep, &to->addr))
 		return (int)n;	/* nobody there */
 	pthread_mutex_lock(&to->qlock);
 	for (unsigned int i = 0; i < n; i++) {

@@ -26,7 +26,7 @@ enum { BUF = 256, OUTQ = 64, N_DATA = 20000, BATCH = 32 };
 /* One device and what it sent: the last OUTQ datagrams kept, all counted. */
 struct host {
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 	uint64_t now;
 	pthread_mutex_t lock;		/* out[], n_out */
 	uint8_t out[OUTQ][BUF];
@@ -39,7 +39,7 @@ struct host {
 	unsigned int n_capture;
 };
 
-static int h_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int h_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
@@ -141,7 +141,7 @@ static unsigned int deliver(struct host *from, struct host *to)
 
 /* An initiation to b with a valid MAC1 and random content (what a flooder that knows b's
  * public key sends); from src. */
-static void junk_initiation(struct host *b, struct wg_pkt *pkt, uint8_t *buf, const struct wg_endpoint *src)
+static void junk_initiation(struct host *b, struct wg_pkt *pkt, uint8_t *buf, const struct endpoint *src)
 {
 	struct cookie_maker m;
 
@@ -156,7 +156,7 @@ static void junk_initiation(struct host *b, struct wg_pkt *pkt, uint8_t *buf, co
 	cookie_maker_wipe(&m);
 }
 
-static void feed_junk(struct host *b, unsigned int n, const struct wg_endpoint *src)
+static void feed_junk(struct host *b, unsigned int n, const struct endpoint *src)
 {
 	static uint8_t bufs[BATCH][WG_PKT_HEADROOM + WG_MSG_INITIATION_LEN + WG_PKT_TAILROOM];
 	struct wg_pkt pkts[BATCH];
@@ -279,7 +279,7 @@ static void test_installs_state(void **state)
 	assert_int_equal(b.dev.n_index, idx_before + 1);
 	assert_ptr_equal(wg_index_lookup(&b.dev, b.peer->kp_next->local_index, WG_INDEX_KEYPAIR, NULL),
 			 b.peer->kp_next);
-	assert_true(wg_endpoint_equal(&b.peer->endpoint, &a.addr));
+	assert_true(endpoint_equal(&b.peer->endpoint, &a.addr));
 	assert_int_equal(b.peer->rx_bytes, WG_MSG_INITIATION_LEN);
 	assert_int_equal(b.peer->tx_bytes, WG_MSG_RESPONSE_LEN);
 	assert_int_equal(b.n_out, 1);
@@ -396,7 +396,7 @@ static void *hs_worker(void *arg)
 static void *flooder(void *arg)
 {
 	struct flood *f = arg;
-	struct wg_endpoint src = f->a->addr;
+	struct endpoint src = f->a->addr;
 
 	src.in4.sin_addr.s_addr ^= htonl(0x100);	/* another host */
 	while (!__atomic_load_n(&f->stop, __ATOMIC_ACQUIRE)) {

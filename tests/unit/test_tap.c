@@ -24,14 +24,14 @@ enum { N_HOSTS = 3, MAX_Q = 256, BUF = 2048 };
 struct dgram {
 	uint8_t data[BUF];
 	uint32_t len;
-	struct wg_endpoint src, dst;
+	struct endpoint src, dst;
 };
 
 struct net;
 struct host {
 	struct net *net;
 	struct wg_device dev;
-	struct wg_endpoint addr;
+	struct endpoint addr;
 	uint8_t tap[MAX_Q][BUF];	/* what the device wrote to its tap (or tun) */
 	uint32_t tap_len[MAX_Q];
 	unsigned int ntap;
@@ -46,7 +46,7 @@ struct net {
 	struct wg_peer *spoke_peer[N_HOSTS];	/* spoke i's peer (the hub) */
 };
 
-static int fake_udp_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int fake_udp_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	struct host *h = ctx;
 
@@ -99,7 +99,7 @@ static void pump(struct net *net)
 		for (int i = 0; i < N_HOSTS; i++) {
 			struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM, .len = d.len, .ep = d.src };
 
-			if (!wg_endpoint_equal(&net->h[i].addr, &d.dst))
+			if (!endpoint_equal(&net->h[i].addr, &d.dst))
 				continue;
 			memcpy(pkt.data, d.data, d.len);
 			wg_device_udp_input(&net->h[i].dev, &pkt, 1);

@@ -27,7 +27,7 @@
 #include "wg/peer.h"
 #include "wg/uapi_dev.h"
 
-static int null_send(void *ctx, struct wg_endpoint *ep, struct wg_pkt *pkts, unsigned int n)
+static int null_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n)
 {
 	return (int)n;
 }

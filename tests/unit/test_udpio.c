@@ -63,9 +63,9 @@ static int setup(void **st)
 	return 0;
 }
 
-static union udpio_addr addr(const char *ip, uint16_t port)
+static union endpoint_addr addr(const char *ip, uint16_t port)
 {
-	union udpio_addr a;
+	union endpoint_addr a;
 	memset(&a, 0, sizeof(a));
 	if (strchr(ip, ':')) {
 		a.in6.sin6_family = AF_INET6;
@@ -81,27 +81,27 @@ static union udpio_addr addr(const char *ip, uint16_t port)
 
 static uint16_t port_of(const struct udpio *u)
 {
-	union udpio_addr a;
+	union endpoint_addr a;
 	socklen_t l = sizeof(a);
 	assert_int_equal(getsockname(u->fd, &a.sa, &l), 0);
 	return ntohs(a.sa.sa_family == AF_INET ? a.in.sin_port : a.in6.sin6_port);
 }
 
 /* n datagrams of size sz (the last one last_sz) to dst, distinct contents. */
-static void make_tx(size_t n, size_t sz, size_t last_sz, union udpio_addr dst)
+static void make_tx(size_t n, size_t sz, size_t last_sz, union endpoint_addr dst)
 {
 	for (size_t i = 0; i < n; i++) {
 		tx[i].buf = txmem[i];
 		tx[i].len = i + 1 == n ? last_sz : sz;
 		for (size_t j = 0; j < tx[i].len; j++)
 			txmem[i][j] = (uint8_t)(i * 7 + j);
-		tx[i].addr = dst;
-		memset(&tx[i].src, 0, sizeof(tx[i].src));
+		tx[i].ep.addr = dst;
+		memset(&tx[i].ep.local, 0, sizeof(tx[i].ep.local));
 	}
 }
 
 /* When set (want_to, want_from: see setup), expect_rx also wants every datagram sent to this
- * address (udpio_pkt.src) or, with want_from, sent from it. */
+ * address (udpio_pkt.ep.local) or, with want_from, sent from it. */
 
 static void assert_ip(int family, const void *got, const char *ip)
 {
@@ -123,12 +123,12 @@ static void expect_rx(struct udpio *u, size_t first, size_t n, int family)
 			assert_true(got < n);
 			assert_int_equal(rx[i].len, tx[first + got].len);
 			assert_memory_equal(rx[i].buf, tx[first + got].buf, rx[i].len);
-			assert_int_equal(rx[i].addr.sa.sa_family, family);
+			assert_int_equal(rx[i].ep.addr.sa.sa_family, family);
 			if (want_to)
-				assert_ip(family, family == AF_INET ? (void *)&rx[i].src.in : (void *)&rx[i].src.in6, want_to);
+				assert_ip(family, family == AF_INET ? (void *)&rx[i].ep.local.in : (void *)&rx[i].ep.local.in6, want_to);
 			if (want_from)
-				assert_ip(family, family == AF_INET ? (void *)&rx[i].addr.in.sin_addr :
-						 (void *)&rx[i].addr.in6.sin6_addr, want_from);
+				assert_ip(family, family == AF_INET ? (void *)&rx[i].ep.addr.in.sin_addr :
+						 (void *)&rx[i].ep.addr.in6.sin6_addr, want_from);
 		}
 	}
 	assert_int_equal(u->stats.rx_trunc, 0);
@@ -136,7 +136,7 @@ static void expect_rx(struct udpio *u, size_t first, size_t n, int family)
 
 static void open_pair(const char *sip, const char *rip, const struct udpio_opts *so, const struct udpio_opts *ro)
 {
-	union udpio_addr s = addr(sip, 0), r = addr(rip, 0);
+	union endpoint_addr s = addr(sip, 0), r = addr(rip, 0);
 	assert_int_equal(udpio_open(&snd, &s, so), 0);
 	assert_int_equal(udpio_open(&rcv, &r, ro), 0);
 }
@@ -207,7 +207,7 @@ static void test_rx_carry(void **st)
 	open_pair("127.0.0.1", "127.0.0.1", NULL, NULL);
 	assert_true(rcv.caps.gro);
 	for (size_t i = 0; i < 4; i++) {
-		tx[i] = (struct udpio_pkt){ .buf = big[i], .len = sizeof(big[i]), .addr = addr("127.0.0.1", port_of(&rcv)) };
+		tx[i] = (struct udpio_pkt){ .buf = big[i], .len = sizeof(big[i]), .ep.addr = addr("127.0.0.1", port_of(&rcv)) };
 		memset(big[i], (int)i, sizeof(big[i]));
 		assert_int_equal(udpio_send(&snd, &tx[i], 1), 1);
 	}
@@ -261,7 +261,7 @@ static void test_dual_stack(void **st)
 	make_tx(3, 100, 100, addr("127.0.0.1", port_of(&snd)));
 	assert_int_equal(udpio_send(&rcv, tx, 3), 3);
 	expect_rx(&snd, 0, 3, AF_INET);
-	assert_int_equal(ntohs(rx[0].addr.in.sin_port), port_of(&rcv));
+	assert_int_equal(ntohs(rx[0].ep.addr.in.sin_port), port_of(&rcv));
 	close_pair();
 }
 
@@ -299,7 +299,7 @@ static void test_errors(void **st)
 	assert_int_equal(udpio_recv(&rcv, rxbufs, BUFSZ, NB, rx, 64), -EAGAIN);
 	/* an unroutable IPv6 peer on an IPv4 socket is dropped and counted, the rest goes */
 	make_tx(4, 100, 100, addr("127.0.0.1", port_of(&rcv)));
-	tx[1].addr = addr("::1", 9);
+	tx[1].ep.addr = addr("::1", 9);
 	assert_int_equal(udpio_send(&snd, tx, 4), 4);
 	assert_int_equal(snd.stats.tx_dropped, 1);
 	struct udpio_pkt keep[3] = { tx[0], tx[2], tx[3] };
@@ -342,8 +342,8 @@ static void test_ctl(void **st)
 {
 	union { struct cmsghdr h; char b[UDPIO_CTL_SPACE]; } ctl;
 	struct msghdr mh = { .msg_control = ctl.b };
-	struct udpio_src src, got;
-	union udpio_addr d4 = addr("198.18.0.2", 1), d6 = addr("2001:db8::2", 1);
+	struct endpoint_local src, got;
+	union endpoint_addr d4 = addr("198.18.0.2", 1), d6 = addr("2001:db8::2", 1);
 	size_t seg = 0;
 
 	memset(&src, 0, sizeof(src));
@@ -401,7 +401,7 @@ static void test_ctl(void **st)
 	assert_memory_equal(&got, &src, sizeof(src));
 	mh.msg_controllen = 0;	/* nothing: no source */
 	udpio_parse_ctl(&mh, &seg, &got);
-	assert_false(udpio_src_isset(&got));
+	assert_false(endpoint_local_isset(&got));
 }
 
 /* Datagrams (each segment of a GRO batch too) say which local address they were sent to, and
@@ -434,7 +434,7 @@ static void pktinfo_roundtrip(const char *bind_ip, const char *peer_ip, const ch
 	want_to = NULL;
 	make_tx(3, 100, 100, addr(peer_ip, port_of(&snd)));
 	for (int i = 0; i < 3; i++)
-		tx[i].src = rx[0].src;
+		tx[i].ep.local = rx[0].ep.local;
 	assert_int_equal(udpio_send(&rcv, tx, 3), 3);
 	want_from = local_ip;
 	expect_rx(&snd, 0, 3, family);
@@ -462,12 +462,12 @@ static void src_gone(const char *bind_ip, const char *ip, const char *gone)
 	make_tx(30, 500, 500, addr(ip, port_of(&rcv)));
 	tx[9].len = 400;	/* two runs: 10 and 20 */
 	for (int i = 0; i < 30; i++)
-		assert_int_equal(inet_pton(family, gone, family == AF_INET ? (void *)&tx[i].src.in : (void *)&tx[i].src.in6), 1);
+		assert_int_equal(inet_pton(family, gone, family == AF_INET ? (void *)&tx[i].ep.local.in : (void *)&tx[i].ep.local.in6), 1);
 	assert_int_equal(udpio_send(&snd, tx, 30), 30);
 	assert_int_equal(snd.stats.tx_src_gone, 1);
 	assert_int_equal(snd.stats.tx_dropped, 0);
 	for (int i = 0; i < 30; i++)
-		assert_false(udpio_src_isset(&tx[i].src));
+		assert_false(endpoint_local_isset(&tx[i].ep.local));
 	want_from = ip;
 	expect_rx(&rcv, 0, 30, family);
 	want_from = NULL;

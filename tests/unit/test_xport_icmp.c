@@ -26,12 +26,12 @@ static void key4(struct icmpw_key *k, const char *addr, uint16_t id, const char 
 static void test_round_trip(void **state)
 {
 	struct icmpw_key k, back;
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	char b[64];
 
 	key4(&k, "198.18.1.1", 0xbeef, "198.18.3.5");
 	xport_icmp_ep_from_key(&k, &ep);
-	assert_string_equal(wg_endpoint_str(&ep, b, sizeof(b)), "198.18.1.1:48879");
+	assert_string_equal(endpoint_str(&ep, b, sizeof(b)), "198.18.1.1:48879");
 	assert_true(xport_icmp_key_from_ep(&ep, &back));
 	assert_memory_equal(&k, &back, sizeof(k));
 
@@ -43,8 +43,8 @@ static void test_round_trip(void **state)
 	k.local.ifindex = 3;
 	xport_icmp_ep_from_key(&k, &ep);
 	assert_int_equal(ep.sa.sa_family, AF_INET6);
-	assert_int_equal(ep.src_ifindex, 3);
-	assert_string_equal(wg_endpoint_str(&ep, b, sizeof(b)), "[2001:db8:1::1]:7");
+	assert_int_equal(ep.local.ifindex, 3);
+	assert_string_equal(endpoint_str(&ep, b, sizeof(b)), "[2001:db8:1::1]:7");
 	assert_true(xport_icmp_key_from_ep(&ep, &back));
 	assert_memory_equal(&k, &back, sizeof(k));
 
@@ -59,7 +59,7 @@ static void test_sessions_by_endpoint(void **state)
 	struct icmpw_table t;
 	struct icmpw_key k[3], back;
 	struct icmpw_session *s[3];
-	struct wg_endpoint ep;
+	struct endpoint ep;
 	uint64_t now = 100 * SEC;
 
 	assert_int_equal(icmpw_table_init(&t, 4, 2, 256), 0);
