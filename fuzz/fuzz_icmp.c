@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (role == ICMPW_LISTENER) {
 		struct icmpw_table t;
-		struct icmpw_key k = { .v6 = v6, .id = m.id };
+		struct icmpw_key k = { .ep.sa.sa_family = v6 ? AF_INET6 : AF_INET, .id = m.id };
 		struct icmpw_session *s;
 		const uint8_t *q;
 		size_t qlen;

@@ -104,37 +104,29 @@ static void drop(struct wg_loop *l, enum icmpw_drop why, uint64_t n)
 
 void xport_icmp_ep_from_key(const struct icmpw_key *key, struct endpoint *ep)
 {
-	memset(ep, 0, sizeof(*ep));
-	if (key->v6) {
-		ep->in6.sin6_family = AF_INET6;
+	*ep = key->ep;
+	if (ep->sa.sa_family == AF_INET6)
 		ep->in6.sin6_port = htons(key->id);
-		memcpy(&ep->in6.sin6_addr, key->addr, 16);
-		memcpy(&ep->local.in6, key->local.addr, 16);
-		ep->local.ifindex = key->local.ifindex;
-	} else {
-		ep->in4.sin_family = AF_INET;
+	else
 		ep->in4.sin_port = htons(key->id);
-		memcpy(&ep->in4.sin_addr, key->addr, 4);
-		memcpy(&ep->local.in, key->local.addr, 4);
-	}
 }
 
 bool xport_icmp_key_from_ep(const struct endpoint *ep, struct icmpw_key *key)
 {
+	/* as icmpw_sock_key builds them: no port, no scope, nothing past an IPv4 local address */
 	memset(key, 0, sizeof(*key));
+	key->ep.sa.sa_family = ep->sa.sa_family;
 	if (ep->sa.sa_family == AF_INET6) {
-		key->v6 = 1;
 		key->id = ntohs(ep->in6.sin6_port);
-		memcpy(key->addr, &ep->in6.sin6_addr, 16);
-		memcpy(key->local.addr, &ep->local.in6, 16);
-		key->local.ifindex = ep->local.ifindex;
+		key->ep.in6.sin6_addr = ep->in6.sin6_addr;
+		key->ep.local = ep->local;
 		return true;
 	}
 	if (ep->sa.sa_family != AF_INET)
 		return false;
 	key->id = ntohs(ep->in4.sin_port);
-	memcpy(key->addr, &ep->in4.sin_addr, 4);
-	memcpy(key->local.addr, &ep->local.in, 4);
+	key->ep.in4.sin_addr = ep->in4.sin_addr;
+	key->ep.local.in = ep->local.in;
 	return true;
 }
 

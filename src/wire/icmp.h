@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/endpoint.h"
+
 /* Echo payload: magic "cv" | version | backlog | 2-byte big-endian length | message.
  * The magic tells tunnel traffic from ordinary pings; length 0 is an empty poll. backlog is
  * meaningful in replies only: how many more messages the listener holds for this session
@@ -78,18 +80,12 @@ size_t icmpw_echo_answer(const uint8_t *icmp, size_t len, bool v6, uint8_t *out,
  * apart (toward two of our addresses it need not rewrite them). Each holds the requests it has not
  * answered (oldest first, up to ICMPW_SLOTS, each for ICMPW_HOLD_NS) and a bounded queue of
  * downstream messages waiting for one. */
-/* The local address a request was sent to, so that replies leave from it: a stateful firewall
- * or NAT on the way passes only a reply from the address the request went to. All zero: the
- * kernel picks. ifindex only for IPv6 link-local addresses. */
-struct icmpw_local {
-	uint8_t addr[16];
-	uint32_t ifindex;
-};
-
+/* The dialling peer's address (port 0) and the local address its request was sent to, so
+ * that replies leave from it: a stateful firewall or NAT on the way passes only a reply from
+ * the address the request went to. The echo identifier stays apart from the port. Keys are
+ * compared field by field and their local end whole: build them from a zeroed struct. */
 struct icmpw_key {
-	struct icmpw_local local;
-	uint8_t v6;
-	uint8_t addr[16];       /* 4 or 16 bytes used, network order */
+	struct endpoint ep;
 	uint16_t id;
 };
 

@@ -40,8 +40,8 @@ void icmpw_table_free(struct icmpw_table *t)
 
 static bool key_eq(const struct icmpw_key *a, const struct icmpw_key *b)
 {
-	return a->v6 == b->v6 && a->id == b->id && !memcmp(a->addr, b->addr, a->v6 ? 16 : 4) &&
-	       !memcmp(&a->local, &b->local, sizeof(a->local));
+	return a->id == b->id && endpoint_equal(&a->ep, &b->ep) &&
+	       endpoint_local_equal(&a->ep.local, &b->ep.local);
 }
 
 struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_key *key,

@@ -66,30 +66,14 @@ void icmpw_sock_close(struct icmpw_sock *s)
 	s->fd = -1;
 }
 
-static void to_local(bool v6, const struct endpoint_local *src, struct icmpw_local *l)
-{
-	memset(l, 0, sizeof(*l));
-	memcpy(l->addr, v6 ? (const void *)&src->in6 : (const void *)&src->in, v6 ? 16 : 4);
-	l->ifindex = src->ifindex;
-}
-
-static void from_local(bool v6, const struct icmpw_local *l, struct endpoint_local *src)
-{
-	memset(src, 0, sizeof(*src));
-	memcpy(v6 ? (void *)&src->in6 : (void *)&src->in, l->addr, v6 ? 16 : 4);
-	src->ifindex = l->ifindex;
-}
-
 /* Whether an answer is allowed: the kernel's local address for an IPv4 datagram equals the
  * header's destination only when that was a unicast address of ours (for a broadcast it is
  * the interface's address); IPv6 reports the destination itself. */
-static bool is_unicast(bool v6, const uint8_t *ip4, size_t hl, const struct icmpw_local *l)
+static bool is_unicast(bool v6, const uint8_t *ip4, size_t hl, const struct endpoint_local *l)
 {
-	static const uint8_t zero[16];
-
 	if (v6)
-		return l->addr[0] != 0xff && memcmp(l->addr, zero, 16);
-	return hl >= PKT_IP4_HLEN && memcmp(l->addr, zero, 4) && !memcmp(ip4 + 16, l->addr, 4);
+		return !IN6_IS_ADDR_MULTICAST(&l->in6) && !IN6_IS_ADDR_UNSPECIFIED(&l->in6);
+	return hl >= PKT_IP4_HLEN && l->in.s_addr && !memcmp(ip4 + 16, &l->in, 4);
 }
 
 /* Room for one datagram's control messages, aligned as cmsg needs. */
@@ -132,10 +116,8 @@ int icmpw_sock_recv(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 		return errno == EAGAIN ? 0 : -errno;
 	for (int i = 0; i < got; i++) {
 		size_t len = mm[i].msg_len, hl = 0, seg = 0;
-		struct endpoint_local src;
 
-		udpio_parse_ctl(&mm[i].msg_hdr, &seg, &src);
-		to_local(s->v6, &src, &d[i].local);
+		udpio_parse_ctl(&mm[i].msg_hdr, &seg, &d[i].local);
 
 		if (mm[i].msg_hdr.msg_flags & MSG_TRUNC)
 			len = 0;   /* larger than any message we accept: short, so dropped */
@@ -166,11 +148,8 @@ int icmpw_sock_send(struct icmpw_sock *s, struct icmpw_dgram *d, unsigned int n)
 	msgs_init(mm, iov, d, n, false, s->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
 	/* Only the listener picks its source: replies leave from the address each request reached. */
 	for (unsigned int i = 0; i < n && s->role == ICMPW_LISTENER; i++) {
-		struct endpoint_local src;
-		size_t c;
-
-		from_local(s->v6, &d[i].local, &src);
-		c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf), (const union endpoint_addr *)&d[i].peer, &src);
+		size_t c = udpio_put_src(ctl[i].buf, sizeof(ctl[i].buf),
+					 (const union endpoint_addr *)&d[i].peer, &d[i].local);
 		if (c) {
 			mm[i].msg_hdr.msg_control = ctl[i].buf;
 			mm[i].msg_hdr.msg_controllen = c;
@@ -186,32 +165,24 @@ void icmpw_sock_key(const struct icmpw_sock *s, const struct icmpw_dgram *d, uin
 	const struct sockaddr_storage *peer = &d->peer;
 
 	memset(key, 0, sizeof(*key));
-	key->local = d->local;
-	key->v6 = s->v6;
+	key->ep.local = d->local;
 	key->id = id;
-	if (s->v6)
-		memcpy(key->addr, &((const struct sockaddr_in6 *)peer)->sin6_addr, 16);
-	else
-		memcpy(key->addr, &((const struct sockaddr_in *)peer)->sin_addr, 4);
+	if (s->v6) {
+		key->ep.in6.sin6_family = AF_INET6;
+		key->ep.in6.sin6_addr = ((const struct sockaddr_in6 *)peer)->sin6_addr;
+	} else {
+		key->ep.in4.sin_family = AF_INET;
+		key->ep.in4.sin_addr = ((const struct sockaddr_in *)peer)->sin_addr;
+	}
 }
 
 void icmpw_sock_addr(const struct icmpw_key *key, struct icmpw_dgram *d)
 {
 	struct sockaddr_storage *peer = &d->peer;
 
-	d->local = key->local;
+	d->local = key->ep.local;
 	memset(peer, 0, sizeof(*peer));
-	if (key->v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)peer;
-
-		a->sin6_family = AF_INET6;
-		memcpy(&a->sin6_addr, key->addr, 16);
-	} else {
-		struct sockaddr_in *a = (struct sockaddr_in *)peer;
-
-		a->sin_family = AF_INET;
-		memcpy(&a->sin_addr, key->addr, 4);
-	}
+	memcpy(peer, &key->ep.addr, endpoint_len(&key->ep));
 }
 
 /* A socket filter runs before the receive buffer is charged, so what it refuses costs this

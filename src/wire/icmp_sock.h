@@ -30,7 +30,7 @@ struct icmpw_dgram {
 	const uint8_t *icmp;      /* receive: the ICMP message inside buf (IPv4 header skipped) */
 	size_t len;               /* receive: its length; send: bytes at buf */
 	struct sockaddr_storage peer;
-	struct icmpw_local local; /* receive: the address it was sent to; send: the source */
+	struct endpoint_local local; /* receive: the address it was sent to; send: the source */
 	bool unicast;             /* receive: sent to a unicast address of ours (not broadcast or
 	                           * multicast): only those may be answered */
 };

@@ -58,7 +58,7 @@ static void set_bufs(struct icmpw_dgram *d)
 }
 
 static void send_one(struct icmpw_sock *s, uint8_t *buf, size_t len, const struct sockaddr_storage *to,
-		     const struct icmpw_local *from)
+		     const struct endpoint_local *from)
 {
 	struct icmpw_dgram d = { .buf = buf, .len = len, .peer = *to };
 

@@ -111,7 +111,8 @@ static void test_bad_inputs(void **state)
 static void test_two_diallers_one_nat(void **state)
 {
 	struct icmpw_table t;
-	struct icmpw_key a = { .v6 = 0, .addr = { 198, 18, 3, 2 }, .id = 100 }, b = a, c = a;
+	struct icmpw_key a = { .ep.in4 = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc6120302) },
+			       .id = 100 }, b = a, c = a;   /* 198.18.3.2 */
 	struct icmpw_session *sa, *sb;
 	uint16_t seq;
 	const uint8_t *msg;
@@ -120,13 +121,13 @@ static void test_two_diallers_one_nat(void **state)
 	uint64_t now = 1000 * MS;
 
 	b.id = 101;   /* the NAT gave the second dialler another identifier */
-	c.addr[3] = 9;
+	c.ep.in4.sin_addr.s_addr = htonl(0xc6120309);
 	/* Same address and identifier toward another of our addresses: another session. */
 	{
 		struct icmpw_table t2;
 		struct icmpw_key a2 = a;
 
-		a2.local.addr[0] = 198;
+		a2.ep.local.in.s_addr = htonl(0xc6120301);
 		assert_int_equal(icmpw_table_init(&t2, 2, 1, 10), 0);
 		assert_ptr_not_equal(icmpw_table_get(&t2, &a, 0, true), icmpw_table_get(&t2, &a2, 0, true));
 		icmpw_table_free(&t2);
@@ -171,7 +172,7 @@ static void test_two_diallers_one_nat(void **state)
 static void test_queue_bounds(void **state)
 {
 	struct icmpw_table t;
-	struct icmpw_key k = { .v6 = 1, .id = 7 };
+	struct icmpw_key k = { .ep.in6.sin6_family = AF_INET6, .id = 7 };
 	struct icmpw_session *s;
 	uint8_t big[65] = { 0 };
 	uint16_t seq;

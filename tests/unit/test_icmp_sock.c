@@ -79,9 +79,9 @@ static void reply(struct icmpw_sock *tx, const char *from, const char *to, uint1
 	d.len = icmpw_build(out, sizeof(out), tx->v6, ICMPW_LISTENER, id, seq, 0, msg, len);
 	assert_true(d.len > 0);
 	if (tx->v6)
-		memcpy(d.local.addr, &((struct sockaddr_in6 *)&f)->sin6_addr, 16);
+		d.local.in6 = ((struct sockaddr_in6 *)&f)->sin6_addr;
 	else
-		memcpy(d.local.addr, &((struct sockaddr_in *)&f)->sin_addr, 4);
+		d.local.in = ((struct sockaddr_in *)&f)->sin_addr;
 	assert_int_equal(icmpw_sock_send(tx, &d, 1), 1);
 }
 

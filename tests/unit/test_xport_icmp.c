@@ -18,8 +18,9 @@
 static void key4(struct icmpw_key *k, const char *addr, uint16_t id, const char *local)
 {
 	memset(k, 0, sizeof(*k));
-	inet_pton(AF_INET, addr, k->addr);
-	inet_pton(AF_INET, local, k->local.addr);
+	k->ep.in4.sin_family = AF_INET;
+	inet_pton(AF_INET, addr, &k->ep.in4.sin_addr);
+	inet_pton(AF_INET, local, &k->ep.local.in);
 	k->id = id;
 }
 
@@ -36,11 +37,11 @@ static void test_round_trip(void **state)
 	assert_memory_equal(&k, &back, sizeof(k));
 
 	memset(&k, 0, sizeof(k));
-	k.v6 = 1;
+	k.ep.in6.sin6_family = AF_INET6;
 	k.id = 7;
-	inet_pton(AF_INET6, "2001:db8:1::1", k.addr);
-	inet_pton(AF_INET6, "fe80::5", k.local.addr);
-	k.local.ifindex = 3;
+	inet_pton(AF_INET6, "2001:db8:1::1", &k.ep.in6.sin6_addr);
+	inet_pton(AF_INET6, "fe80::5", &k.ep.local.in6);
+	k.ep.local.ifindex = 3;
 	xport_icmp_ep_from_key(&k, &ep);
 	assert_int_equal(ep.sa.sa_family, AF_INET6);
 	assert_int_equal(ep.local.ifindex, 3);
