@@ -22,7 +22,8 @@
  * back as replies, taken for data), and the dialler's one dial lives as long as the run, polling
  * from the start so that the listener can send first.
  *
- * One worker: everything runs on worker 0, handshakes included (served inline). */
+ * One worker: everything runs on worker 0, handshakes included (served inline). This file sets
+ * the transport up and sends; xport_icmp_rx.c receives. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,69 +34,18 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "engine/loop_int.h"
+#include "engine/xport_icmp_int.h"
 #include "engine/xport_icmp.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "wire/icmp_sock.h"
-
-enum {
-	ICMP_SESSIONS = 32,	/* dialling peers at once */
-	ICMP_QCAP = 256,	/* messages queued per session for its next requests */
-	ICMP_MSG_MAX = 9216,	/* a WireGuard message of a 9000-byte MTU and then some */
-	ICMP_DIALS = 32,
-	ICMP_BATCH = 32,
-	ICMP_TX_SIZE = ICMPW_OVERHEAD + ICMP_MSG_MAX,
-};
-/* A dialler with no message either way for this long goes (the next send dials again). */
-#define ICMP_DIAL_TTL_NS ICMPW_SESSION_TTL_NS
 
 _Static_assert(WG_DROP_ICMP_SEND - WG_DROP_ICMP_SHORT == ICMPW_DROP_SEND - ICMPW_DROP_SHORT &&
 	       WG_DROP_ICMP_SEND + 1 - WG_DROP_ICMP_SHORT == ICMPW_DROP_MAX, "drop reasons differ");
 _Static_assert((int)ICMP_DIALS <= (int)ICMPW_DIAL_MAX, "more diallers than a socket filter serves");
 _Static_assert((int)ICMP_BATCH <= (int)LOOP_RX_BUFS && (int)ICMP_BATCH <= (int)LOOP_PKTS, "batch too large");
 
-struct icmp_dial {
-	bool used;
-	bool v6;
-	bool replied;		/* a reply arrived in the batch being handled */
-	bool pinned;		/* icmp_one's dial: never idles out */
-	struct endpoint ep;	/* the device's name for it */
-	struct sockaddr_storage to;
-	uint16_t id, seq;
-	struct icmpw_poll poll;
-	uint64_t last_used;	/* a message sent or received */
-};
-
-struct icmp_fam {
-	struct loop_src lsrc;	/* the listener's socket */
-	struct loop_src dsrc;	/* the diallers' socket */
-	struct icmpw_sock ls, ds;
-	struct icmpw_guard guard;
-	bool v6, up;
-};
-
-struct xicmp {
-	struct icmp_fam f[2];	/* IPv4, IPv6 */
-	struct icmpw_table t;
-	struct icmp_dial d[ICMP_DIALS];
-	uint32_t mark;
-	struct icmpw_dgram rx[ICMP_BATCH];
-	struct icmpw_dgram tx[ICMP_BATCH];
-	struct icmpw_sock *tx_sock;
-	unsigned int tx_n;
-	uint8_t *tx_bufs;	/* ICMP_BATCH of ICMP_TX_SIZE */
-	struct icmpw_session *touched[ICMP_BATCH];
-};
-
-#define fam_of(s, member) ((struct icmp_fam *)((char *)(s) - offsetof(struct icmp_fam, member)))
-
-static struct xicmp *xi(const struct wg_loop *l)
-{
-	return l->xp_state;
-}
-
-static void drop(struct wg_loop *l, enum icmpw_drop why, uint64_t n)
+void xicmp_drop(struct wg_loop *l, enum icmpw_drop why, uint64_t n)
 {
 	l->proc.ops->drop(l->proc.ctx, (enum wg_drop)(WG_DROP_ICMP_SHORT + why), n);
 }
@@ -137,7 +87,7 @@ bool xport_icmp_session_live(const struct icmpw_session *s, uint64_t now)
 
 /* ---- sending ---- */
 
-static void tx_flush(struct wg_loop *l)
+void xicmp_tx_flush(struct wg_loop *l)
 {
 	struct xicmp *x = xi(l);
 	unsigned int done = 0;
@@ -153,7 +103,7 @@ static void tx_flush(struct wg_loop *l)
 		log_limited(&rl, LOG_LVL_DEBUG, "ICMP: send failed: %s", strerror(-r));
 		/* a full buffer refuses the rest too; anything else, this one */
 		unsigned int lost = r == -EAGAIN || r == -ENOBUFS ? x->tx_n - done : 1;
-		drop(l, ICMPW_DROP_SEND, lost);
+		xicmp_drop(l, ICMPW_DROP_SEND, lost);
 		done += lost;
 	}
 	x->tx_n = 0;
@@ -161,13 +111,13 @@ static void tx_flush(struct wg_loop *l)
 
 /* The next slot of the send batch, for socket s; the caller fills len, peer (and local) and
  * counts it in tx_n. */
-static struct icmpw_dgram *tx_slot(struct wg_loop *l, struct icmpw_sock *s)
+struct icmpw_dgram *xicmp_tx_slot(struct wg_loop *l, struct icmpw_sock *s)
 {
 	struct xicmp *x = xi(l);
 	struct icmpw_dgram *d;
 
 	if (x->tx_n && (x->tx_sock != s || x->tx_n == ICMP_BATCH))
-		tx_flush(l);
+		xicmp_tx_flush(l);
 	x->tx_sock = s;
 	d = &x->tx[x->tx_n];
 	d->buf = x->tx_bufs + (size_t)x->tx_n * ICMP_TX_SIZE;
@@ -177,7 +127,7 @@ static struct icmpw_dgram *tx_slot(struct wg_loop *l, struct icmpw_sock *s)
 }
 
 /* Held requests of se answered with what it has queued. */
-static void session_flush(struct wg_loop *l, struct icmp_fam *f, struct icmpw_session *se, uint64_t now)
+void xicmp_session_flush(struct wg_loop *l, struct icmp_fam *f, struct icmpw_session *se, uint64_t now)
 {
 	struct xicmp *x = xi(l);
 	const uint8_t *msg;
@@ -186,7 +136,7 @@ static void session_flush(struct wg_loop *l, struct icmp_fam *f, struct icmpw_se
 	size_t len;
 
 	while (icmpw_session_take(&x->t, se, now, &seq, &msg, &len, &backlog)) {
-		struct icmpw_dgram *d = tx_slot(l, &f->ls);
+		struct icmpw_dgram *d = xicmp_tx_slot(l, &f->ls);
 
 		d->len = icmpw_build(d->buf, d->cap, f->v6, ICMPW_LISTENER, se->key.id, seq, backlog, msg, len);
 		icmpw_sock_addr(&se->key, d);
@@ -195,12 +145,12 @@ static void session_flush(struct wg_loop *l, struct icmp_fam *f, struct icmpw_se
 }
 
 /* Empty polls the policy asks for now. */
-static void dial_poll(struct wg_loop *l, struct icmp_fam *f, struct icmp_dial *dl, uint64_t now)
+void xicmp_dial_poll(struct wg_loop *l, struct icmp_fam *f, struct icmp_dial *dl, uint64_t now)
 {
 	uint64_t next;
 
 	for (unsigned int due = icmpw_poll_due(&dl->poll, now, &next); due; due--) {
-		struct icmpw_dgram *d = tx_slot(l, &f->ds);
+		struct icmpw_dgram *d = xicmp_tx_slot(l, &f->ds);
 
 		d->len = icmpw_build(d->buf, d->cap, f->v6, ICMPW_DIALLER, dl->id, dl->seq++, 0, NULL, 0);
 		d->peer = dl->to;
@@ -295,12 +245,12 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 			int r = icmpw_session_enqueue(&x->t, se, pkts[i].data, pkts[i].len);
 
 			if (r == -EMSGSIZE)
-				drop(l, ICMPW_DROP_TOO_LONG, 1);
+				xicmp_drop(l, ICMPW_DROP_TOO_LONG, 1);
 			else if (r < 0)
 				break;	/* the queue is full: the rest count as not sent */
 		}
-		session_flush(l, f, se, now);
-		tx_flush(l);
+		xicmp_session_flush(l, f, se, now);
+		xicmp_tx_flush(l);
 		return i ? (int)i : -ENOBUFS;
 	}
 	/* A one-peer listener has no one to dial: its peer is a session or nothing. */
@@ -309,20 +259,20 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 	/* A cookie reply goes to whoever sent a handshake message: with its session gone,
 	 * dialling that address would let anyone make us send requests. */
 	if (!l->o.icmp_one && pkts[0].data[0] == WG_MSG_COOKIE_REPLY) {
-		drop(l, ICMPW_DROP_NO_SESSION, n);
+		xicmp_drop(l, ICMPW_DROP_NO_SESSION, n);
 		return -ENOTCONN;
 	}
 	dl = dial_get(l, ep, now);
 	if (!dl) {
-		drop(l, ICMPW_DROP_TABLE_FULL, n);
+		xicmp_drop(l, ICMPW_DROP_TABLE_FULL, n);
 		return -ENOBUFS;
 	}
 	for (i = 0; i < n; i++) {
 		if (pkts[i].len > ICMP_MSG_MAX) {
-			drop(l, ICMPW_DROP_TOO_LONG, 1);
+			xicmp_drop(l, ICMPW_DROP_TOO_LONG, 1);
 			continue;
 		}
-		struct icmpw_dgram *d = tx_slot(l, &f->ds);
+		struct icmpw_dgram *d = xicmp_tx_slot(l, &f->ds);
 
 		d->len = icmpw_build(d->buf, d->cap, f->v6, ICMPW_DIALLER, dl->id, dl->seq++, 0, pkts[i].data,
 				     pkts[i].len);
@@ -331,157 +281,9 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 		icmpw_poll_sent(&dl->poll, now, true);
 	}
 	dl->last_used = now;
-	dial_poll(l, f, dl, now);
-	tx_flush(l);
+	xicmp_dial_poll(l, f, dl, now);
+	xicmp_tx_flush(l);
 	return (int)n;
-}
-
-/* ---- receiving ---- */
-
-static int rx_batch(struct loop_worker *w, struct icmpw_sock *s)
-{
-	struct xicmp *x = xi(w->l);
-
-	for (unsigned int i = 0; i < ICMP_BATCH; i++) {
-		/* into the device's receive buffers: it decrypts in place, just before the data */
-		x->rx[i].buf = w->rx_ptrs[i];
-		x->rx[i].cap = LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
-	}
-	return icmpw_sock_recv(s, x->rx, ICMP_BATCH);
-}
-
-static void touch(struct xicmp *x, unsigned int *nt, struct icmpw_session *se)
-{
-	for (unsigned int i = 0; i < *nt; i++)
-		if (x->touched[i] == se)
-			return;
-	x->touched[(*nt)++] = se;
-}
-
-/* An ordinary ping to one of our addresses, answered as the kernel would have. */
-static void answer_ping(struct wg_loop *l, struct icmp_fam *f, const struct icmpw_dgram *in)
-{
-	struct icmpw_dgram *d = tx_slot(l, &f->ls);
-
-	d->len = icmpw_echo_answer(in->icmp, in->len, f->v6, d->buf, d->cap);
-	if (!d->len)
-		return;
-	d->peer = in->peer;
-	d->local = in->local;
-	xi(l)->tx_n++;
-}
-
-static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
-{
-	struct wg_loop *l = w->l;
-	struct xicmp *x = xi(l);
-	struct icmp_fam *f = fam_of(s, lsrc);
-
-	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
-		int n = rx_batch(w, &f->ls);
-		unsigned int k = 0, nt = 0;
-		uint64_t now = clock_mono_ns();
-
-		if (n <= 0)
-			return;
-		for (int i = 0; i < n; i++) {
-			struct icmpw_dgram *d = &x->rx[i];
-			struct icmpw_session *se;
-			enum icmpw_drop why;
-			struct icmpw_key key;
-			struct icmpw_msg m;
-
-			if (!icmpw_parse(d->icmp, d->len, f->v6, ICMPW_LISTENER, ICMP_MSG_MAX, &m, &why)) {
-				drop(l, why, 1);
-				if (why == ICMPW_DROP_FOREIGN && d->unicast)
-					answer_ping(l, f, d);
-				continue;
-			}
-			icmpw_sock_key(&f->ls, d, m.id, &key);
-			se = icmpw_table_get(&x->t, &key, now, true);
-			if (!se) {
-				drop(l, ICMPW_DROP_TABLE_FULL, 1);
-				continue;
-			}
-			icmpw_session_hold(se, m.seq, now);
-			touch(x, &nt, se);
-			if (!m.len)
-				continue;
-			w->pkts[k] = (struct wg_pkt){ .data = d->buf + (m.data - d->buf), .len = (uint32_t)m.len };
-			xport_icmp_ep_from_key(&key, &w->pkts[k].ep);
-			k++;
-		}
-		if (k)
-			loop_net_input(l, w->pkts, k);
-		for (unsigned int i = 0; i < nt; i++)
-			session_flush(l, f, x->touched[i], now);
-		tx_flush(l);
-		if (n < ICMP_BATCH)
-			return;
-	}
-}
-
-static struct icmp_dial *dial_find(struct xicmp *x, struct icmp_fam *f, const struct icmpw_dgram *d, uint16_t id)
-{
-	for (unsigned int i = 0; i < ICMP_DIALS; i++) {
-		struct icmp_dial *dl = &x->d[i];
-
-		if (dl->used && dl->id == id && dl->v6 == f->v6 && icmpw_sock_from(&f->ds, d, &dl->to))
-			return dl;
-	}
-	return NULL;
-}
-
-static void dial_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
-{
-	struct wg_loop *l = w->l;
-	struct xicmp *x = xi(l);
-	struct icmp_fam *f = fam_of(s, dsrc);
-
-	for (int b = 0; b < LOOP_BATCHES_PER_WAKE; b++) {
-		int n = rx_batch(w, &f->ds);
-		uint64_t now = clock_mono_ns();
-		unsigned int k = 0;
-
-		if (n <= 0)
-			return;
-		for (int i = 0; i < n; i++) {
-			struct icmpw_dgram *d = &x->rx[i];
-			enum icmpw_drop why;
-			struct icmp_dial *dl;
-			struct icmpw_msg m;
-
-			if (!icmpw_parse(d->icmp, d->len, f->v6, ICMPW_DIALLER, ICMP_MSG_MAX, &m, &why)) {
-				drop(l, why, 1);
-				continue;
-			}
-			dl = dial_find(x, f, d, m.id);
-			if (!dl) {
-				drop(l, ICMPW_DROP_WRONG_ID, 1);
-				continue;
-			}
-			icmpw_poll_reply(&dl->poll, now, m.backlog, m.len > 0);
-			dl->replied = true;
-			if (!m.len)
-				continue;
-			dl->last_used = now;
-			w->pkts[k] = (struct wg_pkt){ .data = d->buf + (m.data - d->buf), .len = (uint32_t)m.len,
-						      .ep = dl->ep };
-			k++;
-		}
-		if (k)
-			loop_net_input(l, w->pkts, k);
-		/* what the replies' backlog asks for */
-		for (unsigned int i = 0; i < ICMP_DIALS; i++)
-			if (x->d[i].replied) {
-				x->d[i].replied = false;
-				if (x->d[i].used)
-					dial_poll(l, f, &x->d[i], now);
-			}
-		tx_flush(l);
-		if (n < ICMP_BATCH)
-			return;
-	}
 }
 
 /* ---- the transport ---- */
@@ -504,12 +306,12 @@ static void icmp_tick(struct wg_loop *l)
 			gone[dl->v6] = true;
 			continue;
 		}
-		dial_poll(l, &x->f[dl->v6], dl, now);
+		xicmp_dial_poll(l, &x->f[dl->v6], dl, now);
 	}
 	for (unsigned int v6 = 0; v6 < 2; v6++)
 		if (gone[v6])
 			dial_filter(x, &x->f[v6]);
-	tx_flush(l);
+	xicmp_tx_flush(l);
 }
 
 static int set_mark(struct icmpw_sock *s, uint32_t mark)
@@ -549,8 +351,8 @@ static int fam_open(struct wg_loop *l, struct icmp_fam *f, bool v6, bool listen,
 	int r;
 
 	f->v6 = v6;
-	f->lsrc = (struct loop_src){ listen_event, -1, true };
-	f->dsrc = (struct loop_src){ dial_event, -1, true };
+	f->lsrc = (struct loop_src){ xicmp_listen_event, -1, true };
+	f->dsrc = (struct loop_src){ xicmp_dial_event, -1, true };
 	f->ls.fd = f->ds.fd = -1;
 	f->guard.pid = -1;
 	if ((listen && (r = icmpw_sock_open(&f->ls, v6, ICMPW_LISTENER)) < 0) ||
