@@ -62,6 +62,22 @@ ns_link() {
 }
 # nsx NS CMD...: run in namespace
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
+# echo_only_router NS: NS forwards IPv4 and IPv6 but only ICMP echo requests and replies, all
+# TCP and UDP dropped: the ICMP transport's middle box (table inet mid, chain echo_only, whose
+# counters the tests read).
+echo_only_router() {
+	nsx "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 &&
+		nsx "$1" nft -f - <<'NFT'
+table inet mid {
+	chain echo_only {
+		type filter hook forward priority 0; policy drop;
+		meta l4proto { tcp, udp } counter drop
+		icmp type { echo-request, echo-reply } counter accept
+		icmpv6 type { echo-request, echo-reply } counter accept
+	}
+}
+NFT
+}
 # ns_pair: namespaces $A and $B_ joined by veth va/vb, underlay 198.18.0.1 and .2/24
 ns_pair() {
 	A=$(ns_new a) && B_=$(ns_new b) || return 1

@@ -33,17 +33,7 @@ for n in "$C:71" "$S:72"; do
 	nsx "${n%:*}" ip route add default via "198.18.${n#*:}.2"
 	nsx "${n%:*}" ip -6 route add default via "2001:db8:${n#*:}::2"
 done
-nsx "$M" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-nsx "$M" nft -f - <<'NFT' || { fail "setup: the middle box's nftables rules"; t_done; }
-table inet mid {
-	chain echo_only {
-		type filter hook forward priority 0; policy drop;
-		meta l4proto { tcp, udp } counter drop
-		icmp type { echo-request, echo-reply } counter accept
-		icmpv6 type { echo-request, echo-reply } counter accept
-	}
-}
-NFT
+echo_only_router "$M" || { fail "setup: the middle box's nftables rules"; t_done; }
 echo_count() {
 	nsx "$M" nft list chain inet mid echo_only | grep -F -- "$1 type" |
 		awk '{for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1)}' | head -1

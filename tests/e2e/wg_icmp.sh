@@ -18,17 +18,7 @@ nsx "$NB" ip addr add 198.18.46.1/24 dev vb; nsx "$NB" ip -6 addr add 2001:db8:4
 nsx "$M" ip addr add 198.18.46.254/24 dev mx2; nsx "$M" ip -6 addr add 2001:db8:46::fe/64 dev mx2 nodad
 nsx "$A" ip route add 198.18.46.0/24 via 198.18.45.254; nsx "$A" ip -6 route add 2001:db8:46::/64 via 2001:db8:45::fe
 nsx "$NB" ip route add 198.18.45.0/24 via 198.18.46.254; nsx "$NB" ip -6 route add 2001:db8:45::/64 via 2001:db8:46::fe
-nsx "$M" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-nsx "$M" nft -f - <<'NFT' || { fail setup "nftables in the middle box"; t_done; }
-table inet mid {
-	chain echo_only {
-		type filter hook forward priority 0; policy drop;
-		meta l4proto { tcp, udp } counter drop
-		icmp type { echo-request, echo-reply } counter accept
-		icmpv6 type { echo-request, echo-reply } counter accept
-	}
-}
-NFT
+echo_only_router "$M" || { fail setup "nftables in the middle box"; t_done; }
 
 wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
