@@ -1,12 +1,13 @@
 # culvert — tun/tap toolkit and tunnel daemon.
 # make | make check | make check-unit | make demo | make bench | make bench-flood | make profile
-# make install [PREFIX= DESTDIR= BINDIR= LIBDIR= MANDIR= UNITDIR=] | V=1 for commands
+# make install [PREFIX= DESTDIR= BINDIR= LIBDIR= DATADIR= MANDIR= UNITDIR=] | V=1 for commands
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
-MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
 # The one place the version is written: culvert --version, culvert-wg --version, the man
@@ -203,7 +204,7 @@ $(B)/aead_bench: bench/aead_bench.c $(B)/libculvert.a
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/culvert $(DESTDIR)$(PKGCONFIGDIR) \
-		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/culvert/systemd
 	install -m 755 $(B)/culvert $(DESTDIR)$(BINDIR)/culvert
 	ln -sf culvert $(DESTDIR)$(BINDIR)/culvert-wg
 	install -m 644 $(B)/libculvert.a $(DESTDIR)$(LIBDIR)/libculvert.a
@@ -215,6 +216,7 @@ install: all
 		sed '1s/"culvert" /"culvert $(VERSION)" /' $$m > $(DESTDIR)$(MANDIR)/man8/$${m#man/} || exit 1; done
 	for u in $(wildcard systemd/*.service.in); do \
 		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in) || exit 1; done
+	sed 's|@DATADIR@|$(DATADIR)|g' systemd/icmp.conf.in > $(DESTDIR)$(DATADIR)/culvert/systemd/icmp.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/culvert $(DESTDIR)$(BINDIR)/culvert-wg $(DESTDIR)$(LIBDIR)/libculvert.a \
@@ -222,6 +224,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/culvert
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(wildcard man/*.8)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(notdir $(basename $(wildcard systemd/*.service.in))))
+	rm -rf $(DESTDIR)$(DATADIR)/culvert
 
 clean:
 	rm -rf $(B)

@@ -37,6 +37,25 @@ for unit in culvert-wg@.service culvert-up@.service; do
 		pass "systemd-analyze security rates $unit OK or better ($score)" ||
 		fail "systemd-analyze security rates $unit OK or better" "exposure '$score'"
 done
+# The ICMP transport's drop-in, linked for one instance of each unit as the man page says
+DROPIN=$P/share/culvert/systemd/icmp.conf
+check "make install writes the ICMP drop-in" test -f "$DROPIN"
+mkdir -p "$T_DIR/units"
+for unit in culvert-wg@.service culvert-up@.service; do
+	inst=${unit/@/@icmp0} d=$T_DIR/units/${unit/@/@icmp0}.d
+	cp "$U/$unit" "$T_DIR/units/" && mkdir -p "$d" && ln -s "$DROPIN" "$d/"
+	if SYSTEMD_UNIT_PATH=$T_DIR/units: MANPATH=$P/share/man systemd-analyze verify "$inst" >"$T_DIR/verify.log" 2>&1; then
+		pass "systemd-analyze verify $inst with the ICMP drop-in"
+	else
+		fail "systemd-analyze verify $inst with the ICMP drop-in" "$(head -5 "$T_DIR/verify.log")"
+	fi
+	out=$(SYSTEMD_UNIT_PATH=$T_DIR/units: systemd-analyze security --offline=true "$inst" 2>/dev/null)
+	score=$(sed -n 's/.*Overall exposure level for .*: \([0-9.]*\) .*/\1/p' <<<"$out")
+	# the drop-in was read (the tunables are open) and the rating stays OK
+	grep -q '✗ ProtectKernelTunables=' <<<"$out" && awk -v s="$score" 'BEGIN { exit !(s != "" && s < 4.0) }' &&
+		pass "$inst takes the drop-in and rates OK or better ($score)" ||
+		fail "$inst takes the drop-in and rates OK or better" "exposure '$score'"
+done
 # The man page for the units is where the Documentation= lines point
 check "Documentation= names man pages that exist" bash -c "grep -h '^Documentation=' '$U'/*.service | grep -o 'man:[a-z-]*' | sed 's/man://' | while read m; do test -f '$P/share/man/man8/'\$m.8 || exit 1; done"
 
@@ -135,4 +154,54 @@ bad=$(comm -23 "$T_DIR/used-up" "$T_DIR/allowed-up" | tr '\n' ' ')
 bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$T_DIR/trace-up" | sort -u |
 	grep -vxF -f <(sed -n 's/^RestrictAddressFamilies=//p' "$unit" | tr ' ' '\n') | tr '\n' ' ')
 [ -z "$bad" ] && pass "culvert up: sockets only of RestrictAddressFamilies" || fail "culvert up: sockets only of RestrictAddressFamilies" "$bad"
+
+# ---- the ICMP transport under culvert-wg@ and its drop-in ---------------------------------
+unit=$U/culvert-wg@.service
+caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+caps_icmp=$caps,$(sed -n 's/^CapabilityBoundingSet=//p' "$DROPIN" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+env_icmp=$(sed -n 's/^Environment=//p' "$DROPIN")
+check "the drop-in sets the transport" test "$env_icmp" = CULVERT_WG_TRANSPORT=icmp
+I4=${T_PREFIX}i
+T_CLEANUP+=("rm -f $SOCK/$I4.sock")
+bg "$NB" "$I4" "$CULVERT" wg -f --transport icmp "$I4"
+wait_for test -S "$SOCK/$I4.sock"
+nsx "$NB" wg set "$I4" private-key "$T_DIR/kb" peer "$(cat "$T_DIR/pa")" allowed-ips 198.19.45.1/32
+ifconf "$NB" "$I4" 45 2
+# without the drop-in: the unit's own set has no raw sockets, and the daemon says so
+nsx "$A" timeout 10 setpriv --bounding-set=-all,"$caps" --no-new-privs \
+	env "$env_icmp" "$CULVERT" wg -f "$IA" >"$T_DIR/icmp-bare.log" 2>&1; rc=$?
+check "ICMP under the unit alone: refused, naming CAP_NET_RAW" \
+	bash -c "test $rc = 1 && grep -q 'needs CAP_NET_RAW' '$T_DIR/icmp-bare.log'"
+# with its capability but /proc/sys read-only (ProtectKernelTunables=yes): refused too
+nsx "$A" timeout 10 unshare -m sh -c "mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys &&
+	exec setpriv --bounding-set=-all,'$caps_icmp' --no-new-privs env '$env_icmp' '$CULVERT' wg -f '$IA'" \
+	>"$T_DIR/icmp-ro.log" 2>&1; rc=$?
+check "ICMP with /proc/sys read-only: refused, naming the echo replies" \
+	bash -c "test $rc = 1 && grep -q \"turn off the kernel's echo replies\" '$T_DIR/icmp-ro.log'"
+# with the drop-in's capability and environment: a tunnel, under strace
+bg "$A" icmp-hardened setpriv --bounding-set=-all,"$caps_icmp" --no-new-privs \
+	env "$env_icmp" strace -f -qq -o "$T_DIR/trace-icmp" "$CULVERT" wg -f "$IA"
+st=$BG_PID
+if wait_for test -S "$SOCK/$IA.sock"; then
+	pass "ICMP with the drop-in: the daemon starts"
+	nsx "$A" wg set "$IA" private-key "$T_DIR/ka" peer "$(cat "$T_DIR/pb")" allowed-ips 198.19.45.2/32 \
+		endpoint 198.18.44.2:1
+	ifconf "$A" "$IA" 45 1
+	check "ICMP with the drop-in: ping through the tunnel" wait_ping "$A" 198.19.45.2 25
+	check "ICMP with the drop-in: the transport is ICMP" \
+		bash -c "ip netns exec '$A' '$CULVERT' show '$IA' | grep -q 'transport icmp'"
+	kill "$(pgrep -P "$st" | head -1)" 2>/dev/null
+	wait_for test ! -e "$SOCK/$IA.sock"
+else
+	fail "ICMP with the drop-in: the daemon starts" "$(tail -3 "$T_DIR/icmp-hardened.log")"
+fi
+reap "$st" 10
+sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$T_DIR/trace-icmp" | sort -u >"$T_DIR/used-icmp"
+bad=$(comm -23 "$T_DIR/used-icmp" "$T_DIR/allowed" | tr '\n' ' ')
+[ "$(wc -l <"$T_DIR/used-icmp")" -gt 30 ] && [ -z "$bad" ] &&
+	pass "ICMP: every system call it made ($(wc -l <"$T_DIR/used-icmp")) is in SystemCallFilter" ||
+	fail "ICMP: every system call it made is in SystemCallFilter" "outside: $bad"
+bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$T_DIR/trace-icmp" | sort -u | grep -vxF -f <(tr ' ' '\n' <<<"$families") | tr '\n' ' ')
+[ -z "$bad" ] && pass "ICMP: sockets only of $families" || fail "ICMP: sockets only of RestrictAddressFamilies" "$bad"
+check "ICMP: raw sockets it had" grep -qE '^[0-9]+ +socket\(AF_INET, SOCK_RAW' "$T_DIR/trace-icmp"
 t_done
