@@ -57,6 +57,16 @@ ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.arg
 
 endpoints 4
 wait_ping "$A" 198.19.9.2 25 || { fail "first ping"; t_done; }
+# The daemon reads the device's MTU every second (ip link may change it, as below) through one
+# socket kept for the purpose: in 3.5 idle seconds it opens no socket, and its reads (at least
+# two, on a loaded machine) all go through one descriptor.
+timeout -s INT 3.5 strace -f -qq -e trace=socket,ioctl -o "$T_DIR/idle.trace" -p "$PA" 2>/dev/null
+reads=$(grep -c 'SIOCGIFMTU' "$T_DIR/idle.trace")
+fds=$(sed -nE 's/.*ioctl\(([0-9]+), SIOCGIFMTU.*/\1/p' "$T_DIR/idle.trace" | sort -u | wc -l)
+opened=$(grep -c ' socket(' "$T_DIR/idle.trace")
+[ "$reads" -ge 2 ] && [ "$fds" = 1 ] && [ "$opened" = 0 ] &&
+	pass "the MTU read every second through one kept socket ($reads reads, no socket opened)" ||
+	fail "the MTU read every second through one kept socket" "$reads reads on $fds descriptors, $opened sockets opened"
 base=$(iperf "$NB" "$A" 198.19.9.2 3) || base=
 [ -n "$base" ] && pass "MTU 1420: TCP a->b $base Gbit/s (the reference)" || { fail "MTU 1420: TCP a->b"; t_done; }
 floor=$(python3 -c "print('%.3f' % ($base * 0.5))")
