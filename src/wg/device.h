@@ -157,7 +157,7 @@ struct wg_device {
 
 	struct noise_identity identity;		/* identity.has_identity: a private key is set */
 	uint16_t listen_port;
-	uint8_t transport;	/* IPPROTO_UDP, or IPPROTO_TCP for the TCP transport */
+	uint8_t transport;	/* IPPROTO_UDP, IPPROTO_TCP or IPPROTO_ICMP: what the transport sends in */
 	uint32_t fwmark;
 	unsigned int mtu;
 	unsigned int mtu_overhead;	/* plaintext beyond the device's MTU (tap mode's header) */

@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/packet.h"
 #include "wg/allowedips.h"
+#include "wire/icmp.h"
 
 /* Sends pkts[0..n) to the peer's endpoint, from the address the peer last reached us at. When
  * that address has gone from the host the engine sends from another and says so; the peer
@@ -303,33 +304,47 @@ static bool inner_dst(const uint8_t *pkt, uint32_t len, int *family, const uint8
 	return false;
 }
 
-/* Our own traffic to p come back: a datagram (a segment with the TCP transport) from our port
- * to p's endpoint, about to be sent to p once more. The route to that endpoint leads into this
- * device, and each round would send it again, fragmented further, without end; the module
- * stops it the same way (-ELOOP when the endpoint's route is the device itself). Another
- * peer's endpoint behind p is onion routing, and passes. One byte compare for most packets. */
+/* An echo of the ICMP transport's own: a request or reply whose payload starts with its magic. */
+static bool icmp_transport_echo(const uint8_t *icmp, size_t len, bool v6)
+{
+	if (len < ICMPW_ECHO_HLEN + 2 || icmp[1] != 0 ||
+	    ((icmp[8] << 8 | icmp[9]) != ICMPW_MAGIC))
+		return false;
+	if (v6)
+		return icmp[0] == PKT_ICMP6_ECHO_REQUEST || icmp[0] == PKT_ICMP6_ECHO_REPLY;
+	return icmp[0] == PKT_ICMP_ECHO_REQUEST || icmp[0] == PKT_ICMP_ECHO_REPLY;
+}
+
+/* Our own traffic to p come back: a datagram (a segment with the TCP transport, an echo with
+ * the ICMP one) from our port to p's endpoint, about to be sent to p once more. The route to
+ * that endpoint leads into this device, and each round would send it again, fragmented
+ * further, without end; the module stops it the same way (-ELOOP when the endpoint's route is
+ * the device itself). Another peer's endpoint behind p is onion routing, and passes. ICMP has
+ * no ports: an echo carrying the transport's magic to p's address is ours (the identifier is
+ * ours in a request and the peer's in a reply). One byte compare for most packets. */
 static bool routing_loop(struct wg_device *dev, struct wg_peer *p, const uint8_t *pkt, uint32_t len, int family)
 {
 	struct endpoint ep;
 	size_t l4;
-	bool v6 = family == AF_INET6;
+	bool v6 = family == AF_INET6, icmp = dev->transport == PKT_IPPROTO_ICMP;
 
-	if (pkt[v6 ? 6 : 9] != dev->transport)
+	if (pkt[v6 ? 6 : 9] != (icmp && v6 ? PKT_IPPROTO_ICMPV6 : dev->transport))
 		return false;
 	l4 = v6 ? 40 : (size_t)(pkt[0] & 15) * 4;
 	/* a later IPv4 fragment carries no ports (IPv6 ones have a header in front: pass) */
 	if (len < l4 + 4 || (!v6 && ((pkt[6] & 0x1f) || pkt[7])))
 		return false;
-	if ((uint16_t)(pkt[l4] << 8 | pkt[l4 + 1]) != dev->listen_port || !dev->listen_port)
+	if (icmp ? !icmp_transport_echo(pkt + l4, len - l4, v6) :
+		   (uint16_t)(pkt[l4] << 8 | pkt[l4 + 1]) != dev->listen_port || !dev->listen_port)
 		return false;
 	pthread_mutex_lock(&p->lock);
 	ep = p->endpoint;
 	pthread_mutex_unlock(&p->lock);
 	if (v6)
 		return ep.sa.sa_family == AF_INET6 && !memcmp(pkt + 24, &ep.in6.sin6_addr, 16) &&
-		       !memcmp(pkt + l4 + 2, &ep.in6.sin6_port, 2);
+		       (icmp || !memcmp(pkt + l4 + 2, &ep.in6.sin6_port, 2));
 	return ep.sa.sa_family == AF_INET && !memcmp(pkt + 16, &ep.in4.sin_addr, 4) &&
-	       !memcmp(pkt + l4 + 2, &ep.in4.sin_port, 2);
+	       (icmp || !memcmp(pkt + l4 + 2, &ep.in4.sin_port, 2));
 }
 
 static void drop_dst(struct wg_device *dev, int family, const uint8_t *dst)

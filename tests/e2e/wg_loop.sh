@@ -5,7 +5,8 @@
 # rule has it). Ten flood pings then must not make the transmit counter grow by 70000 bytes or
 # more in a second, as the module's does not; the datagrams that came back are counted as
 # routing_loop drops; with the route gone the tunnel works again. Over IPv4 and IPv6 endpoints,
-# with the UDP and the TCP transport. Onion routing (one peer's endpoint behind another peer of
+# with the UDP, the TCP and the ICMP transport (its echoes to the peer's address, which has no
+# port, come back the same way). Onion routing (one peer's endpoint behind another peer of
 # the same device) is not a loop and still works.
 source "$(dirname "$0")/lib.sh"
 umask 077
@@ -69,6 +70,8 @@ loop() {
 loop "UDP, IPv4 endpoint" 4
 loop "UDP, IPv6 endpoint" 6
 loop "TCP transport, IPv4 endpoint" 4 --transport tcp
+loop "ICMP transport, IPv4 endpoint" 4 --transport icmp
+loop "ICMP transport, IPv6 endpoint" 6 --transport icmp
 
 # Onion routing: a's peer c has its endpoint at b's tunnel address, reached through peer b of
 # the same device. Not a loop: pings to c pass.

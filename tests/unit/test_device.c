@@ -16,6 +16,7 @@
 #include "wg/allowedips.h"
 #include "wg/crypto.h"
 #include "lib/packet.h"
+#include "wire/icmp.h"
 
 enum { MAX_Q = 512, BUF = 2048 };
 
@@ -293,6 +294,89 @@ static void test_routing_loop(void **state)
 	wg_device_tun_input(&p->a.dev, &pkt, 1);
 	assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], 1);
 	assert_true(p->net.nq > 0);
+	pair_free(p);
+}
+
+/* An IPv4 or IPv6 packet from src to dst carrying one echo: the ICMP transport's (its magic,
+ * as role sends it) or, with role < 0, an ordinary ping. Its length. */
+static uint32_t make_echo(uint8_t *out, bool v6, const char *src, const char *dst, int role)
+{
+	static const char data[] = "abcdefgh";
+	size_t h = v6 ? 40 : 20, n = 8 + sizeof(data);
+
+	memset(out, 0, h);
+	if (role >= 0) {
+		n = icmpw_build(out + h, BUF - h, v6, (enum icmpw_role)role, 0x1234, 7, 0, data, sizeof(data));
+	} else {
+		memset(out + h, 0, 8);
+		out[h] = v6 ? PKT_ICMP6_ECHO_REQUEST : PKT_ICMP_ECHO_REQUEST;
+		memcpy(out + h + 8, data, sizeof(data));
+	}
+	assert_true(n > 0);
+	if (!v6) {
+		out[0] = 0x45;
+		out[2] = (uint8_t)((20 + n) >> 8), out[3] = (uint8_t)(20 + n);
+		out[8] = 64;
+		out[9] = PKT_IPPROTO_ICMP;
+		inet_pton(AF_INET, src, out + 12);
+		inet_pton(AF_INET, dst, out + 16);
+		return (uint32_t)(20 + n);
+	}
+	out[0] = 0x60;
+	out[4] = (uint8_t)(n >> 8), out[5] = (uint8_t)n;
+	out[6] = PKT_IPPROTO_ICMPV6;
+	out[7] = 64;
+	inet_pton(AF_INET6, src, out + 8);
+	inet_pton(AF_INET6, dst, out + 24);
+	return (uint32_t)(40 + n);
+}
+
+/* The ICMP transport has no ports: a's own echo to b's endpoint address read back from a's tun
+ * (request as a dialler, reply as a listener) is the loop, over IPv4 and IPv6; an ordinary
+ * ping to that address and a transport echo to another address pass on. */
+static void test_routing_loop_icmp(void **state)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + BUF + WG_PKT_TAILROOM];
+	struct pair *p = pair_new();
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM };
+	struct endpoint ep6;
+	uint64_t loops = 0;
+
+	p->a.dev.transport = PKT_IPPROTO_ICMP;
+	add_aip(&p->a, "198.18.0.0", 24);
+	uint8_t net6[16];
+
+	inet_pton(AF_INET6, "2001:db8:18::", net6);
+	assert_int_equal(aip_insert(p->a.dev.aip, AF_INET6, net6, 64, p->a.peer), 0);
+	for (int v6 = 0; v6 <= 1; v6++) {
+		const char *me = v6 ? "2001:db8:18::1" : "198.18.0.1", *peer = v6 ? "2001:db8:18::2" : "198.18.0.2";
+		const char *other = v6 ? "2001:db8:18::3" : "198.18.0.3";
+
+		if (v6) {
+			memset(&ep6, 0, sizeof(ep6));
+			ep6.in6.sin6_family = AF_INET6;
+			ep6.in6.sin6_port = htons(1);	/* a port means nothing to ICMP */
+			inet_pton(AF_INET6, peer, &ep6.in6.sin6_addr);
+			wg_peer_set_endpoint(p->a.peer, &ep6);
+		}
+		unsigned int staged = p->a.peer->staged_count;
+
+		for (int role = ICMPW_LISTENER; role <= ICMPW_DIALLER; role++) {
+			pkt.len = make_echo(pkt.data, v6, me, peer, role);
+			wg_device_tun_input(&p->a.dev, &pkt, 1);
+			assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], ++loops);
+		}
+		assert_int_equal(p->a.peer->staged_count, staged);
+		/* someone's ping to the peer's address, and our echo to an address that is no
+		 * endpoint: tunnel traffic, staged for the peer until the handshake completes */
+		pkt.len = make_echo(pkt.data, v6, me, peer, -1);
+		wg_device_tun_input(&p->a.dev, &pkt, 1);
+		pkt.len = make_echo(pkt.data, v6, me, other, ICMPW_DIALLER);
+		wg_device_tun_input(&p->a.dev, &pkt, 1);
+		assert_int_equal(p->a.dev.drops[WG_DROP_ROUTING_LOOP], loops);
+		assert_int_equal(p->a.peer->staged_count, staged + 2);
+	}
+	assert_true(p->net.nq > 0);	/* the handshake the staged packets wait for */
 	pair_free(p);
 }
 
@@ -643,6 +727,7 @@ int main(void)
 		cmocka_unit_test(test_remove_peer),
 		cmocka_unit_test(test_cookie_under_load),
 		cmocka_unit_test(test_routing_loop),
+		cmocka_unit_test(test_routing_loop_icmp),
 		cmocka_unit_test(test_too_big_icmp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
