@@ -258,6 +258,12 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	if (opts && opts->dial)
 		memcpy(&l->o.dial, opts->dial,
 		       opts->dial->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+	if (opts && opts->dial) {
+		l->o.n_dial_more = opts->n_dial_more < LOOP_DIAL_MAX ? opts->n_dial_more : LOOP_DIAL_MAX - 1;
+		for (i = 0; i < l->o.n_dial_more; i++)
+			l->o.dial_more[i] = opts->dial_more[i];
+		snprintf(l->o.dial_name, sizeof(l->o.dial_name), "%s", opts->dial_name ? opts->dial_name : "");
+	}
 	if (opts && opts->bind_addr)
 		memcpy(&l->o.bind_addr, opts->bind_addr,
 		       opts->bind_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));

@@ -9,10 +9,15 @@
 #include <stdint.h>
 
 struct sockaddr;
+union endpoint_addr;
 
 struct wg_device;
 struct wg_loop;
 struct loop_proc;
+
+/* A TCP client's server name: the addresses dialled (the rest are ignored) and the time each
+ * gets to connect when it is not the only one (SYNs at 0, 1 and 3 s: three of them). */
+enum { LOOP_DIAL_MAX = 8, LOOP_DIAL_TRY_MS = 4000 };
 
 enum loop_transport {
 	LOOP_XPORT_UDP,		/* one socket per worker (SO_REUSEPORT) */
@@ -36,6 +41,12 @@ struct wg_loop_opts {
 	 * backoff; without, the newest accepted connection replaces the current one. */
 	bool tcp_one;
 	const struct sockaddr *dial;
+	/* tcp_one's client: the server name's further addresses (at most LOOP_DIAL_MAX - 1), each
+	 * dialled in turn when the one before has failed or not connected in LOOP_DIAL_TRY_MS,
+	 * and the name, for the message when all have failed. */
+	const union endpoint_addr *dial_more;
+	unsigned int n_dial_more;
+	const char *dial_name;
 	/* The ICMP transport with one peer (a plaintext tunnel). With dial: it dials that address
 	 * alone, polling from setup on for as long as it runs, and does not listen (the kernel's
 	 * echo replies stay on). Without: it listens and never dials (a send to no live session

@@ -91,6 +91,9 @@ struct wg_loop {
 		bool untrusted, v6only, tcp_one, icmp_one;
 		union endpoint_addr bind_addr;	/* family 0: any */
 		union endpoint_addr dial;		/* tcp_one's or icmp_one's server (family 0: we are the server) */
+		union endpoint_addr dial_more[LOOP_DIAL_MAX - 1];	/* tcp_one's: its name's other addresses */
+		unsigned int n_dial_more;
+		char dial_name[256];	/* the server as given (empty: none) */
 		enum loop_transport transport;
 		void (*on_hup)(void *arg);
 		void *hup_arg;

@@ -16,8 +16,10 @@
 #include "lib/tun.h"
 #include "wire/icmp.h"
 
-/* The server's address to bind (-b, or -4/-6 alone), or the client's server. */
-static int st_address(const struct st_config *cfg, union endpoint_addr *out, bool *any)
+/* The server's address to bind (-b, or -4/-6 alone), or the client's server: with more (a
+ * TCP client), its name's other addresses too, to be dialled in turn. */
+static int st_address(const struct st_config *cfg, union endpoint_addr *out, bool *any,
+		      union endpoint_addr *more, unsigned int *n_more)
 {
 	struct addrinfo *ai;
 	int r;
@@ -31,6 +33,10 @@ static int st_address(const struct st_config *cfg, union endpoint_addr *out, boo
 	if ((r = st_resolve(cfg, cfg->udp || cfg->icmp ? SOCK_DGRAM : SOCK_STREAM, &ai)) < 0)
 		return r;
 	memcpy(out, ai->ai_addr, ai->ai_addrlen < sizeof(*out) ? ai->ai_addrlen : sizeof(*out));
+	for (const struct addrinfo *a = ai->ai_next; more && a && *n_more < LOOP_DIAL_MAX - 1; a = a->ai_next) {
+		memset(&more[*n_more], 0, sizeof(*more));
+		memcpy(&more[(*n_more)++], a->ai_addr, a->ai_addrlen < sizeof(*more) ? a->ai_addrlen : sizeof(*more));
+	}
 	freeaddrinfo(ai);
 	/* ICMP has no ports: the peer is its address */
 	if (cfg->icmp && out->sa.sa_family == AF_INET6)
@@ -85,13 +91,14 @@ int st_loop_run(const struct st_config *cfg)
 	struct wg_loop *l = NULL;
 	struct loop_tun_stats ls;
 	char ifname[IFNAMSIZ], where[ADDR_STRLEN], off[128];
-	union endpoint_addr addr;
+	union endpoint_addr addr, more[LOOP_DIAL_MAX - 1];
+	unsigned int n_more = 0;
 	bool existed, vnet, any;
 	int fd = -1, r;
 
 	if (!pl)
 		return -ENOMEM;
-	if ((r = st_address(cfg, &addr, &any)) < 0)
+	if ((r = st_address(cfg, &addr, &any, !cfg->server && !dgram ? more : NULL, &n_more)) < 0)
 		goto out;
 	if ((r = st_open_device(cfg, ifname, &fd, &existed, &vnet)) < 0)
 		goto out;
@@ -109,6 +116,9 @@ int st_loop_run(const struct st_config *cfg)
 			lo.dial = &addr.sa;
 	} else {
 		lo.dial = &addr.sa;
+		lo.dial_more = more;
+		lo.n_dial_more = n_more;
+		lo.dial_name = cfg->host;
 	}
 	r = loop_new(&l, &proc, &fd, 1, -1, &lo);	/* the loop's fd now, also on failure */
 	if (r < 0) {

@@ -73,6 +73,8 @@ struct xtcp {
 	bool one;		/* one peer (wg_loop_opts.tcp_one) */
 	uint64_t next_dial;	/* one, client: monotonic ns of the next attempt (0: none due) */
 	unsigned int backoff_ms;
+	unsigned int dial_i;	/* one, client: the address dialled (0: o.dial, i: o.dial_more[i - 1]) */
+	unsigned int dial_failed;	/* ... and how many in a row failed to connect this round */
 };
 
 static struct xtcp *xt(const struct wg_loop *l)
@@ -102,14 +104,34 @@ static struct tcp_conn *find(struct wg_loop *l, const struct endpoint *ep)
 }
 
 /* One peer: the connection is gone, so the tun may be read again (its packets now count as
- * having no peer), and a client dials again after its backoff. */
-static void one_lost(struct wg_loop *l)
+ * having no peer), and a client dials again. When it never connected (dial_err says why), a
+ * server name's next address is dialled at once, and only once every one has failed in turn
+ * does the round end with a message naming the server, the backoff, and the same order. */
+static void one_lost(struct wg_loop *l, const struct endpoint *ep, const char *dial_err)
 {
 	struct xtcp *t = xt(l);
+	unsigned int n = 1 + l->o.n_dial_more;
+	const char *name = l->o.dial_name[0] ? l->o.dial_name : "the server";
+	char b[64];
 
 	loop_tun_pause(l, false);
 	if (!l->o.dial.sa.sa_family)
 		return;
+	if (dial_err) {
+		endpoint_str(ep, b, sizeof(b));
+		t->dial_i = (t->dial_i + 1) % n;
+		if (++t->dial_failed < n) {
+			log_info("cannot connect to %s (%s): %s; trying its next address", name, b, dial_err);
+			t->next_dial = clock_mono_coarse_ns();
+			return;
+		}
+		t->dial_failed = 0;
+		if (n > 1)
+			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: none of its %u addresses answered "
+					"(the last, %s: %s)", name, n, b, dial_err);
+		else
+			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s (%s): %s", name, b, dial_err);
+	}
 	t->next_dial = clock_mono_coarse_ns() + (uint64_t)t->backoff_ms * 1000000u;
 	log_debug("reconnecting in %u ms", t->backoff_ms);
 	t->backoff_ms = t->backoff_ms * 2 > ONE_BACKOFF_MAX_MS ? ONE_BACKOFF_MAX_MS : t->backoff_ms * 2;
@@ -137,7 +159,7 @@ static void conn_end(struct wg_loop *l, struct tcp_conn *c, enum loop_close why,
 	xt(l)->n--;
 	xt(l)->dead = true;
 	if (xt(l)->one)
-		one_lost(l);
+		one_lost(l, &c->remote, c->connecting ? msg : NULL);
 }
 
 static void conn_kill(struct wg_loop *l, struct tcp_conn *c, const char *why)
@@ -190,10 +212,10 @@ static void one_dial(struct wg_loop *l)
 
 	xt(l)->next_dial = 0;
 	memset(&ep, 0, sizeof(ep));
-	ep.addr = l->o.dial;
+	ep.addr = xt(l)->dial_i ? l->o.dial_more[xt(l)->dial_i - 1] : l->o.dial;
 	log_debug("connecting to %s", endpoint_str(&ep, b, sizeof(b)));
 	if (!conn_dial(l, &ep))
-		one_lost(l);
+		one_lost(l, &ep, strerror(errno));
 }
 
 static void tcp_tick(struct wg_loop *l)
@@ -201,7 +223,12 @@ static void tcp_tick(struct wg_loop *l)
 	uint64_t now = clock_mono_coarse_ns();
 
 	if (xt(l)->one) {
-		if (xt(l)->next_dial && now >= xt(l)->next_dial && !one_conn(l))
+		struct tcp_conn *c = one_conn(l);
+
+		/* a name's address that swallows SYNs must not hold up the others for minutes */
+		if (c && c->connecting && l->o.n_dial_more && now - c->born > LOOP_DIAL_TRY_MS * 1000000ull)
+			conn_end(l, c, LOOP_CLOSE_ERROR, false, "no answer in %u s", LOOP_DIAL_TRY_MS / 1000);
+		else if (!c && xt(l)->next_dial && now >= xt(l)->next_dial)
 			one_dial(l);
 		return;
 	}
@@ -319,8 +346,10 @@ static struct tcp_conn *conn_dial(struct wg_loop *l, const struct endpoint *ep)
 	struct endpoint local;
 	int fd = tcp_socket(l, ep->sa.sa_family);
 
-	if (fd < 0)
+	if (fd < 0) {
+		errno = -fd;
 		return NULL;
+	}
 	memset(&local, 0, sizeof(local));
 	local.sa.sa_family = ep->sa.sa_family;
 	if (ep->sa.sa_family == AF_INET6)
@@ -331,9 +360,12 @@ static struct tcp_conn *conn_dial(struct wg_loop *l, const struct endpoint *ep)
 		log_debug("TCP: cannot dial from port %u (%s); an ephemeral port it is", l->bound_port,
 			  strerror(errno));
 	if (connect(fd, &ep->sa, endpoint_len(ep)) < 0 && errno != EINPROGRESS) {
+		int e = errno;
 		char b[64];
-		log_debug("TCP: cannot connect to %s: %s", endpoint_str(ep, b, sizeof(b)), strerror(errno));
+
+		log_debug("TCP: cannot connect to %s: %s", endpoint_str(ep, b, sizeof(b)), strerror(e));
 		close(fd);
+		errno = e;	/* for the caller's message */
 		return NULL;
 	}
 	return conn_new(l, fd, ep, true);
@@ -465,11 +497,7 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		if (getsockopt(c->src.fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 			err = errno;
 		if (err && xt(l)->one) {
-			char b[64];
-
-			log_ratelimited(LOG_LVL_WARN, "cannot connect to %s: %s",
-					endpoint_str(&c->remote, b, sizeof(b)), strerror(err));
-			conn_end(l, c, LOOP_CLOSE_ERROR, false, "%s", strerror(err));
+			conn_end(l, c, LOOP_CLOSE_ERROR, false, "%s", strerror(err));	/* one_lost says so */
 			return;
 		}
 		if (err) {
@@ -479,6 +507,7 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		c->connecting = false;
 		if (xt(l)->one) {
 			xt(l)->backoff_ms = ONE_BACKOFF_MIN_MS;
+			xt(l)->dial_failed = 0;
 			if (l->proc.ops->conn_up)
 				l->proc.ops->conn_up(l->proc.ctx, &c->remote, true);
 		}
