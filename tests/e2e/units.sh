@@ -79,6 +79,20 @@ wait_for test -S "$SOCK/$IB.sock"
 nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port 51820 peer "$(cat "$T_DIR/pa")" allowed-ips 198.19.44.1/32
 ifconf "$NB" "$IB" 44 2
 
+# trace_ok LABEL TRACE ALLOWED FAMILIES: every system call in strace's TRACE (the part before
+# '(' of each line of strace -f's "PID name(...") is in the list ALLOWED, and its sockets are
+# only of FAMILIES
+trace_ok() {
+	local n=$1 tr=$2 bad
+	sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$tr" | sort -u >"$tr.used"
+	bad=$(comm -23 "$tr.used" "$3" | tr '\n' ' ')
+	[ "$(wc -l <"$tr.used")" -gt 30 ] && [ -z "$bad" ] &&
+		pass "$n: every system call it made ($(wc -l <"$tr.used")) is in SystemCallFilter" ||
+		fail "$n: every system call it made is in SystemCallFilter" "outside: $bad"
+	bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$tr" | sort -u | grep -vxF -f <(tr ' ' '\n' <<<"$4") | tr '\n' ' ')
+	[ -z "$bad" ] && pass "$n: sockets only of $4" || fail "$n: sockets only of RestrictAddressFamilies" "$bad"
+}
+
 # hardened RUN [culvert wg options]: one run under setpriv and strace, every check of it
 hardened() {
 	local run=$1 tr=$T_DIR/trace-$1 d; shift
@@ -100,14 +114,8 @@ hardened() {
 	[ $gone = 0 ] || { pkill -9 -P "$d"; kill -9 "$d"; } 2>/dev/null	# bounded, also on failure
 	reap "$st" 10
 	check "$run: SIGTERM ends it and removes the control socket" test $gone = 0
-	# the system calls (the part before '(' of each line of strace -f's "PID name(...")
-	sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$tr" | sort -u >"$T_DIR/used-$run"
-	local bad; bad=$(comm -23 "$T_DIR/used-$run" "$T_DIR/allowed" | tr '\n' ' ')
-	[ "$(wc -l <"$T_DIR/used-$run")" -gt 30 ] && [ -z "$bad" ] &&
-		pass "$run: every system call it made ($(wc -l <"$T_DIR/used-$run")) is in SystemCallFilter" ||
-		fail "$run: every system call it made is in SystemCallFilter" "outside: $bad"
-	bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$tr" | sort -u | grep -vxF -f <(tr ' ' '\n' <<<"$families") | tr '\n' ' ')
-	[ -z "$bad" ] && pass "$run: sockets only of $families" || fail "$run: sockets only of RestrictAddressFamilies" "$bad"
+	trace_ok "$run" "$tr" "$T_DIR/allowed" "$families"
+	local bad
 	bad=$(grep -oE '"/dev/[^"]*"' "$tr" | tr -d '"' | sort -u | grep -vxE '/dev/net/tun|/dev/(null|zero|full|random|urandom)' | tr '\n' ' ')
 	[ -z "$bad" ] && pass "$run: devices only /dev/net/tun and the pseudo-devices" || fail "$run: devices only /dev/net/tun" "$bad"
 	bad=$(grep -E '^[0-9]+ +(mkdir|mkdirat|unlink|unlinkat|rename|renameat2?|bind|chmod|fchmodat)\(|O_CREAT|O_WRONLY|O_RDWR' "$tr" |
@@ -146,14 +154,7 @@ check "culvert up brings the interface up under the bounding set" wait_for test 
 check "culvert up: ping through the tunnel" wait_ping "$A" 198.19.44.2 25
 check "culvert down takes it down" nsx "$A" "$CULVERT" down "$IU"
 reap "$ST" 10
-sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$T_DIR/trace-up" | sort -u >"$T_DIR/used-up"
-bad=$(comm -23 "$T_DIR/used-up" "$T_DIR/allowed-up" | tr '\n' ' ')
-[ "$(wc -l <"$T_DIR/used-up")" -gt 30 ] && [ -z "$bad" ] &&
-	pass "culvert up: every system call of it and its daemon ($(wc -l <"$T_DIR/used-up")) is in SystemCallFilter" ||
-	fail "culvert up: every system call is in SystemCallFilter" "outside: $bad"
-bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$T_DIR/trace-up" | sort -u |
-	grep -vxF -f <(sed -n 's/^RestrictAddressFamilies=//p' "$unit" | tr ' ' '\n') | tr '\n' ' ')
-[ -z "$bad" ] && pass "culvert up: sockets only of RestrictAddressFamilies" || fail "culvert up: sockets only of RestrictAddressFamilies" "$bad"
+trace_ok "culvert up (and its daemon)" "$T_DIR/trace-up" "$T_DIR/allowed-up" "$(sed -n 's/^RestrictAddressFamilies=//p' "$unit")"
 
 # ---- the ICMP transport under culvert-wg@ and its drop-in ---------------------------------
 unit=$U/culvert-wg@.service
@@ -196,12 +197,6 @@ else
 	fail "ICMP with the drop-in: the daemon starts" "$(tail -3 "$T_DIR/icmp-hardened.log")"
 fi
 reap "$st" 10
-sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p' "$T_DIR/trace-icmp" | sort -u >"$T_DIR/used-icmp"
-bad=$(comm -23 "$T_DIR/used-icmp" "$T_DIR/allowed" | tr '\n' ' ')
-[ "$(wc -l <"$T_DIR/used-icmp")" -gt 30 ] && [ -z "$bad" ] &&
-	pass "ICMP: every system call it made ($(wc -l <"$T_DIR/used-icmp")) is in SystemCallFilter" ||
-	fail "ICMP: every system call it made is in SystemCallFilter" "outside: $bad"
-bad=$(sed -nE 's/^[0-9]+ +socket\((AF_[A-Z0-9]+),.*/\1/p' "$T_DIR/trace-icmp" | sort -u | grep -vxF -f <(tr ' ' '\n' <<<"$families") | tr '\n' ' ')
-[ -z "$bad" ] && pass "ICMP: sockets only of $families" || fail "ICMP: sockets only of RestrictAddressFamilies" "$bad"
+trace_ok ICMP "$T_DIR/trace-icmp" "$T_DIR/allowed" "$families"
 check "ICMP: raw sockets it had" grep -qE '^[0-9]+ +socket\(AF_INET, SOCK_RAW' "$T_DIR/trace-icmp"
 t_done
