@@ -55,6 +55,8 @@ check "all $n man pages are there" test "$(ls "$R"/usr/share/man/man8/*.8.gz | w
 check "the units are in /lib/systemd/system and run /usr/bin/culvert" bash -c \
 	"grep -q '^ExecStart=/usr/bin/culvert wg --foreground %i' '$R/lib/systemd/system/culvert-wg@.service' &&
 	 grep -q '^ExecStart=/usr/bin/culvert up %i' '$R/lib/systemd/system/culvert-up@.service'"
+check "the ICMP drop-in is in /usr/share/culvert/systemd and names its own path" \
+	grep -q '^#   ln -s /usr/share/culvert/systemd/icmp.conf ' "$R/usr/share/culvert/systemd/icmp.conf"
 check "libculvert-dev: headers, static library, pkg-config file (multiarch)" test -f "$R/usr/include/culvert.h" -a \
 	-f "$R/usr/include/culvert/tun.h" -a -f "$R/usr/lib/$MA/libculvert.a" -a -f "$R/usr/lib/$MA/pkgconfig/libculvert.pc"
 v=$("$R/usr/bin/culvert" --version)
