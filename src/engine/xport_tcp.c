@@ -121,7 +121,8 @@ static void one_lost(struct wg_loop *l, const struct endpoint *ep, const char *d
 		endpoint_str(ep, b, sizeof(b));
 		t->dial_i = (t->dial_i + 1) % n;
 		if (++t->dial_failed < n) {
-			log_info("cannot connect to %s (%s): %s; trying its next address", name, b, dial_err);
+			log_ratelimited(LOG_LVL_INFO, "cannot connect to %s (%s): %s; trying its next address",
+					name, b, dial_err);
 			t->next_dial = clock_mono_coarse_ns();
 			return;
 		}
