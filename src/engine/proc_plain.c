@@ -28,34 +28,24 @@ static const char *const close_names[PLAIN_CLOSE_MAX] = {
 	[PLAIN_CLOSE_REPLACED] = "replaced",
 };
 
-static size_t limit_for(const struct plain *pl)
+static size_t limit_for(const struct plain *pl, unsigned int mtu)
 {
-	int mtu = nl_link_get_mtu(pl->ifname);
-	size_t l;
+	size_t l = (size_t)mtu + (pl->tap ? PLAIN_TAP_EXTRA : 0);
 
-	if (mtu <= 0)
-		mtu = 1500;
-	l = (size_t)mtu + (pl->tap ? PLAIN_TAP_EXTRA : 0);
 	return l > 65535 ? 65535 : l;
 }
 
 void plain_init(struct plain *pl, const char *ifname, bool server, bool tap, bool udp)
 {
+	int mtu;
+
 	memset(pl, 0, sizeof(*pl));
 	snprintf(pl->ifname, sizeof(pl->ifname), "%s", ifname);
 	pl->server = server;
 	pl->tap = tap;
 	pl->udp = udp;
-	pl->limit = limit_for(pl);
-}
-
-bool plain_refresh_limit(struct plain *pl)
-{
-	size_t l = limit_for(pl);
-	bool grew = l > pl->limit;
-
-	pl->limit = l;
-	return grew;
+	mtu = nl_link_get_mtu(pl->ifname);
+	pl->limit = limit_for(pl, mtu > 0 ? (unsigned int)mtu : 1500);
 }
 
 bool plain_plausible(const struct plain *pl, const uint8_t *p, size_t n)
@@ -137,7 +127,9 @@ bool plain_dgram_in(struct plain *pl, const uint8_t *p, size_t len, const union 
 				addr_sockaddr_str(&from->sa, true, who, sizeof(who)));
 		return false;
 	}
-	if (len > pl->limit && (!plain_refresh_limit(pl) || len > pl->limit)) {
+	/* The limit the loop refreshes once a second (op_mtu): a lookup per oversized datagram
+	 * would let any sender make us do a netlink round trip per packet. */
+	if (len > pl->limit) {
 		pl->c.drop[PLAIN_DROP_DGRAM_TOO_LONG]++;
 		log_ratelimited(LOG_LVL_WARN, "dropped a %zu-byte datagram from %s: limit %zu (dgram_too_long)",
 				len, addr_sockaddr_str(&from->sa, true, who, sizeof(who)), pl->limit);
@@ -371,9 +363,8 @@ static void op_bound(void *ctx, uint16_t port, const char *desc)
 static void op_mtu(void *ctx, unsigned int mtu)
 {
 	struct plain *pl = ctx;
-	size_t l = (size_t)mtu + (pl->tap ? PLAIN_TAP_EXTRA : 0);
 
-	pl->limit = l > 65535 ? 65535 : l;
+	pl->limit = limit_for(pl, mtu);
 	if (pl->loop)
 		loop_set_frame_max(pl->loop, pl->limit);
 }

@@ -45,7 +45,8 @@ struct plain {
 	char ifname[IFNAMSIZ];
 	bool server, tap, udp;    /* udp: one packet per datagram (UDP, or ICMP with icmp) */
 	bool icmp;                /* datagrams in ICMP echoes (the peer is the whole endpoint) */
-	size_t limit;             /* largest packet accepted from the peer: MTU (+18 on tap) */
+	size_t limit;             /* largest packet accepted from the peer: MTU (+18 on tap), read at
+	                           * plain_init and then once a second by the loop (ops.mtu) */
 	bool have_peer;           /* datagrams: the peer's address is known */
 	union endpoint_addr peer;
 	struct endpoint peer_ep;   /* icmp server: the client's session as the transport names it */
@@ -68,8 +69,6 @@ struct plain_tun_stats {
 };
 
 void plain_init(struct plain *pl, const char *ifname, bool server, bool tap, bool udp);
-/* Re-read the MTU; true when the limit grew (the device MTU was raised). */
-bool plain_refresh_limit(struct plain *pl);
 /* Sanity check of a packet about to be written to the device. */
 bool plain_plausible(const struct plain *pl, const uint8_t *p, size_t n);
 /* plain_plausible, counting and logging a packet that is not (bad_packet). */
