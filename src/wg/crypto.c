@@ -342,9 +342,12 @@ static bool evp_seal_open(EVP_CIPHER_CTX *evp, bool enc, uint8_t *dst, const uin
 		return false;
 	if (EVP_CipherInit_ex2(evp, NULL, NULL, iv, enc ? 1 : 0, enc ? NULL : tag) != 1)
 		return false;
-	if (adlen && EVP_CipherUpdate(evp, NULL, &n, ad, (int)adlen) != 1)
+	/* EVP_Cipher goes straight to the provider's cipher call, skipping the buffering checks
+	 * of EVP_CipherUpdate that a stream AEAD does not need. It does nothing for zero bytes,
+	 * so the tag is made or checked by EVP_CipherFinal_ex. */
+	if (adlen && EVP_Cipher(evp, NULL, ad, (unsigned int)adlen) < 0)
 		return false;
-	if (len && EVP_CipherUpdate(evp, dst, &n, src, (int)len) != 1)
+	if (len && EVP_Cipher(evp, dst, src, (unsigned int)len) < 0)
 		return false;
 	if (EVP_CipherFinal_ex(evp, dst + len, &n) != 1)
 		return false;
