@@ -55,6 +55,29 @@ static void make_cookie(struct cookie_checker *c, uint8_t cookie[WG_COOKIE_LEN],
 	crypto_blake2s(cookie, WG_COOKIE_LEN, src, srclen, c->secret, sizeof(c->secret));
 }
 
+static bool mac2_matches(const uint8_t cookie[WG_COOKIE_LEN], const void *msg, size_t len)
+{
+	const struct wg_macs *macs = (const struct wg_macs *)((const uint8_t *)msg + len - sizeof(*macs));
+	uint8_t mac[WG_MAC_LEN];
+
+	compute_mac2(mac, cookie, msg, len);
+	return crypto_equal(mac, macs->mac2, WG_MAC_LEN);
+}
+
+bool cookie_mac2_valid(const uint8_t secret[WG_HASH_LEN], uint64_t birth, uint64_t now,
+		       const void *msg, size_t len, const void *src, size_t srclen)
+{
+	uint8_t cookie[WG_COOKIE_LEN];
+	bool ok;
+
+	if (len <= sizeof(struct wg_macs) || expired(birth, now, secret_max_age))
+		return false;
+	crypto_blake2s(cookie, WG_COOKIE_LEN, src, srclen, secret, WG_HASH_LEN);
+	ok = mac2_matches(cookie, msg, len);
+	crypto_wipe(cookie, sizeof(cookie));
+	return ok;
+}
+
 bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, size_t len)
 {
 	const struct wg_macs *macs;
@@ -78,16 +101,13 @@ enum cookie_result cookie_validate(struct cookie_checker *c, const void *msg, si
 enum cookie_result cookie_validate_mac2(struct cookie_checker *c, const void *msg, size_t len,
 					const void *src, size_t srclen, uint64_t now)
 {
-	const struct wg_macs *macs;
-	uint8_t mac[WG_MAC_LEN], cookie[WG_COOKIE_LEN];
+	uint8_t cookie[WG_COOKIE_LEN];
 	enum cookie_result r = COOKIE_GOOD_MAC1;
 
-	if (len <= sizeof(*macs))
+	if (len <= sizeof(struct wg_macs))
 		return COOKIE_BAD_MAC1;
-	macs = (const struct wg_macs *)((const uint8_t *)msg + len - sizeof(*macs));
 	make_cookie(c, cookie, src, srclen, now);
-	compute_mac2(mac, cookie, msg, len);
-	if (crypto_equal(mac, macs->mac2, WG_MAC_LEN))
+	if (mac2_matches(cookie, msg, len))
 		r = COOKIE_GOOD_MAC2;
 	crypto_wipe(cookie, sizeof(cookie));
 	return r;

@@ -57,6 +57,11 @@ bool cookie_mac1_valid(const uint8_t mac1_key[WG_HASH_LEN], const void *msg, siz
  * GOOD_MAC1. */
 enum cookie_result cookie_validate_mac2(struct cookie_checker *c, const void *msg, size_t len,
 					const void *src, size_t srclen, uint64_t now);
+/* MAC2 of a whole initiation or response from src, checked in constant time against a copy
+ * of a cookie_checker's secret born at birth (false once that secret is too old to use): what
+ * the workers test when the handshake queue is full, without the checker itself. */
+bool cookie_mac2_valid(const uint8_t secret[WG_HASH_LEN], uint64_t birth, uint64_t now,
+		       const void *msg, size_t len, const void *src, size_t srclen);
 /* Build the reply to msg (validated with GOOD_MAC1); receiver = msg's sender index (raw,
  * as on the wire). Returns 0 or -EINVAL for a message of the wrong size. */
 int cookie_reply_create(struct cookie_checker *c, struct wg_msg_cookie_reply *out,

@@ -40,6 +40,8 @@ static const char *const drop_names[WG_DROP__COUNT] = {
 	[WG_DROP_TUN_WRITE_FAILED] = "tun_write_failed",
 	[WG_DROP_BAD_FRAME] = "bad_frame",
 	[WG_DROP_RATELIMITED] = "ratelimited",
+	[WG_DROP_COOKIE_LIMITED] = "cookie_limited",
+	[WG_DROP_PROVEN_FULL] = "proven_full",
 	[WG_DROP_TCP_UNPROVEN] = "tcp_unproven",
 	[WG_DROP_TCP_REFUSED] = "tcp_refused",
 	[WG_DROP_ROUTING_LOOP] = "routing_loop",
@@ -299,6 +301,21 @@ static void mac1_key_update(struct wg_device *dev)
 	pthread_mutex_unlock(&dev->mac1_lock);
 }
 
+/* Only the consumer changes the secret (cookie.c, lazily), so only it can see it change. */
+void wg_device_publish_cookie_secret(struct wg_device *dev)
+{
+	const struct cookie_checker *c = &dev->cookie_checker;
+
+	if (!c->have_secret || c->secret_birth == dev->hsq.published_birth)
+		return;
+	pthread_mutex_lock(&dev->mac1_lock);
+	memcpy(dev->mac2_secret, c->secret, WG_HASH_LEN);
+	dev->mac2_secret_birth = c->secret_birth;
+	dev->mac2_set = true;
+	pthread_mutex_unlock(&dev->mac1_lock);
+	dev->hsq.published_birth = c->secret_birth;
+}
+
 int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv)
 {
 	if (!priv || key_is_zero(priv)) {
@@ -370,7 +387,7 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	dev->identity.wall_clock_ns = device_wall_ns;
 	dev->identity.hook_arg = dev;
 	if (r < 0 || !dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0 ||
-	    ratelimiter_init(&dev->ratelimiter) < 0) {
+	    ratelimiter_init(&dev->ratelimiter) < 0 || ratelimiter_init(&dev->cookie_limiter) < 0) {
 		wg_device_uninit(dev);
 		return -ENOMEM;
 	}
@@ -397,8 +414,10 @@ void wg_device_uninit(struct wg_device *dev)
 	}
 	cookie_checker_wipe(&dev->cookie_checker);
 	ratelimiter_uninit(&dev->ratelimiter);
+	ratelimiter_uninit(&dev->cookie_limiter);
 	noise_identity_wipe(&dev->identity);
 	crypto_wipe(dev->mac1_key, WG_HASH_LEN);
+	crypto_wipe(dev->mac2_secret, WG_HASH_LEN);
 	pthread_mutex_destroy(&dev->mac1_lock);
 	pthread_rwlock_destroy(&dev->lock);
 	memset(dev, 0, sizeof(*dev));

@@ -48,6 +48,8 @@ enum {
 	WG_MAX_STAGED = 128,	/* packets held per peer while no session exists */
 	WG_HS_QUEUE_LEN = 4096,	/* handshake messages waiting for the consumer */
 	WG_HS_LOAD_DEPTH = WG_HS_QUEUE_LEN / 8,	/* a queue this deep means "under load" */
+	WG_HS_PROVEN_LEN = 128,		/* served first, once the queue is full: a valid MAC2 */
+	WG_HS_UNPROVEN_LEN = 128,	/* then these: a valid MAC1 only, to get a cookie reply */
 	WG_HS_BUDGET = 256,	/* messages one inline turn serves (no handshake thread) */
 };
 
@@ -78,6 +80,8 @@ enum wg_drop {
 	WG_DROP_TCP_UNPROVEN,	/* TCP transport: a connection closed before it proved itself */
 	WG_DROP_TCP_REFUSED,	/* TCP transport: a new connection refused, every slot proven */
 	WG_DROP_ROUTING_LOOP,	/* our own datagram to a peer's endpoint came back through the tun */
+	WG_DROP_COOKIE_LIMITED,	/* handshake queue full, no valid mac2, over its source's cookie bucket */
+	WG_DROP_PROVEN_FULL,	/* handshake queue full, valid mac2, and its ring full too */
 	/* ICMP transport, in the order of enum icmpw_drop (wire/icmp.h) */
 	WG_DROP_ICMP_SHORT,
 	WG_DROP_ICMP_TYPE,
@@ -127,26 +131,40 @@ struct wg_device_ops {
 
 struct wg_index_entry;
 
+/* The handshake queue's rings, in the order the consumer serves them (hs_queue.c). */
+enum wg_hs_class {
+	WG_HS_PROVEN,		/* a valid MAC2, its source's token already spent by the worker */
+	WG_HS_UNPROVEN,		/* a valid MAC1 (or a cookie reply of ours) met a full queue */
+	WG_HS_MAIN,		/* everything else, while it has room */
+	WG_HS__COUNT
+};
+
 /* One handshake message waiting in the queue (the largest message fits). */
 struct wg_hs_item {
 	uint8_t msg[WG_MSG_INITIATION_LEN];
 	uint32_t len;
 	struct endpoint ep;
 	uint64_t mac1_gen;		/* identity_gen of the key MAC1 was checked with */
+	uint8_t cls;			/* enum wg_hs_class */
 };
 
-/* The bounded handshake queue (hs_queue.c): a ring allocated once, filled by the workers,
- * drained by one consumer at a time. */
+struct wg_hs_ring {
+	struct wg_hs_item *items;	/* [len], all three in one allocation */
+	unsigned int head, count, len;
+};
+
+/* The bounded handshake queue (hs_queue.c): the main ring and two small ones the consumer
+ * serves first, allocated once, filled by the workers, drained by one consumer at a time. */
 struct wg_hs_queue {
-	pthread_mutex_t lock;		/* the ring and the flags below */
+	pthread_mutex_t lock;		/* the rings and the flags below */
 	pthread_cond_t cond;
-	struct wg_hs_item *items;	/* [WG_HS_QUEUE_LEN] */
-	unsigned int head, count;
+	struct wg_hs_ring ring[WG_HS__COUNT];	/* by enum wg_hs_class */
 	unsigned int depth;		/* atomic: queued + the one being handled */
 	bool threaded;			/* a thread (or a test) serves it: udp_input does not */
 	bool stop;
 	pthread_mutex_t serve;		/* held by the consumer */
 	uint64_t last_under_load;	/* ns, the consumer's */
+	uint64_t published_birth;	/* the consumer's: birth of the secret the workers have */
 };
 
 struct wg_device {
@@ -183,9 +201,14 @@ struct wg_device {
 	uint8_t mac1_key[WG_HASH_LEN];
 	uint64_t mac1_gen;		/* the identity_gen it belongs to */
 	bool mac1_set;
+	/* With it, a copy of the cookie secret, for MAC2 when the handshake queue is full. */
+	uint8_t mac2_secret[WG_HASH_LEN];
+	uint64_t mac2_secret_birth;
+	bool mac2_set;
 
 	struct wg_hs_queue hsq;
 	struct ratelimiter ratelimiter;	/* handshake messages per source, after MAC2 */
+	struct ratelimiter cookie_limiter;	/* per source, MAC1 only: the unproven ring */
 
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;
@@ -276,12 +299,15 @@ static inline void wg_device_authenticated(struct wg_device *dev, const struct e
 void wg_device_drop_log(struct wg_device *dev, enum wg_drop why, const char *who);
 void wg_device_drop_from(struct wg_device *dev, enum wg_drop why, const struct endpoint *src);
 
-/* Handshake queue (hs_queue.c): allocated by wg_device_init. A full queue drops
- * (queue_full); false then. */
+/* Handshake queue (hs_queue.c): allocated by wg_device_init. Enqueue copies a message into
+ * ring cls; false when it has no room (the caller counts the drop: the reason depends on what
+ * it checked). */
 int wg_hs_queue_init(struct wg_device *dev);
 void wg_hs_queue_uninit(struct wg_device *dev);
 bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct endpoint *src,
-		   uint64_t mac1_gen);
+		   uint64_t mac1_gen, enum wg_hs_class cls);
+/* The consumer, with dev->lock held: give the workers the cookie secret if it changed. */
+void wg_device_publish_cookie_secret(struct wg_device *dev);
 /* After a batch's messages are queued: wake the consumer thread, once per batch rather than
  * once per message (a flood would otherwise be a context switch per datagram). */
 void wg_hs_wake(struct wg_device *dev);

@@ -2,7 +2,8 @@
  * already checked each message's length and MAC1. Here, in order:
  *   1. with dev->lock for reading, briefly: MAC2 and the cookie decision (under load and no
  *      valid MAC2: a cookie reply instead of any work), and a copy of our identity;
- *   2. under load, the per-source rate limiter;
+ *   2. under load, the per-source rate limiter (which the worker applied already to a
+ *      message it put in the proven ring);
  *   3. without any lock: the Diffie-Hellman work, on copies of our identity and of the peer's
  *      handshake (the copy taken under the read lock);
  *   4. with dev->lock for writing, briefly: check that neither our key (identity_gen) nor the
@@ -95,6 +96,7 @@ static bool admit(struct wg_device *dev, const struct wg_hs_item *it, uint32_t s
 		c->id = dev->identity;
 		c->gen = dev->identity_gen;
 	}
+	wg_device_publish_cookie_secret(dev);	/* either may have made a new one */
 	pthread_rwlock_unlock(&dev->lock);
 	if (r == COOKIE_BAD_MAC1) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &it->ep);
@@ -108,7 +110,8 @@ static bool admit(struct wg_device *dev, const struct wg_hs_item *it, uint32_t s
 		wg_device_drop(dev, WG_DROP_COOKIE_SENT);
 		return false;
 	}
-	if (load && !ratelimiter_allow(&dev->ratelimiter, &it->ep.sa, now)) {
+	/* one from the proven ring spent its token when the worker put it there */
+	if (load && it->cls != WG_HS_PROVEN && !ratelimiter_allow(&dev->ratelimiter, &it->ep.sa, now)) {
 		/* counted, not logged: a flood makes millions, and formatting each costs more
 		 * than the check that refused it */
 		wg_device_drop(dev, WG_DROP_RATELIMITED);

@@ -2,7 +2,11 @@
  * checked, served apart from the data path by one consumer at a time (the engine's handshake
  * thread, or a budgeted turn of udp_input when no thread runs). Its depth is what "under
  * load" means: spoofed garbage never gets in, so it can never make real peers pay a cookie
- * round trip. The ring is allocated once; a full ring drops (queue_full). */
+ * round trip. Beside the main ring, two small ones that the consumer serves first: when the
+ * main ring is full, the workers put there what they let past a per-source token bucket
+ * (receive.c), a message with a valid MAC2 in the proven ring, one without (it will get a
+ * cookie reply) in the unproven ring, so a flood of those never costs a proven source its
+ * room or its turn. All three are allocated once, together. */
 #include "wg/device.h"
 
 #include <errno.h>
@@ -11,52 +15,77 @@
 
 #include "wg/crypto.h"
 
+enum { HS_ITEMS = WG_HS_PROVEN_LEN + WG_HS_UNPROVEN_LEN + WG_HS_QUEUE_LEN };
+
 int wg_hs_queue_init(struct wg_device *dev)
 {
+	static const unsigned int len[WG_HS__COUNT] = {
+		[WG_HS_PROVEN] = WG_HS_PROVEN_LEN,
+		[WG_HS_UNPROVEN] = WG_HS_UNPROVEN_LEN,
+		[WG_HS_MAIN] = WG_HS_QUEUE_LEN,
+	};
 	struct wg_hs_queue *q = &dev->hsq;
+	struct wg_hs_item *items;
 
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	pthread_mutex_init(&q->serve, NULL);
-	q->items = calloc(WG_HS_QUEUE_LEN, sizeof(*q->items));
-	return q->items ? 0 : -ENOMEM;
+	items = calloc(HS_ITEMS, sizeof(*items));
+	if (!items)
+		return -ENOMEM;
+	for (int c = 0; c < WG_HS__COUNT; c++) {
+		q->ring[c].items = items;
+		q->ring[c].len = len[c];
+		items += len[c];
+	}
+	return 0;
 }
 
 void wg_hs_queue_uninit(struct wg_device *dev)
 {
 	struct wg_hs_queue *q = &dev->hsq;
 
-	if (q->items) {
+	if (q->ring[0].items) {
 		/* initiations carry an ephemeral key and our static one's ciphertext: wiped */
-		crypto_wipe(q->items, WG_HS_QUEUE_LEN * sizeof(*q->items));
-		free(q->items);
-		q->items = NULL;
+		crypto_wipe(q->ring[0].items, HS_ITEMS * sizeof(struct wg_hs_item));
+		free(q->ring[0].items);
+		memset(q->ring, 0, sizeof(q->ring));
 	}
 	pthread_mutex_destroy(&q->serve);
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
 }
 
+/* q->lock held */
+static bool queue_empty(const struct wg_hs_queue *q)
+{
+	for (int c = 0; c < WG_HS__COUNT; c++)
+		if (q->ring[c].count)
+			return false;
+	return true;
+}
+
 bool wg_hs_enqueue(struct wg_device *dev, const uint8_t *msg, uint32_t len, const struct endpoint *src,
-		   uint64_t mac1_gen)
+		   uint64_t mac1_gen, enum wg_hs_class cls)
 {
 	struct wg_hs_queue *q = &dev->hsq;
+	struct wg_hs_ring *r = &q->ring[cls];
 	struct wg_hs_item *it;
 
 	if (len > sizeof(it->msg))
 		return false;
 	pthread_mutex_lock(&q->lock);
-	if (q->count == WG_HS_QUEUE_LEN) {
+	if (r->count == r->len) {
 		pthread_mutex_unlock(&q->lock);
-		wg_device_drop(dev, WG_DROP_QUEUE_FULL);
 		return false;
 	}
-	it = &q->items[(q->head + q->count) % WG_HS_QUEUE_LEN];
+	it = &r->items[(r->head + r->count) % r->len];
 	memcpy(it->msg, msg, len);
 	it->len = len;
 	it->ep = *src;
 	it->mac1_gen = mac1_gen;
-	q->count++;
+	it->cls = (uint8_t)cls;
+	r->count++;
 	__atomic_add_fetch(&q->depth, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&q->lock);
 	return true;
@@ -67,7 +96,7 @@ void wg_hs_wake(struct wg_device *dev)
 	struct wg_hs_queue *q = &dev->hsq;
 
 	pthread_mutex_lock(&q->lock);
-	if (q->count && q->threaded)
+	if (!queue_empty(q) && q->threaded)
 		pthread_cond_signal(&q->cond);
 	pthread_mutex_unlock(&q->lock);
 }
@@ -93,19 +122,23 @@ void wg_device_note_load(struct wg_device *dev, uint64_t now)
 	dev->hsq.last_under_load = now ? now : 1;
 }
 
-/* Takes the oldest message into *out; false when empty. */
+/* Takes the oldest message of the first ring that has one (proven, unproven, main) into
+ * *out; false when all are empty. */
 static bool take(struct wg_hs_queue *q, struct wg_hs_item *out)
 {
 	pthread_mutex_lock(&q->lock);
-	if (!q->count) {
+	for (int c = 0; c < WG_HS__COUNT; c++) {
+		struct wg_hs_ring *r = &q->ring[c];
+		if (!r->count)
+			continue;
+		*out = r->items[r->head];
+		r->head = (r->head + 1) % r->len;
+		r->count--;
 		pthread_mutex_unlock(&q->lock);
-		return false;
+		return true;
 	}
-	*out = q->items[q->head];
-	q->head = (q->head + 1) % WG_HS_QUEUE_LEN;
-	q->count--;
 	pthread_mutex_unlock(&q->lock);
-	return true;
+	return false;
 }
 
 unsigned int wg_device_handshake_run(struct wg_device *dev, unsigned int budget)
@@ -145,7 +178,7 @@ void wg_device_handshake_serve(struct wg_device *dev)
 
 	for (;;) {
 		pthread_mutex_lock(&q->lock);
-		while (!q->count && !q->stop)
+		while (queue_empty(q) && !q->stop)
 			pthread_cond_wait(&q->cond, &q->lock);
 		bool stop = q->stop;
 		pthread_mutex_unlock(&q->lock);

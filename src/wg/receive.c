@@ -13,11 +13,54 @@
 #include "lib/addr.h"
 #include "lib/log.h"
 #include "wg/allowedips.h"
+#include "wg/crypto.h"
 
-/* An initiation or response: its length and MAC1 here, without dev->lock, then the queue.
- * *key_state: 0 not read yet, 1 read into key, -1 no private key. */
-static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint8_t key[WG_HASH_LEN],
-			    uint64_t *gen, int *key_state)
+/* What a worker checks handshake messages with, copied under mac1_lock once a batch (and the
+ * cookie secret only in a batch that meets a full queue). */
+struct hs_keys {
+	int state;			/* 0 not read yet, 1 read, -1 no private key */
+	int secret_state;		/* 0 not read yet, 1 read, -1 none yet */
+	uint8_t mac1_key[WG_HASH_LEN];
+	uint64_t gen;
+	uint8_t secret[WG_HASH_LEN];
+	uint64_t birth, now;
+};
+
+/* The main ring is full: past its source's token bucket into a ring served before it. A valid
+ * MAC2 proves the source can receive: it spends a token of the bucket the consumer's
+ * ratelimiter uses and goes to the proven ring, served first. One without (a cookie reply
+ * will answer it) spends a token of a bucket of its own, so that spoofing a real peer's
+ * address cannot use up that peer's, and goes to the unproven ring. */
+static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k)
+{
+	uint8_t addr[COOKIE_ADDR_MAX];
+	size_t alen = cookie_addr_from_sockaddr(addr, &pkt->ep.sa);
+	bool proven;
+
+	if (!k->secret_state) {
+		pthread_mutex_lock(&dev->mac1_lock);
+		k->secret_state = dev->mac2_set ? 1 : -1;
+		memcpy(k->secret, dev->mac2_secret, WG_HASH_LEN);
+		k->birth = dev->mac2_secret_birth;
+		pthread_mutex_unlock(&dev->mac1_lock);
+		k->now = wg_device_now(dev);
+	}
+	proven = k->secret_state > 0 && alen &&
+		 cookie_mac2_valid(k->secret, k->birth, k->now, pkt->data, pkt->len, addr, alen);
+	if (!ratelimiter_allow(proven ? &dev->ratelimiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
+		/* counted, not logged, as the consumer's ratelimited */
+		wg_device_drop(dev, proven ? WG_DROP_RATELIMITED : WG_DROP_COOKIE_LIMITED);
+		return false;
+	}
+	if (!wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, k->gen, proven ? WG_HS_PROVEN : WG_HS_UNPROVEN)) {
+		wg_device_drop(dev, proven ? WG_DROP_PROVEN_FULL : WG_DROP_QUEUE_FULL);
+		return false;
+	}
+	return true;
+}
+
+/* An initiation or response: its length and MAC1 here, without dev->lock, then the queue. */
+static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k)
 {
 	uint32_t want = pkt->data[0] == WG_MSG_INITIATION ? WG_MSG_INITIATION_LEN : WG_MSG_RESPONSE_LEN;
 
@@ -25,28 +68,28 @@ static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, uint8_t k
 		wg_device_drop_from(dev, WG_DROP_SHORT_FRAME, &pkt->ep);
 		return false;
 	}
-	if (!*key_state) {
+	if (!k->state) {
 		pthread_mutex_lock(&dev->mac1_lock);
-		*key_state = dev->mac1_set ? 1 : -1;
-		memcpy(key, dev->mac1_key, WG_HASH_LEN);
-		*gen = dev->mac1_gen;
+		k->state = dev->mac1_set ? 1 : -1;
+		memcpy(k->mac1_key, dev->mac1_key, WG_HASH_LEN);
+		k->gen = dev->mac1_gen;
 		pthread_mutex_unlock(&dev->mac1_lock);
 	}
-	if (*key_state < 0) {
+	if (k->state < 0) {
 		wg_device_drop(dev, WG_DROP_NO_KEY);
 		return false;
 	}
-	/* A full queue takes nothing whatever its MAC1: under a flood, do not spend a BLAKE2s on
-	 * each message only to drop it (the queue's depth is a hint here; enqueue decides). */
-	if (wg_device_handshake_depth(dev) >= WG_HS_QUEUE_LEN) {
-		wg_device_drop(dev, WG_DROP_QUEUE_FULL);
-		return false;
-	}
-	if (!cookie_mac1_valid(key, pkt->data, pkt->len)) {
+	/* Even when the ring is full: what fails MAC1 is dropped as such, and only what passes
+	 * may take the rings served before the main one. */
+	if (!cookie_mac1_valid(k->mac1_key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
 		return false;
 	}
-	return wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, *gen);
+	/* the depth is a hint that saves the lock; enqueue decides */
+	if (wg_device_handshake_depth(dev) < WG_HS_QUEUE_LEN &&
+	    wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, k->gen, WG_HS_MAIN))
+		return true;
+	return queue_priority(dev, pkt, k);
 }
 
 /* A cookie reply has no MAC1: only one naming a handshake or session of ours is queued, so
@@ -64,7 +107,12 @@ static bool queue_cookie_reply(struct wg_device *dev, struct wg_pkt *pkt)
 		wg_device_drop_from(dev, WG_DROP_UNKNOWN_INDEX, &pkt->ep);
 		return false;
 	}
-	return wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0);	/* no MAC1 */
+	/* no MAC1; with the main ring full, the unproven one */
+	if (wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_MAIN) ||
+	    wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_UNPROVEN))
+		return true;
+	wg_device_drop(dev, WG_DROP_QUEUE_FULL);
+	return false;
 }
 
 /* Validates the inner IP packet at pkt[0..*len) and trims padding; family and source out. */
@@ -153,9 +201,7 @@ static struct wg_peer *handle_data(struct wg_device *dev, struct wg_pkt *pkt, ui
 void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 {
 	uint64_t now = 0;
-	uint8_t mac1_key[WG_HASH_LEN];
-	uint64_t mac1_gen = 0;
-	int key_state = 0;
+	struct hs_keys keys = { 0 };
 	unsigned int k = 0, queued = 0, tap_base = 0;
 	bool locked = false, tap = dev->tap;	/* the mode: read once a batch */
 	struct wg_peer *from[WG_BATCH];		/* tap mode: the peer of each frame */
@@ -180,7 +226,7 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		switch (pkt->data[0]) {
 		case WG_MSG_INITIATION:
 		case WG_MSG_RESPONSE:
-			queued += queue_handshake(dev, pkt, mac1_key, &mac1_gen, &key_state);
+			queued += queue_handshake(dev, pkt, &keys);
 			continue;
 		case WG_MSG_COOKIE_REPLY:
 		case WG_MSG_DATA:
@@ -227,6 +273,8 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		pkts[k].len = plen;
 		k++;
 	}
+	if (keys.secret_state)
+		crypto_wipe(keys.secret, sizeof(keys.secret));
 	if (tap && k > tap_base)
 		k = tap_base + wg_tap_deliver(dev, pkts + tap_base, from, k - tap_base, now);
 	if (locked)

@@ -178,20 +178,168 @@ static void test_queue_bounds(void **state)
 	host_init(&b, "198.18.0.2", 2);
 	wg_device_handshake_external(&b.dev, true);
 	feed_junk(&b, WG_HS_QUEUE_LEN + 100, &b.addr);
-	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN);
-	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 100);
+	/* the main ring full, one source gets its burst into the unproven ring and no more */
+	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_LIMITED], 100 - RATELIMIT_BURST);
+	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 0);
 	assert_int_equal(b.dev.drops[WG_DROP_BAD_MAC1], 0);
 	assert_int_equal(b.sent, 0);	/* nothing handled while nobody serves */
 	/* a turn takes exactly its budget; deep as it is, b answers with cookies */
 	assert_int_equal(wg_device_handshake_run(&b.dev, 10), 10);
-	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN - 10);
+	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST - 10);
 	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 10);
 	assert_int_equal(b.sent, 10);
 	assert_int_equal(b.out[0][0], WG_MSG_COOKIE_REPLY);
 	/* room again: the next message is queued */
 	feed_junk(&b, 1, &b.addr);
-	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN - 9);
-	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 100);
+	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST - 9);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_LIMITED], 100 - RATELIMIT_BURST);
+	host_free(&b);
+}
+
+/* src with its last byte of address set to i: a source of its own (another bucket) */
+static struct endpoint source(const char *ip, unsigned int i)
+{
+	struct endpoint e = { 0 };
+
+	e.in4.sin_family = AF_INET;
+	e.in4.sin_port = htons(7);
+	inet_pton(AF_INET, ip, &e.in4.sin_addr);
+	e.in4.sin_addr.s_addr = htonl(ntohl(e.in4.sin_addr.s_addr) + i);
+	return e;
+}
+
+/* A junk initiation from src with a valid MAC2 too: src took the cookie b's secret gives it
+ * (what wg_flood does from its own address). */
+static void feed_proven(struct host *b, unsigned int n, const struct endpoint *src)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + WG_MSG_INITIATION_LEN + WG_PKT_TAILROOM];
+	uint8_t addr[COOKIE_ADDR_MAX], cookie[WG_COOKIE_LEN];
+	size_t alen = cookie_addr_from_sockaddr(addr, &src->sa);
+	struct wg_pkt pkt;
+
+	assert_true(b->dev.mac2_set);
+	crypto_blake2s(cookie, WG_COOKIE_LEN, addr, alen, b->dev.mac2_secret, WG_HASH_LEN);
+	for (unsigned int i = 0; i < n; i++) {
+		junk_initiation(b, &pkt, buf + WG_PKT_HEADROOM, src);
+		crypto_blake2s(pkt.data + pkt.len - WG_MAC_LEN, WG_MAC_LEN, pkt.data, pkt.len - WG_MAC_LEN,
+			       cookie, WG_COOKIE_LEN);
+		wg_device_udp_input(&b->dev, &pkt, 1);
+	}
+}
+
+/* Bad MAC1 into a full queue: its own drop reason, and no token of the source it claims. */
+static void feed_bad_mac1(struct host *b, unsigned int n, const struct endpoint *src)
+{
+	static uint8_t buf[WG_PKT_HEADROOM + WG_MSG_INITIATION_LEN + WG_PKT_TAILROOM];
+	struct wg_pkt pkt;
+
+	for (unsigned int i = 0; i < n; i++) {
+		junk_initiation(b, &pkt, buf + WG_PKT_HEADROOM, src);
+		pkt.data[pkt.len - 2 * WG_MAC_LEN] ^= 1;
+		wg_device_udp_input(&b->dev, &pkt, 1);
+	}
+}
+
+/* Under a flood that keeps the main ring full, a real peer still gets a cookie at its first
+ * try and a handshake at its second, served before the flood; the flood's bad MAC1s, its
+ * proven messages and its unproven ones each have their counter. */
+static void test_flood_leaves_room_for_mac2(void **state)
+{
+	struct host a, b;
+	struct endpoint att = source("198.18.5.5", 0);
+
+	(void)state;
+	host_init(&a, "198.18.0.1", 1);
+	host_init(&b, "198.18.0.2", 2);
+	link_hosts(&a, &b);
+	wg_device_handshake_external(&a.dev, true);
+	wg_device_handshake_external(&b.dev, true);
+	feed_junk(&b, WG_HS_QUEUE_LEN + 50, &att);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_LIMITED], 50 - RATELIMIT_BURST);
+	/* garbage claiming to be a costs a nothing: dropped for its MAC1, full queue or not */
+	feed_bad_mac1(&b, 100, &a.addr);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_MAC1], 100);
+	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 0);
+
+	/* a's first initiation has no cookie: the unproven ring, served before the main one */
+	assert_int_equal(wg_peer_send_initiation(a.peer, false), 0);
+	assert_int_equal(deliver(&a, &b), 1);
+	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST + 1);
+	assert_int_equal(wg_device_handshake_run(&b.dev, RATELIMIT_BURST + 1), RATELIMIT_BURST + 1);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], RATELIMIT_BURST + 1);
+	assert_int_equal(b.n_out, RATELIMIT_BURST + 1);
+	assert_int_equal(b.out[RATELIMIT_BURST][0], WG_MSG_COOKIE_REPLY);
+	deliver(&b, &a);	/* the flood's replies name no handshake of a's */
+	assert_int_equal(a.dev.drops[WG_DROP_UNKNOWN_INDEX], RATELIMIT_BURST);
+	assert_int_equal(wg_device_handshake_run(&a.dev, 8), 1);
+	assert_true(a.peer->cookie.have_cookie);
+	assert_true(b.dev.mac2_set);	/* making the cookie published b's secret */
+
+	/* the flood takes cookies too: its proven messages get one source's burst, no more;
+	 * unproven ones from 200 spoofed sources fill the unproven ring */
+	feed_proven(&b, 100, &att);
+	assert_int_equal(b.dev.drops[WG_DROP_RATELIMITED], 100 - RATELIMIT_BURST);
+	for (unsigned int i = 0; i < 200; i++) {
+		struct endpoint e = source("198.18.64.0", i);
+		feed_junk(&b, 1, &e);
+	}
+	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 200 - WG_HS_UNPROVEN_LEN);
+	assert_int_equal(wg_device_handshake_depth(&b.dev),
+			 WG_HS_QUEUE_LEN + RATELIMIT_BURST + WG_HS_UNPROVEN_LEN);
+
+	/* a's retry carries MAC2: queued, and handled right after the flood's proven burst */
+	a.now = b.now = T0 + 6 * WG_NSEC_PER_SEC;
+	assert_int_equal(wg_peer_send_initiation(a.peer, true), 0);
+	assert_int_equal(deliver(&a, &b), 1);
+	assert_int_equal(b.dev.drops[WG_DROP_PROVEN_FULL], 0);
+	b.n_out = 0;
+	assert_int_equal(wg_device_handshake_run(&b.dev, RATELIMIT_BURST + 1), RATELIMIT_BURST + 1);
+	assert_non_null(b.peer->kp_next);
+	assert_int_equal(b.n_out, 1);
+	assert_int_equal(b.out[0][0], WG_MSG_RESPONSE);
+	/* the flood's proven burst was junk; it reached the Diffie-Hellman and failed there */
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], RATELIMIT_BURST);
+	deliver(&b, &a);
+	assert_int_equal(wg_device_handshake_run(&a.dev, 8), 1);
+	assert_non_null(a.peer->kp_current);
+	host_free(&a);
+	host_free(&b);
+}
+
+/* However many sources prove themselves, the rings stay their size. */
+static void test_priority_rings_bounded(void **state)
+{
+	struct host a, b;
+	struct endpoint att = source("198.18.5.5", 0);
+
+	(void)state;
+	host_init(&a, "198.18.0.1", 1);
+	host_init(&b, "198.18.0.2", 2);
+	link_hosts(&a, &b);
+	wg_device_handshake_external(&b.dev, true);
+	feed_junk(&b, WG_HS_QUEUE_LEN + 1, &att);
+	assert_int_equal(wg_device_handshake_run(&b.dev, 1), 1);	/* a cookie: the secret */
+	for (unsigned int i = 0; i < 300; i++) {
+		struct endpoint e = source("198.18.64.0", i);
+		feed_proven(&b, 2, &e);
+		feed_junk(&b, 2, &e);
+	}
+	assert_int_equal(b.dev.drops[WG_DROP_PROVEN_FULL], 600 - WG_HS_PROVEN_LEN);
+	assert_int_equal(b.dev.drops[WG_DROP_QUEUE_FULL], 600 - WG_HS_UNPROVEN_LEN);
+	assert_int_equal(b.dev.drops[WG_DROP_RATELIMITED] + b.dev.drops[WG_DROP_COOKIE_LIMITED], 0);
+	assert_int_equal(wg_device_handshake_depth(&b.dev),
+			 WG_HS_QUEUE_LEN + WG_HS_PROVEN_LEN + WG_HS_UNPROVEN_LEN);
+	/* served in order: the proven ring, then the unproven one (cookie replies), then main */
+	b.n_out = 0;
+	assert_int_equal(wg_device_handshake_run(&b.dev, WG_HS_PROVEN_LEN), WG_HS_PROVEN_LEN);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_PROVEN_LEN);
+	assert_int_equal(b.n_out, 0);
+	uint64_t cookies = b.dev.drops[WG_DROP_COOKIE_SENT];
+	assert_int_equal(wg_device_handshake_run(&b.dev, WG_HS_UNPROVEN_LEN), WG_HS_UNPROVEN_LEN);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], cookies + WG_HS_UNPROVEN_LEN);
+	assert_int_equal(wg_device_handshake_depth(&b.dev), WG_HS_QUEUE_LEN);
+	host_free(&a);
 	host_free(&b);
 }
 
@@ -474,6 +622,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_queue_bounds),
+		cmocka_unit_test(test_flood_leaves_room_for_mac2),
+		cmocka_unit_test(test_priority_rings_bounded),
 		cmocka_unit_test(test_load_from_depth),
 		cmocka_unit_test(test_garbage_no_load),
 		cmocka_unit_test(test_installs_state),
