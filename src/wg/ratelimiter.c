@@ -158,6 +158,28 @@ static uint32_t entry_take(struct ratelimiter *rl)
 	return link;
 }
 
+bool ratelimiter_has_token(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns)
+{
+	struct ratelimiter_entry *e = NULL;
+	uint64_t prefix, tokens;
+	uint8_t family;
+	uint32_t link;
+
+	if (!src || !source_key(src, &family, &prefix))
+		return false;
+	pthread_mutex_lock(&rl->lock);
+	for (link = rl->buckets[bucket_of(rl, prefix, family)]; link; link = e->hnext) {
+		e = ent(rl, link);
+		if (e->prefix == prefix && e->family == family)
+			break;
+	}
+	tokens = TOKEN_MAX;	/* a source not seen (or collected) has its whole burst */
+	if (link)
+		tokens = e->tokens + (now_ns > e->last_ns ? now_ns - e->last_ns : 0);
+	pthread_mutex_unlock(&rl->lock);
+	return tokens >= PACKET_COST;
+}
+
 bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns)
 {
 	struct ratelimiter_entry *e;

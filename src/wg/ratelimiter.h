@@ -40,6 +40,9 @@ void ratelimiter_uninit(struct ratelimiter *rl);
 /* May a handshake message from src (AF_INET or AF_INET6) be processed at now_ns (monotonic)?
  * Spends a token when it says yes. Other families are refused. */
 bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns);
+/* Would ratelimiter_allow say yes now? Spends nothing and changes nothing, so asking on
+ * behalf of a message not yet authenticated costs its claimed source nothing. */
+bool ratelimiter_has_token(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns);
 /* Forget sources idle for more than a second. */
 void ratelimiter_gc(struct ratelimiter *rl, uint64_t now_ns);
 /* Sources currently tracked (tests, culvert show). */

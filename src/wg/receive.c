@@ -24,14 +24,41 @@ struct hs_keys {
 	uint64_t gen;
 	uint8_t secret[WG_HASH_LEN];
 	uint64_t birth, now;
+	union endpoint_addr spent;	/* a source refused for this batch (source_spent) */
 };
+
+/* Same address, whatever the port (the buckets' key is the address, or an IPv6 /64). */
+static bool same_host(const union endpoint_addr *a, const union endpoint_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	return a->sa.sa_family == AF_INET6 && !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
+}
+
+/* Is src refused whatever its MACs turn out to be? Asked before any hash: a flood's batch
+ * comes from a few sources, and a token takes 50 ms to come back, so one source is refused
+ * for the rest of the batch once its proven bucket refused it, or once neither bucket has a
+ * token. Neither can be spoofed: the proven bucket is spent only with a valid MAC2, and
+ * asking spends nothing. */
+static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct endpoint *src)
+{
+	if (same_host(&k->spent, &src->addr))
+		return true;
+	if (ratelimiter_has_token(&dev->ratelimiter, &src->sa, k->now) ||
+	    ratelimiter_has_token(&dev->cookie_limiter, &src->sa, k->now))
+		return false;
+	k->spent = src->addr;
+	return true;
+}
 
 /* The main ring is full: past its source's token bucket into a ring served before it. A valid
  * MAC2 proves the source can receive: it spends a token of the bucket the consumer's
  * ratelimiter uses and goes to the proven ring, served first. One without (a cookie reply
  * will answer it) spends a token of a bucket of its own, so that spoofing a real peer's
  * address cannot use up that peer's, and goes to the unproven ring. */
-static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k)
+static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k, bool mac1_checked)
 {
 	uint8_t addr[COOKIE_ADDR_MAX];
 	size_t alen = cookie_addr_from_sockaddr(addr, &pkt->ep.sa);
@@ -45,9 +72,19 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 		pthread_mutex_unlock(&dev->mac1_lock);
 		k->now = wg_device_now(dev);
 	}
+	if (source_spent(dev, k, &pkt->ep)) {
+		wg_device_drop(dev, WG_DROP_RATELIMITED);
+		return false;
+	}
+	if (!mac1_checked && !cookie_mac1_valid(k->mac1_key, pkt->data, pkt->len)) {
+		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
+		return false;
+	}
 	proven = k->secret_state > 0 && alen &&
 		 cookie_mac2_valid(k->secret, k->birth, k->now, pkt->data, pkt->len, addr, alen);
 	if (!ratelimiter_allow(proven ? &dev->ratelimiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
+		if (proven)
+			k->spent = pkt->ep.addr;
 		/* counted, not logged, as the consumer's ratelimited */
 		wg_device_drop(dev, proven ? WG_DROP_RATELIMITED : WG_DROP_COOKIE_LIMITED);
 		return false;
@@ -79,17 +116,16 @@ static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, struct hs
 		wg_device_drop(dev, WG_DROP_NO_KEY);
 		return false;
 	}
-	/* Even when the ring is full: what fails MAC1 is dropped as such, and only what passes
-	 * may take the rings served before the main one. */
+	/* the depth is a hint that saves the lock; enqueue decides */
+	if (wg_device_handshake_depth(dev) >= WG_HS_QUEUE_LEN)
+		return queue_priority(dev, pkt, k, false);
 	if (!cookie_mac1_valid(k->mac1_key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
 		return false;
 	}
-	/* the depth is a hint that saves the lock; enqueue decides */
-	if (wg_device_handshake_depth(dev) < WG_HS_QUEUE_LEN &&
-	    wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, k->gen, WG_HS_MAIN))
+	if (wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, k->gen, WG_HS_MAIN))
 		return true;
-	return queue_priority(dev, pkt, k);
+	return queue_priority(dev, pkt, k, true);
 }
 
 /* A cookie reply has no MAC1: only one naming a handshake or session of ours is queued, so
