@@ -387,7 +387,8 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	dev->identity.wall_clock_ns = device_wall_ns;
 	dev->identity.hook_arg = dev;
 	if (r < 0 || !dev->aip || peer_hash_grow(dev) < 0 || index_grow(dev) < 0 ||
-	    ratelimiter_init(&dev->ratelimiter) < 0 || ratelimiter_init(&dev->cookie_limiter) < 0) {
+	    ratelimiter_init(&dev->ratelimiter) < 0 || ratelimiter_init(&dev->proven_limiter) < 0 ||
+	    ratelimiter_init(&dev->cookie_limiter) < 0) {
 		wg_device_uninit(dev);
 		return -ENOMEM;
 	}
@@ -414,6 +415,7 @@ void wg_device_uninit(struct wg_device *dev)
 	}
 	cookie_checker_wipe(&dev->cookie_checker);
 	ratelimiter_uninit(&dev->ratelimiter);
+	ratelimiter_uninit(&dev->proven_limiter);
 	ratelimiter_uninit(&dev->cookie_limiter);
 	noise_identity_wipe(&dev->identity);
 	crypto_wipe(dev->mac1_key, WG_HASH_LEN);

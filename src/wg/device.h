@@ -208,7 +208,10 @@ struct wg_device {
 
 	struct wg_hs_queue hsq;
 	struct ratelimiter ratelimiter;	/* handshake messages per source, after MAC2 */
-	struct ratelimiter cookie_limiter;	/* per source, MAC1 only: the unproven ring */
+	/* The workers' own buckets, per source, for a full queue's rings: never held by the
+	 * consumer (a nice-10 thread preempted with a lock held would stall the data path). */
+	struct ratelimiter proven_limiter;	/* valid MAC2: the proven ring */
+	struct ratelimiter cookie_limiter;	/* MAC1 only: the unproven ring */
 
 	uint64_t drops[WG_DROP__COUNT];
 	uint64_t last_tick;

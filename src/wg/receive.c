@@ -46,7 +46,7 @@ static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct 
 {
 	if (same_host(&k->spent, &src->addr))
 		return true;
-	if (ratelimiter_has_token(&dev->ratelimiter, &src->sa, k->now) ||
+	if (ratelimiter_has_token(&dev->proven_limiter, &src->sa, k->now) ||
 	    ratelimiter_has_token(&dev->cookie_limiter, &src->sa, k->now))
 		return false;
 	k->spent = src->addr;
@@ -54,10 +54,11 @@ static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct 
 }
 
 /* The main ring is full: past its source's token bucket into a ring served before it. A valid
- * MAC2 proves the source can receive: it spends a token of the bucket the consumer's
- * ratelimiter uses and goes to the proven ring, served first. One without (a cookie reply
- * will answer it) spends a token of a bucket of its own, so that spoofing a real peer's
- * address cannot use up that peer's, and goes to the unproven ring. */
+ * MAC2 proves the source can receive: it spends a token in proven_limiter and goes to the
+ * proven ring, served first (the consumer does not charge it again). One without (a cookie
+ * reply will answer it) spends one in cookie_limiter, so that spoofing a real peer's address
+ * cannot use up that peer's proven tokens, and goes to the unproven ring. Both tables are the
+ * workers' alone: the consumer's ratelimiter is held by a nice-10 thread. */
 static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k, bool mac1_checked)
 {
 	uint8_t addr[COOKIE_ADDR_MAX];
@@ -82,7 +83,7 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 	}
 	proven = k->secret_state > 0 && alen &&
 		 cookie_mac2_valid(k->secret, k->birth, k->now, pkt->data, pkt->len, addr, alen);
-	if (!ratelimiter_allow(proven ? &dev->ratelimiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
+	if (!ratelimiter_allow(proven ? &dev->proven_limiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
 		if (proven)
 			k->spent = pkt->ep.addr;
 		/* counted, not logged, as the consumer's ratelimited */
