@@ -80,6 +80,24 @@ static void test_burst_then_refuse(void **state)
 	assert_int_equal(ratelimiter_count(&rl), 2);
 }
 
+/* Asking spends nothing: a source asked about a thousand times still has its whole burst,
+ * and the answer follows what allow would say, refill included. */
+static void test_has_token(void **state)
+{
+	struct sockaddr_storage ss = addr("198.18.0.1", 51820);
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
+
+	for (int i = 0; i < 1000; i++)
+		assert_true(ratelimiter_has_token(&rl, sa, T0));
+	assert_int_equal(ratelimiter_count(&rl), 0);
+	assert_int_equal(burst("198.18.0.1", T0, 20), RATELIMIT_BURST);
+	assert_false(ratelimiter_has_token(&rl, sa, T0));
+	assert_false(ratelimiter_has_token(&rl, sa, T0 + WG_NSEC_PER_SEC / RATELIMIT_PER_SEC - 1));
+	assert_true(ratelimiter_has_token(&rl, sa, T0 + WG_NSEC_PER_SEC / RATELIMIT_PER_SEC));
+	assert_true(allow("198.18.0.1", 1, T0 + WG_NSEC_PER_SEC / RATELIMIT_PER_SEC));
+	assert_false(ratelimiter_has_token(&rl, sa, T0 + WG_NSEC_PER_SEC / RATELIMIT_PER_SEC));
+}
+
 static void test_refill_rate(void **state)
 {
 	uint64_t t = T0;
@@ -292,6 +310,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_burst_then_refuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_has_token, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refill_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clock_going_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v6_prefix, setup, teardown),
