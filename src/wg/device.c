@@ -369,7 +369,10 @@ int wg_device_init(struct wg_device *dev, const char *name, const struct wg_devi
 	pthread_rwlockattr_t ra;
 	int r;
 
+	static uint64_t instances;
+
 	memset(dev, 0, sizeof(*dev));
+	dev->instance = __atomic_add_fetch(&instances, 1, __ATOMIC_RELAXED);
 	/* Readers (the workers) hold the lock almost always: without writer preference the
 	 * control thread could wait for ever. */
 	pthread_rwlockattr_init(&ra);

@@ -195,6 +195,7 @@ struct wg_device {
 	struct cookie_checker cookie_checker;	/* dev->lock; the secret: the hs consumer's */
 	uint64_t identity_gen;		/* changed with the private key (dev->lock for writing) */
 	uint64_t peer_serial;		/* numbers peers, so a freed one is never taken for another */
+	uint64_t instance;		/* numbers devices in this process, for the same reason */
 
 	/* The copy of cookie_checker.mac1_key that workers check MAC1 with. */
 	pthread_mutex_t mac1_lock;
