@@ -97,9 +97,18 @@ static void test_cookie_roundtrip(void **state)
 	memcpy(other, f->addr, 6);
 	other[5] ^= 1;
 	assert_int_equal(cookie_validate(&f->checker, &m, sizeof(m), other, 6, true, now + SEC), COOKIE_GOOD_MAC1);
+	/* The workers' check, on a copy of the secret, agrees; a secret too old proves nothing. */
+	const uint8_t *sec = f->checker.secret;
+	uint64_t birth = f->checker.secret_birth;
+	assert_true(cookie_mac2_valid(sec, birth, now + SEC, &m, sizeof(m), f->addr, f->addrlen));
+	assert_false(cookie_mac2_valid(sec, birth, now + SEC, &m, sizeof(m), other, 6));
+	assert_false(cookie_mac2_valid(sec, birth, birth + COOKIE_SECRET_MAX_AGE * SEC, &m, sizeof(m),
+				       f->addr, f->addrlen));
+	assert_false(cookie_mac2_valid(sec, birth, now + SEC, &m, 32, f->addr, f->addrlen));
 	/* A flipped mac2 bit is only MAC1-good. */
 	m.macs.mac2[7] ^= 4;
 	assert_int_equal(check(f, &m, true, now + SEC), COOKIE_GOOD_MAC1);
+	assert_false(cookie_mac2_valid(sec, birth, now + SEC, &m, sizeof(m), f->addr, f->addrlen));
 }
 
 /* A reply answering an older message (its AD is a stale mac1) is refused. */
