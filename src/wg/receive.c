@@ -77,7 +77,7 @@ static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct 
 static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_keys *k, bool mac1_checked)
 {
 	uint8_t addr[COOKIE_ADDR_MAX];
-	size_t alen = cookie_addr_from_sockaddr(addr, &pkt->ep.sa);
+	size_t alen;
 	bool proven;
 
 	if (!k->secret_state) {
@@ -96,6 +96,7 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
 		return false;
 	}
+	alen = cookie_addr_from_sockaddr(addr, &pkt->ep.sa);
 	proven = k->secret_state > 0 && alen &&
 		 cookie_mac2_valid(k->secret, k->birth, k->now, pkt->data, pkt->len, addr, alen);
 	if (!ratelimiter_allow(proven ? &dev->proven_limiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
