@@ -78,6 +78,7 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 {
 	uint8_t addr[COOKIE_ADDR_MAX];
 	size_t alen;
+	uint8_t mac2;
 	bool proven;
 
 	if (!k->secret_state) {
@@ -92,12 +93,21 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 		wg_device_drop(dev, WG_DROP_RATELIMITED);
 		return false;
 	}
+	/* A MAC2 of zeros is what a sender without a cookie puts there: such a message can only
+	 * take the unproven ring, so it is refused before any hash when that bucket is empty. */
+	mac2 = 0;
+	for (unsigned int i = pkt->len - WG_MAC_LEN; i < pkt->len; i++)
+		mac2 |= pkt->data[i];
+	if (!mac2 && !ratelimiter_has_token(&dev->cookie_limiter, &pkt->ep.sa, k->now)) {
+		wg_device_drop(dev, WG_DROP_COOKIE_LIMITED);
+		return false;
+	}
 	if (!mac1_checked && !cookie_mac1_valid(k->mac1_key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);
 		return false;
 	}
 	alen = cookie_addr_from_sockaddr(addr, &pkt->ep.sa);
-	proven = k->secret_state > 0 && alen &&
+	proven = mac2 && k->secret_state > 0 && alen &&
 		 cookie_mac2_valid(k->secret, k->birth, k->now, pkt->data, pkt->len, addr, alen);
 	if (!ratelimiter_allow(proven ? &dev->proven_limiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
 		if (proven)
