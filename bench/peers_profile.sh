@@ -7,6 +7,10 @@
 #                   perf stat's task-clock and context switches of both iperf3 and of the
 #                   daemons, and perf record -g of the daemons into $PROFILE_OUT/floor.data
 #                   (docs/design.md, "The floor", reads it)
+#   wakeups         per thread of both culvert-wg daemons at one offered load (FLOOR_RATE, 1G):
+#                   sleeps (voluntary switches), preemptions (involuntary) and CPU per second,
+#                   from /proc/PID/task/*/status and stat over PROFILE_SECS
+#                   (docs/design.md, "What the kernel time is", reads it)
 run_profile-wg() {
   local out=${PROFILE_OUT:?} s=${PROFILE_SECS:-4}
   culvert_wg_up; wait_ping 198.19.0.2
@@ -69,4 +73,26 @@ PY
 run_cpu-floor() {
   ns_up; wait_ping 198.18.0.2; cpu_floor raw-veth 198.18.0.2; cleanup
   culvert_wg_up; wait_ping 198.19.0.2; cpu_floor culvert-wg 198.19.0.2; cleanup
+}
+
+# One line per thread: "NS/TID voluntary involuntary ticks", for the daemons in ta and tb.
+thread_snap() {
+  local ns p t
+  for ns in ta tb; do for p in $(load_pids "$ns"); do for t in /proc/"$p"/task/*; do
+    printf "%s/%s %s %s\n" "$ns" "${t##*/}" \
+      "$(awk '/^voluntary_ctxt_switches/{v=$2} /^nonvoluntary_ctxt_switches/{n=$2} END{print v+0, n+0}' "$t/status" 2>/dev/null)" \
+      "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{print $12 + $13}')"
+  done; done; done
+}
+run_wakeups() {
+  local s=${PROFILE_SECS:-5} ip hz
+  hz=$(getconf CLK_TCK)
+  culvert_wg_up; wait_ping 198.19.0.2
+  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
+  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
+  sleep 1; thread_snap | sort >"$W/wk0"; sleep "$s"; thread_snap | sort >"$W/wk1"; wait "$ip"
+  # threads that did nothing (the handshake thread, idle workers) are left out
+  join "$W/wk0" "$W/wk1" | awk -v s="$s" -v hz="$hz" '$7 > $4 {
+    printf "wakeups %-12s sleeps/s %6d  preempted/s %6d  cpu %5.1f%%\n", $1, ($5 - $2) / s, ($6 - $3) / s, 100 * ($7 - $4) / hz / s }'
+  cleanup
 }
