@@ -255,10 +255,9 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->o.v6only = opts && opts->v6only;
 	l->o.tcp_one = opts && opts->tcp_one;
 	l->o.icmp_one = opts && opts->icmp_one;
-	if (opts && opts->dial)
+	if (opts && opts->dial) {
 		memcpy(&l->o.dial, opts->dial,
 		       opts->dial->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
-	if (opts && opts->dial) {
 		l->o.n_dial_more = opts->n_dial_more < LOOP_DIAL_MAX ? opts->n_dial_more : LOOP_DIAL_MAX - 1;
 		for (i = 0; i < l->o.n_dial_more; i++)
 			l->o.dial_more[i] = opts->dial_more[i];

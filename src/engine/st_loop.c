@@ -16,6 +16,12 @@
 #include "lib/tun.h"
 #include "wire/icmp.h"
 
+static void addr_from(union endpoint_addr *out, const struct addrinfo *ai)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out, ai->ai_addr, ai->ai_addrlen < sizeof(*out) ? ai->ai_addrlen : sizeof(*out));
+}
+
 /* The server's address to bind (-b, or -4/-6 alone), or the client's server: with more (a
  * TCP client), its name's other addresses too, to be dialled in turn. */
 static int st_address(const struct st_config *cfg, union endpoint_addr *out, bool *any,
@@ -32,11 +38,9 @@ static int st_address(const struct st_config *cfg, union endpoint_addr *out, boo
 	}
 	if ((r = st_resolve(cfg, cfg->udp || cfg->icmp ? SOCK_DGRAM : SOCK_STREAM, &ai)) < 0)
 		return r;
-	memcpy(out, ai->ai_addr, ai->ai_addrlen < sizeof(*out) ? ai->ai_addrlen : sizeof(*out));
-	for (const struct addrinfo *a = ai->ai_next; more && a && *n_more < LOOP_DIAL_MAX - 1; a = a->ai_next) {
-		memset(&more[*n_more], 0, sizeof(*more));
-		memcpy(&more[(*n_more)++], a->ai_addr, a->ai_addrlen < sizeof(*more) ? a->ai_addrlen : sizeof(*more));
-	}
+	addr_from(out, ai);
+	for (const struct addrinfo *a = ai->ai_next; more && a && *n_more < LOOP_DIAL_MAX - 1; a = a->ai_next)
+		addr_from(&more[(*n_more)++], a);
 	freeaddrinfo(ai);
 	/* ICMP has no ports: the peer is its address */
 	if (cfg->icmp && out->sa.sa_family == AF_INET6)
