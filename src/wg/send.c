@@ -304,17 +304,6 @@ static bool inner_dst(const uint8_t *pkt, uint32_t len, int *family, const uint8
 	return false;
 }
 
-/* An echo of the ICMP transport's own: a request or reply whose payload starts with its magic. */
-static bool icmp_transport_echo(const uint8_t *icmp, size_t len, bool v6)
-{
-	if (len < ICMPW_ECHO_HLEN + 2 || icmp[1] != 0 ||
-	    ((icmp[8] << 8 | icmp[9]) != ICMPW_MAGIC))
-		return false;
-	if (v6)
-		return icmp[0] == PKT_ICMP6_ECHO_REQUEST || icmp[0] == PKT_ICMP6_ECHO_REPLY;
-	return icmp[0] == PKT_ICMP_ECHO_REQUEST || icmp[0] == PKT_ICMP_ECHO_REPLY;
-}
-
 /* Our own traffic to p come back: a datagram (a segment with the TCP transport, an echo with
  * the ICMP one) from our port to p's endpoint, about to be sent to p once more. The route to
  * that endpoint leads into this device, and each round would send it again, fragmented
@@ -334,7 +323,7 @@ static bool routing_loop(struct wg_device *dev, struct wg_peer *p, const uint8_t
 	/* a later IPv4 fragment carries no ports (IPv6 ones have a header in front: pass) */
 	if (len < l4 + 4 || (!v6 && ((pkt[6] & 0x1f) || pkt[7])))
 		return false;
-	if (icmp ? !icmp_transport_echo(pkt + l4, len - l4, v6) :
+	if (icmp ? !icmpw_is_ours(pkt + l4, len - l4, v6) :
 		   (uint16_t)(pkt[l4] << 8 | pkt[l4 + 1]) != dev->listen_port || !dev->listen_port)
 		return false;
 	pthread_mutex_lock(&p->lock);

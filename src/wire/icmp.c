@@ -34,6 +34,13 @@ static uint8_t echo_type(bool v6, enum icmpw_role sender)
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
+bool icmpw_is_ours(const uint8_t *icmp, size_t len, bool v6)
+{
+	if (len < ICMPW_ECHO_HLEN + 2 || icmp[1] != 0 || get16(icmp + ICMPW_ECHO_HLEN) != ICMPW_MAGIC)
+		return false;
+	return icmp[0] == echo_type(v6, ICMPW_DIALLER) || icmp[0] == echo_type(v6, ICMPW_LISTENER);
+}
+
 bool icmpw_parse(const uint8_t *icmp, size_t len, bool v6, enum icmpw_role role, size_t limit,
 		 struct icmpw_msg *m, enum icmpw_drop *why)
 {

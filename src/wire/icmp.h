@@ -60,6 +60,10 @@ struct icmpw_msg {
 	size_t len;              /* 0: an empty poll or reply */
 };
 
+/* icmp[0..len): an echo request or reply whose payload starts with the magic, i.e. one the
+ * transport made, whichever way it goes; nothing else is checked (not the checksum, which a
+ * packet read back from the tun may still owe). */
+bool icmpw_is_ours(const uint8_t *icmp, size_t len, bool v6);
 /* icmp[0..len): one ICMP/ICMPv6 message (no IP header). A listener takes echo requests, a
  * dialler echo replies; IPv4 checksums are verified. limit: largest message accepted. On false
  * *why names the reason; ICMPW_DROP_FOREIGN leaves m->type/id/seq filled. */

@@ -68,6 +68,30 @@ static void refix(uint8_t *p, size_t n)
 	p[3] = (uint8_t)c;
 }
 
+/* What the routing-loop check asks: requests and replies the transport built, either way, are
+ * ours; an ordinary ping, another type or a cut message is not, and the checksum is not read. */
+static void test_is_ours(void **state)
+{
+	uint8_t out[128], msg[10] = { 1, 2, 3 };
+
+	(void)state;
+	for (int v6 = 0; v6 < 2; v6++) {
+		size_t n = icmpw_build(out, sizeof(out), v6, ICMPW_DIALLER, 7, 1, 0, msg, sizeof(msg));
+		assert_true(icmpw_is_ours(out, n, v6));
+		assert_false(icmpw_is_ours(out, n, !v6));	/* the other family's type */
+		out[2] ^= 0xff;					/* a checksum still owed */
+		assert_true(icmpw_is_ours(out, n, v6));
+		assert_false(icmpw_is_ours(out, ICMPW_ECHO_HLEN + 1, v6));
+		n = icmpw_build(out, sizeof(out), v6, ICMPW_LISTENER, 7, 1, 0, NULL, 0);
+		assert_true(icmpw_is_ours(out, n, v6));
+		out[ICMPW_ECHO_HLEN] ^= 1;			/* an ordinary ping's payload */
+		assert_false(icmpw_is_ours(out, n, v6));
+		out[ICMPW_ECHO_HLEN] ^= 1;
+		out[1] = 1;					/* a code other than 0 */
+		assert_false(icmpw_is_ours(out, n, v6));
+	}
+}
+
 static void test_bad_inputs(void **state)
 {
 	uint8_t p[2048], msg[1200] = { 1, 2, 3 };
@@ -256,6 +280,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_is_ours),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_two_diallers_one_nat),
 		cmocka_unit_test(test_queue_bounds),
