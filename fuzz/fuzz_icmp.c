@@ -25,12 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	limit = data[0] & 4 ? 1400 : ICMPW_MAX_MSG;
 	data++;
 	size--;
+	/* what the parser takes, the routing-loop check must call ours */
+	bool ours = icmpw_is_ours(data, size, v6);
 	if (!icmpw_parse(data, size, v6, role, limit, &m, &why)) {
 		if ((unsigned int)why >= ICMPW_DROP_MAX || !icmpw_drop_name(why))
 			abort();
 		return 0;
 	}
-	if (m.len > limit || m.data < data || m.data + m.len > data + size)
+	if (m.len > limit || m.data < data || m.data + m.len > data + size || !ours)
 		abort();
 	n = icmpw_build(out, sizeof(out), v6, role == ICMPW_LISTENER ? ICMPW_DIALLER : ICMPW_LISTENER,
 			m.id, m.seq, m.backlog, m.data, m.len);
