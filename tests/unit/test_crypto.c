@@ -208,6 +208,45 @@ static void test_aead_ctx(void **state)
 	crypto_aead_ctx_free(ctx);
 }
 
+/* The data path's pattern: a context that only seals and one that only opens, packet after
+ * packet (each after the first starts from the finished one before it), with associated data
+ * or without, empty packets, forgeries in between; every result as a fresh context's. */
+static void test_aead_ctx_runs(void **state)
+{
+	uint8_t key[32], ad[7], a[1500], b[1500], c[1500], d[1500];
+	struct crypto_aead_ctx *s, *o;
+
+	crypto_random(key, sizeof(key));
+	crypto_random(ad, sizeof(ad));
+	s = crypto_aead_ctx_new(key);
+	o = crypto_aead_ctx_new(key);
+	assert_non_null(s);
+	assert_non_null(o);
+	for (uint64_t n = 0; n < 200; n++) {
+		size_t len = n % 7 == 3 ? 0 : (size_t)(n * 37) % 1450;
+		size_t adlen = n % 5 == 1 ? sizeof(ad) : 0;
+		uint8_t iv[12] = { 0 };
+
+		for (int i = 0; i < 8; i++)
+			iv[4 + i] = (uint8_t)((n << 20) >> (8 * i));
+		crypto_random(a, len);
+		assert_true(crypto_aead_nonce12(true, b, a, len, ad, adlen, iv, key));
+		assert_true(crypto_aead_ctx_encrypt(s, c, a, len, ad, adlen, n << 20));
+		assert_memory_equal(b, c, len + 16);
+		if (n % 4 == 2) {
+			c[(n * 13) % (len + 16)] ^= 0x01;
+			assert_false(crypto_aead_ctx_decrypt(o, d, c, len + 16, ad, adlen, n << 20));
+			c[(n * 13) % (len + 16)] ^= 0x01;
+		}
+		if (n % 6 == 5)	/* a wrong nonce fails, and the next one still opens */
+			assert_false(crypto_aead_ctx_decrypt(o, d, c, len + 16, ad, adlen, (n << 20) + 1));
+		assert_true(crypto_aead_ctx_decrypt(o, d, c, len + 16, ad, adlen, n << 20));
+		assert_memory_equal(a, d, len);
+	}
+	crypto_aead_ctx_free(s);
+	crypto_aead_ctx_free(o);
+}
+
 static void test_hchacha20(void **state)
 {
 	uint8_t key[32], nonce[16], out[32];
@@ -306,6 +345,7 @@ int main(void)
 		cmocka_unit_test(test_hmac_kdf),
 		cmocka_unit_test(test_aead_rfc8439),
 		cmocka_unit_test(test_aead_ctx),
+		cmocka_unit_test(test_aead_ctx_runs),
 		cmocka_unit_test(test_hchacha20),
 		cmocka_unit_test(test_xchacha20poly1305),
 		cmocka_unit_test(test_equal_wipe),
