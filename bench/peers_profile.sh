@@ -11,6 +11,10 @@
 #                   sleeps (voluntary switches), preemptions (involuntary) and CPU per second,
 #                   from /proc/PID/task/*/status and stat over PROFILE_SECS
 #                   (docs/design.md, "What the kernel time is", reads it)
+#   syscalls        per thread of both culvert-wg daemons at one offered load (FLOOR_RATE, 1G):
+#                   system calls a second by name, and how many failed (EAGAIN), from
+#                   perf trace -s over PROFILE_SECS (tracing slows the daemons; the counts
+#                   are what to read, not the times)
 run_profile-wg() {
   local out=${PROFILE_OUT:?} s=${PROFILE_SECS:-4}
   culvert_wg_up; wait_ping 198.19.0.2
@@ -94,5 +98,22 @@ run_wakeups() {
   # threads that did nothing (the handshake thread, idle workers) are left out
   join "$W/wk0" "$W/wk1" | awk -v s="$s" -v hz="$hz" '$7 > $4 {
     printf "wakeups %-12s sleeps/s %6d  preempted/s %6d  cpu %5.1f%%\n", $1, ($5 - $2) / s, ($6 - $3) / s, 100 * ($7 - $4) / hz / s }'
+  cleanup
+}
+run_syscalls() {
+  local s=${PROFILE_SECS:-4} ip d
+  culvert_wg_up; wait_ping 198.19.0.2
+  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
+  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
+  sleep 1
+  d=$( (load_pids ta; load_pids tb) | paste -sd,)
+  rm -f "$W/trace"
+  [ -n "$d" ] && perf trace -s -p "$d" -o "$W/trace" -- sleep "$s" >/dev/null 2>&1
+  wait "$ip"
+  # "culvert (TID), ..." opens a thread's table; its rows are "name calls errors ..."
+  awk -v s="$s" '/^ *[^ ]+ \([0-9]+\), [0-9]+ events/ { t = $2; gsub(/[(),]/, "", t); next }
+    t != "" && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 >= s {
+      printf "syscalls %-8s %-12s %7d/s  failed %6d/s\n", t, $1, $2 / s, $3 / s }' "$W/trace" 2>/dev/null
+  [ -s "$W/trace" ] || echo "syscalls FAIL (perf trace gave nothing)"
   cleanup
 }
