@@ -79,6 +79,14 @@ static bool source_key(const struct sockaddr *sa, uint8_t *family, uint64_t *pre
 	return false;
 }
 
+bool ratelimiter_same_source(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint8_t fa, fb;
+	uint64_t pa, pb;
+
+	return a && b && source_key(a, &fa, &pa) && source_key(b, &fb, &pb) && fa == fb && pa == pb;
+}
+
 static void lru_unlink(struct ratelimiter *rl, uint32_t link)
 {
 	struct ratelimiter_entry *e = ent(rl, link);

@@ -35,15 +35,6 @@ static __thread struct {
 	union endpoint_addr addr;
 } spent;
 
-/* Same address, whatever the port (the buckets' key is the address, or an IPv6 /64). */
-static bool same_host(const union endpoint_addr *a, const union endpoint_addr *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	return a->sa.sa_family == AF_INET6 && !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16);
-}
 
 static void remember_spent(const struct wg_device *dev, uint64_t now, const struct endpoint *src)
 {
@@ -59,7 +50,7 @@ static void remember_spent(const struct wg_device *dev, uint64_t now, const stru
 static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct endpoint *src)
 {
 	if (spent.instance == dev->instance && k->now >= spent.since && k->now - spent.since < SPENT_NS &&
-	    same_host(&spent.addr, &src->addr))
+	    ratelimiter_same_source(&spent.addr.sa, &src->sa))
 		return true;
 	if (ratelimiter_has_token(&dev->proven_limiter, &src->sa, k->now) ||
 	    ratelimiter_has_token(&dev->cookie_limiter, &src->sa, k->now))

@@ -151,6 +151,31 @@ static void test_v4_mapped(void **state)
 	assert_int_equal(ratelimiter_count(&rl), 4);
 }
 
+/* The key the buckets use, as the workers' one-millisecond "spent source" cache compares it:
+ * a flood rotating the low bits of its /64 or its port is one source. */
+static void test_same_source(void **state)
+{
+	struct { const char *a, *b; bool same; } c[] = {
+		{ "2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", true },
+		{ "2001:db8:1:2::1", "2001:db8:1:3::1", false },
+		{ "198.18.0.1", "::ffff:198.18.0.1", true },
+		{ "198.18.0.1", "198.18.0.2", false },
+		{ "::ffff:198.18.0.1", "::ffff:198.18.0.2", false },
+		{ "c612:1::", "198.18.0.1", false },
+	};
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct sockaddr_storage a = addr(c[i].a, 1000), b = addr(c[i].b, (uint16_t)(2000 + i));
+
+		assert_int_equal(ratelimiter_same_source((struct sockaddr *)&a, (struct sockaddr *)&b), c[i].same);
+		assert_int_equal(ratelimiter_same_source((struct sockaddr *)&b, (struct sockaddr *)&a), c[i].same);
+	}
+	struct sockaddr un = { .sa_family = AF_UNIX };
+	struct sockaddr_storage a = addr("198.18.0.1", 1);
+	assert_false(ratelimiter_same_source(&un, &un));
+	assert_false(ratelimiter_same_source((struct sockaddr *)&a, NULL));
+}
+
 static void test_other_family(void **state)
 {
 	struct sockaddr sa = { .sa_family = AF_UNIX };
@@ -315,6 +340,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clock_going_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v6_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_v4_mapped, setup, teardown),
+		cmocka_unit_test(test_same_source),
 		cmocka_unit_test_setup_teardown(test_other_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_table_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
