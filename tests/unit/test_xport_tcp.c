@@ -1,0 +1,376 @@
+/* The TCP transport on a running loop, with a stand-in processor, inside a private network
+ * namespace (127.0.0.1 there is the test's own): frames split across writes arrive whole, with
+ * the connection's address as source; a length no WireGuard message has closes that one
+ * connection and counts bad_frame while another keeps delivering; a send reaches the
+ * connection of its endpoint as one frame; a full table makes room by closing the longest
+ * silent unproven connection, and refuses a newcomer once every connection proved itself. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "engine/loop.h"
+#include "engine/loop_int.h"
+#include "engine/proc.h"
+
+enum {
+	TABLE = 64,		/* the transport's connections (docs/design.md, "Bounds") */
+	MSG = 40,		/* a frame length a WireGuard message can have */
+	PROVE = 0x01,		/* first byte: the stand-in says the message authenticated */
+	ECHO = 0x02,		/* first byte: it sends the message back to its source */
+};
+
+/* What the stand-in processor saw; written on the loop's worker, read by the test. */
+static struct seen {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct wg_loop *loop;
+	uint16_t port;
+	unsigned int frames;
+	uint8_t last[MSG];
+	size_t last_len;
+	struct endpoint last_ep;
+	uint64_t drops[WG_DROP__COUNT];
+} seen = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static int p_attach(void *ctx, const struct loop_attach *a)
+{
+	seen.loop = a->loop;
+	return 0;
+}
+
+static void p_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n) {}
+
+static void p_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (pkts[i].len && pkts[i].data[0] == PROVE)
+			loop_authenticated(seen.loop, &pkts[i].ep);
+		if (pkts[i].len && pkts[i].data[0] == ECHO)
+			loop_net_send(seen.loop, &pkts[i].ep, &pkts[i], 1);
+		pthread_mutex_lock(&seen.lock);
+		seen.frames++;
+		seen.last_len = pkts[i].len < MSG ? pkts[i].len : MSG;
+		memcpy(seen.last, pkts[i].data, seen.last_len);
+		seen.last_ep = pkts[i].ep;
+		pthread_cond_broadcast(&seen.cond);
+		pthread_mutex_unlock(&seen.lock);
+	}
+}
+
+static void p_drop(void *ctx, enum wg_drop why, uint64_t n)
+{
+	pthread_mutex_lock(&seen.lock);
+	seen.drops[why] += n;
+	pthread_cond_broadcast(&seen.cond);
+	pthread_mutex_unlock(&seen.lock);
+}
+
+static void p_net_config(void *ctx, uint16_t *port, uint32_t *fwmark)
+{
+	*port = 0;
+	*fwmark = 0;
+}
+
+static void p_bound(void *ctx, uint16_t port, const char *desc)
+{
+	seen.port = port;
+}
+
+static const struct loop_proc_ops stand_in = {
+	.attach = p_attach,
+	.tun_input = p_tun_input,
+	.net_input = p_net_input,
+	.drop = p_drop,
+	.net_config = p_net_config,
+	.bound = p_bound,
+};
+
+static struct wg_loop *loop;
+static pthread_t runner;
+static int tun_sv[2] = { -1, -1 };
+
+static void *run(void *arg)
+{
+	wg_loop_run(arg);
+	return NULL;
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr;
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), r = -1;
+
+	if (fd < 0)
+		return -1;
+	memset(&ifr, 0, sizeof(ifr));
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return r;
+}
+
+/* A loop with the TCP transport listening on an ephemeral port, its "tun" one end of a
+ * socket pair (no vnet header, nothing to read). Each test its own namespace and loop. */
+static int setup(void **state)
+{
+	const struct loop_proc proc = { &stand_in, NULL };
+	const struct wg_loop_opts o = { .transport = LOOP_XPORT_TCP, .no_busy_poll = true };
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0 || lo_up() < 0)
+		return -1;
+	pthread_mutex_lock(&seen.lock);
+	memset(seen.drops, 0, sizeof(seen.drops));
+	seen.frames = 0;
+	seen.port = 0;
+	pthread_mutex_unlock(&seen.lock);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tun_sv) < 0)
+		return -1;
+	if (loop_new(&loop, &proc, &tun_sv[0], 1, -1, &o) < 0 || wg_loop_bind(loop) < 0 || !seen.port)
+		return -1;
+	return pthread_create(&runner, NULL, run, loop) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	loop_stop(loop, 0);
+	pthread_join(runner, NULL);
+	wg_loop_free(loop);	/* closes tun_sv[0] */
+	close(tun_sv[1]);
+	return 0;
+}
+
+static int dial(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(seen.port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static uint16_t local_port(int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	return ntohs(a.sin_port);
+}
+
+/* A frame of len bytes (len < 256) whose payload starts with first, then a counter. */
+static void frame(uint8_t *b, size_t len, uint8_t first)
+{
+	b[0] = (uint8_t)(len >> 8);
+	b[1] = (uint8_t)len;
+	for (size_t i = 0; i < len; i++)
+		b[2 + i] = (uint8_t)(i ? i : first);
+}
+
+static void send_all(int fd, const void *b, size_t len)
+{
+	assert_int_equal(send(fd, b, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+static void deadline_in(struct timespec *ts, int secs)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += secs;
+}
+
+/* Until the stand-in has seen `frames` frames (5 s at most); what it has seen. */
+static unsigned int wait_frames(unsigned int frames)
+{
+	struct timespec ts;
+	unsigned int n;
+
+	deadline_in(&ts, 5);
+	pthread_mutex_lock(&seen.lock);
+	while (seen.frames < frames && pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) != ETIMEDOUT)
+		;
+	n = seen.frames;
+	pthread_mutex_unlock(&seen.lock);
+	return n;
+}
+
+static uint8_t last_first(void)
+{
+	uint8_t v;
+
+	pthread_mutex_lock(&seen.lock);
+	v = seen.last[0];
+	pthread_mutex_unlock(&seen.lock);
+	return v;
+}
+
+static uint64_t wait_drop(enum wg_drop why, uint64_t n)
+{
+	struct timespec ts;
+	uint64_t got;
+
+	deadline_in(&ts, 5);
+	pthread_mutex_lock(&seen.lock);
+	while (seen.drops[why] < n && pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) != ETIMEDOUT)
+		;
+	got = seen.drops[why];
+	pthread_mutex_unlock(&seen.lock);
+	return got;
+}
+
+/* Whether the server closed fd within 5 s (EOF or reset), reading and discarding any data. */
+static bool closed_by_server(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint8_t b[256];
+
+	for (int i = 0; i < 50; i++) {
+		if (poll(&p, 1, 100) == 1) {
+			ssize_t r = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+			if (r == 0 || (r < 0 && errno != EAGAIN))
+				return true;
+		}
+	}
+	return false;
+}
+
+static void test_frames_split_and_source(void **state)
+{
+	uint8_t b[2 + MSG];
+	int fd = dial();
+
+	frame(b, MSG, 0x55);
+	/* one byte, the rest of the header and a little, then the rest */
+	send_all(fd, b, 1);
+	usleep(20000);
+	send_all(fd, b + 1, 5);
+	usleep(20000);
+	send_all(fd, b + 6, sizeof(b) - 6);
+	assert_int_equal(wait_frames(1), 1);
+	pthread_mutex_lock(&seen.lock);
+	assert_int_equal(seen.last_len, MSG);
+	assert_memory_equal(seen.last, b + 2, MSG);
+	assert_int_equal(seen.last_ep.sa.sa_family, AF_INET);	/* never v4-mapped */
+	assert_int_equal(ntohs(seen.last_ep.in4.sin_port), local_port(fd));
+	pthread_mutex_unlock(&seen.lock);
+	/* two frames in one write arrive as two */
+	uint8_t two[2 * (2 + MSG)];
+	frame(two, MSG, 0x66);
+	frame(two + 2 + MSG, MSG, 0x77);
+	send_all(fd, two, sizeof(two));
+	assert_int_equal(wait_frames(3), 3);
+	assert_int_equal(last_first(), 0x77);
+	close(fd);
+}
+
+/* A length below the smallest message (a keepalive, 32 bytes) and a length of 0 each close
+ * their connection; the other connection is served throughout. */
+static void test_lying_length_closes_one(void **state)
+{
+	uint8_t b[2 + MSG], bad[2 + 16];
+	int good = dial(), liar = dial(), zero = dial();
+
+	frame(b, MSG, 0x10);
+	send_all(good, b, sizeof(b));
+	assert_int_equal(wait_frames(1), 1);
+
+	frame(bad, 16, 0x20);
+	send_all(liar, bad, sizeof(bad));
+	assert_true(closed_by_server(liar));
+	assert_int_equal(wait_drop(WG_DROP_BAD_FRAME, 1), 1);
+
+	const uint8_t none[2] = { 0, 0 };
+	send_all(zero, none, sizeof(none));
+	assert_true(closed_by_server(zero));
+	assert_int_equal(wait_drop(WG_DROP_BAD_FRAME, 2), 2);
+
+	frame(b, MSG, 0x11);
+	send_all(good, b, sizeof(b));
+	assert_int_equal(wait_frames(2), 2);
+	assert_int_equal(last_first(), 0x11);
+	assert_int_equal(wait_frames(2), 2);	/* nothing from the closed ones */
+	close(good);
+	close(liar);
+	close(zero);
+}
+
+/* loop_net_send to a connection's endpoint writes one frame on that connection only. */
+static void test_send_reaches_its_connection(void **state)
+{
+	uint8_t b[2 + MSG], back[2 + MSG];
+	int a = dial(), other = dial();
+	struct pollfd p = { .fd = other, .events = POLLIN };
+
+	frame(b, MSG, ECHO);
+	send_all(a, b, sizeof(b));
+	assert_int_equal(wait_frames(1), 1);
+	assert_int_equal(recv(a, back, sizeof(back), MSG_WAITALL), (ssize_t)sizeof(back));
+	assert_memory_equal(back, b, sizeof(b));
+	assert_int_equal(poll(&p, 1, 200), 0);
+	close(a);
+	close(other);
+}
+
+/* Connections that proved themselves keep their slots; one that did not is the one to go. */
+static void test_full_table(void **state)
+{
+	int fds[TABLE + 2];
+	uint8_t b[2 + MSG];
+
+	/* TABLE - 1 proven connections and one silent unproven one, the oldest */
+	fds[0] = dial();
+	for (int i = 1; i < TABLE; i++) {
+		fds[i] = dial();
+		frame(b, MSG, PROVE);
+		send_all(fds[i], b, sizeof(b));
+		assert_int_equal(wait_frames((unsigned int)i), (unsigned int)i);
+	}
+	/* a newcomer takes the unproven one's slot */
+	fds[TABLE] = dial();
+	assert_true(closed_by_server(fds[0]));
+	assert_int_equal(wait_drop(WG_DROP_TCP_UNPROVEN, 1), 1);
+	frame(b, MSG, PROVE);
+	send_all(fds[TABLE], b, sizeof(b));
+	assert_int_equal(wait_frames(TABLE), TABLE);
+	/* every slot proven: the next newcomer is refused and nobody is pushed out */
+	fds[TABLE + 1] = dial();
+	assert_true(closed_by_server(fds[TABLE + 1]));
+	assert_int_equal(wait_drop(WG_DROP_TCP_REFUSED, 1), 1);
+	for (int i = 1; i <= TABLE; i++) {
+		frame(b, MSG, 0x30);
+		send_all(fds[i], b, sizeof(b));
+	}
+	assert_int_equal(wait_frames(2 * TABLE), 2 * TABLE);
+	for (int i = 0; i < TABLE + 2; i++)
+		close(fds[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_frames_split_and_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lying_length_closes_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_reaches_its_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
