@@ -6,6 +6,8 @@
  * valid data messages whose inner packet the fuzzer chose. Peer S has no device behind it.
  *
  * The input is a sequence of records: op (1 byte), len (2 bytes, big-endian), len bytes.
+ * Handshakes are served inline unless a record puts D's in a queue nobody serves until another
+ * says so, which a replay flood can then fill.
  * Only the entry points tests/unit/test_device.c uses are used, so that this target follows
  * changes to the device's internals. Nothing may crash, leak or trip UBSan; everything D
  * sends or writes must be well formed. */
@@ -394,6 +396,38 @@ static void udp_batch_raw(const uint8_t *p, uint32_t len, uint8_t sel)
 		free(bufs[j]);
 }
 
+/* A replay flood: the first datagram queued for D, WG_HS_QUEUE_LEN + 64 times from the source
+ * sel picks (the wire's bytes as they are, in batches of 64). With nothing serving D's
+ * handshake queue (op 7, shape 1), an initiation takes it past the depth that means load, and
+ * the rest get cookie replies (limited per source); one that carries a valid MAC2 (R's, once
+ * R has a cookie) fills the queue and goes on through the paths of a full one: the proven
+ * ring, the proven bucket, the spent-source cache. */
+static void flood_d(uint8_t sel)
+{
+	enum { BATCH = 64 };
+	struct wg_pkt pkts[BATCH];
+	uint8_t *buf;
+	const struct dgram *g = NULL;
+
+	for (unsigned int j = 0; j < net.nq && !g; j++)
+		if (endpoint_equal(&net.q[j].dst, &net.d.addr))
+			g = &net.q[j];
+	if (!g)
+		return;
+	if (!(buf = malloc((size_t)BATCH * (WG_PKT_HEADROOM + g->len + WG_PKT_TAILROOM))))
+		abort();
+	for (unsigned int sent = 0; sent < WG_HS_QUEUE_LEN + 64; sent += BATCH) {
+		for (unsigned int i = 0; i < BATCH; i++) {
+			pkts[i].data = buf + (size_t)i * (WG_PKT_HEADROOM + g->len + WG_PKT_TAILROOM) + WG_PKT_HEADROOM;
+			pkts[i].len = g->len;
+			memcpy(pkts[i].data, g->data, g->len);	/* decryption works in place */
+			source(sel, &pkts[i].ep);
+		}
+		wg_device_udp_input(&net.d.dev, pkts, BATCH);
+	}
+	free(buf);
+}
+
 static void pump(unsigned int max)
 {
 	for (unsigned int i = 0; i < max && deliver_one(); i++)
@@ -468,8 +502,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			wg_device_tick(&net.d.dev);
 			wg_device_tick(&net.r.dev);
 			break;
-		default:	/* D's handshake queue was deep a moment ago: it is under load */
-			wg_device_note_load(&net.d.dev, net.now);
+		default:
+			switch ((op >> 3) & 3) {
+			case 0:	/* D's handshake queue was deep a moment ago: it is under load */
+				wg_device_note_load(&net.d.dev, net.now);
+				break;
+			case 1:	/* D's handshakes wait in its queue, as for a handshake thread */
+				wg_device_handshake_external(&net.d.dev, true);
+				break;
+			case 2:	/* ... which now serves some of them */
+				wg_device_handshake_run(&net.d.dev, 1 + (len ? p[0] : 0) * 16u);
+				break;
+			default:
+				flood_d((uint8_t)(op >> 5));
+				break;
+			}
 			break;
 		}
 	}
