@@ -161,9 +161,16 @@ static bool queue_cookie_reply(struct wg_device *dev, struct wg_pkt *pkt)
 		wg_device_drop_from(dev, WG_DROP_UNKNOWN_INDEX, &pkt->ep);
 		return false;
 	}
-	/* no MAC1; with the main ring full, the unproven one */
-	if (wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_MAIN) ||
-	    wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_UNPROVEN))
+	if (wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_MAIN))
+		return true;
+	/* With the main ring full, the unproven one, as far as the source's cookie bucket goes:
+	 * there is no MAC1 to check, and whoever saw one of our indices on the wire could fill
+	 * the ring with replies naming it. */
+	if (!ratelimiter_allow(&dev->cookie_limiter, &pkt->ep.sa, wg_device_now(dev))) {
+		wg_device_drop(dev, WG_DROP_COOKIE_LIMITED);
+		return false;
+	}
+	if (wg_hs_enqueue(dev, pkt->data, pkt->len, &pkt->ep, 0, WG_HS_UNPROVEN))
 		return true;
 	wg_device_drop(dev, WG_DROP_QUEUE_FULL);
 	return false;

@@ -357,6 +357,47 @@ static void test_priority_rings_bounded(void **state)
 	host_free(&b);
 }
 
+/* A cookie reply has no MAC1, only an index of ours: with the main ring full, replies naming
+ * a live index take the unproven ring only as far as their source's cookie bucket goes, so one
+ * who saw the index on the wire cannot fill that ring; another source still gets in. */
+static void test_cookie_replies_to_full_queue(void **state)
+{
+	struct host a, b;
+	struct endpoint att = source("198.18.5.5", 0), other = source("198.18.6.6", 0);
+	static uint8_t buf[WG_PKT_HEADROOM + WG_MSG_COOKIE_REPLY_LEN + WG_PKT_TAILROOM];
+	struct wg_pkt pkt = { .data = buf + WG_PKT_HEADROOM, .len = WG_MSG_COOKIE_REPLY_LEN };
+	uint8_t idx[4];
+
+	(void)state;
+	host_init(&a, "198.18.0.1", 1);
+	host_init(&b, "198.18.0.2", 2);
+	link_hosts(&a, &b);
+	wg_device_handshake_external(&a.dev, true);
+	feed_junk(&a, WG_HS_QUEUE_LEN, &att);
+	assert_int_equal(wg_device_handshake_depth(&a.dev), WG_HS_QUEUE_LEN);
+	/* a's initiation to b: its sender index is what the replies name */
+	a.n_out = 0;
+	assert_int_equal(wg_peer_send_initiation(a.peer, false), 0);
+	assert_int_equal(a.n_out, 1);
+	memcpy(idx, a.out[0] + 4, 4);
+	for (unsigned int i = 0; i < 100; i++) {
+		pkt.ep = att;
+		crypto_random(pkt.data, pkt.len);
+		pkt.data[0] = WG_MSG_COOKIE_REPLY;
+		pkt.data[1] = pkt.data[2] = pkt.data[3] = 0;
+		memcpy(pkt.data + 4, idx, 4);
+		wg_device_udp_input(&a.dev, &pkt, 1);
+	}
+	assert_int_equal(wg_device_handshake_depth(&a.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST);
+	assert_int_equal(a.dev.drops[WG_DROP_COOKIE_LIMITED], 100 - RATELIMIT_BURST);
+	assert_int_equal(a.dev.drops[WG_DROP_QUEUE_FULL], 0);
+	pkt.ep = other;
+	wg_device_udp_input(&a.dev, &pkt, 1);
+	assert_int_equal(wg_device_handshake_depth(&a.dev), WG_HS_QUEUE_LEN + RATELIMIT_BURST + 1);
+	host_free(&a);
+	host_free(&b);
+}
+
 static void test_load_from_depth(void **state)
 {
 	struct host b;
@@ -638,6 +679,7 @@ int main(void)
 		cmocka_unit_test(test_queue_bounds),
 		cmocka_unit_test(test_flood_leaves_room_for_mac2),
 		cmocka_unit_test(test_priority_rings_bounded),
+		cmocka_unit_test(test_cookie_replies_to_full_queue),
 		cmocka_unit_test(test_load_from_depth),
 		cmocka_unit_test(test_garbage_no_load),
 		cmocka_unit_test(test_installs_state),
