@@ -259,6 +259,15 @@ static struct wg_peer *handle_data(struct wg_device *dev, struct wg_pkt *pkt, ui
 	return p;
 }
 
+static void run_pending(struct wg_device *dev)
+{
+	if (__atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
+		wg_device_lock(dev);
+		wg_device_run_pending(dev);
+		wg_device_unlock(dev);
+	}
+}
+
 void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 {
 	uint64_t now = 0;
@@ -340,6 +349,11 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 		k = tap_base + wg_tap_deliver(dev, pkts + tap_base, from, k - tap_base, now);
 	if (locked)
 		pthread_rwlock_unlock(&dev->lock);
+	/* What the batch left for a writer goes first: a responder's first data from a new session
+	 * makes that session current (WG_PENDING_ROTATE), and the packets written below may be
+	 * answered at once, the answer read by another worker, which must find the session in
+	 * place rather than stage the answer and start a handshake of its own. */
+	run_pending(dev);
 	if (k) {
 		int r = dev->ops.tun_write(dev->ops.ctx, pkts, k);
 		if (r < (int)k)
@@ -352,9 +366,5 @@ void wg_device_udp_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned in
 	} else if (queued) {
 		wg_hs_wake(dev);
 	}
-	if (__atomic_load_n(&dev->pending, __ATOMIC_ACQUIRE)) {
-		wg_device_lock(dev);
-		wg_device_run_pending(dev);
-		wg_device_unlock(dev);
-	}
+	run_pending(dev);
 }

@@ -34,6 +34,7 @@ struct host {
 	unsigned int n_out;
 	unsigned long sent, tun;	/* atomic */
 	struct wg_peer *peer;
+	unsigned long tun_without_session;	/* tun writes while the peer had no current session */
 	uint8_t **capture;		/* a's data messages, when set */
 	uint32_t *capture_len;
 	unsigned int n_capture;
@@ -61,8 +62,13 @@ static int h_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned 
 
 static int h_tun(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
+	struct host *h = ctx;
+
 	(void)pkts;
-	__atomic_add_fetch(&((struct host *)ctx)->tun, n, __ATOMIC_RELAXED);
+	/* what another worker would find, were the packets answered at once */
+	if (h->peer && !h->peer->kp_current)
+		__atomic_add_fetch(&h->tun_without_session, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&h->tun, n, __ATOMIC_RELAXED);
 	return (int)n;
 }
 
@@ -398,6 +404,33 @@ static void test_cookie_replies_to_full_queue(void **state)
 	host_free(&b);
 }
 
+/* The responder's first data makes the new session current before the data reaches its tun:
+ * an answer read at once by another worker must find the session (the module's order), not
+ * stage the answer and start a handshake of its own, a second one in the opposite direction
+ * (what tests/e2e/wg_kernel_compat.sh saw now and then on two cores). */
+static void test_session_current_before_delivery(void **state)
+{
+	struct host a, b;
+	uint8_t buf[WG_PKT_HEADROOM + 100 + WG_PKT_TAILROOM];
+	struct wg_pkt p = { .data = buf + WG_PKT_HEADROOM, .len = 100 };
+
+	(void)state;
+	host_init(&a, "198.18.0.1", 1);
+	host_init(&b, "198.18.0.2", 2);
+	link_hosts(&a, &b);
+	make_ip4(p.data, "198.19.0.1", "198.19.0.2", 100, 0);
+	wg_device_tun_input(&a.dev, &p, 1);	/* staged; a initiates */
+	assert_int_equal(deliver(&a, &b), 1);
+	assert_int_equal(deliver(&b, &a), 1);	/* the response; a sends what it staged */
+	assert_null(b.peer->kp_current);
+	assert_int_equal(deliver(&a, &b), 1);
+	assert_int_equal(b.tun, 1);
+	assert_non_null(b.peer->kp_current);
+	assert_int_equal(b.tun_without_session, 0);
+	host_free(&a);
+	host_free(&b);
+}
+
 static void test_load_from_depth(void **state)
 {
 	struct host b;
@@ -680,6 +713,7 @@ int main(void)
 		cmocka_unit_test(test_flood_leaves_room_for_mac2),
 		cmocka_unit_test(test_priority_rings_bounded),
 		cmocka_unit_test(test_cookie_replies_to_full_queue),
+		cmocka_unit_test(test_session_current_before_delivery),
 		cmocka_unit_test(test_load_from_depth),
 		cmocka_unit_test(test_garbage_no_load),
 		cmocka_unit_test(test_installs_state),
