@@ -17,30 +17,15 @@
 
 #include "wire/icmp.h"
 #include "wire/icmp_sock.h"
+#include "netns_private.h"
 
 enum { ID_US = 0x1111, ID_OTHER = 0x2222, FLOOD = 300, BIG = 1400 };
-
-static int lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), r = -1;
-
-	if (fd < 0)
-		return -1;
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-	return r;
-}
 
 /* Every test in a fresh namespace of its own: loopback traffic there is private. */
 static int setup(void **st)
 {
 	(void)st;
-	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0 || lo_up() < 0)
+	if (netns_private() < 0)
 		return -1;
 	return 0;
 }

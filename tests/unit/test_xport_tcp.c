@@ -27,6 +27,7 @@
 #include "engine/loop.h"
 #include "engine/loop_int.h"
 #include "engine/proc.h"
+#include "netns_private.h"
 
 enum {
 	TABLE = 64,		/* the transport's connections (docs/design.md, "Bounds") */
@@ -111,23 +112,6 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static int lo_up(void)
-{
-	struct ifreq ifr;
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), r = -1;
-
-	if (fd < 0)
-		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-	return r;
-}
-
 /* A loop with the TCP transport listening on an ephemeral port, its "tun" one end of a
  * socket pair (no vnet header, nothing to read). Each test its own namespace and loop. */
 static int setup(void **state)
@@ -135,7 +119,7 @@ static int setup(void **state)
 	const struct loop_proc proc = { &stand_in, NULL };
 	const struct wg_loop_opts o = { .transport = LOOP_XPORT_TCP, .no_busy_poll = true };
 
-	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0 || lo_up() < 0)
+	if (netns_private() < 0)
 		return -1;
 	pthread_mutex_lock(&seen.lock);
 	memset(seen.drops, 0, sizeof(seen.drops));
