@@ -333,6 +333,66 @@ static void test_allowed_ips(void **state)
 	net_free(net);
 }
 
+/* An ARP frame from host from_host: Ethernet hardware (hlen 6) unless hlen says otherwise,
+ * sender protocol address spa where a 6-byte hardware address puts it. */
+static uint32_t make_arp(uint8_t *f, int from_host, const char *spa, uint8_t hlen)
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint32_t len = 14 + 28;
+
+	memset(f, 0, len);
+	memcpy(f, bcast, 6);
+	mac_of(f + 6, from_host);
+	f[12] = 0x08, f[13] = 0x06;
+	f[14] = 0x00, f[15] = 0x01, f[16] = 0x08, f[17] = 0x00, f[18] = hlen, f[19] = 4;
+	f[21] = 1;	/* request */
+	mac_of(f + 22, from_host);
+	inet_pton(AF_INET, spa, f + 28);
+	return len;
+}
+
+/* ARP's sender address is a source like any other, but only as Ethernet lays it out: a
+ * hardware length other than 6 (the sender's to choose) claims no address, and the frame is
+ * never read past its end (fuzz_tap found the length taken as an offset). */
+static void test_arp_source(void **state)
+{
+	struct net *net = net_new(false);
+	uint8_t f[BUF];
+	uint32_t len;
+
+	(void)state;
+	warm_up(net);
+	len = make_arp(f, 1, "198.19.0.3", 6);	/* spoke 1 claiming spoke 2's address */
+	tap_send(&net->h[1], f, len);
+	pump(net);
+	assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], 1);
+	assert_int_equal(net->h[0].ntap + net->h[2].ntap, 0);
+	len = make_arp(f, 1, "198.19.0.2", 6);	/* its own */
+	tap_send(&net->h[1], f, len);
+	pump(net);
+	assert_int_equal(net->h[0].ntap, 1);
+	assert_int_equal(net->h[2].ntap, 1);
+	/* hardware length 0 would put the sender address where this one has 198.19.0.3 */
+	clear_taps(net);
+	len = make_arp(f, 1, "198.19.0.2", 0);
+	inet_pton(AF_INET, "198.19.0.3", f + 22);
+	tap_send(&net->h[1], f, len);
+	pump(net);
+	assert_int_equal(net->h[0].ntap, 1);
+	assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], 1);
+	for (unsigned int hlen = 0; hlen < 256; hlen += 17) {
+		if (hlen == 6)
+			continue;
+		clear_taps(net);
+		len = make_arp(f, 1, "198.19.0.3", (uint8_t)hlen);	/* not Ethernet's layout */
+		tap_send(&net->h[1], f, len);
+		pump(net);
+		assert_int_equal(net->h[0].ntap, 1);
+		assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], 1);
+	}
+	net_free(net);
+}
+
 /* The device's tick ages the switch's entries out (300 s without a frame). */
 static void test_aging(void **state)
 {
@@ -407,6 +467,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hub_switches),
 		cmocka_unit_test(test_allowed_ips),
+		cmocka_unit_test(test_arp_source),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_aging),
 		cmocka_unit_test(test_tun_meets_tap),
