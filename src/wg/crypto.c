@@ -49,7 +49,7 @@ static void fetch_algorithms(void)
 		crypto_fatal("pthread_key_create");
 	zero_key_params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, zero_key, sizeof(zero_key));
 	zero_key_params[1] = OSSL_PARAM_construct_end();
-	aead_fast_nonce = true;
+	aead_fast_nonce = true;	/* for the check itself, which runs the fast path */
 	aead_fast_nonce = aead_fast_nonce_agrees();
 }
 
@@ -344,7 +344,7 @@ static bool evp_seal_open(struct crypto_aead_ctx *c, bool enc, uint8_t *dst, con
 			  const uint8_t *ad, size_t adlen, const uint8_t iv[AEAD_NONCE_LEN])
 {
 	EVP_CIPHER_CTX *evp = c->evp;
-	OSSL_PARAM p[3] = { OSSL_PARAM_END, OSSL_PARAM_END, OSSL_PARAM_END };
+	OSSL_PARAM p[3] = { OSSL_PARAM_END, OSSL_PARAM_END, OSSL_PARAM_END }, *q = p;
 	bool fast = aead_fast_nonce && c->ready_dir == (enc ? 1 : 0);
 	int n;
 
@@ -355,21 +355,16 @@ static bool evp_seal_open(struct crypto_aead_ctx *c, bool enc, uint8_t *dst, con
 		len -= CRYPTO_TAG_LEN;
 	if (len > INT_MAX || adlen > INT_MAX)
 		return false;
-	if (fast) {
-		p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, (void *)iv,
+	/* the nonce (fast: as a parameter, else to the init), then the tag to check when opening */
+	if (fast)
+		*q++ = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, (void *)iv,
 							 AEAD_NONCE_LEN);
-		if (!enc)
-			p[1] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(src + len),
-								 CRYPTO_TAG_LEN);
-		if (EVP_CIPHER_CTX_set_params(evp, p) != 1)
-			return false;
-	} else {
-		if (!enc)
-			p[0] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(src + len),
-								 CRYPTO_TAG_LEN);
-		if (EVP_CipherInit_ex2(evp, NULL, NULL, iv, enc ? 1 : 0, enc ? NULL : p) != 1)
-			return false;
-	}
+	if (!enc)
+		*q++ = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, (void *)(src + len),
+							 CRYPTO_TAG_LEN);
+	if (fast ? EVP_CIPHER_CTX_set_params(evp, p) != 1 :
+		   EVP_CipherInit_ex2(evp, NULL, NULL, iv, enc ? 1 : 0, q == p ? NULL : p) != 1)
+		return false;
 	/* EVP_Cipher goes straight to the provider's cipher call, skipping the buffering checks
 	 * of EVP_CipherUpdate that a stream AEAD does not need. It does nothing for zero bytes,
 	 * so the tag is made or checked by EVP_CipherFinal_ex. */

@@ -35,7 +35,6 @@ static __thread struct {
 	union endpoint_addr addr;
 } spent;
 
-
 static void remember_spent(const struct wg_device *dev, uint64_t now, const struct endpoint *src)
 {
 	spent.instance = dev->instance;
