@@ -337,11 +337,10 @@ static void test_allowed_ips(void **state)
  * sender protocol address spa where a 6-byte hardware address puts it. */
 static uint32_t make_arp(uint8_t *f, int from_host, const char *spa, uint8_t hlen)
 {
-	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	uint32_t len = 14 + 28;
 
 	memset(f, 0, len);
-	memcpy(f, bcast, 6);
+	memcpy(f, BCAST, 6);
 	mac_of(f + 6, from_host);
 	f[12] = 0x08, f[13] = 0x06;
 	f[14] = 0x00, f[15] = 0x01, f[16] = 0x08, f[17] = 0x00, f[18] = hlen, f[19] = 4;

@@ -42,7 +42,7 @@ static struct seen {
 	pthread_cond_t cond;
 	struct wg_loop *loop;
 	uint16_t port;
-	unsigned int frames;
+	uint64_t frames;
 	uint8_t last[MSG];
 	size_t last_len;
 	struct endpoint last_ep;
@@ -176,25 +176,30 @@ static void send_all(int fd, const void *b, size_t len)
 	assert_int_equal(send(fd, b, len, MSG_NOSIGNAL), (ssize_t)len);
 }
 
-static void deadline_in(struct timespec *ts, int secs)
-{
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += secs;
-}
-
-/* Until the stand-in has seen `frames` frames (5 s at most); what it has seen. */
-static unsigned int wait_frames(unsigned int frames)
+/* Until *counter (one of seen's) reaches n, 5 s at most; its value then. */
+static uint64_t wait_count(const uint64_t *counter, uint64_t n)
 {
 	struct timespec ts;
-	unsigned int n;
+	uint64_t got;
 
-	deadline_in(&ts, 5);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
 	pthread_mutex_lock(&seen.lock);
-	while (seen.frames < frames && pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) != ETIMEDOUT)
+	while (*counter < n && pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) != ETIMEDOUT)
 		;
-	n = seen.frames;
+	got = *counter;
 	pthread_mutex_unlock(&seen.lock);
-	return n;
+	return got;
+}
+
+static uint64_t wait_frames(uint64_t n)
+{
+	return wait_count(&seen.frames, n);
+}
+
+static uint64_t wait_drop(enum wg_drop why, uint64_t n)
+{
+	return wait_count(&seen.drops[why], n);
 }
 
 static uint8_t last_first(void)
@@ -207,19 +212,6 @@ static uint8_t last_first(void)
 	return v;
 }
 
-static uint64_t wait_drop(enum wg_drop why, uint64_t n)
-{
-	struct timespec ts;
-	uint64_t got;
-
-	deadline_in(&ts, 5);
-	pthread_mutex_lock(&seen.lock);
-	while (seen.drops[why] < n && pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) != ETIMEDOUT)
-		;
-	got = seen.drops[why];
-	pthread_mutex_unlock(&seen.lock);
-	return got;
-}
 
 /* Whether the server closed fd within 5 s (EOF or reset), reading and discarding any data. */
 static bool closed_by_server(int fd)
@@ -326,7 +318,7 @@ static void test_full_table(void **state)
 		fds[i] = dial();
 		frame(b, MSG, PROVE);
 		send_all(fds[i], b, sizeof(b));
-		assert_int_equal(wait_frames((unsigned int)i), (unsigned int)i);
+		assert_int_equal(wait_frames((uint64_t)i), i);
 	}
 	/* a newcomer takes the unproven one's slot */
 	fds[TABLE] = dial();
