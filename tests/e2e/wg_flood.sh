@@ -13,8 +13,9 @@
 # most of what the same flood into a plain socket leaves. The margins hold what a 2-core
 # machine gives while the flooder takes one core: the daemon keeps 0.33-0.55 of its rate from
 # run to run (0.33 once in three runs after the proven rings came, which let each flooding
-# source's cookie-bearing burst reach the handshake thread). A full handshake queue still takes each source's burst into rings served first
-# (a valid MAC2; or none, for a cookie reply), so the restarted peer took 5.1-5.7 s, where it
+# source's cookie-bearing burst reach the handshake thread). A full handshake queue still
+# takes each source's burst into rings served first (a valid MAC2; or none, for a cookie
+# reply), so the restarted peer took 5.1-5.7 s, where it
 # took 5-20.5 s or more when a full queue dropped whoever sent; before the handshake queue the
 # stream carried nothing and no handshake completed, and wireguard-go 0.0.20220316 keeps 0.14
 # (make bench-flood).
