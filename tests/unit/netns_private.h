@@ -1,8 +1,9 @@
 /* Test-only: moves the calling process into a network namespace of its own with loopback up,
- * so that 127.0.0.1 and ::1 are the test's alone (test_udpio, test_icmp_sock, test_xport_tcp).
+ * so that 127.0.0.1 and ::1, and the devices and routes a test makes, are the test's alone.
  * As root a plain network namespace; otherwise (a package build by a user) one inside a user
- * namespace where the user is root, made once. 0, or -1 when neither is allowed: the test
- * then fails, it is not skipped. */
+ * namespace where the user is root, made once. 0, or -1 when neither is allowed: test_udpio,
+ * test_icmp_sock and test_xport_tcp then fail; test_netlink and test_netlink_route, whose
+ * parsers need no kernel, skip only their kernel cases. */
 #ifndef CULVERT_TEST_NETNS_PRIVATE_H
 #define CULVERT_TEST_NETNS_PRIVATE_H
 #include <errno.h>

@@ -17,6 +17,7 @@
 
 #include "lib/netlink.h"
 #include "lib/tun.h"
+#include "netns_private.h"
 
 static bool in_netns;
 
@@ -201,8 +202,10 @@ int main(void)
 		cmocka_unit_test(test_addr_walk),
 	};
 
-	in_netns = geteuid() == 0 && unshare(CLONE_NEWNET) == 0;
+	/* As a user, a network namespace inside a user namespace (tests/unit/netns_private.h);
+	 * the devices made there are tun devices, and the node's mode may keep a user out. */
+	in_netns = netns_private() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0;
 	if (!in_netns)
-		fprintf(stderr, "not root or no unshare(CLONE_NEWNET): kernel tests are skipped\n");
+		fprintf(stderr, "no network namespace of our own or no access to /dev/net/tun: kernel tests are skipped\n");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
