@@ -15,6 +15,9 @@
 #                   system calls a second by name, and how many failed (EAGAIN), from
 #                   perf trace -s over PROFILE_SECS (tracing slows the daemons; the counts
 #                   are what to read, not the times)
+#   switches        per thread of both culvert-wg daemons at one offered load (FLOOR_RATE, 1G):
+#                   sleeps and preemptions a second, the system call each happened in and
+#                   what ran next, from perf record -e sched:sched_switch over PROFILE_SECS
 run_profile-wg() {
   local out=${PROFILE_OUT:?} s=${PROFILE_SECS:-4}
   culvert_wg_up; wait_ping 198.19.0.2
@@ -115,5 +118,50 @@ run_syscalls() {
     t != "" && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 >= s {
       printf "syscalls %-8s %-12s %7d/s  failed %6d/s\n", t, $1, $2 / s, $3 / s }' "$W/trace" 2>/dev/null
   [ -s "$W/trace" ] || echo "syscalls FAIL (perf trace gave nothing)"
+  cleanup
+}
+# Every switch away from a daemon thread (perf record -e sched:sched_switch -g, all CPUs): per
+# thread, sleeps and preemptions a second, and for each the system call it was in and what ran
+# next (docs/design.md, "Where the rounds come from", reads it).
+run_switches() {
+  local s=${PROFILE_SECS:-3} ip d
+  culvert_wg_up; wait_ping 198.19.0.2
+  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
+  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
+  sleep 1
+  d=$( (load_pids ta | sed 's/^/ta /'; load_pids tb | sed 's/^/tb /') )
+  perf record -q -e sched:sched_switch -g -a -o "$W/sw.data" -- sleep "$s" >/dev/null 2>&1
+  wait "$ip"
+  perf script -i "$W/sw.data" -F tid,trace,ip,sym 2>/dev/null | python3 -c '
+import os, re, sys, collections
+secs = float(sys.argv[1])
+ns = {}
+for line in sys.argv[2].splitlines():
+    if line.strip():
+        n, p = line.split()
+        for t in os.listdir("/proc/%s/task" % p) if os.path.isdir("/proc/%s/task" % p) else []:
+            ns[t] = n
+count = collections.Counter()
+for ev in sys.stdin.read().split("\n\n"):
+    lines = [l.strip() for l in ev.splitlines() if l.strip()]
+    m = lines and re.search(r"prev_pid=(\d+) .*prev_state=(\S+) ==> next_comm=(\S+)", lines[0])
+    if not m or m.group(1) not in ns:
+        continue
+    frames = [l.split()[1] if len(l.split()) > 1 else "?" for l in lines[1:]]
+    sys_ = [f for f in frames if f.startswith("__x64_sys_")]
+    if sys_:
+        call = sys_[0][len("__x64_sys_"):]
+    elif "entry_SYSCALL_64_after_hwframe" in frames[:-1]:	# preempted on the way out of a call
+        call = re.sub(r"^(__GI_)?_*(libc_)?", "", frames[frames.index("entry_SYSCALL_64_after_hwframe") + 1])
+    else:
+        call = "(user code)"
+    kind = "sleep" if m.group(2).startswith(("S", "D")) else "preempt"
+    nxt = re.sub(r"/\d+$", "", m.group(3))
+    count[(ns[m.group(1)] + "/" + m.group(1), kind, call, nxt)] += 1
+for (t, kind, call, nxt), n in sorted(count.items(), key=lambda kv: -kv[1]):
+    if n / secs >= 50:
+        print("switches %-12s %-8s %6d/s  in %-14s next %s" % (t, kind, n / secs, call, nxt))
+' "$s" "$d"
+  [ -s "$W/sw.data" ] || echo "switches FAIL (perf record gave nothing)"
   cleanup
 }
