@@ -82,6 +82,14 @@ run_cpu-floor() {
   culvert_wg_up; wait_ping 198.19.0.2; cpu_floor culvert-wg 198.19.0.2; cleanup
 }
 
+# culvert-wg up and one iperf3 stream through it at FLOOR_RATE (1G) for SECS + 2 s, in the
+# background (its pid in floor_ip), returning once the stream has ramped up.
+floor_stream_start() { # SECS
+  culvert_wg_up; wait_ping 198.19.0.2
+  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
+  ip netns exec ta iperf3 -c 198.19.0.2 -t $(($1 + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & floor_ip=$!
+  sleep 1
+}
 # One line per thread: "NS/TID voluntary involuntary ticks", for the daemons in ta and tb.
 thread_snap() {
   local ns p t
@@ -92,27 +100,22 @@ thread_snap() {
   done; done; done
 }
 run_wakeups() {
-  local s=${PROFILE_SECS:-5} ip hz
+  local s=${PROFILE_SECS:-5} hz
   hz=$(getconf CLK_TCK)
-  culvert_wg_up; wait_ping 198.19.0.2
-  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
-  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
-  sleep 1; thread_snap | sort >"$W/wk0"; sleep "$s"; thread_snap | sort >"$W/wk1"; wait "$ip"
+  floor_stream_start "$s"
+  thread_snap | sort >"$W/wk0"; sleep "$s"; thread_snap | sort >"$W/wk1"; wait "$floor_ip"
   # threads that did nothing (the handshake thread, idle workers) are left out
   join "$W/wk0" "$W/wk1" | awk -v s="$s" -v hz="$hz" '$7 > $4 {
     printf "wakeups %-12s sleeps/s %6d  preempted/s %6d  cpu %5.1f%%\n", $1, ($5 - $2) / s, ($6 - $3) / s, 100 * ($7 - $4) / hz / s }'
   cleanup
 }
 run_syscalls() {
-  local s=${PROFILE_SECS:-4} ip d
-  culvert_wg_up; wait_ping 198.19.0.2
-  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
-  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
-  sleep 1
+  local s=${PROFILE_SECS:-4} d
+  floor_stream_start "$s"
   d=$( (load_pids ta; load_pids tb) | paste -sd,)
   rm -f "$W/trace"
   [ -n "$d" ] && perf trace -s -p "$d" -o "$W/trace" -- sleep "$s" >/dev/null 2>&1
-  wait "$ip"
+  wait "$floor_ip"
   # "culvert (TID), ..." opens a thread's table; its rows are "name calls errors ..."
   awk -v s="$s" '/^ *[^ ]+ \([0-9]+\), [0-9]+ events/ { t = $2; gsub(/[(),]/, "", t); next }
     t != "" && $2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ && $2 >= s {
@@ -124,14 +127,11 @@ run_syscalls() {
 # thread, sleeps and preemptions a second, and for each the system call it was in and what ran
 # next (docs/design.md, "Where the rounds come from", reads it).
 run_switches() {
-  local s=${PROFILE_SECS:-3} ip d
-  culvert_wg_up; wait_ping 198.19.0.2
-  ip netns exec tb iperf3 -s -1 -D -B 198.19.0.2 >/dev/null 2>&1; sleep 0.3
-  ip netns exec ta iperf3 -c 198.19.0.2 -t $((s + 2)) -b "${FLOOR_RATE:-1G}" >/dev/null 2>&1 & ip=$!
-  sleep 1
+  local s=${PROFILE_SECS:-3} d
+  floor_stream_start "$s"
   d=$( (load_pids ta | sed 's/^/ta /'; load_pids tb | sed 's/^/tb /') )
   perf record -q -e sched:sched_switch -g -a -o "$W/sw.data" -- sleep "$s" >/dev/null 2>&1
-  wait "$ip"
+  wait "$floor_ip"
   perf script -i "$W/sw.data" -F tid,trace,ip,sym 2>/dev/null | python3 -c '
 import os, re, sys, collections
 secs = float(sys.argv[1])
