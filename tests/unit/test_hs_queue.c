@@ -125,6 +125,14 @@ static void link_hosts(struct host *a, struct host *b)
 	assert_int_equal(aip_insert(b->dev.aip, AF_INET, ip, 32, b->peer), 0);
 }
 
+/* The two hosts most tests use: a at 198.18.0.1:1 and b at 198.18.0.2:2, each the other's peer. */
+static void pair_init(struct host *a, struct host *b)
+{
+	host_init(a, "198.18.0.1", 1);
+	host_init(b, "198.18.0.2", 2);
+	link_hosts(a, b);
+}
+
 /* Delivers what from sent (and forgets it) to to, one datagram at a time. */
 static unsigned int deliver(struct host *from, struct host *to)
 {
@@ -256,9 +264,7 @@ static void test_flood_leaves_room_for_mac2(void **state)
 	struct endpoint att = source("198.18.5.5", 0);
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	wg_device_handshake_external(&a.dev, true);
 	wg_device_handshake_external(&b.dev, true);
 	feed_junk(&b, WG_HS_QUEUE_LEN + 50, &att);
@@ -334,9 +340,7 @@ static void test_priority_rings_bounded(void **state)
 	struct endpoint att = source("198.18.5.5", 0);
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	wg_device_handshake_external(&b.dev, true);
 	feed_junk(&b, WG_HS_QUEUE_LEN + 1, &att);
 	assert_int_equal(wg_device_handshake_run(&b.dev, 1), 1);	/* a cookie: the secret */
@@ -375,9 +379,7 @@ static void test_cookie_replies_to_full_queue(void **state)
 	uint8_t idx[4];
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	wg_device_handshake_external(&a.dev, true);
 	feed_junk(&a, WG_HS_QUEUE_LEN, &att);
 	assert_int_equal(wg_device_handshake_depth(&a.dev), WG_HS_QUEUE_LEN);
@@ -415,9 +417,7 @@ static void test_session_current_before_delivery(void **state)
 	struct wg_pkt p = { .data = buf + WG_PKT_HEADROOM, .len = 100 };
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	make_ip4(p.data, "198.19.0.1", "198.19.0.2", 100, 0);
 	wg_device_tun_input(&a.dev, &p, 1);	/* staged; a initiates */
 	assert_int_equal(deliver(&a, &b), 1);
@@ -462,9 +462,7 @@ static void test_garbage_no_load(void **state)
 	unsigned int n = 0;
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	for (int round = 0; round < 200; round++) {
 		for (unsigned int i = 0; i < BATCH; i++) {
 			pkts[i].data = bufs[i] + WG_PKT_HEADROOM;
@@ -499,9 +497,7 @@ static void test_installs_state(void **state)
 	uint8_t k[32];
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	wg_device_handshake_external(&a.dev, true);
 	wg_device_handshake_external(&b.dev, true);
 
@@ -562,9 +558,7 @@ static void test_new_key_handshakes_at_once(void **state)
 	uint8_t k[32];
 
 	(void)state;
-	host_init(&a, "198.18.0.1", 1);
-	host_init(&b, "198.18.0.2", 2);
-	link_hosts(&a, &b);
+	pair_init(&a, &b);
 	assert_int_equal(wg_peer_send_initiation(a.peer, false), 0);
 	deliver(&a, &b);
 	deliver(&b, &a);
@@ -653,9 +647,7 @@ static void test_data_during_handshake_flood(void **state)
 	assert_non_null(a);
 	assert_non_null(b);
 	noise_set_slots(3);
-	host_init(a, "198.18.0.1", 1);
-	host_init(b, "198.18.0.2", 2);
-	link_hosts(a, b);
+	pair_init(a, b);
 	/* a session first (inline turns), then N_DATA messages from a, captured */
 	assert_int_equal(wg_peer_send_initiation(a->peer, false), 0);
 	for (int i = 0; i < 4 && (deliver(a, b) + deliver(b, a)); i++)
