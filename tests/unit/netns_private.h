@@ -66,4 +66,11 @@ static inline int netns_private(void)
 	return r;
 }
 
+/* netns_private() for a test that makes tun devices there: the node's mode may keep a user out
+ * even where the namespace was allowed. */
+static inline int netns_private_tun(void)
+{
+	return netns_private() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0 ? 0 : -1;
+}
+
 #endif
