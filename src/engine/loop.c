@@ -150,6 +150,10 @@ static void wake_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 
 	while (read(s->fd, &v, sizeof(v)) == sizeof(v))
 		;
+	/* A wake-up read here may be one the check after epoll_wait came too early for: the
+	 * transport looks again now, or its swap would wait for the next event, maybe forever. */
+	if (w->l->xp->wake)
+		w->l->xp->wake(w);
 }
 
 static int worker_init(struct wg_loop *l, struct loop_worker *w, unsigned int id, int tun_fd)

@@ -231,20 +231,22 @@ static void take_socket(struct udp_port *w)
 {
 	struct udpio *old;
 
+	/* The old socket is closed before the lock is let go: from then on uio_next is the old
+	 * one's struct again, and the next rebind on worker 0 opens its socket into it. */
 	pthread_mutex_lock(&w->swap_lock);
-	if (!w->swap) {
+	if (!__atomic_load_n(&w->swap, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&w->swap_lock);
 		return;
 	}
 	old = w->uio;
 	w->uio = w->uio_next;
-	w->uio_next = old;
-	__atomic_store_n(&w->swap, false, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&w->swap_lock);
 	if (old->fd >= 0) {
 		epoll_ctl(w->w->epfd, EPOLL_CTL_DEL, old->fd, NULL);
 		udpio_close(old);
 	}
+	w->uio_next = old;
+	__atomic_store_n(&w->swap, false, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->swap_lock);
 	w->src.fd = w->uio->fd;
 	if (w->src.fd >= 0)
 		loop_ep_add(w->w->epfd, &w->src, EPOLLIN);
@@ -297,9 +299,9 @@ static int open_all(struct wg_loop *l, uint16_t port, uint16_t *bound)
 		struct udp_port *w = &xu(l)->p[i];
 
 		pthread_mutex_lock(&w->swap_lock);
-		if (w->swap)	/* an earlier rebind the worker has not taken yet */
+		if (__atomic_load_n(&w->swap, __ATOMIC_RELAXED))	/* an earlier rebind, not taken yet */
 			udpio_close(w->uio_next);
-		w->swap = false;
+		__atomic_store_n(&w->swap, false, __ATOMIC_RELAXED);
 		r = udp_open(l, w->uio_next, &port);
 		pthread_mutex_unlock(&w->swap_lock);
 		if (r < 0)
