@@ -39,7 +39,7 @@ static struct seen {
 	uint64_t frames;
 	uint64_t per_worker[WORKERS];
 	unsigned int rounds;	/* rounds of rebinds still to do on the tick */
-	unsigned int done;	/* rounds done */
+	uint64_t done;		/* rounds done */
 } seen = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static int p_attach(void *ctx, const struct loop_attach *a)
@@ -149,7 +149,7 @@ static int teardown(void **state)
 }
 
 /* Until *v reaches n, 5 s at most; its value then. */
-static uint64_t wait_for(const void *v, bool wide, uint64_t n)
+static uint64_t wait_for(const uint64_t *v, uint64_t n)
 {
 	struct timespec ts;
 	uint64_t got;
@@ -158,11 +158,11 @@ static uint64_t wait_for(const void *v, bool wide, uint64_t n)
 	ts.tv_sec += 5;
 	pthread_mutex_lock(&seen.lock);
 	for (;;) {
-		got = wide ? *(const uint64_t *)v : *(const unsigned int *)v;
+		got = *v;
 		if (got >= n || pthread_cond_timedwait(&seen.cond, &seen.lock, &ts) == ETIMEDOUT)
 			break;
 	}
-	got = wide ? *(const uint64_t *)v : *(const unsigned int *)v;
+	got = *v;
 	pthread_mutex_unlock(&seen.lock);
 	return got;
 }
@@ -188,7 +188,7 @@ static void all_arrive(void)
 				 (ssize_t)sizeof(msg));
 		close(fd);
 	}
-	assert_int_equal(wait_for(&seen.frames, true, before + SOURCES), before + SOURCES);
+	assert_int_equal(wait_for(&seen.frames, before + SOURCES), before + SOURCES);
 	pthread_mutex_lock(&seen.lock);
 	for (int i = 0; i < WORKERS; i++)
 		assert_true(seen.per_worker[i] > w_before[i]);
@@ -217,7 +217,7 @@ static void test_rebinds_race_worker_swaps(void **state)
 		pthread_mutex_lock(&seen.lock);
 		seen.rounds = 1;
 		pthread_mutex_unlock(&seen.lock);
-		assert_int_equal(wait_for(&seen.done, false, r), r);
+		assert_int_equal(wait_for(&seen.done, r), r);
 		assert_int_equal(seen.port, seen.want);
 		/* (a datagram sent before worker 1 swapped may land in its old socket and go with
 		 * it; the swap takes microseconds once the worker is woken) */
