@@ -75,3 +75,8 @@ run_load-wggo-new-capped() {
 	load_new_missing || LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_wggo-new
 }
 run_load-culvert-wg-capped() { LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_culvert-wg; }
+# The same engine carrying the same load in plaintext (culvert simpletun --udp, peers_extra.sh):
+# what culvert-wg costs besides its crypto and WireGuard framing, measured in the same run.
+run_load-culvert-st-udp-capped() {
+	LOAD_RATE=$LOAD_CAP LOAD_TAG=-capped with_measure measure_load run_culvert-st-udp
+}

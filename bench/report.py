@@ -320,6 +320,12 @@ if load:
                 w("%s carried %.2f Gbit/s of the %s offered (median), culvert-wg %.2f: the load was not "
                   "equal, and a tunnel short of the offered rate spends more per gigabit, so this ratio "
                   "flatters culvert-wg." % (label(b_), wc["gbit"], info.get("load_cap", "rate"), cc["gbit"]))
+    sc = load.get("culvert-st-udp-capped")
+    if sc and cc and sc["cpu"] and cc["cpu"]:
+        w("\nThe same engine carrying the same load in plaintext (`culvert simpletun --udp`, no crypto,\n"
+          "no WireGuard framing) spent %.3f CPU-s per Gbit: culvert-wg's encryption and protocol add\n"
+          "%.3f (%.0f%% of its %.3f). Whatever the AEAD costs, culvert-wg cannot spend less than the\n"
+          "plaintext row." % (sc["cpu"], cc["cpu"] - sc["cpu"], 100 * (cc["cpu"] - sc["cpu"]) / cc["cpu"], cc["cpu"]))
     w("")
 
     w("\n## Memory under load\n")

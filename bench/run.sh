@@ -36,7 +36,7 @@ fi
 wg_icmp= st_icmp=
 "$CULVERT" wg --help 2>&1 | grep -q icmp && wg_icmp=culvert-wg-icmp
 "$CULVERT" simpletun --help 2>&1 | grep -q -- --icmp && st_icmp=culvert-st-icmp
-names=${NAMES:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun ptunnel-ng relay-floor culvert-wg culvert-wg-tcp $wg_icmp culvert-wg-tap wggo-jumbo wggo-new-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp $st_icmp load-wggo load-wggo-new load-culvert-wg load-$ref-capped load-culvert-wg-capped}
+names=${NAMES:-raw wggo wggo-new ovpn-udp ovpn-tcp socat-udp simpletun ptunnel-ng relay-floor culvert-wg culvert-wg-tcp $wg_icmp culvert-wg-tap wggo-jumbo wggo-new-jumbo culvert-wg-jumbo culvert-wg-10k culvert-wg-p8 culvert-st-tcp culvert-st-udp $st_icmp load-wggo load-wggo-new load-culvert-wg load-$ref-capped load-culvert-wg-capped load-culvert-st-udp-capped}
 [ -z "${NAMES:-}" ] && [ -z "$wg_icmp" ] && echo "bench: culvert wg has no --transport icmp: culvert-wg-icmp left out"
 [ -z "${NAMES:-}" ] && [ -z "$st_icmp" ] && echo "bench: culvert simpletun has no --icmp: culvert-st-icmp left out"
 out=$top/bench/out; mkdir -p "$out"

@@ -36,6 +36,7 @@ wireguard-go-new   2.00 Gbit/s  rtt 0.500 ms
 culvert-wg         4.00 Gbit/s  rtt 0.200 ms
 load-wireguard-go-new-capped   0.95 Gbit/s  rtt_idle 0.5 ms  rtt_load 2.0 ms max 8 ms  cpu_s_per_gbit 1.200 send 0.6 recv 0.6  rss_kb 18000 20000 hwm_kb 19000 21000
 load-culvert-wg-capped   0.95 Gbit/s  rtt_idle 0.2 ms  rtt_load 0.5 ms max 2 ms  cpu_s_per_gbit 0.400 send 0.2 recv 0.2  rss_kb 7000 7000 hwm_kb 7000 7000
+load-culvert-st-udp-capped   0.95 Gbit/s  rtt_idle 0.2 ms  rtt_load 0.4 ms max 2 ms  cpu_s_per_gbit 0.300 send 0.1 recv 0.2  rss_kb 7000 7000 hwm_kb 7000 7000
 raw-veth          12.00 Gbit/s  rtt 0.050 ms
 wireguard-go       0.60 Gbit/s  rtt 0.400 ms
 wireguard-go-new   3.00 Gbit/s  rtt 0.500 ms
@@ -54,6 +55,10 @@ check "headline throughput ratio is of the medians" \
 # CPU at the capped load: medians 0.5 and 1.4 -> 0.36x
 check "headline CPU per Gbit is at the same offered load (1G), medians of the load runs" \
 	grep -q '^| CPU s per Gbit, both daemons, at the same offered load (1G) | 0.500 | 1.400 | 0.36x |' "$T_DIR/new.md"
+# the plaintext engine at the same load: 0.300 of culvert-wg's 0.500, so the crypto adds 0.200
+check "the CPU section gives the engine's plaintext cost and what the crypto adds" \
+	grep -q 'no WireGuard framing) spent 0.300 CPU-s per Gbit: culvert-wg.s encryption and protocol add' "$T_DIR/new.md"
+check "what the crypto adds is the difference of the medians" grep -q '^0.200 (40% of its 0.500)' "$T_DIR/new.md"
 check "the tunnel table has a column for each wireguard-go version" \
 	grep -q '| vs wireguard-go 0.0.20220316 | vs wireguard-go 0.0.20250522 |' "$T_DIR/new.md"
 check "the 2.5x target names the current version" \
