@@ -322,10 +322,11 @@ if load:
                   "flatters culvert-wg." % (label(b_), wc["gbit"], info.get("load_cap", "rate"), cc["gbit"]))
     sc = load.get("culvert-st-udp-capped")
     if sc and cc and sc["cpu"] and cc["cpu"]:
+        add = cc["cpu"] - sc["cpu"]
         w("\nThe same engine carrying the same load in plaintext (`culvert simpletun --udp`, no crypto,\n"
           "no WireGuard framing) spent %.3f CPU-s per Gbit: culvert-wg's encryption and protocol add\n"
           "%.3f (%.0f%% of its %.3f). Whatever the AEAD costs, culvert-wg cannot spend less than the\n"
-          "plaintext row." % (sc["cpu"], cc["cpu"] - sc["cpu"], 100 * (cc["cpu"] - sc["cpu"]) / cc["cpu"], cc["cpu"]))
+          "plaintext row." % (sc["cpu"], add, 100 * add / cc["cpu"], cc["cpu"]))
     w("")
 
     w("\n## Memory under load\n")
