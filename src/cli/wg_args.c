@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"                    endpoint; culvert peers only, root, one worker, MTU %d\n"
 		"  --mode tap        a tap device (Ethernet frames, MTU %d) joined to the peers\n"
 		"                    by a learning switch, for bridging LANs; culvert peers\n"
-		"                    only, both ends need it; no vnet offloads on the tap\n"
+		"                    only, both ends need it; TSO on the tap as on a tun\n"
 		"                    (default: tun, IP packets, wire-compatible)\n"
 		"  -u, --user USER   once the device and control socket are open, run as USER\n"
 		"                    (name or uid) with only CAP_NET_ADMIN (fwmark) and\n"
@@ -235,8 +235,8 @@ int wg_cli_parse(struct wg_cli_config *cfg, int argc, char **argv)
 	/* One worker keeps the plain single-queue device of before. */
 	cfg->to.multi_queue = cfg->workers > 1;
 	cfg->to.queues = cfg->workers;
-	/* Tap mode starts without vnet headers: the engine then reads and writes plain frames
-	 * (UDP GSO/GRO stay on). */
-	cfg->to.vnet_hdr = !cfg->lo.no_offload && cfg->to.mode != TUN_MODE_TAP;
+	/* A tap takes vnet headers as a tun does: the engine splits super-frames and merges
+	 * written ones behind their Ethernet headers. */
+	cfg->to.vnet_hdr = !cfg->lo.no_offload;
 	return WG_CLI_RUN;
 }

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+_Static_assert(GRO_SCRATCH_HEAD >= GRO_HEADROOM + GRO_L2_MAX, "no room for a merged frame's headers");
+
 enum item_state { ST_PASS, ST_HEAD_OPEN, ST_HEAD_CLOSED, ST_MERGED };
 enum cls { CLS_OTHER, CLS_KEY_ONLY, CLS_MERGEABLE };
 enum { TCP_CSUM_OFF = 16, IP4_DF = 0x4000, IP4_FRAG_MASK = 0x3fff, IP4_OFF_MASK = 0x1fff };
@@ -37,9 +39,12 @@ static uint32_t flow_hash(const uint8_t *d, size_t l4off)
 	return h ^ (uint32_t)(d[0] >> 4);
 }
 
-static bool same_flow(const uint8_t *a, size_t a4, const uint8_t *b, size_t b4)
+/* The same flow, and the same link header in front of it (none for a tun). */
+static bool same_flow(const struct gro_pkt *pa, size_t a4, const struct gro_pkt *pb, size_t b4)
 {
-	return (a[0] >> 4) == (b[0] >> 4) &&
+	const uint8_t *a = pa->data, *b = pb->data;
+
+	return pa->l2 == pb->l2 && !memcmp(a - pa->l2, b - pb->l2, pa->l2) && (a[0] >> 4) == (b[0] >> 4) &&
 	       !memcmp(a + addr_off(a), b + addr_off(b), addr_len(a)) &&
 	       !memcmp(a + a4, b + b4, 4);
 }
@@ -58,7 +63,7 @@ static enum cls classify(struct gro *g, const struct gro_pkt *p, struct gro_item
 	size_t len = p->len, l4off;
 	bool simple;
 
-	if (len < PKT_IP4_HLEN)
+	if (p->raw || len < PKT_IP4_HLEN)
 		return CLS_OTHER;
 	if ((d[0] >> 4) == 4) {
 		l4off = (size_t)(d[0] & 0x0f) * 4;
@@ -125,14 +130,13 @@ static bool can_merge(const struct gro *g, const struct gro_pkt *hp, const struc
 /* Table slot holding the flow of packet i, or the empty slot where it goes. */
 static size_t lookup(struct gro *g, const struct gro_pkt *pkts, size_t i, uint32_t hash)
 {
-	const uint8_t *d = pkts[i].data;
 	size_t s = hash & (GRO_TABLE - 1);
 	for (;;) {
 		if (g->table[s].gen != g->gen)
 			return s;
 		size_t j = g->table[s].item;
 		if (g->table[s].hash == hash &&
-		    same_flow(pkts[j].data, g->items[j].l4off, d, g->items[i].l4off))
+		    same_flow(&pkts[j], g->items[j].l4off, &pkts[i], g->items[i].l4off))
 			return s;
 		s = (s + 1) & (GRO_TABLE - 1);
 	}
@@ -146,13 +150,14 @@ static void finish_head(const struct gro_pkt *p, const struct gro_item *h)
 {
 	uint8_t *d = p->data;
 	bool gso = h->nseg > 1;
+	/* the device counts these from the first byte written, a tap's link header included */
 	struct virtio_net_hdr vh = {
 		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
 		.gso_type = !gso ? VIRTIO_NET_HDR_GSO_NONE :
 			    (d[0] >> 4) == 4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6,
-		.hdr_len = (uint16_t)(h->l4off + h->thl),
+		.hdr_len = (uint16_t)(p->l2 + h->l4off + h->thl),
 		.gso_size = gso ? h->gso_size : 0,
-		.csum_start = h->l4off,
+		.csum_start = (uint16_t)(p->l2 + h->l4off),
 		.csum_offset = TCP_CSUM_OFF,
 	};
 	if (!gso) {
@@ -167,7 +172,7 @@ static void finish_head(const struct gro_pkt *p, const struct gro_item *h)
 	/* CHECKSUM_PARTIAL: the field holds the uncomplemented pseudo-header sum over the whole
 	 * TCP length; the kernel adjusts it per segment when it resegments. */
 	put16(d + h->l4off + TCP_CSUM_OFF, pkt_csum_reduce(pseudo(d, p->len - h->l4off)));
-	memcpy(d - GRO_HEADROOM, &vh, sizeof(vh));
+	memcpy(d - p->l2 - GRO_HEADROOM, &vh, sizeof(vh));
 }
 
 int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *out, size_t n_out)
@@ -195,8 +200,9 @@ int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *ou
 		if (c == CLS_MERGEABLE && h && h->state == ST_HEAD_OPEN && can_merge(g, hp, h, &pkts[i], it)) {
 			const uint8_t *th = pkts[i].data + it->l4off;
 			if (hp->len + it->gso_size > hp->cap) {
-				uint8_t *b = g->scratch + (size_t)g->scratch_used++ * GRO_SCRATCH_SIZE + 16;
-				memcpy(b, hp->data, hp->len);
+				uint8_t *b = g->scratch + (size_t)g->scratch_used++ * GRO_SCRATCH_SIZE +
+					     GRO_SCRATCH_HEAD;
+				memcpy(b - hp->l2, hp->data - hp->l2, hp->l2 + hp->len);
 				hp->data = b;
 				hp->cap = GRO_MAX_LEN;
 			}
@@ -233,11 +239,11 @@ int gro_coalesce(struct gro *g, struct gro_pkt *pkts, size_t n, struct iovec *ou
 			finish_head(&pkts[i], it);
 			g->stats.out_partial++;
 		} else {
-			memset(pkts[i].data - GRO_HEADROOM, 0, GRO_HEADROOM);
+			memset(pkts[i].data - pkts[i].l2 - GRO_HEADROOM, 0, GRO_HEADROOM);
 			g->stats.passthrough++;
 		}
-		out[k].iov_base = pkts[i].data - GRO_HEADROOM;
-		out[k].iov_len = pkts[i].len + GRO_HEADROOM;
+		out[k].iov_base = pkts[i].data - pkts[i].l2 - GRO_HEADROOM;
+		out[k].iov_len = pkts[i].l2 + pkts[i].len + GRO_HEADROOM;
 		k++;
 	}
 	return (int)k;

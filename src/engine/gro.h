@@ -7,6 +7,11 @@
  * to be appended in place; 65535 is enough for the largest result). No allocation; not
  * thread-safe: one struct gro per worker.
  *
+ * Frames of a tap: a frame's Ethernet header (l2 bytes, VLAN tags included) lies in front of
+ * its IP packet at data, with the GRO_HEADROOM bytes in front of that; frames merge only when
+ * their link headers are equal byte for byte, and the merged frame keeps the first one's. A
+ * frame that carries no IP packet is given whole, marked raw, and written as it is.
+ *
  * Rules (after the kernel's inet/ipv6/tcp GRO): same IP version, addresses, ports; IPv4 TOS,
  * TTL, DF equal, no options, not a fragment, ids consecutive unless DF; IPv6 version/traffic
  * class/flow label and hop limit equal, no extension headers; TCP ack, window and data offset
@@ -29,13 +34,17 @@ enum {
 	GRO_MAX_BATCH = 128,
 	GRO_MAX_LEN = 65535,
 	GRO_TABLE = 256,  /* flow slots, a power of two above GRO_MAX_BATCH */
-	GRO_SCRATCH_SIZE = 16 + GRO_MAX_LEN + 1,  /* one scratch buffer: header room + a merge */
+	GRO_L2_MAX = 22,  /* Ethernet with two VLAN tags */
+	GRO_SCRATCH_HEAD = 32,  /* >= GRO_HEADROOM + GRO_L2_MAX */
+	GRO_SCRATCH_SIZE = GRO_SCRATCH_HEAD + GRO_MAX_LEN + 1,  /* header room + a merge */
 };
 
 struct gro_pkt {
-	uint8_t *data;  /* the IP packet; data[-GRO_HEADROOM] .. data[-1] are writable */
-	size_t len;
+	uint8_t *data;  /* the IP packet; the GRO_HEADROOM bytes before its link header are writable */
+	size_t len;     /* of the IP packet (raw: of the frame) */
 	size_t cap;     /* writable bytes from data */
+	uint8_t l2;     /* link header bytes in front of data, written with it (a tap's frames) */
+	bool raw;       /* a frame with no IP packet: data is the frame, written as it is */
 };
 
 struct gro_stats {

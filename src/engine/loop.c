@@ -277,7 +277,9 @@ int loop_new(struct wg_loop **out, const struct loop_proc *proc, const int *tun_
 	l->uapi = (struct loop_src){ NULL, uapi_fd, false };
 	l->timer = (struct loop_src){ NULL, -1, false };
 	l->sig = (struct loop_src){ NULL, -1, false };
-	l->vnet = !l->o.no_offload && loop_tun_has_vnet_hdr(tun_fds[0]);
+	short tf = loop_tun_flags(tun_fds[0]);
+	l->vnet = !l->o.no_offload && (tf & IFF_VNET_HDR);
+	l->tap = tf & IFF_TAP;
 	/* the device's offloads are shared by its queues: set once */
 	l->tun_f = l->vnet ? loop_tun_offloads(tun_fds[0]) : 0;
 	l->tso = l->tun_f != 0;

@@ -37,10 +37,11 @@ enum {
 	 * needs (the MTU, which `ip link set mtu` may change at any time, up to 65535), not a
 	 * fixed slot: a batch holds 256 segments of MTU 1500, or 60 of MTU 34736, in 2.4 MB. */
 	LOOP_SEG_HDR_MAX = 128,		/* IPv4 with options or IPv6, and TCP with options */
+	LOOP_SEG_L2_MAX = 22,		/* and in front, a tap frame's Ethernet header and VLAN tags */
 	LOOP_SLOT_BYTES = 36 * LOOP_BUF_SIZE,
 	/* the most one super-packet can take: at most two segments of up to 64 KB, or at most
 	 * UDPIO_MAX_SEGS smaller ones, each rounded up to 64 bytes */
-	LOOP_SPLIT_MAX = 2 * LOOP_BUF_SIZE + UDPIO_MAX_SEGS * (LOOP_SEG_HDR_MAX + 64),
+	LOOP_SPLIT_MAX = 2 * LOOP_BUF_SIZE + UDPIO_MAX_SEGS * (LOOP_SEG_L2_MAX + LOOP_SEG_HDR_MAX + 64),
 	LOOP_VNET = GSO_VNET_HDR_LEN,
 	LOOP_GRO_SCRATCH = GRO_MAX_BATCH / 2,	/* a merge head takes two packets at least */
 };
@@ -105,6 +106,7 @@ struct wg_loop {
 	int ioctl_fd;		/* any socket, for SIOCGIFMTU */
 	char ifname[16];	/* the tun's, as the kernel names it */
 	bool vnet;		/* the tun fds carry a virtio_net_hdr before each packet */
+	bool tap;		/* the device is a tap: Ethernet frames, not IP packets */
 	bool tso;		/* ... and the device takes TSO: writes may be merged (GRO) */
 	unsigned int tun_f;	/* the TUN_F_* offloads it took */
 	size_t seg_max;		/* TCP segments of a split cut to this (atomic; the processor's) */
@@ -154,12 +156,12 @@ int loop_ep_add(int epfd, struct loop_src *s, uint32_t events);
 void loop_src_close(int epfd, struct loop_src *s);	/* and takes it off epfd */
 
 /* loop_tun.c */
-bool loop_tun_has_vnet_hdr(int fd);
+short loop_tun_flags(int fd);	/* its IFF_* flags, 0 if unknown */
 unsigned int loop_tun_offloads(int fd);
 void loop_tun_event(struct loop_worker *w, struct loop_src *s, uint32_t events);
 /* Worker 0 stops reading the tun (the transport cannot take more) or starts again. */
 void loop_tun_pause(struct wg_loop *l, bool on);
-/* "vnet_hdr tso csum", "vnet_hdr csum" or "plain", for status lines */
+/* "tun vnet_hdr tso csum", "tun vnet_hdr csum" or "tun plain" ("tap ..."), for status lines */
 const char *loop_tun_desc(const struct wg_loop *l);
 
 /* loop_ctl.c: worker 0 only */

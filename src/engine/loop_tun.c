@@ -11,9 +11,22 @@
 #include "engine/loop_int.h"
 #include "engine/tun_split.h"
 #include "lib/log.h"
+#include "lib/packet.h"
 #include "lib/tun.h"
 
 _Static_assert((int)WG_MSG_DATA_HEADER_LEN >= (int)GRO_HEADROOM, "no room for the virtio header");
+_Static_assert((int)LOOP_SEG_L2_MAX >= (int)TUN_SPLIT_L2_MAX, "a split tap frame may not fit its slot");
+
+/* A packet to write as GRO takes it: a tap's frame as its IP packet behind the link header,
+ * or whole (raw) when it carries none. */
+static struct gro_pkt gro_pkt_of(const struct wg_loop *l, const struct wg_pkt *p)
+{
+	size_t l2 = l->tap ? pkt_eth_ip_offset(p->data, p->len) : 0;
+
+	if (l->tap && !l2)
+		return (struct gro_pkt){ .data = p->data, .len = p->len, .cap = p->len, .raw = true };
+	return (struct gro_pkt){ .data = p->data + l2, .len = p->len - l2, .cap = p->len - l2, .l2 = (uint8_t)l2 };
+}
 
 static unsigned int tun_write_gro(struct loop_worker *w, struct wg_pkt *pkts, unsigned int n)
 {
@@ -23,7 +36,7 @@ static unsigned int tun_write_gro(struct loop_worker *w, struct wg_pkt *pkts, un
 	/* Decrypted packets lie back to back in a UDP GRO buffer, each behind its own data
 	 * header (room for the virtio header): no room after them, so heads move to scratch. */
 	for (unsigned int i = 0; i < n; i++)
-		w->gpkts[i] = (struct gro_pkt){ .data = pkts[i].data, .len = pkts[i].len, .cap = pkts[i].len };
+		w->gpkts[i] = gro_pkt_of(w->l, &pkts[i]);
 	k = gro_coalesce(&w->gro, w->gpkts, n, w->gout, GRO_MAX_BATCH);
 	if (k < 0)
 		return 0;
@@ -76,7 +89,7 @@ static int tun_read_one(struct loop_worker *w, uint8_t *buf, unsigned int *n, si
 	uint8_t *pkt = buf + WG_PKT_HEADROOM;
 	size_t room = LOOP_BUF_SIZE - WG_PKT_HEADROOM - WG_PKT_TAILROOM;
 	struct tun_split_area a = { .slots = w->slots, .bytes = LOOP_SLOT_BYTES, .used = *used,
-				    .headroom = WG_PKT_HEADROOM, .tailroom = WG_PKT_TAILROOM };
+				    .headroom = WG_PKT_HEADROOM, .tailroom = WG_PKT_TAILROOM, .eth = l->tap };
 	unsigned int max = LOOP_PKTS - *n < UDPIO_MAX_SEGS ? LOOP_PKTS - *n : UDPIO_MAX_SEGS;
 	enum gso_reason why;
 	ssize_t r;
@@ -158,15 +171,17 @@ void loop_tun_event(struct loop_worker *w, struct loop_src *s, uint32_t events)
 
 const char *loop_tun_desc(const struct wg_loop *l)
 {
-	return l->tso ? "vnet_hdr tso csum" : l->vnet ? "vnet_hdr csum" : "plain";
+	if (l->tap)
+		return l->tso ? "tap vnet_hdr tso csum" : l->vnet ? "tap vnet_hdr csum" : "tap plain";
+	return l->tso ? "tun vnet_hdr tso csum" : l->vnet ? "tun vnet_hdr csum" : "tun plain";
 }
 
-bool loop_tun_has_vnet_hdr(int fd)
+short loop_tun_flags(int fd)
 {
 	struct ifreq ifr;
 
 	memset(&ifr, 0, sizeof(ifr));
-	return ioctl(fd, TUNGETIFF, &ifr) == 0 && (ifr.ifr_flags & IFF_VNET_HDR);
+	return ioctl(fd, TUNGETIFF, &ifr) == 0 ? ifr.ifr_flags : 0;
 }
 
 /* TSO and checksum offload let one read carry up to 64 KB of TCP; split here. The TUN_F_* set

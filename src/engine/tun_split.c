@@ -2,6 +2,9 @@
 #include "engine/tun_split.h"
 
 #include <errno.h>
+#include <string.h>
+
+#include "lib/packet.h"
 
 /* IP + TCP header bytes of a TCP packet, 0 if it is not one that can be measured. */
 static size_t tcp_hdrs(const uint8_t *p, size_t len)
@@ -31,7 +34,7 @@ int tun_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, struct tun
 {
 	struct virtio_net_hdr vh;
 	uint8_t *pkt = frame + GSO_VNET_HDR_LEN;
-	size_t len, seg, stride, nslots;
+	size_t len, seg, stride, nslots, l2 = 0;
 	int k;
 
 	if (gso_hdr_get(frame, n, &vh) < 0 || n == GSO_VNET_HDR_LEN || max_out == 0 || limit == 0) {
@@ -39,12 +42,30 @@ int tun_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, struct tun
 		return -EINVAL;
 	}
 	len = n - GSO_VNET_HDR_LEN;
+	/* csum_start counts from the first byte read, a tap's Ethernet header included */
 	if (vh.gso_type == VIRTIO_NET_HDR_GSO_NONE) {
 		if (gso_finish_csum(&vh, pkt, len, why) < 0)
 			return -EINVAL;
 		out[0].iov_base = pkt;
 		out[0].iov_len = len;
 		return 1;
+	}
+	/* A tap's super-frame: the IP packet behind the link header is what gets cut. */
+	if (a->eth) {
+		bool csum = vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+
+		l2 = pkt_eth_ip_offset(pkt, len);
+		if (!l2 || (csum && vh.csum_start < l2) || limit <= l2) {
+			*why = !l2 ? GSO_BAD_IP_VERSION : limit <= l2 ? GSO_SLOT_TOO_SMALL : GSO_BAD_CSUM_START;
+			return -EINVAL;
+		}
+		if (csum)
+			vh.csum_start = (uint16_t)(vh.csum_start - l2);
+		vh.hdr_len = vh.hdr_len > l2 ? (uint16_t)(vh.hdr_len - l2) : 0;
+		pkt += l2;
+		len -= l2;
+		limit -= l2;
+		seg_max = seg_max > l2 ? seg_max - l2 : 0;
 	}
 	/* Smaller TCP segments than the sender's MSS are still valid TCP, and keep each packet
 	 * within seg_max (the underlay path, for datagrams). */
@@ -60,7 +81,7 @@ int tun_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, struct tun
 	seg = (size_t)vh.gso_size + TUN_SPLIT_HDR_MAX;
 	if (seg > limit)
 		seg = limit;
-	stride = (a->headroom + seg + a->tailroom + 63) & ~(size_t)63;
+	stride = (a->headroom + l2 + seg + a->tailroom + 63) & ~(size_t)63;
 	nslots = a->used < a->bytes ? (a->bytes - a->used) / stride : 0;
 	if (nslots > max_out)
 		nslots = max_out;
@@ -69,11 +90,17 @@ int tun_split(uint8_t *frame, size_t n, size_t limit, size_t seg_max, struct tun
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < nslots; i++) {
-		out[i].iov_base = a->slots + a->used + i * stride + a->headroom;
+		out[i].iov_base = a->slots + a->used + i * stride + a->headroom + l2;
 		out[i].iov_len = seg;
 	}
 	k = gso_split(&vh, pkt, len, out, nslots, why);
-	if (k > 0)
-		a->used += (size_t)k * stride;
+	if (k <= 0)
+		return k;
+	a->used += (size_t)k * stride;
+	for (int i = 0; l2 && i < k; i++) {
+		out[i].iov_base = (uint8_t *)out[i].iov_base - l2;
+		out[i].iov_len += l2;
+		memcpy(out[i].iov_base, pkt - l2, l2);
+	}
 	return k;
 }

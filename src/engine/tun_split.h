@@ -4,19 +4,25 @@
  * it for what the caller adds (a WireGuard header and tag, or nothing). */
 #ifndef CULVERT_ENGINE_TUN_SPLIT_H
 #define CULVERT_ENGINE_TUN_SPLIT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include "engine/gso.h"
 
-enum { TUN_SPLIT_HDR_MAX = 128 };	/* IPv4 with options or IPv6, and TCP with options */
+enum {
+	TUN_SPLIT_HDR_MAX = 128,	/* IPv4 with options or IPv6, and TCP with options */
+	TUN_SPLIT_L2_MAX = 22,		/* Ethernet with two VLAN tags */
+};
 
 struct tun_split_area {
 	uint8_t *slots;		/* where segments go */
 	size_t bytes;		/* size of slots */
 	size_t used;		/* taken by earlier splits; advanced by this one */
 	size_t headroom, tailroom;	/* kept free around each segment */
+	bool eth;		/* frames of a tap: a super-frame's IP packet is cut and every
+				 * segment gets a copy of its Ethernet header (VLAN tags too) */
 };
 
 /* Split frame[0..n) (virtio_net_hdr + packet) into out[0..max_out): a packet without GSO is

@@ -337,10 +337,10 @@ static int icmp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_l
 	}
 	l->bound_port = want;
 	if (l->o.icmp_one && l->o.dial.sa.sa_family)
-		snprintf(desc, desc_len, "transport icmp (culvert peers only; dialling over %s); tun %s; workers=1",
+		snprintf(desc, desc_len, "transport icmp (culvert peers only; dialling over %s); %s; workers=1",
 			 x->f[1].up ? "IPv6" : "IPv4", loop_tun_desc(l));
 	else
-		snprintf(desc, desc_len, "transport icmp (culvert peers only; listening on %s); tun %s; workers=1",
+		snprintf(desc, desc_len, "transport icmp (culvert peers only; listening on %s); %s; workers=1",
 			 x->f[0].up && x->f[1].up ? "IPv4 and IPv6" : x->f[1].up ? "IPv6" : "IPv4",
 			 loop_tun_desc(l));
 	return 0;

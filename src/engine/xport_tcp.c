@@ -179,7 +179,7 @@ static int tcp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_le
 	close_all(l);
 	if (xt(l)->one && l->o.dial.sa.sa_family) {
 		/* a client of one server: no listener, a connection kept up */
-		snprintf(desc, desc_len, "transport tcp; tun %s; workers=1", loop_tun_desc(l));
+		snprintf(desc, desc_len, "transport tcp; %s; workers=1", loop_tun_desc(l));
 		xtcp_one_dial(l);
 		return 0;
 	}
@@ -190,7 +190,7 @@ static int tcp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_le
 			return r;
 	}
 	l->bound_port = port;
-	snprintf(desc, desc_len, "transport tcp (culvert peers only); tun %s; workers=1", loop_tun_desc(l));
+	snprintf(desc, desc_len, "transport tcp (culvert peers only); %s; workers=1", loop_tun_desc(l));
 	log_debug("listening on TCP port %u", port);
 	return r;
 }

@@ -361,7 +361,7 @@ static int udp_bind(struct wg_loop *l, uint16_t want, char *desc, size_t desc_le
 	char bpoll[32] = "off";
 	if (l->busypoll.budget_ns)
 		snprintf(bpoll, sizeof(bpoll), "%llu us", (unsigned long long)(l->busypoll.budget_ns / 1000));
-	snprintf(desc, desc_len, "tun %s; udp %s; workers=%u, busy-poll %s", loop_tun_desc(l), caps,
+	snprintf(desc, desc_len, "%s; udp %s; workers=%u, busy-poll %s", loop_tun_desc(l), caps,
 		 l->n_workers, bpoll);
 	log_debug("listening on UDP port %u (%s)", port, caps);
 	return r;

@@ -15,7 +15,9 @@ enum {
 	PKT_IP6_MAX_EXT = 8,                 /* extension headers followed before giving up */
 };
 
-enum pkt_ethertype { PKT_ETH_IP4 = 0x0800, PKT_ETH_ARP = 0x0806, PKT_ETH_VLAN = 0x8100, PKT_ETH_IP6 = 0x86dd };
+enum pkt_ethertype {
+	PKT_ETH_IP4 = 0x0800, PKT_ETH_ARP = 0x0806, PKT_ETH_VLAN = 0x8100, PKT_ETH_QINQ = 0x88a8, PKT_ETH_IP6 = 0x86dd,
+};
 enum pkt_ipproto {
 	PKT_IPPROTO_HOPOPTS = 0, PKT_IPPROTO_ICMP = 1, PKT_IPPROTO_TCP = 6, PKT_IPPROTO_UDP = 17,
 	PKT_IPPROTO_ROUTING = 43, PKT_IPPROTO_FRAGMENT = 44, PKT_IPPROTO_ESP = 50, PKT_IPPROTO_AH = 51,
@@ -118,6 +120,10 @@ struct pkt_info {
  * (IFF_NO_PI), told apart by the version nibble. Fills everything parsed so far even on
  * failure; false sets out->err. Unknown ethertypes and IP protocols are not errors. */
 bool pkt_parse(const uint8_t *p, size_t len, bool ethernet, struct pkt_info *out);
+
+/* Where the IPv4 or IPv6 packet of an Ethernet frame starts, behind up to two VLAN tags
+ * (802.1Q, 802.1ad); 0 when the frame carries neither or ends before the ethertype. */
+size_t pkt_eth_ip_offset(const uint8_t *f, size_t len);
 
 /* One tcpdump-like line (no newline), e.g. "IP 198.19.0.1 > 198.19.0.2: ICMP echo request id 5
  * seq 1, length 64" or "truncated IPv4 header (12 of 20 bytes)". Returns snprintf's count. */

@@ -283,7 +283,7 @@ static void test_scratch_heads(void **st)
 	g.scratch = scratch;
 	g.scratch_n = 2;
 	int n = run(3);
-	bool moved = pk[0].data == scratch + 16;
+	bool moved = pk[0].data == scratch + GRO_SCRATCH_HEAD;
 	g.scratch = NULL;
 	g.scratch_n = 0;
 	assert_int_equal(n, 1);
