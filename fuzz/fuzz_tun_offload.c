@@ -5,7 +5,8 @@
  *    tap;
  *  - the device side: a virtio_net_hdr + packet through the engine's tun_split with a fuzzed
  *    MTU, path limit (seg_max), which rewrites gso_size from the packet's own TCP header
- *    length, and slot geometry (room around each segment, part of the area already used).
+ *    length, and slot geometry (room around each segment, part of the area already used);
+ *    as a tun's IP packets and as a tap's Ethernet frames.
  * Every segment must stay within its slot area, clear of the room around it, and within the
  * limit. */
 #include <stdint.h>
@@ -66,12 +67,12 @@ static void wire(const uint8_t *p, size_t size, bool tap)
 	}
 }
 
-static void device(const uint8_t *p, size_t size)
+static void device(const uint8_t *p, size_t size, bool eth)
 {
 	struct iovec out[MAX_SEGS];
 	enum gso_reason why;
 	size_t limit, seg_max, max_out;
-	struct tun_split_area a = { .slots = slots, .bytes = SEG_BYTES };
+	struct tun_split_area a = { .slots = slots, .bytes = SEG_BYTES, .eth = eth };
 	int k;
 
 	if (size < 7)
@@ -115,10 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: wire(data + 1, size - 1, false); break;
 	case 1: wire(data + 1, size - 1, true); break;
-	default: device(data + 1, size - 1); break;
+	case 2: device(data + 1, size - 1, false); break;
+	default: device(data + 1, size - 1, true); break;	/* a tap's frames */
 	}
 	return 0;
 }

@@ -24,8 +24,7 @@ static uint8_t seg[N][2048];
 /* Packet i is c with payload[off..off+plen); keeps a copy to compare against. */
 static void put(int i, const struct craft *c, size_t off, size_t plen)
 {
-	pk[i].data = bufs[i] + ROOM;
-	pk[i].cap = CAP;
+	pk[i] = (struct gro_pkt){ .data = bufs[i] + ROOM, .cap = CAP };
 	pk[i].len = craft(pk[i].data, c, payload + off, plen);
 	memcpy(orig[i], pk[i].data, pk[i].len);
 	origlen[i] = pk[i].len;
@@ -291,6 +290,75 @@ static void test_scratch_heads(void **st)
 	assert_merged(0, 0, 3, NULL);
 }
 
+/* Packet i as a tap's frame: the IP packet of put_seg behind the link header e[0..l2), with no
+ * room after it (as decrypted frames lie in a datagram buffer). */
+static void put_frame(int i, struct craft c, int k, size_t plen, const uint8_t *e, uint8_t l2)
+{
+	put_seg(i, c, k, plen);
+	memmove(bufs[i] + 48, pk[i].data, pk[i].len);
+	pk[i].data = bufs[i] + 48;
+	pk[i].cap = pk[i].len;
+	pk[i].l2 = l2;
+	memcpy(pk[i].data - l2, e, l2);
+}
+
+/* Output k as a tun write would be: the link header e[0..l2) checked and cut off, the vnet
+ * header's offsets (which count it) made the IP packet's. */
+static void strip_l2(int k, const uint8_t *e, uint8_t l2)
+{
+	struct virtio_net_hdr vh = hdr_of(k);
+	uint8_t *b = out[k].iov_base;
+
+	assert_memory_equal(b + GRO_HEADROOM, e, l2);
+	if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		assert_true(vh.csum_start >= l2 + 20);
+		vh.csum_start = (uint16_t)(vh.csum_start - l2);
+		vh.hdr_len = (uint16_t)(vh.hdr_len - l2);
+	}
+	memcpy(b + l2, &vh, sizeof(vh));
+	out[k].iov_base = b + l2;
+	out[k].iov_len -= l2;
+}
+
+/* Frames of a tap: one flow's frames merge behind their common link header (VLAN-tagged here,
+ * the head moved to scratch with it); the same flow to another MAC is another flow; a frame
+ * carrying no IP packet goes out whole and untouched. */
+static void test_tap_frames(void **st)
+{
+	static uint8_t scratch[2 * GRO_SCRATCH_SIZE];
+	static const uint8_t e1[18] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x81, 0, 0, 7, 0x08, 0 };
+	uint8_t e2[18], arp[60];
+	setup_payload();
+	struct craft c = { .v = 4, .id = 9, .seq = 77, .opt = OPT_TS, .optlen = 12 };
+
+	memcpy(e2, e1, sizeof(e2));
+	e2[5] = 3;	/* another destination */
+	for (int k = 0; k < 4; k++)
+		put_frame(k, c, k, MSS, e1, sizeof(e1));
+	put_frame(4, c, 4, MSS, e2, sizeof(e2));
+	memset(arp, 0x45, sizeof(arp));	/* looks like IPv4 where an IP packet would start */
+	arp[12] = 0x08, arp[13] = 0x06;
+	memcpy(bufs[5] + 48, arp, sizeof(arp));
+	pk[5] = (struct gro_pkt){ .data = bufs[5] + 48, .len = sizeof(arp), .cap = sizeof(arp), .raw = true };
+	g.scratch = scratch;
+	g.scratch_n = 2;
+	int n = run(6);
+	g.scratch = NULL;
+	g.scratch_n = 0;
+
+	assert_int_equal(n, 3);
+	assert_int_equal(out[0].iov_len, GRO_HEADROOM + sizeof(e1) + 20 + 32 + 4 * MSS);
+	strip_l2(0, e1, sizeof(e1));
+	assert_merged(0, 0, 4, NULL);
+	strip_l2(1, e2, sizeof(e2));
+	assert_plain(1, 4);
+	assert_int_equal(out[2].iov_len, GRO_HEADROOM + sizeof(arp));
+	assert_memory_equal((uint8_t *)out[2].iov_base + GRO_HEADROOM, arp, sizeof(arp));
+	for (int i = 0; i < GRO_HEADROOM; i++)
+		assert_int_equal(((uint8_t *)out[2].iov_base)[i], 0);
+	assert_int_equal(g.stats.merged, 3);
+}
+
 /* Packet 1 differs from a mergeable follower of packet 0 in one way: two outputs. */
 static void expect_apart(const struct craft *c0, const struct craft *c1, size_t plen1)
 {
@@ -414,6 +482,7 @@ int main(void)
 		cmocka_unit_test(test_scratch_heads),
 		cmocka_unit_test(test_not_coalesced),
 		cmocka_unit_test(test_short_closes),
+		cmocka_unit_test(test_tap_frames),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bench),
 	};

@@ -523,6 +523,32 @@ static void test_ip6_ext_chain(void **state)
 	assert_false(pi.has_l4);
 }
 
+/* The IP packet's offset behind Ethernet and up to two VLAN tags; 0 for any other ethertype,
+ * a third tag, or a frame that ends before the ethertype. */
+static void test_eth_ip_offset(void **state)
+{
+	static const struct { uint16_t t[4]; size_t want; } cases[] = {
+		{ { 0x0800 }, 14 }, { { 0x86dd }, 14 }, { { 0x0806 }, 0 }, { { 0x8100, 0x0800 }, 18 },
+		{ { 0x88a8, 0x8100, 0x86dd }, 22 }, { { 0x8100, 0x8100, 0x8100, 0x0800 }, 0 },
+		{ { 0x8100, 0x0806 }, 0 },
+	};
+	uint8_t f[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(f, 0, sizeof(f));
+		for (int k = 0; k < 4; k++) {
+			f[12 + 4 * k] = (uint8_t)(cases[i].t[k] >> 8);
+			f[13 + 4 * k] = (uint8_t)cases[i].t[k];
+		}
+		assert_int_equal(pkt_eth_ip_offset(f, sizeof(f)), cases[i].want);
+		/* cut just before the last ethertype's second byte: nothing to find */
+		if (cases[i].want)
+			assert_int_equal(pkt_eth_ip_offset(f, cases[i].want - 1), 0);
+	}
+	assert_int_equal(pkt_eth_ip_offset(f, 0), 0);
+}
+
 static void test_build_echo4(void **state)
 {
 	uint8_t out[256], b[256];
@@ -668,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_bad_headers),
 		cmocka_unit_test(test_fragments),
 		cmocka_unit_test(test_ip6_ext_chain),
+		cmocka_unit_test(test_eth_ip_offset),
 		cmocka_unit_test(test_build_echo4),
 		cmocka_unit_test(test_build_echo6),
 		cmocka_unit_test(test_build_arp_na),

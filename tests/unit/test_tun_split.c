@@ -150,6 +150,96 @@ static void test_plain_in_place(void **state)
 	assert_true(t_verify(out[0].iov_base, out[0].iov_len));
 }
 
+/* super() with an Ethernet header (and tags VLAN tags) in front of the IP packet, the offsets
+ * in the vnet header counted from the frame's first byte as a tap gives them. Returns the
+ * read's length; the header is left in eth[0..*l2). */
+static uint8_t eth[TUN_SPLIT_L2_MAX];
+static size_t super_frame(const struct craft *c, size_t plen, uint16_t mss, int tags, size_t *l2)
+{
+	size_t n = super(c, plen, mss), i = 0;
+	struct virtio_net_hdr vh;
+
+	memset(eth, 0x02, 6);		/* dst */
+	memset(eth + 6, 0x04, 6);	/* src */
+	i = 12;
+	for (int t = 0; t < tags; t++, i += 4) {
+		c_put16(eth + i, t == 0 && tags == 2 ? 0x88a8 : 0x8100);
+		c_put16(eth + i + 2, (uint16_t)(100 + t));
+	}
+	c_put16(eth + i, c->v == 4 ? 0x0800 : 0x86dd);
+	*l2 = i + 2;
+	memmove(frame + GSO_VNET_HDR_LEN + *l2, frame + GSO_VNET_HDR_LEN, n - GSO_VNET_HDR_LEN);
+	memcpy(frame + GSO_VNET_HDR_LEN, eth, *l2);
+	memcpy(&vh, frame, sizeof(vh));
+	vh.csum_start = (uint16_t)(vh.csum_start + *l2);
+	vh.hdr_len = (uint16_t)(vh.hdr_len + *l2);
+	memcpy(frame, &vh, sizeof(vh));
+	return n + *l2;
+}
+
+/* A tap's TCP super-frame: every frame carries the Ethernet header (tags too) in front of a
+ * segment no longer than the MTU less that header, with the room asked for around it, and the
+ * segments are what a tun's split of the same packet gives. */
+static void test_tap_super_frame(void **state)
+{
+	enum gso_reason why;
+
+	for (int v = 4; v <= 6; v += 2) {
+		for (int tags = 0; tags <= 2; tags++) {
+			struct craft c = { .v = v, .seq = 99, .opt = OPT_TS, .optlen = sizeof(OPT_TS) };
+			size_t hl = (v == 4 ? 20 : 40) + 32, l2, plen = 50000, mtu = 1394;
+			size_t mss = mtu - hl;
+			size_t n = super_frame(&c, plen, (uint16_t)mss, tags, &l2);
+			struct tun_split_area a = { .slots = slots, .bytes = sizeof(slots), .headroom = 32,
+						    .tailroom = 32, .eth = true };
+			const uint8_t *end = slots;
+			int k = tun_split(frame, n, mtu + l2, SIZE_MAX, &a, out, MAX_SEGS, &why);
+
+			assert_int_equal(l2, 14 + 4 * (size_t)tags);
+			assert_int_equal(k, (int)((plen + mss - 1) / mss));
+			for (int i = 0; i < k; i++) {
+				uint8_t *f = out[i].iov_base;
+
+				assert_memory_equal(f, eth, l2);
+				assert_true(f - 32 >= end);	/* clear of the one before and its tailroom */
+				end = f + out[i].iov_len + 32;
+				assert_true(end <= slots + a.used);
+				out[i].iov_base = f + l2;
+				out[i].iov_len -= l2;
+			}
+			check_out(k, plen, mtu, mss);
+		}
+	}
+}
+
+/* What a tap cannot cut: a super-frame whose ethertype is no IP, or whose checksum would
+ * start inside the link header; a plain frame of any ethertype passes as it is. */
+static void test_tap_refused(void **state)
+{
+	struct craft c = { .v = 4 };
+	enum gso_reason why = GSO_OK;
+	struct tun_split_area a = { .slots = slots, .bytes = sizeof(slots), .eth = true };
+	struct virtio_net_hdr vh;
+	size_t l2, n = super_frame(&c, 5000, 1000, 0, &l2);
+
+	c_put16(frame + GSO_VNET_HDR_LEN + 12, 0x0806);
+	assert_int_equal(tun_split(frame, n, 1500, SIZE_MAX, &a, out, MAX_SEGS, &why), -EINVAL);
+	assert_int_equal(why, GSO_BAD_IP_VERSION);
+	n = super_frame(&c, 5000, 1000, 0, &l2);
+	memcpy(&vh, frame, sizeof(vh));
+	vh.csum_start = 10;
+	memcpy(frame, &vh, sizeof(vh));
+	assert_int_equal(tun_split(frame, n, 1500, SIZE_MAX, &a, out, MAX_SEGS, &why), -EINVAL);
+	assert_int_equal(why, GSO_BAD_CSUM_START);
+	assert_int_equal(a.used, 0);
+
+	memset(frame, 0, GSO_VNET_HDR_LEN);
+	c_put16(frame + GSO_VNET_HDR_LEN + 12, 0x0806);
+	assert_int_equal(tun_split(frame, GSO_VNET_HDR_LEN + 60, 1500, SIZE_MAX, &a, out, MAX_SEGS, &why), 1);
+	assert_ptr_equal(out[0].iov_base, frame + GSO_VNET_HDR_LEN);
+	assert_int_equal(out[0].iov_len, 60);
+}
+
 static void test_short_reads(void **state)
 {
 	enum gso_reason why;
@@ -181,6 +271,8 @@ int main(void)
 		cmocka_unit_test(test_uso_not_recut),
 		cmocka_unit_test(test_segment_above_mtu_refused),
 		cmocka_unit_test(test_plain_in_place),
+		cmocka_unit_test(test_tap_super_frame),
+		cmocka_unit_test(test_tap_refused),
 		cmocka_unit_test(test_short_reads),
 		cmocka_unit_test(test_offload_str),
 	};
