@@ -39,7 +39,7 @@ void st_warn_plaintext(void);
 int st_drop_privileges(const struct st_config *cfg);
 /* Resolve the server (client) or the bind address (server). 0 or -errno (logged). */
 int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out);
-/* "tun vnet_hdr csum tso4 tso6 uso gro" or "tun plain (...)"; returns buf. */
+/* "tun vnet_hdr csum tso4 tso6 uso gro" or "tun plain (...)" ("tap ..."); returns buf. */
 const char *st_off_str(bool vnet, unsigned int tun_f, bool no_offload, bool tap, char *buf, size_t len);
 
 #endif

@@ -39,10 +39,10 @@ void st_warn_plaintext(void)
 
 int st_open_device(const struct st_config *cfg, char ifname[IFNAMSIZ], int *fd, bool *existed, bool *vnet)
 {
-	/* Tap keeps one frame per read: its super-packets carry an Ethernet header that the
-	 * split and merge code (IP packets) would have to peel and re-add for every segment. */
+	/* A tap takes offloads as a tun does: the split and the merge work behind its frames'
+	 * Ethernet headers, and the frames on the wire stay within its MTU. */
 	struct tun_opts o = { .mode = cfg->tap ? TUN_MODE_TAP : TUN_MODE_TUN, .nonblock = true,
-			      .vnet_hdr = !cfg->tap && !cfg->no_offload };
+			      .vnet_hdr = !cfg->no_offload };
 	char why[256];
 	int r;
 
@@ -83,12 +83,13 @@ int st_resolve(const struct st_config *cfg, int socktype, struct addrinfo **out)
 
 const char *st_off_str(bool vnet, unsigned int tun_f, bool no_offload, bool tap, char *buf, size_t len)
 {
+	const char *dev = tap ? "tap" : "tun";
+
 	if (!vnet) {
-		snprintf(buf, len, "tun plain (%s)", no_offload ? "--no-offload" :
-			 tap ? "tap: one frame per read" : "the kernel refused IFF_VNET_HDR");
+		snprintf(buf, len, "%s plain (%s)", dev, no_offload ? "--no-offload" : "the kernel refused IFF_VNET_HDR");
 		return buf;
 	}
-	snprintf(buf, len, "tun vnet_hdr%s%s%s%s%s", tun_f & TUN_F_CSUM ? " csum" : "",
+	snprintf(buf, len, "%s vnet_hdr%s%s%s%s%s", dev, tun_f & TUN_F_CSUM ? " csum" : "",
 		 tun_f & TUN_F_TSO4 ? " tso4" : "", tun_f & TUN_F_TSO6 ? " tso6" : "",
 		 tun_f & TUN_F_USO4 ? " uso" : "", tun_f & TUN_F_TSO4 ? " gro" : "");
 	return buf;

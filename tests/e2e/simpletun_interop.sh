@@ -1,6 +1,7 @@
 #!/bin/bash
 # culvert simpletun interoperates byte for byte with the tutorial's program (re-created in
-# tests/peers/simpletun_orig.c), either side being the original: tun over TCP, pings and iperf3.
+# tests/peers/simpletun_orig.c), either side being the original: tun over TCP, pings and iperf3;
+# and a tap (-a) with culvert's offloads on.
 source "$(dirname "$0")/lib.sh"
 
 ORIG=$PEERS/simpletun_orig
@@ -35,11 +36,15 @@ pair() {
 pair culvert-server-orig-client 1 "$CULVERT" simpletun -i st0 -s -- "$ORIG" -i st0 -c 198.18.0.2
 pair orig-server-culvert-client 2 "$ORIG" -i st0 -s -- "$CULVERT" simpletun -i st0 -c 198.18.0.2
 
+pair tap-culvert-server-orig-client 4 "$CULVERT" simpletun -i st0 -s -a -- "$ORIG" -i st0 -c 198.18.0.2 -a
+
 # culvert reads 64 KB super-packets from its device (offloads on by default) but the original
 # takes frames of at most 2000 bytes: the iperf3 runs above only work if every one was split
-# to the MTU. Make sure the split really happened.
-for l in srv-culvert-server-orig-client cli-orig-server-culvert-client; do
-	check "$l: culvert ran with offloads" grep -q 'offloads: tun vnet_hdr csum tso4 tso6' "$T_DIR/$l.log"
+# to the MTU (for a tap, into frames with the Ethernet header in front). Make sure the split
+# really happened.
+for l in srv-culvert-server-orig-client cli-orig-server-culvert-client srv-tap-culvert-server-orig-client; do
+	dev=tun; [[ $l == *tap* ]] && dev=tap
+	check "$l: culvert ran with offloads" grep -q "offloads: $dev vnet_hdr csum tso4 tso6" "$T_DIR/$l.log"
 	check "$l: super-packets split into MTU frames for the original" grep -Eq 'tso_split=[1-9]' "$T_DIR/$l.log"
 done
 

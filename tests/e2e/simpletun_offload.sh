@@ -60,7 +60,7 @@ startup() { # NAME EXPECTED-REGEX FLAGS...
 }
 startup default 'tun vnet_hdr csum tso4 tso6( uso)? gro$'
 startup no-offload 'tun plain \(--no-offload\)$' --no-offload
-startup tap 'tun plain \(tap' -a
+startup tap 'tap vnet_hdr csum tso4 tso6( uso)? gro$' -a
 startup udp 'tun vnet_hdr' --udp
 check "start-up line: udp socket caps" grep -Eq 'UDP socket: gso on, gro on' "$T_DIR/start-udp.log"
 

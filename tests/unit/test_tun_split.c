@@ -259,7 +259,9 @@ static void test_offload_str(void **state)
 			    "tun vnet_hdr csum tso4 tso6 uso gro");
 	assert_string_equal(st_off_str(true, 0, false, false, b, sizeof(b)), "tun vnet_hdr");
 	assert_string_equal(st_off_str(false, 0, true, false, b, sizeof(b)), "tun plain (--no-offload)");
-	assert_string_equal(st_off_str(false, 0, false, true, b, sizeof(b)), "tun plain (tap: one frame per read)");
+	assert_string_equal(st_off_str(false, 0, true, true, b, sizeof(b)), "tap plain (--no-offload)");
+	assert_string_equal(st_off_str(true, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, false, true, b, sizeof(b)),
+			    "tap vnet_hdr csum tso4 tso6 gro");
 }
 
 int main(void)
