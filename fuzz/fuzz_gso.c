@@ -1,6 +1,9 @@
 /* Arbitrary virtio_net_hdr + packet bytes through gso_split and gso_finish_csum, and the same
- * bytes cut into a batch through gro_coalesce, whose output is split again. Nothing may read
- * or write out of bounds; every output must stay inside its slot. */
+ * bytes cut into a batch through gro_coalesce, whose output is split again; with bit 7 of the
+ * first byte (a virtio flag nobody sets) the batch is a tap's: each piece a frame whose first
+ * 14 bytes are its link header, every third one raw. Nothing may read or write out of bounds;
+ * every output must stay inside its slot. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* GRO: the first byte picks the cut points; the batch keeps packets of similar shape */
 	struct gro_pkt pk[NB];
 	size_t n = 0, off = GSO_VNET_HDR_LEN + 1, step = 40 + data[GSO_VNET_HDR_LEN] % 200;
+	bool eth = data[0] & 0x80;
 	if (!g.gen)
 		gro_init(&g);
 	while (off < size && n < NB) {
@@ -60,9 +64,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (n % 3 == 2 && l > 1)
 			l--;
 		memcpy(bufs[n] + ROOM, data + off, l);
-		pk[n].data = bufs[n] + ROOM;
-		pk[n].len = l;
-		pk[n].cap = sizeof(bufs[n]) - ROOM;
+		pk[n] = (struct gro_pkt){ .data = bufs[n] + ROOM, .len = l, .cap = sizeof(bufs[n]) - ROOM };
+		if (eth && n % 3 == 1)
+			pk[n].raw = true;
+		else if (eth && l > 14)
+			pk[n] = (struct gro_pkt){ .data = bufs[n] + ROOM + 14, .len = l - 14,
+						  .cap = sizeof(bufs[n]) - ROOM - 14, .l2 = 14 };
 		off += l;
 		n++;
 	}
@@ -75,7 +82,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (out[i].iov_len < GSO_VNET_HDR_LEN || out[i].iov_len > ROOM + 4096)
 			abort();
 		gso_hdr_get(out[i].iov_base, out[i].iov_len, &h);
-		split(&h, (const uint8_t *)out[i].iov_base + GSO_VNET_HDR_LEN, out[i].iov_len - GSO_VNET_HDR_LEN);
+		/* a merged frame's offsets count its link header: split the IP packet behind it */
+		size_t l2 = eth && h.gso_type != VIRTIO_NET_HDR_GSO_NONE && h.csum_start >= 14 ? 14 : 0;
+		if (out[i].iov_len < GSO_VNET_HDR_LEN + l2)
+			abort();
+		h.csum_start = (uint16_t)(h.csum_start - l2);
+		split(&h, (const uint8_t *)out[i].iov_base + GSO_VNET_HDR_LEN + l2, out[i].iov_len - GSO_VNET_HDR_LEN - l2);
 	}
 	return 0;
 }
