@@ -119,6 +119,8 @@ static void test_mode(void **state)
 
 	assert_int_equal(PARSE(&c, "--mode", "tap", "wg0"), WG_CLI_RUN);
 	assert_int_equal(c.to.mode, TUN_MODE_TAP);
+	assert_true(c.to.vnet_hdr);	/* the tap's offloads, as a tun's */
+	assert_int_equal(PARSE(&c, "--mode", "tap", "--no-offload", "wg0"), WG_CLI_RUN);
 	assert_false(c.to.vnet_hdr);
 	assert_int_equal(PARSE(&c, "--mode", "tun", "wg0"), WG_CLI_RUN);
 	assert_int_equal(c.to.mode, TUN_MODE_TUN);
