@@ -320,18 +320,24 @@ bool pkt_parse(const uint8_t *p, size_t len, bool ethernet, struct pkt_info *pi)
 	return true;
 }
 
-size_t pkt_eth_ip_offset(const uint8_t *f, size_t len)
+size_t pkt_eth_payload(const uint8_t *f, size_t len, uint16_t *type)
 {
 	size_t off = PKT_ETH_HLEN - 2;
 
 	for (int tags = 0; tags <= 2; tags++, off += PKT_VLAN_HLEN) {
 		if (len < off + 2)
 			return 0;
-		uint16_t type = (uint16_t)(f[off] << 8 | f[off + 1]);
-		if (type == PKT_ETH_IP4 || type == PKT_ETH_IP6)
+		*type = (uint16_t)(f[off] << 8 | f[off + 1]);
+		if (*type != PKT_ETH_VLAN && *type != PKT_ETH_QINQ)
 			return off + 2;
-		if (type != PKT_ETH_VLAN && type != PKT_ETH_QINQ)
-			return 0;
 	}
 	return 0;
+}
+
+size_t pkt_eth_ip_offset(const uint8_t *f, size_t len)
+{
+	uint16_t type;
+	size_t off = pkt_eth_payload(f, len, &type);
+
+	return off && (type == PKT_ETH_IP4 || type == PKT_ETH_IP6) ? off : 0;
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/packet.h"
 #include "wg/allowedips.h"
 #include "wg/fdb.h"
 
@@ -151,28 +152,23 @@ void wg_tap_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 static bool frame_l3_src(const uint8_t *f, uint32_t len, int *family, const uint8_t **src)
 {
 	static const uint8_t zero[16];
-	size_t off = 12;
-	uint16_t type = (uint16_t)(f[off] << 8 | f[off + 1]);
+	uint16_t type;
+	size_t off = pkt_eth_payload(f, len, &type);
 
-	for (int tags = 0; tags < 2 && (type == FDB_ETH_P_8021Q || type == FDB_ETH_P_8021AD); tags++) {
-		off += FDB_VLAN_HLEN;
-		if (len < off + 2)
-			return false;
-		type = (uint16_t)(f[off] << 8 | f[off + 1]);
-	}
-	off += 2;
+	if (!off)
+		return false;
 	switch (type) {
-	case 0x0800:	/* IPv4 */
+	case PKT_ETH_IP4:
 		if (len < off + 20)
 			return false;
 		*family = AF_INET, *src = f + off + 12;
 		break;
-	case 0x86dd:	/* IPv6 */
+	case PKT_ETH_IP6:
 		if (len < off + 40)
 			return false;
 		*family = AF_INET6, *src = f + off + 8;
 		break;
-	case 0x0806:	/* ARP for IPv4 over Ethernet: the sender protocol address */
+	case PKT_ETH_ARP:	/* for IPv4 over Ethernet: the sender protocol address */
 		/* Only Ethernet hardware (6-byte addresses): the hardware length is the sender's to
 		 * choose, and taking it as the offset read up to 255 bytes past the frame. */
 		if (len < off + 28 || f[off] != 0x00 || f[off + 1] != 0x01 || f[off + 2] != 0x08 ||

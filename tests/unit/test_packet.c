@@ -542,6 +542,13 @@ static void test_eth_ip_offset(void **state)
 			f[13 + 4 * k] = (uint8_t)cases[i].t[k];
 		}
 		assert_int_equal(pkt_eth_ip_offset(f, sizeof(f)), cases[i].want);
+		/* behind the tags, any ethertype: ARP's payload where IP's would be */
+		uint16_t type = 0;
+		size_t off = pkt_eth_payload(f, sizeof(f), &type);
+		if (cases[i].want)
+			assert_int_equal(off, cases[i].want);
+		else if (off)
+			assert_int_equal(type, 0x0806);
 		/* cut just before the last ethertype's second byte: nothing to find */
 		if (cases[i].want)
 			assert_int_equal(pkt_eth_ip_offset(f, cases[i].want - 1), 0);
