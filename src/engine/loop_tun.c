@@ -16,6 +16,8 @@
 
 _Static_assert((int)WG_MSG_DATA_HEADER_LEN >= (int)GRO_HEADROOM, "no room for the virtio header");
 _Static_assert((int)LOOP_SEG_L2_MAX >= (int)TUN_SPLIT_L2_MAX, "a split tap frame may not fit its slot");
+_Static_assert((int)TUN_SPLIT_L2_MAX >= (int)PKT_ETH_MAX_HLEN && (int)GRO_L2_MAX >= (int)PKT_ETH_MAX_HLEN,
+	       "pkt_eth_ip_offset can give a longer link header than the split or the merge has room for");
 
 /* A packet to write as GRO takes it: a tap's frame as its IP packet behind the link header,
  * or whole (raw) when it carries none. */

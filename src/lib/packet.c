@@ -324,7 +324,7 @@ size_t pkt_eth_payload(const uint8_t *f, size_t len, uint16_t *type)
 {
 	size_t off = PKT_ETH_HLEN - 2;
 
-	for (int tags = 0; tags <= 2; tags++, off += PKT_VLAN_HLEN) {
+	for (; off + 2 <= PKT_ETH_MAX_HLEN; off += PKT_VLAN_HLEN) {
 		if (len < off + 2)
 			return 0;
 		*type = (uint16_t)(f[off] << 8 | f[off + 1]);

@@ -10,6 +10,7 @@
 
 enum {
 	PKT_ETH_HLEN = 14, PKT_VLAN_HLEN = 4, PKT_ARP_LEN = 28,
+	PKT_ETH_MAX_HLEN = PKT_ETH_HLEN + 2 * PKT_VLAN_HLEN,	/* two VLAN tags: pkt_eth_payload */
 	PKT_IP4_HLEN = 20, PKT_IP6_HLEN = 40, PKT_TCP_HLEN = 20, PKT_UDP_HLEN = 8,
 	PKT_ICMP_HLEN = 8, PKT_ND_HLEN = 24, /* ICMPv6 NS/NA: header + reserved + target */
 	PKT_IP6_MAX_EXT = 8,                 /* extension headers followed before giving up */
