@@ -13,25 +13,29 @@ while [ $# -gt 0 ]; do
 	case "$1" in -k) pattern=$2; shift 2 ;; *) phases+=("$1"); shift ;; esac
 done
 [ ${#phases[@]} -eq 0 ] && phases=(unit asan tsan fuzz e2e)
-passed=0 failed=0 failures=()
+passed=0 failed=0 skipped=0 failures=() skips=()
 
 note_fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1"; }
 
-# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s), listed below:".
+# cmocka prints "[  PASSED  ] N test(s).", "[  FAILED  ] N test(s), listed below:" and
+# "[  SKIPPED ] N test(s), listed below:". A skipped case (one that needs root, run as a user)
+# counts as neither: it is listed at the end.
 run_cmocka() { # LABEL [WRAPPER...] BIN
-	local log=$logs/$1.log p f rc
+	local log=$logs/$1.log p f s rc
 	mkdir -p "$(dirname "$log")"
 	CMOCKA_MESSAGE_OUTPUT=stdout timeout 120 "${@:2}" >"$log" 2>&1; rc=$?
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
+	s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)
 	passed=$((passed + ${p:-0}))
+	[ -n "$s" ] && [ "$s" -gt 0 ] && { skipped=$((skipped + s)); skips+=("$1 ($s cases)"); }
 	if [ -n "$f" ] && [ "$f" -gt 0 ]; then
 		failed=$((failed + f)); failures+=("$1 ($f cases)")
 		grep -E '^\[  (FAILED|ERROR) +\]|error:|Error' "$log" | head -20
 	elif [ $rc -ne 0 ] || [ -z "$p" ]; then
 		note_fail "$1 (exit $rc, see $log)"; tail -20 "$log"
 	fi
-	echo "$1: ${p:-0} passed, ${f:-0} failed"
+	echo "$1: ${p:-0} passed, ${f:-0} failed${s:+, $s skipped}"
 }
 
 phase_unit() {
@@ -121,6 +125,8 @@ for ph in "${phases[@]}"; do
 	"phase_$ph"
 done
 echo "=== done in $(( $(date +%s) - start ))s"
+for f in "${skips[@]}"; do echo "skipped: $f"; done
+[ "$skipped" -gt 0 ] && echo "$skipped skipped (not counted as passed)"
 for f in "${failures[@]}"; do echo "failed: $f"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
