@@ -164,6 +164,8 @@ struct wg_hs_queue {
 	bool stop;
 	pthread_mutex_t serve;		/* held by the consumer */
 	uint64_t last_under_load;	/* ns, the consumer's */
+	uint64_t second_start;		/* ns, the consumer's: the second served_n counts */
+	unsigned int served_n;		/* the consumer's: messages served in that second */
 	uint64_t published_birth;	/* the consumer's: birth of the secret the workers have */
 };
 
@@ -324,8 +326,9 @@ void wg_device_handshake_serve(struct wg_device *dev);
 void wg_device_handshake_stop(struct wg_device *dev);
 /* Messages queued or in hand. */
 unsigned int wg_device_handshake_depth(const struct wg_device *dev);
-/* Under load: the queue is WG_HS_LOAD_DEPTH deep, or was within the last second. The
- * consumer's view (call it from the consumer, or a test between turns). */
+/* Under load: the queue is WG_HS_LOAD_DEPTH deep, or was within the last second; where no
+ * thread serves it (TCP, ICMP), also once WG_HS_LOAD_DEPTH messages were served in a second.
+ * The consumer's view (call it from the consumer, or a test between turns). */
 bool wg_device_under_load(struct wg_device *dev, uint64_t now);
 /* As if the queue had just been deep (tests and the fuzzer reach the cookie path so). */
 void wg_device_note_load(struct wg_device *dev, uint64_t now);

@@ -106,11 +106,22 @@ unsigned int wg_device_handshake_depth(const struct wg_device *dev)
 	return __atomic_load_n(&dev->hsq.depth, __ATOMIC_RELAXED);
 }
 
+/* Where no thread serves the queue, the worker's turn after each batch drains it (a batch is
+ * at most 64 deep), so its depth never shows a flood: a TCP connection or ICMP session full of
+ * initiations would get the full DH, no cookie and no rate limit, on the one worker that
+ * carries everyone's data. There the rate is the load: the WG_HS_LOAD_DEPTH-th message served
+ * in one second finds the device under load, which bounds the DH a flood buys to that many a
+ * second (about 30 ms of a core) before cookies and the per-source limit take over. */
+static bool served_fast(struct wg_hs_queue *q)
+{
+	return !__atomic_load_n(&q->threaded, __ATOMIC_ACQUIRE) && q->served_n >= WG_HS_LOAD_DEPTH;
+}
+
 bool wg_device_under_load(struct wg_device *dev, uint64_t now)
 {
 	struct wg_hs_queue *q = &dev->hsq;
 
-	if (wg_device_handshake_depth(dev) >= WG_HS_LOAD_DEPTH) {
+	if (wg_device_handshake_depth(dev) >= WG_HS_LOAD_DEPTH || served_fast(q)) {
 		q->last_under_load = now;
 		return true;
 	}
@@ -149,7 +160,14 @@ unsigned int wg_device_handshake_run(struct wg_device *dev, unsigned int budget)
 
 	pthread_mutex_lock(&q->serve);
 	while (n < budget && take(q, &it)) {
-		wg_handshake_handle(dev, &it, wg_device_now(dev));
+		uint64_t now = wg_device_now(dev);
+
+		if (now - q->second_start >= WG_NSEC_PER_SEC) {
+			q->second_start = now;
+			q->served_n = 0;
+		}
+		q->served_n++;
+		wg_handshake_handle(dev, &it, now);
 		__atomic_sub_fetch(&q->depth, 1, __ATOMIC_RELAXED);
 		n++;
 	}
@@ -167,7 +185,7 @@ unsigned int wg_device_handshake_run(struct wg_device *dev, unsigned int budget)
 void wg_device_handshake_external(struct wg_device *dev, bool on)
 {
 	pthread_mutex_lock(&dev->hsq.lock);
-	dev->hsq.threaded = on;
+	__atomic_store_n(&dev->hsq.threaded, on, __ATOMIC_RELEASE);
 	dev->hsq.stop = false;
 	pthread_mutex_unlock(&dev->hsq.lock);
 }

@@ -452,6 +452,49 @@ static void test_load_from_depth(void **state)
 	host_free(&b);
 }
 
+/* Where no thread serves the queue (the TCP and ICMP transports), each batch is served at once
+ * and the depth never builds: the rate is the load. A flood gets the DH for its first
+ * WG_HS_LOAD_DEPTH - 1 messages of a second, then cookie replies; with a thread serving, as
+ * many messages a second, each batch drained before the next, are no load. */
+static void test_load_inline_from_rate(void **state)
+{
+	struct host b, c;
+
+	(void)state;
+	host_init(&b, "198.18.0.2", 2);
+	feed_junk(&b, WG_HS_LOAD_DEPTH - 1, &b.addr);
+	assert_int_equal(wg_device_handshake_depth(&b.dev), 0);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 0);
+	assert_false(wg_device_under_load(&b.dev, b.now));
+	feed_junk(&b, 100, &b.addr);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 100);
+	assert_int_equal(b.sent, 100);
+	assert_int_equal(b.out[0][0], WG_MSG_COOKIE_REPLY);
+	/* half a second on, still in the same second: a cookie */
+	b.now += WG_NSEC_PER_SEC / 2;
+	feed_junk(&b, 1, &b.addr);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 101);
+	/* a quiet second later, the next initiation gets the DH again */
+	b.now += 2 * WG_NSEC_PER_SEC;
+	feed_junk(&b, 1, &b.addr);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 101);
+	host_free(&b);
+
+	host_init(&c, "198.18.0.2", 2);
+	wg_device_handshake_external(&c.dev, true);
+	for (int round = 0; round < 3; round++) {
+		feed_junk(&c, WG_HS_LOAD_DEPTH / 2, &c.addr);
+		while (wg_device_handshake_run(&c.dev, 1000))
+			;
+	}
+	assert_int_equal(c.dev.drops[WG_DROP_BAD_HANDSHAKE], 3 * (WG_HS_LOAD_DEPTH / 2));
+	assert_int_equal(c.dev.drops[WG_DROP_COOKIE_SENT], 0);
+	host_free(&c);
+}
+
 /* Spoofed datagrams without a valid MAC1, however many, never queue and never make b ask
  * the real peer for a cookie. */
 static void test_garbage_no_load(void **state)
@@ -707,6 +750,7 @@ int main(void)
 		cmocka_unit_test(test_cookie_replies_to_full_queue),
 		cmocka_unit_test(test_session_current_before_delivery),
 		cmocka_unit_test(test_load_from_depth),
+		cmocka_unit_test(test_load_inline_from_rate),
 		cmocka_unit_test(test_garbage_no_load),
 		cmocka_unit_test(test_installs_state),
 		cmocka_unit_test(test_new_key_handshakes_at_once),
