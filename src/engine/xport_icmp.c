@@ -288,6 +288,18 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 
 /* ---- the transport ---- */
 
+/* The device authenticated a message from ep: its listener session, if unproven, keeps its
+ * slot from now on (a dialler's sessions are ours and need no proof). */
+static void icmp_authenticated(struct wg_loop *l, const struct endpoint *ep)
+{
+	struct xicmp *x = xi(l);
+	struct icmpw_key key;
+	char b[64];
+
+	if (x->t.unproven && xport_icmp_key_from_ep(ep, &key) && icmpw_table_prove(&x->t, &key))
+		log_debug("ICMP session with %s proven", endpoint_str(ep, b, sizeof(b)));
+}
+
 static void icmp_tick(struct wg_loop *l)
 {
 	struct xicmp *x = xi(l);
@@ -439,6 +451,8 @@ static int icmp_open(struct wg_loop *l)
 	x->tx_bufs = malloc((size_t)ICMP_BATCH * ICMP_TX_SIZE);
 	if (!x->tx_bufs || (r = icmpw_table_init(&x->t, ICMP_SESSIONS, ICMP_QCAP, ICMP_MSG_MAX)) < 0)
 		return -ENOMEM;
+	/* WireGuard's sessions prove themselves; a plaintext one-peer tunnel has nothing to prove */
+	x->t.prove = !l->o.icmp_one;
 	if (l->o.icmp_one) {
 		bool dial = l->o.dial.sa.sa_family != 0;
 		int fam = dial ? l->o.dial.sa.sa_family : l->o.bind_addr.sa.sa_family;
@@ -489,6 +503,7 @@ const struct loop_xport_ops loop_xport_icmp = {
 	.bind = icmp_bind,
 	.send = icmp_send,
 	.tick = icmp_tick,
+	.authenticated = icmp_authenticated,
 	.close = icmp_close,
 	.free = icmp_free,
 };

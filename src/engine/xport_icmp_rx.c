@@ -69,6 +69,10 @@ void xicmp_listen_event(struct loop_worker *w, struct loop_src *s, uint32_t even
 			}
 			icmpw_sock_key(&f->ls, d, m.id, &key);
 			se = icmpw_table_get(&x->t, &key, now, true);
+			if (x->t.lost) {	/* what was queued for an unproven session it evicted */
+				xicmp_drop(l, ICMPW_DROP_NO_SESSION, x->t.lost);
+				x->t.lost = 0;
+			}
 			if (!se) {
 				xicmp_drop(l, ICMPW_DROP_TABLE_FULL, 1);
 				continue;

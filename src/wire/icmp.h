@@ -27,6 +27,9 @@ enum {
 #define ICMPW_IDLE_AFTER_NS 10000000000ull /* idle this long: polls thin out ... */
 #define ICMPW_IDLE_MAX_NS   4000000000ull  /* ... to one per this interval */
 #define ICMPW_SESSION_TTL_NS 180000000000ull
+/* With proof required (icmpw_table.prove), unproven sessions a source (an address, an IPv6
+ * /64) may hold at once: enough for a few diallers behind one NAT starting together. */
+#define ICMPW_UNPROVEN_PER_SOURCE 4
 
 enum icmpw_role { ICMPW_LISTENER, ICMPW_DIALLER };
 
@@ -96,6 +99,7 @@ struct icmpw_key {
 struct icmpw_session {
 	struct icmpw_key key;
 	bool used;
+	bool proven;            /* a message from it authenticated (or proof is not asked) */
 	uint64_t last_seen;
 	uint16_t slot_seq[ICMPW_SLOTS];
 	uint64_t slot_t[ICMPW_SLOTS];
@@ -109,16 +113,26 @@ struct icmpw_table {
 	struct icmpw_session *s;
 	unsigned int n, qcap;
 	size_t msgmax;
+	/* Sessions must prove themselves (icmpw_table_prove) to keep their slot: anyone can send
+	 * an echo request, spoofed, so until then a session may be evicted for a newcomer and a
+	 * source may hold only ICMPW_UNPROVEN_PER_SOURCE of them. Off (plaintext, nothing to
+	 * prove), a session keeps its slot until ICMPW_SESSION_TTL_NS of silence. */
+	bool prove;
+	unsigned int unproven;  /* sessions in use and not proven */
+	unsigned int lost;      /* messages queued for evicted sessions, for the caller to count */
 };
 
 /* sessions, qcap (messages per session) and msgmax (1..ICMPW_MAX_MSG) bound the memory, all
  * allocated here. 0 or -errno. */
 int icmpw_table_init(struct icmpw_table *t, unsigned int sessions, unsigned int qcap, size_t msgmax);
 void icmpw_table_free(struct icmpw_table *t);
-/* The session for key, or with create a new one (reusing one idle for ICMPW_SESSION_TTL_NS);
- * NULL when absent or the table is full. */
+/* The session for key, or with create a new one (reusing one idle for ICMPW_SESSION_TTL_NS,
+ * else, with prove, evicting the unproven one silent longest); NULL when absent, the table is
+ * full, or (with prove) key's source holds ICMPW_UNPROVEN_PER_SOURCE unproven sessions. */
 struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_key *key,
 				      uint64_t now, bool create);
+/* A message of key's session authenticated: it keeps its slot. true when that proved it. */
+bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key);
 /* A request arrived with sequence seq: hold it (the oldest is let go when all are held). */
 void icmpw_session_hold(struct icmpw_session *s, uint16_t seq, uint64_t now);
 /* Downstream message: 0, or -ENOBUFS when the queue is full, -EMSGSIZE above msgmax. */

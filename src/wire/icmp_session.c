@@ -44,10 +44,26 @@ static bool key_eq(const struct icmpw_key *a, const struct icmpw_key *b)
 	       endpoint_local_equal(&a->ep.local, &b->ep.local);
 }
 
+/* The same source as the rate limiters key it: an IPv4 address, an IPv6 /64. */
+static bool same_source(const struct endpoint *a, const struct endpoint *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET6)
+		return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 8);
+	return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
+}
+
+static bool older(const struct icmpw_session *s, const struct icmpw_session *than)
+{
+	return !than || s->last_seen < than->last_seen;
+}
+
 struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_key *key,
 				      uint64_t now, bool create)
 {
-	struct icmpw_session *free_s = NULL, *stale = NULL;
+	struct icmpw_session *free_s = NULL, *stale = NULL, *victim = NULL;
+	unsigned int mine = 0;
 
 	/* A linear scan: tables are small (one entry per dialling peer), and this keeps the
 	 * memory bound obvious. */
@@ -61,23 +77,49 @@ struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_
 			if (create)
 				s->last_seen = now;
 			return s;
-		} else if (now - s->last_seen >= ICMPW_SESSION_TTL_NS &&
-			   (!stale || s->last_seen < stale->last_seen)) {
-			stale = s;
+		} else if (now - s->last_seen >= ICMPW_SESSION_TTL_NS) {
+			if (older(s, stale))
+				stale = s;
+		} else if (!s->proven) {
+			if (older(s, victim))
+				victim = s;
+			mine += same_source(&s->key.ep, &key->ep);
 		}
 	}
-	if (!create)
+	if (!create || (t->prove && mine >= ICMPW_UNPROVEN_PER_SOURCE))
 		return NULL;
 	if (!free_s)
-		free_s = stale;
+		free_s = stale ? stale : victim;
 	if (!free_s)
 		return NULL;
+	if (free_s->used) {
+		t->lost += free_s->q_n;
+		t->unproven -= !free_s->proven;
+	}
 	free_s->used = true;
+	free_s->proven = !t->prove;
+	t->unproven += !free_s->proven;
 	free_s->key = *key;
 	free_s->last_seen = now;
 	free_s->slot_head = free_s->slot_n = 0;
 	free_s->q_head = free_s->q_n = 0;
 	return free_s;
+}
+
+bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key)
+{
+	if (!t->unproven)
+		return false;
+	for (unsigned int i = 0; i < t->n; i++) {
+		struct icmpw_session *s = &t->s[i];
+
+		if (s->used && !s->proven && key_eq(&s->key, key)) {
+			s->proven = true;
+			t->unproven--;
+			return true;
+		}
+	}
+	return false;
 }
 
 static void expire_slots(struct icmpw_session *s, uint64_t now)

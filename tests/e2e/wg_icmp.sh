@@ -67,6 +67,11 @@ for mode in offload no-offload; do
 	ep=$(nsx "$NB" wg show "$IB" endpoints | awk '{print $2}')
 	[[ $ep == 198.18.45.1:* ]] && pass "$mode: b learned a's address and echo identifier ($ep)" ||
 		fail "$mode: b learned a's address" "${ep:-none}"
+	# a's session at b's listener proved itself (its messages authenticated): no newcomer
+	# can evict it (the daemon logs append across modes, so the second mode wants two)
+	np=$(grep -c "ICMP session with 198.18.45.1:[0-9]* proven" "$T_DIR/$IB.log")
+	[ "$np" -ge $([ $mode = offload ] && echo 1 || echo 2) ] && pass "$mode: b proved a's session" ||
+		fail "$mode: b proved a's session" "$np proof lines in b's log"
 	nsx "$A" "$CULVERT" show "$IA" | grep -q "transport icmp" && pass "$mode: culvert show says transport icmp" ||
 		fail "$mode: culvert show says transport icmp"
 	nsx "$A" ss -Huan | grep -q . && fail "$mode: no UDP socket" "$(nsx "$A" ss -Huan)" || pass "$mode: no UDP socket"

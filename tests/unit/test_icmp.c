@@ -193,6 +193,95 @@ static void test_two_diallers_one_nat(void **state)
 	icmpw_table_free(&t);
 }
 
+/* Proof asked (the WireGuard listener): echo requests are anyone's, spoofed or not, so an
+ * unproven session may be evicted for a newcomer and one source holds at most
+ * ICMPW_UNPROVEN_PER_SOURCE; proven sessions keep their slots. Without it (plaintext), one
+ * address may take every slot and a full table refuses. */
+static struct icmpw_key src_key(uint32_t addr, uint16_t id)
+{
+	struct icmpw_key k;
+
+	memset(&k, 0, sizeof(k));
+	k.ep.in4.sin_family = AF_INET;
+	k.ep.in4.sin_addr.s_addr = htonl(addr);
+	k.id = id;
+	return k;
+}
+
+static void test_unproven_sessions(void **state)
+{
+	enum { N = 8, ATTACKER = 0xc6120666, PEER = 0xc6120302 };
+	struct icmpw_table t;
+	struct icmpw_key k, peer = src_key(PEER, 7);
+	struct icmpw_session *s, *first;
+	uint64_t now = 1000 * MS;
+
+	(void)state;
+	assert_int_equal(icmpw_table_init(&t, N, 4, 100), 0);
+	t.prove = true;
+	/* one address, 32 identifiers (the empty polls of the attack): four sessions */
+	for (uint16_t id = 0; id < 32; id++) {
+		k = src_key(ATTACKER, id);
+		s = icmpw_table_get(&t, &k, now + id, true);
+		if (id < ICMPW_UNPROVEN_PER_SOURCE)
+			assert_non_null(s);
+		else
+			assert_null(s);
+	}
+	assert_int_equal(t.unproven, ICMPW_UNPROVEN_PER_SOURCE);
+	/* the real dialler gets one, and keeps it once its message authenticated */
+	assert_non_null(icmpw_table_get(&t, &peer, now + 100, true));
+	assert_true(icmpw_table_prove(&t, &peer));
+	assert_false(icmpw_table_prove(&t, &peer));	/* once */
+	assert_int_equal(t.unproven, ICMPW_UNPROVEN_PER_SOURCE);
+	/* spoofed sources fill the rest, then each newcomer evicts the unproven one silent
+	 * longest, with what was queued for it counted as lost */
+	for (uint32_t a = 1; a <= N - ICMPW_UNPROVEN_PER_SOURCE - 1; a++) {
+		k = src_key(ATTACKER + a, 1);
+		assert_non_null(icmpw_table_get(&t, &k, now + 200 + a, true));
+	}
+	k = src_key(ATTACKER, 0);
+	first = icmpw_table_get(&t, &k, now, false);
+	assert_non_null(first);
+	assert_int_equal(icmpw_session_enqueue(&t, first, "c", 1), 0);
+	k = src_key(ATTACKER + 100, 1);
+	assert_ptr_equal(icmpw_table_get(&t, &k, now + 300, true), first);
+	assert_int_equal(t.lost, 1);
+	k = src_key(ATTACKER, 0);
+	assert_null(icmpw_table_get(&t, &k, now + 300, false));
+	/* however many come, the proven session stays */
+	for (uint32_t a = 200; a < 200 + 4 * N; a++) {
+		k = src_key(ATTACKER + a, 1);
+		assert_non_null(icmpw_table_get(&t, &k, now + 400 + a, true));
+		assert_non_null(icmpw_table_get(&t, &peer, now + 400 + a, false));
+	}
+	assert_int_equal(t.unproven, N - 1);
+	icmpw_table_free(&t);
+
+	/* every slot proven: a newcomer is refused, nothing is evicted */
+	assert_int_equal(icmpw_table_init(&t, 2, 4, 100), 0);
+	t.prove = true;
+	for (uint16_t id = 0; id < 2; id++) {
+		k = src_key(PEER, id);
+		assert_non_null(icmpw_table_get(&t, &k, now, true));
+		assert_true(icmpw_table_prove(&t, &k));
+	}
+	k = src_key(ATTACKER, 0);
+	assert_null(icmpw_table_get(&t, &k, now + 1, true));
+	assert_int_equal(t.unproven, 0);
+	icmpw_table_free(&t);
+
+	/* no proof asked: one address may hold every slot, and a full table refuses */
+	assert_int_equal(icmpw_table_init(&t, N, 4, 100), 0);
+	for (uint16_t id = 0; id < N; id++) {
+		k = src_key(ATTACKER, id);
+		assert_non_null(icmpw_table_get(&t, &k, now, true));
+	}
+	assert_null(icmpw_table_get(&t, &peer, now, true));
+	assert_int_equal(t.unproven, 0);
+	icmpw_table_free(&t);
+}
+
 static void test_queue_bounds(void **state)
 {
 	struct icmpw_table t;
@@ -283,6 +372,7 @@ int main(void)
 		cmocka_unit_test(test_is_ours),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_two_diallers_one_nat),
+		cmocka_unit_test(test_unproven_sessions),
 		cmocka_unit_test(test_queue_bounds),
 		cmocka_unit_test(test_poll_policy),
 	};
