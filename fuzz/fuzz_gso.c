@@ -9,6 +9,7 @@
 #include <string.h>
 #include "engine/gro.h"
 #include "engine/gso.h"
+#include "ip_len.h"
 
 enum { NSLOT = 48, SLOT = 1600, MAXIN = 65600, NB = 16, ROOM = 16 };
 
@@ -47,6 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!p)
 		return 0;
 	memcpy(p, data + GSO_VNET_HDR_LEN, len);
+	fuzz_fix_ip_len(p, len, (unsigned int)size);
 	split(&vh, p, len);
 	vh.gso_type = VIRTIO_NET_HDR_GSO_NONE;
 	enum gso_reason why;

@@ -17,6 +17,8 @@
 #include "engine/proc_plain.h"
 #include "engine/tun_split.h"
 #include "lib/log.h"
+#include "lib/packet.h"
+#include "ip_len.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -88,6 +90,12 @@ static void device(const uint8_t *p, size_t size, bool eth)
 	if (size > READ_BUF)
 		size = READ_BUF;
 	memcpy(rbuf, p, size);
+	if (size > GSO_VNET_HDR_LEN) {
+		size_t l2 = eth ? pkt_eth_ip_offset(rbuf + GSO_VNET_HDR_LEN, size - GSO_VNET_HDR_LEN) : 0;
+
+		if (!eth || l2)
+			fuzz_fix_ip_len(rbuf + GSO_VNET_HDR_LEN + l2, size - GSO_VNET_HDR_LEN - l2, (unsigned int)size);
+	}
 	size_t used = a.used;
 	k = tun_split(rbuf, size, limit, seg_max, &a, out, max_out, &why);
 	if (k < 0) {

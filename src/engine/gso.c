@@ -134,6 +134,11 @@ static int parse_headers(const struct virtio_net_hdr *vh, unsigned int type, con
 			return refuse(why, GSO_BAD_L4_HDR);
 		l->hlen = l->l4off + PKT_UDP_HLEN;
 	}
+	/* The length the packet claims is the length read: a tap read the kernel cut short to
+	 * the buffer (it does so without an error) would otherwise be split into a shorter last
+	 * segment with a good checksum. */
+	if ((l->version == 4 ? (size_t)get16(pkt + 2) : (size_t)get16(pkt + 4) + PKT_IP6_HLEN) != len)
+		return refuse(why, GSO_BAD_IP_HDR);
 	if ((vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
 	    (vh->csum_start != l->l4off ||
 	     vh->csum_offset != (l->proto == PKT_IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF)))

@@ -21,11 +21,15 @@
 #include "engine/proc.h"
 #include "engine/xport.h"
 #include "engine/udpio.h"
+#include "lib/packet.h"
 #include "wg/device.h"
 #include "wg/uapi.h"
 
 enum {
-	LOOP_BUF_SIZE = 65536 + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
+	/* A read's room: an IP packet of 65535 bytes and, on a tap, its link header (up to two
+	 * VLAN tags) and a tag the kernel writes into the frame from the skb's metadata; a
+	 * longer frame would be cut short without an error. */
+	LOOP_BUF_SIZE = 65536 + PKT_ETH_MAX_HLEN + PKT_VLAN_HLEN + WG_PKT_HEADROOM + WG_PKT_TAILROOM,
 	LOOP_SOCK_BUF = 8 << 20,
 	LOOP_TICK_MS = 100,
 	LOOP_MAX_CONNS = 64,

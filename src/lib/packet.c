@@ -339,5 +339,9 @@ size_t pkt_eth_ip_offset(const uint8_t *f, size_t len)
 	uint16_t type;
 	size_t off = pkt_eth_payload(f, len, &type);
 
-	return off && (type == PKT_ETH_IP4 || type == PKT_ETH_IP6) ? off : 0;
+	/* the version must agree with the ethertype: a peer's frame may say IPv6 around IPv4,
+	 * and the merge would write it with an IPv4 GSO type behind an IPv6 ethertype */
+	if (!off || off >= len)
+		return 0;
+	return (type == PKT_ETH_IP4 && f[off] >> 4 == 4) || (type == PKT_ETH_IP6 && f[off] >> 4 == 6) ? off : 0;
 }

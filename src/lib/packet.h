@@ -126,7 +126,8 @@ bool pkt_parse(const uint8_t *p, size_t len, bool ethernet, struct pkt_info *out
  * 802.1ad), its ethertype in *type; 0 when the frame ends before the ethertype or has a
  * third tag. */
 size_t pkt_eth_payload(const uint8_t *f, size_t len, uint16_t *type);
-/* The same for an IPv4 or IPv6 packet; 0 when the frame carries neither. */
+/* The same for an IPv4 or IPv6 packet, its version agreeing with the ethertype; 0 when the
+ * frame carries neither. */
 size_t pkt_eth_ip_offset(const uint8_t *f, size_t len);
 
 /* One tcpdump-like line (no newline), e.g. "IP 198.19.0.1 > 198.19.0.2: ICMP echo request id 5

@@ -524,7 +524,8 @@ static void test_ip6_ext_chain(void **state)
 }
 
 /* The IP packet's offset behind Ethernet and up to two VLAN tags; 0 for any other ethertype,
- * a third tag, or a frame that ends before the ethertype. */
+ * a third tag, a frame that ends before the ethertype or with it, or a version that is not the
+ * ethertype's. */
 static void test_eth_ip_offset(void **state)
 {
 	static const struct { uint16_t t[4]; size_t want; } cases[] = {
@@ -540,6 +541,14 @@ static void test_eth_ip_offset(void **state)
 		for (int k = 0; k < 4; k++) {
 			f[12 + 4 * k] = (uint8_t)(cases[i].t[k] >> 8);
 			f[13 + 4 * k] = (uint8_t)cases[i].t[k];
+		}
+		if (cases[i].want) {
+			bool v4 = f[cases[i].want - 1] == 0x00;	/* 0x0800 */
+
+			f[cases[i].want] = v4 ? 0x60 : 0x45;	/* the other version */
+			assert_int_equal(pkt_eth_ip_offset(f, sizeof(f)), 0);
+			f[cases[i].want] = v4 ? 0x45 : 0x60;
+			assert_int_equal(pkt_eth_ip_offset(f, cases[i].want), 0);
 		}
 		assert_int_equal(pkt_eth_ip_offset(f, sizeof(f)), cases[i].want);
 		/* behind the tags, any ethertype: ARP's payload where IP's would be */

@@ -232,6 +232,12 @@ static void test_tap_refused(void **state)
 	assert_int_equal(tun_split(frame, n, 1500, SIZE_MAX, &a, out, MAX_SEGS, &why), -EINVAL);
 	assert_int_equal(why, GSO_BAD_CSUM_START);
 	assert_int_equal(a.used, 0);
+	/* a read the kernel cut short (a frame longer than the buffer): the IP length says so,
+	 * where the cut packet would split into a shorter last segment with a good checksum */
+	n = super_frame(&c, 5000, 1000, 0, &l2);
+	assert_int_equal(tun_split(frame, n - 100, 1500, SIZE_MAX, &a, out, MAX_SEGS, &why), -EINVAL);
+	assert_int_equal(why, GSO_BAD_IP_HDR);
+	assert_int_equal(a.used, 0);
 
 	memset(frame, 0, GSO_VNET_HDR_LEN);
 	c_put16(frame + GSO_VNET_HDR_LEN + 12, 0x0806);
