@@ -171,12 +171,13 @@ bool ratelimiter_has_token(struct ratelimiter *rl, const struct sockaddr *src, u
 	struct ratelimiter_entry *e = NULL;
 	uint64_t prefix, tokens;
 	uint8_t family;
-	uint32_t link;
+	uint32_t b, link;
 
 	if (!src || !source_key(src, &family, &prefix))
 		return false;
+	b = bucket_of(rl, prefix, family);	/* the keyed hash outside the workers' lock */
 	pthread_mutex_lock(&rl->lock);
-	for (link = rl->buckets[bucket_of(rl, prefix, family)]; link; link = e->hnext) {
+	for (link = rl->buckets[b]; link; link = e->hnext) {
 		e = ent(rl, link);
 		if (e->prefix == prefix && e->family == family)
 			break;

@@ -51,11 +51,16 @@ void framing_rx_reset(struct framing_rx *rx)
 
 int framing_rx_set_limit(struct framing_rx *rx, size_t limit)
 {
+	int r;
+
 	if (limit < 1 || limit > FRAMING_MAX_LEN)
 		return -EINVAL;
-	rx->limit = limit;
-	/* A whole frame of the largest length must fit after compaction. */
-	return rx_grow(rx, limit + FRAMING_HDR_LEN);
+	/* A whole frame of the largest length must fit after compaction: the limit rises only
+	 * with the room for it, or a frame between the two could never complete. */
+	r = rx_grow(rx, limit + FRAMING_HDR_LEN);
+	if (r == 0)
+		rx->limit = limit;
+	return r;
 }
 
 uint8_t *framing_rx_space(struct framing_rx *rx, size_t *room)

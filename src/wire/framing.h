@@ -29,7 +29,8 @@ struct framing_rx {
 int framing_rx_init(struct framing_rx *rx, size_t limit, size_t cap);
 void framing_rx_free(struct framing_rx *rx);
 void framing_rx_reset(struct framing_rx *rx);
-/* Changing the limit never makes the buffer too small: it only grows the buffer. 0 or -errno. */
+/* Changing the limit never makes the buffer too small: it only grows the buffer, and on
+ * -ENOMEM the limit stays what it was. 0 or -errno. */
 int framing_rx_set_limit(struct framing_rx *rx, size_t limit);
 /* Where the next read goes and how much fits (never 0 while no error is set). Frames returned
  * by framing_rx_next() become invalid after this call. */
