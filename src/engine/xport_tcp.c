@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "engine/xport_tcp_int.h"
@@ -36,10 +37,41 @@ static void ep_normalize(struct endpoint *ep)
 	ep->in4 = in4;
 }
 
+/* Out of descriptors or memory, accept fails while the connection stays pending, and the
+ * listener, level-triggered, would wake the worker at once forever: it stops listening for
+ * LOOP_TICK_MS (tcp_tick listens again), and the connection waits or is counted refused. */
+static void pause_accepting(struct wg_loop *l, int err)
+{
+	struct epoll_event ev = { .events = 0, .data.ptr = &xt(l)->listen };
+	uint64_t now = clock_mono_coarse_ns();
+
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, xt(l)->listen.fd, &ev) < 0)
+		return;
+	xt(l)->accept_paused = now ? now : 1;
+	loop_drop(l, WG_DROP_TCP_REFUSED);
+	if (!xt(l)->accept_logged || now - xt(l)->accept_logged >= 10 * 1000000000ull) {
+		xt(l)->accept_logged = now ? now : 1;
+		log_err("TCP: cannot accept connections (%s); trying again every %u ms", strerror(err),
+			LOOP_TICK_MS);
+	}
+}
+
+static void resume_accepting(struct wg_loop *l, uint64_t now)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &xt(l)->listen };
+
+	if (!xt(l)->accept_paused || now - xt(l)->accept_paused < LOOP_TICK_MS * 1000000ull)
+		return;
+	if (xt(l)->listen.fd >= 0 && epoll_ctl(l->epfd, EPOLL_CTL_MOD, xt(l)->listen.fd, &ev) < 0)
+		return;
+	xt(l)->accept_paused = 0;
+}
+
 static void tcp_tick(struct wg_loop *l)
 {
 	uint64_t now = clock_mono_coarse_ns();
 
+	resume_accepting(l, now);
 	if (xt(l)->one) {
 		struct tcp_conn *c = xtcp_one_conn(l);
 
@@ -78,8 +110,11 @@ static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t eve
 
 		memset(&ep, 0, sizeof(ep));
 		fd = accept4(xt(l)->listen.fd, &ep.sa, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				pause_accepting(l, errno);
 			return;
+		}
 		ep_normalize(&ep);
 		if (xt(l)->one) {
 			/* a restarted client is served at once: the newest connection wins */
@@ -168,6 +203,7 @@ static int tcp_listen(struct wg_loop *l, uint16_t port, uint16_t *bound)
 	}
 	*bound = ntohs(a.sa.sa_family == AF_INET6 ? a.in6.sin6_port : a.in4.sin_port);
 	xt(l)->listen = (struct loop_src){ listen_event, fd, false };
+	xt(l)->accept_paused = 0;
 	return loop_ep_add(l->epfd, &xt(l)->listen, EPOLLIN);
 }
 

@@ -33,6 +33,8 @@ struct xtcp {
 	unsigned int backoff_ms;
 	unsigned int dial_i;	/* one, client: the address dialled (0: o.dial, i: o.dial_more[i - 1]) */
 	unsigned int dial_failed;	/* ... and how many in a row failed to connect this round */
+	uint64_t accept_paused;	/* monotonic ns the listener stopped accepting (0: it accepts) */
+	uint64_t accept_logged;	/* ... and when that was last logged */
 };
 
 static inline struct xtcp *xt(const struct wg_loop *l)

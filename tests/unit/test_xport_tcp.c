@@ -22,6 +22,7 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "engine/loop.h"
@@ -340,6 +341,60 @@ static void test_full_table(void **state)
 		close(fds[i]);
 }
 
+/* Out of descriptors, accept fails while the connection stays pending: the worker must not
+ * spin on its level-triggered listener. It stops listening for a tick (counting tcp_refused),
+ * and once descriptors are free again the waiting connection is served. */
+static void test_accept_without_fds(void **state)
+{
+	struct rlimit old, low;
+	struct timespec t0, t1, c0, c1;
+	uint8_t b[2 + MSG];
+	int fill[64], n = 0, c, probe;
+	uint64_t refused;
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(probe >= 0);
+	close(probe);
+	/* fillers take every descriptor, then give one back for the client's socket: the
+	 * connection is pending before the worker can try to accept it, with none to spare */
+	low = old;
+	low.rlim_cur = (rlim_t)probe + 8;
+	assert_true(low.rlim_cur <= old.rlim_cur);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	assert_true(n > 0 && n < 64);
+	assert_int_equal(errno, EMFILE);
+	close(fill[--n]);
+	c = dial();
+	frame(b, MSG, 0x30);
+	send_all(c, b, sizeof(b));
+	assert_true(wait_drop(WG_DROP_TCP_REFUSED, 1) >= 1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+	usleep(400 * 1000);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pthread_mutex_lock(&seen.lock);
+	refused = seen.drops[WG_DROP_TCP_REFUSED];
+	pthread_mutex_unlock(&seen.lock);
+	double cpu = (double)(c1.tv_sec - c0.tv_sec) + (double)(c1.tv_nsec - c0.tv_nsec) / 1e9;
+	double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("out of fds for %.2f s: %.3f s of CPU, tcp_refused %llu\n", wall, cpu,
+		      (unsigned long long)refused);
+	/* a spinning worker would take the whole wall time; a tick a time is a few ms */
+	assert_true(cpu < wall / 4);
+	assert_true(refused <= 2 + (uint64_t)(wall * 1000 / LOOP_TICK_MS));
+	assert_int_equal(wait_frames(1), 0);
+	/* descriptors back: the connection that waited is taken and its frame arrives */
+	while (n)
+		close(fill[--n]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(wait_frames(1), 1);
+	close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +402,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lying_length_closes_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_reaches_its_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_without_fds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
