@@ -114,12 +114,12 @@ int loop_net_send(void *ctx, struct endpoint *ep, struct wg_pkt *pkts, unsigned 
 	return l->xp->send(l, ep, pkts, n);
 }
 
-void loop_authenticated(void *ctx, const struct endpoint *ep)
+void loop_authenticated(void *ctx, const struct endpoint *ep, uint64_t peer)
 {
 	struct wg_loop *l = ctx;
 
 	if (l->xp->authenticated)
-		l->xp->authenticated(l, ep);
+		l->xp->authenticated(l, ep, peer);
 }
 
 int loop_rebind(void *ctx)

@@ -87,8 +87,9 @@ int loop_net_send(void *loop, struct endpoint *ep, struct wg_pkt *pkts, unsigned
  * when the device takes TSO: each packet needs LOOP_VNET (10) bytes of room before data. The
  * number written. */
 int loop_tun_write(void *loop, struct wg_pkt *pkts, unsigned int n);
-/* A message from ep passed authentication (TCP keeps such connections; see device.h). */
-void loop_authenticated(void *loop, const struct endpoint *ep);
+/* A message of peer (its serial) from ep passed authentication (TCP and ICMP keep such
+ * connections and sessions, one per peer; see device.h). */
+void loop_authenticated(void *loop, const struct endpoint *ep, uint64_t peer);
 /* Cut TCP segments of the tun's super-packets to at most seg_max bytes (the path to the peer;
  * SIZE_MAX: as the sender made them). */
 void loop_set_seg_max(void *loop, size_t seg_max);

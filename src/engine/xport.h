@@ -31,8 +31,8 @@ struct loop_xport_ops {
 	/* Send n datagrams to ep (struct wg_device_ops.udp_send's contract); any thread the
 	 * processor sends from: a worker's (loop_cur) or the handshake thread (loop_hs_self). */
 	int (*send)(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts, unsigned int n);
-	/* A message from ep passed authentication. NULL: not wanted. */
-	void (*authenticated)(struct wg_loop *l, const struct endpoint *ep);
+	/* A message of peer (its serial) from ep passed authentication. NULL: not wanted. */
+	void (*authenticated)(struct wg_loop *l, const struct endpoint *ep, uint64_t peer);
 	/* Worker 0, every LOOP_TICK_MS. May be NULL. */
 	void (*tick)(struct wg_loop *l);
 	/* A worker woke up, before it handles its events; true: skip them (they may name a

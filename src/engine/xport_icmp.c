@@ -288,15 +288,16 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 
 /* ---- the transport ---- */
 
-/* The device authenticated a message from ep: its listener session, if unproven, keeps its
- * slot from now on (a dialler's sessions are ours and need no proof). */
-static void icmp_authenticated(struct wg_loop *l, const struct endpoint *ep)
+/* The device authenticated a message of peer from ep: its listener session keeps its slot
+ * from now on, and the peer's older one is unproven again (a dialler's sessions are ours and
+ * need no proof). Only a session not yet proven by that peer costs a scan of the table. */
+static void icmp_authenticated(struct wg_loop *l, const struct endpoint *ep, uint64_t peer)
 {
 	struct xicmp *x = xi(l);
 	struct icmpw_key key;
 	char b[64];
 
-	if (x->t.unproven && xport_icmp_key_from_ep(ep, &key) && icmpw_table_prove(&x->t, &key))
+	if (x->t.unproven && xport_icmp_key_from_ep(ep, &key) && icmpw_table_prove(&x->t, &key, peer))
 		log_debug("ICMP session with %s proven", endpoint_str(ep, b, sizeof(b)));
 }
 

@@ -86,17 +86,32 @@ static void tcp_tick(struct wg_loop *l)
 	xtcp_expire_unproven(l, now);
 }
 
-static void tcp_authenticated(struct wg_loop *l, const struct endpoint *ep)
+/* One proven accepted connection per peer: the one its latest proof came on. Otherwise one
+ * peer (or whoever relays its messages first) could prove all 64 connections and lock every
+ * other peer out for good. An older one is unproven again: it has TCP_PROVE_NS to prove
+ * itself anew (a peer that really uses it takes it back, and the other goes), else it closes. */
+static void tcp_authenticated(struct wg_loop *l, const struct endpoint *ep, uint64_t peer)
 {
 	struct tcp_conn *c = xt(l)->in;
+	uint64_t now;
 	char b[64];
 
 	if (!c || !endpoint_equal(&c->remote, ep))
 		c = xtcp_find(l, ep);
-	if (!c || c->proven)
+	if (!c || (c->proven && c->prover == peer))
 		return;
 	c->proven = true;
+	c->prover = peer;
 	log_debug("TCP connection with %s proven", endpoint_str(&c->remote, b, sizeof(b)));
+	now = clock_mono_coarse_ns();
+	for (struct tcp_conn *o = xt(l)->conns; o; o = o->next) {
+		if (o == c || o->dead || o->dialled || !o->proven || o->prover != peer)
+			continue;
+		o->proven = false;
+		o->born = now;
+		log_debug("TCP connection with %s unproven again: its peer proved another",
+			  endpoint_str(&o->remote, b, sizeof(b)));
+	}
 }
 
 static void listen_event(struct loop_worker *w, struct loop_src *s, uint32_t events)

@@ -15,6 +15,7 @@ struct tcp_conn {
 	struct endpoint remote;
 	bool connecting, dead, want_out, dialled;
 	bool proven;			/* a message from it passed authentication */
+	uint64_t prover;		/* ... of this peer (its serial) */
 	uint64_t born;			/* monotonic ns of the accept or dial */
 	uint64_t last_rx;		/* monotonic ns of the last bytes read (or of the accept) */
 	struct framing_rx rx;

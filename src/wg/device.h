@@ -123,9 +123,10 @@ struct wg_device_ops {
 	void (*wall)(void *ctx, int64_t *sec, int64_t *nsec);
 	/* A message from ep passed authentication: a handshake message the device accepted or
 	 * a data message that decrypted. Called like udp_send, from inside udp_input or by the
-	 * handshake queue's consumer (no lock held then); may be NULL. The TCP transport keeps
-	 * the connections that proved themselves this way. */
-	void (*authenticated)(void *ctx, const struct endpoint *ep);
+	 * handshake queue's consumer (no lock held then); may be NULL. peer is the serial of the
+	 * peer whose message it was. The TCP and ICMP transports keep the connections and
+	 * sessions that proved themselves this way, one per peer. */
+	void (*authenticated)(void *ctx, const struct endpoint *ep, uint64_t peer);
 	void *ctx;
 };
 
@@ -294,11 +295,11 @@ static inline void wg_device_drop(struct wg_device *dev, enum wg_drop why)
 {
 	wg_device_drop_n(dev, why, 1);
 }
-/* ops.authenticated, if there is one. */
-static inline void wg_device_authenticated(struct wg_device *dev, const struct endpoint *ep)
+/* ops.authenticated, if there is one: a message of the peer whose serial is peer, from ep. */
+static inline void wg_device_authenticated(struct wg_device *dev, const struct endpoint *ep, uint64_t peer)
 {
 	if (dev->ops.authenticated)
-		dev->ops.authenticated(dev->ops.ctx, ep);
+		dev->ops.authenticated(dev->ops.ctx, ep, peer);
 }
 
 /* Count a drop and log it (rate-limited) with the peer or source in text. */

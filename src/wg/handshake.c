@@ -209,7 +209,7 @@ static void handle_initiation(struct wg_device *dev, const struct wg_hs_item *it
 		goto out;
 	}
 	kp = NULL;
-	wg_device_authenticated(dev, &it->ep);
+	wg_device_authenticated(dev, &it->ep, c.serial);
 	send_to(dev, &to, &resp, sizeof(resp));
 out:
 	if (kp) {
@@ -268,7 +268,7 @@ static void handle_response(struct wg_device *dev, const struct wg_hs_item *it, 
 		wg_peer_send_keepalive(p);
 	wg_device_unlock(dev);
 	kp = NULL;
-	wg_device_authenticated(dev, &it->ep);
+	wg_device_authenticated(dev, &it->ep, c.serial);
 out:
 	if (kp) {
 		noise_keypair_clear(kp);

@@ -252,7 +252,7 @@ static struct wg_peer *handle_data(struct wg_device *dev, struct wg_pkt *pkt, ui
 			wg_peer_defer(p, 0, act);
 	}
 	pthread_mutex_unlock(&p->lock);
-	wg_device_authenticated(dev, &pkt->ep);
+	wg_device_authenticated(dev, &pkt->ep, p->serial);
 	*plain = pkt->data + WG_MSG_DATA_HEADER_LEN;
 	*plain_len = (uint32_t)len;
 	return p;

@@ -100,6 +100,7 @@ struct icmpw_session {
 	struct icmpw_key key;
 	bool used;
 	bool proven;            /* a message from it authenticated (or proof is not asked) */
+	uint64_t prover;        /* ... the peer's (the caller's name for it) */
 	uint64_t last_seen;
 	uint16_t slot_seq[ICMPW_SLOTS];
 	uint64_t slot_t[ICMPW_SLOTS];
@@ -131,8 +132,10 @@ void icmpw_table_free(struct icmpw_table *t);
  * full, or (with prove) key's source holds ICMPW_UNPROVEN_PER_SOURCE unproven sessions. */
 struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_key *key,
 				      uint64_t now, bool create);
-/* A message of key's session authenticated: it keeps its slot. true when that proved it. */
-bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key);
+/* A message of peer (the caller's name for it) on key's session authenticated: the session
+ * keeps its slot, and the peer's other proven session, if any, is unproven again (one peer
+ * may not hold the table). true when that proved it. */
+bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key, uint64_t peer);
 /* A request arrived with sequence seq: hold it (the oldest is let go when all are held). */
 void icmpw_session_hold(struct icmpw_session *s, uint16_t seq, uint64_t now);
 /* Downstream message: 0, or -ENOBUFS when the queue is full, -EMSGSIZE above msgmax. */

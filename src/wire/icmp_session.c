@@ -106,20 +106,24 @@ struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_
 	return free_s;
 }
 
-bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key)
+bool icmpw_table_prove(struct icmpw_table *t, const struct icmpw_key *key, uint64_t peer)
 {
-	if (!t->unproven)
-		return false;
-	for (unsigned int i = 0; i < t->n; i++) {
-		struct icmpw_session *s = &t->s[i];
+	struct icmpw_session *s = icmpw_table_get(t, key, 0, false);
 
-		if (s->used && !s->proven && key_eq(&s->key, key)) {
-			s->proven = true;
-			t->unproven--;
-			return true;
+	if (!s || (s->proven && s->prover == peer))
+		return false;
+	t->unproven -= !s->proven;
+	s->proven = true;
+	s->prover = peer;
+	for (unsigned int i = 0; i < t->n; i++) {
+		struct icmpw_session *o = &t->s[i];
+
+		if (o != s && o->used && o->proven && o->prover == peer) {
+			o->proven = false;
+			t->unproven++;
 		}
 	}
-	return false;
+	return true;
 }
 
 static void expire_slots(struct icmpw_session *s, uint64_t now)

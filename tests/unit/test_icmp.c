@@ -231,8 +231,8 @@ static void test_unproven_sessions(void **state)
 	assert_int_equal(t.unproven, ICMPW_UNPROVEN_PER_SOURCE);
 	/* the real dialler gets one, and keeps it once its message authenticated */
 	assert_non_null(icmpw_table_get(&t, &peer, now + 100, true));
-	assert_true(icmpw_table_prove(&t, &peer));
-	assert_false(icmpw_table_prove(&t, &peer));	/* once */
+	assert_true(icmpw_table_prove(&t, &peer, 1));
+	assert_false(icmpw_table_prove(&t, &peer, 1));	/* once */
 	assert_int_equal(t.unproven, ICMPW_UNPROVEN_PER_SOURCE);
 	/* spoofed sources fill the rest, then each newcomer evicts the unproven one silent
 	 * longest, with what was queued for it counted as lost */
@@ -264,11 +264,31 @@ static void test_unproven_sessions(void **state)
 	for (uint16_t id = 0; id < 2; id++) {
 		k = src_key(PEER, id);
 		assert_non_null(icmpw_table_get(&t, &k, now, true));
-		assert_true(icmpw_table_prove(&t, &k));
+		assert_true(icmpw_table_prove(&t, &k, 10 + id));	/* two peers */
 	}
 	k = src_key(ATTACKER, 0);
 	assert_null(icmpw_table_get(&t, &k, now + 1, true));
 	assert_int_equal(t.unproven, 0);
+	icmpw_table_free(&t);
+
+	/* one peer proving session after session (many identifiers, or whoever relays its
+	 * messages first) holds one proven slot: its older ones are unproven again, evictable */
+	assert_int_equal(icmpw_table_init(&t, 4, 4, 100), 0);
+	t.prove = true;
+	for (uint16_t id = 0; id < 4; id++) {
+		k = src_key(PEER + id, id);
+		assert_non_null(icmpw_table_get(&t, &k, now + id, true));
+		assert_true(icmpw_table_prove(&t, &k, 5));
+		assert_int_equal(t.unproven, id);
+	}
+	k = src_key(ATTACKER, 0);
+	s = icmpw_table_get(&t, &k, now + 10, true);
+	assert_non_null(s);
+	assert_int_equal(s->key.ep.in4.sin_addr.s_addr, htonl(ATTACKER));
+	k = src_key(PEER, 0);
+	assert_null(icmpw_table_get(&t, &k, now + 10, false));	/* the oldest went */
+	k = src_key(PEER + 3, 3);
+	assert_true(icmpw_table_get(&t, &k, now + 10, false)->proven);	/* the latest stays */
 	icmpw_table_free(&t);
 
 	/* no proof asked: one address may hold every slot, and a full table refuses */

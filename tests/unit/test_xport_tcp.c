@@ -33,8 +33,10 @@
 enum {
 	TABLE = 64,		/* the transport's connections (docs/design.md, "Bounds") */
 	MSG = 40,		/* a frame length a WireGuard message can have */
-	PROVE = 0x01,		/* first byte: the stand-in says the message authenticated */
+	PROVE = 0x01,		/* first byte: the stand-in says the message authenticated, each
+				 * connection a peer of its own */
 	ECHO = 0x02,		/* first byte: it sends the message back to its source */
+	PROVE_AS_7 = 0x03,	/* first byte: authenticated, a message of peer 7 */
 };
 
 /* What the stand-in processor saw; written on the loop's worker, read by the test. */
@@ -62,7 +64,9 @@ static void p_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++) {
 		if (pkts[i].len && pkts[i].data[0] == PROVE)
-			loop_authenticated(seen.loop, &pkts[i].ep);
+			loop_authenticated(seen.loop, &pkts[i].ep, 1000 + ntohs(pkts[i].ep.in4.sin_port));
+		if (pkts[i].len && pkts[i].data[0] == PROVE_AS_7)
+			loop_authenticated(seen.loop, &pkts[i].ep, 7);
 		if (pkts[i].len && pkts[i].data[0] == ECHO)
 			loop_net_send(seen.loop, &pkts[i].ep, &pkts[i], 1);
 		pthread_mutex_lock(&seen.lock);
@@ -341,6 +345,39 @@ static void test_full_table(void **state)
 		close(fds[i]);
 }
 
+/* One peer holds one proven connection: proving another (a peer with many connections, or
+ * whoever relays its messages first) leaves the older one unproven, the first to go when the
+ * table is full. Otherwise one peer could prove all 64 and lock every other out. */
+static void test_one_proven_per_peer(void **state)
+{
+	int fds[TABLE + 1];
+	uint8_t b[2 + MSG];
+
+	fds[0] = dial();
+	frame(b, MSG, PROVE_AS_7);
+	send_all(fds[0], b, sizeof(b));
+	assert_int_equal(wait_frames(1), 1);
+	fds[1] = dial();
+	send_all(fds[1], b, sizeof(b));
+	assert_int_equal(wait_frames(2), 2);
+	for (int i = 2; i < TABLE; i++) {
+		fds[i] = dial();
+		frame(b, MSG, PROVE);
+		send_all(fds[i], b, sizeof(b));
+		assert_int_equal(wait_frames((uint64_t)i + 1), i + 1);
+	}
+	/* the full table's newcomer takes peer 7's older connection, not its newer one */
+	fds[TABLE] = dial();
+	assert_true(closed_by_server(fds[0]));
+	assert_int_equal(wait_drop(WG_DROP_TCP_UNPROVEN, 1), 1);
+	frame(b, MSG, 0x30);
+	send_all(fds[1], b, sizeof(b));
+	send_all(fds[TABLE], b, sizeof(b));
+	assert_int_equal(wait_frames(TABLE + 2), TABLE + 2);
+	for (int i = 0; i <= TABLE; i++)
+		close(fds[i]);
+}
+
 /* Out of descriptors, accept fails while the connection stays pending: the worker must not
  * spin on its level-triggered listener. It stops listening for a tick (counting tcp_refused),
  * and once descriptors are free again the waiting connection is served. */
@@ -402,6 +439,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lying_length_closes_one, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_reaches_its_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_proven_per_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_without_fds, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
