@@ -249,6 +249,9 @@ static int icmp_send(struct wg_loop *l, struct endpoint *ep, struct wg_pkt *pkts
 			else if (r < 0)
 				break;	/* the queue is full: the rest count as not sent */
 		}
+		/* the caller counts them too (send_full); this says whose queue it was */
+		if (i < n)
+			xicmp_drop(l, ICMPW_DROP_QUEUE_FULL, n - i);
 		xicmp_session_flush(l, f, se, now);
 		xicmp_tx_flush(l);
 		return i ? (int)i : -ENOBUFS;

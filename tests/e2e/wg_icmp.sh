@@ -79,6 +79,12 @@ for mode in offload no-offload; do
 		fail "$mode: iperf3 a->b >= $min_gbps Gbit/s" "${g:-no result}"
 	g=$(iperf "$A" "$NB" 198.19.45.1 2) && ge "$g" "$min_gbps" && pass "$mode: iperf3 b->a ($g Gbit/s >= $min_gbps)" ||
 		fail "$mode: iperf3 b->a >= $min_gbps Gbit/s" "${g:-no result}"
+	# b's sessions queue what a's polls have not yet fetched: a full queue is send_full to the
+	# device and icmp_queue_full to the transport, one count each
+	sf=$(drop_count "$NB" "$IB" send_full) qf=$(drop_count "$NB" "$IB" icmp_queue_full)
+	echo "b after iperf3: send_full ${sf:-none} icmp_queue_full ${qf:-none}"
+	[ -n "$sf" ] && [ "${qf:-x}" = "$sf" ] && pass "$mode: a full session queue counts icmp_queue_full ($qf)" ||
+		fail "$mode: icmp_queue_full counts what send_full does" "send_full ${sf:-none} icmp_queue_full ${qf:-none}"
 	head -c 1000000 /dev/urandom >"$T_DIR/blob"
 	h1=$(sha256sum <"$T_DIR/blob" | cut -d' ' -f1)
 	h2=$(xfer "$A" "$NB" 198.19.45.2 "$T_DIR/blob")
