@@ -1,6 +1,6 @@
 /* wg_flood: a handshake flooder for testing a WireGuard responder under attack.
  *
- * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-q] PUBKEY HOST:PORT
+ * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T] [-q] PUBKEY HOST:PORT
  *
  * From PORTS UDP sockets bound to ADDR (each its own source port) it sends handshake
  * initiations to HOST:PORT whose MAC1 is valid for PUBKEY (the responder's public key; that is
@@ -12,12 +12,15 @@
  * instead, which need no key and pass nothing (what a spoofing attacker can send). -R FILE
  * replays one captured initiation (FILE: its 148 bytes) from every port, with this source's
  * MAC2 once it has a cookie: it decrypts, names a real peer and costs the responder all the
- * handshake's DH before the timestamp shows a replay.
+ * handshake's DH before the timestamp shows a replay. -T speaks culvert's TCP transport
+ * instead: each source is a connection carrying the messages as 2-byte-length frames, and the
+ * cookie replies come back on it; a connection the responder closes is dialled again.
  * Every second it prints what it sent and received; at the end (or on SIGTERM/SIGINT) one
  * "total:" line.
  * It links libculvert for the MAC and cookie code (src/wg/cookie.c), so it speaks exactly the
  * responder's dialect of the cookie exchange; the random bytes are the attacker's own. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -44,6 +47,11 @@ enum {
 struct source {
 	int fd;
 	uint16_t port;
+	/* -T: a frame may leave in pieces, and replies arrive as a byte stream */
+	uint8_t tx[BATCH * (2 + sizeof(struct wg_msg_initiation))];
+	size_t tx_off, tx_n;
+	uint8_t rx[4096];
+	size_t rx_n;
 	struct cookie_maker maker;
 	uint8_t cookie[WG_COOKIE_LEN];	/* the cookie the pool's MAC2s were made with */
 	bool have_cookie;
@@ -52,7 +60,7 @@ struct source {
 };
 
 struct counts {
-	uint64_t sent, send_err, replies, cookies, bad_replies, other;
+	uint64_t sent, send_err, replies, cookies, bad_replies, other, redials;
 };
 
 static struct source *src;
@@ -60,8 +68,11 @@ static int n_src = 8;
 static uint32_t index_base;
 static bool garbage, quiet;
 static struct wg_msg_initiation replay;	/* -R: the captured initiation */
-static bool replaying;
+static bool replaying, tcp;
 static volatile sig_atomic_t stopping;
+static const char *bind_to;
+static struct sockaddr_storage target;
+static socklen_t target_len;
 
 static void on_signal(int sig)
 {
@@ -79,13 +90,14 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-q] PUBKEY HOST:PORT\n"
+		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T] [-q] PUBKEY HOST:PORT\n"
 		"  -b, --bind ADDR      local address of the sockets (default: any)\n"
 		"  -n, --ports N        source ports, one socket each (default 8, at most %d)\n"
 		"  -t, --duration SECS  how long to send (default 10)\n"
 		"  -r, --rate N         messages per second over all ports, 0 = no cap (default 0)\n"
 		"  -g, --garbage        random 148-byte type-1 datagrams (no valid MAC1; PUBKEY unused)\n"
 		"  -R, --replay FILE    send the initiation in FILE (148 bytes, captured) from every port\n"
+		"  -T, --tcp            culvert's TCP transport: one connection per port, framed\n"
 		"  -q, --quiet          only the total line\n", MAX_PORTS);
 	exit(2);
 }
@@ -133,12 +145,17 @@ static bool read_replay(const char *path)
 	return true;
 }
 
-static void open_sources(const char *bind_addr, const struct sockaddr_storage *dst, socklen_t dlen)
+/* Source i's socket, bound and connected (a TCP connection is made blocking, then used
+ * without blocking). */
+static void open_one(int i)
 {
-	for (int i = 0; i < n_src; i++) {
+	const char *bind_addr = bind_to;
+	const struct sockaddr_storage *dst = &target;
+	socklen_t dlen = target_len;
+	{
 		struct sockaddr_storage local = { .ss_family = dst->ss_family };
 		socklen_t llen = dlen;
-		int fd = socket(dst->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int fd = socket(dst->ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM | SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
 		int sz = 1 << 20;
 
 		if (fd < 0) {
@@ -159,12 +176,26 @@ static void open_sources(const char *bind_addr, const struct sockaddr_storage *d
 			perror("wg_flood: bind/connect");
 			exit(1);
 		}
+		if (tcp && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+			perror("wg_flood: fcntl");
+			exit(1);
+		}
 		llen = sizeof(local);
 		getsockname(fd, (struct sockaddr *)&local, &llen);
 		src[i].fd = fd;
 		src[i].port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
 								: ((struct sockaddr_in *)&local)->sin_port);
+		src[i].tx_off = src[i].tx_n = src[i].rx_n = 0;
 	}
+}
+
+/* -T: the responder closed source s's connection (it closes the unproven after a while):
+ * dial again, from a new port. */
+static void redial(struct source *s, struct counts *c)
+{
+	close(s->fd);
+	open_one((int)(s - src));
+	c->redials++;
 }
 
 static void fill_pool(struct source *s, int si, const uint8_t pub[WG_KEY_LEN])
@@ -216,6 +247,40 @@ static void take_reply(struct source *s, const struct wg_msg_cookie_reply *r, st
 		cookie_add_macs(&s->maker, &s->pool[j], sizeof(s->pool[j]), now);
 }
 
+/* -T: the framed replies in s's stream. */
+static void drain_tcp(struct source *s, struct counts *c)
+{
+	for (;;) {
+		ssize_t n = recv(s->fd, s->rx + s->rx_n, sizeof(s->rx) - s->rx_n, MSG_DONTWAIT);
+		size_t off = 0;
+
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			redial(s, c);
+			return;
+		}
+		if (n < 0)
+			return;
+		s->rx_n += (size_t)n;
+		while (s->rx_n - off >= 2) {
+			size_t len = (size_t)s->rx[off] << 8 | s->rx[off + 1];
+
+			if (s->rx_n - off < 2 + len)
+				break;
+			if (len == WG_MSG_COOKIE_REPLY_LEN && wg_msg_type_is(s->rx + off + 2, WG_MSG_COOKIE_REPLY))
+				take_reply(s, (const struct wg_msg_cookie_reply *)(s->rx + off + 2), c);
+			else
+				c->other++;
+			off += 2 + len;
+		}
+		memmove(s->rx, s->rx + off, s->rx_n - off);
+		s->rx_n -= off;
+		if (s->rx_n == sizeof(s->rx)) {	/* no frame of ours is that long */
+			redial(s, c);
+			return;
+		}
+	}
+}
+
 static void drain(struct counts *c)
 {
 	uint8_t buf[256];
@@ -223,6 +288,10 @@ static void drain(struct counts *c)
 	for (int i = 0; i < n_src; i++) {
 		ssize_t n;
 
+		if (tcp) {
+			drain_tcp(&src[i], c);
+			continue;
+		}
 		while ((n = recv(src[i].fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
 			if (n == WG_MSG_COOKIE_REPLY_LEN && wg_msg_type_is(buf, WG_MSG_COOKIE_REPLY))
 				take_reply(&src[i], (const struct wg_msg_cookie_reply *)buf, c);
@@ -232,12 +301,46 @@ static void drain(struct counts *c)
 	}
 }
 
+/* -T: what is left of the last batch first, then want framed messages; a frame cut by a full
+ * socket buffer goes on next time, so the stream stays framed. */
+static int send_tcp(struct source *s, int want, struct counts *c)
+{
+	ssize_t n;
+
+	if (s->tx_off == s->tx_n) {
+		size_t m = sizeof(struct wg_msg_initiation);
+
+		s->tx_off = s->tx_n = 0;
+		for (int i = 0; i < want; i++) {
+			s->tx[s->tx_n] = (uint8_t)(m >> 8);
+			s->tx[s->tx_n + 1] = (uint8_t)m;
+			memcpy(s->tx + s->tx_n + 2, &s->pool[(s->cursor + (unsigned int)i) % POOL], m);
+			s->tx_n += 2 + m;
+		}
+		s->cursor += (unsigned int)want;
+		c->sent += (uint64_t)want;
+	}
+	n = send(s->fd, s->tx + s->tx_off, s->tx_n - s->tx_off, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			c->send_err++;
+			return 0;
+		}
+		redial(s, c);
+		return 0;
+	}
+	s->tx_off += (size_t)n;
+	return want;
+}
+
 static int send_batch(struct source *s, int want, struct counts *c)
 {
 	struct mmsghdr mm[BATCH];
 	struct iovec iov[BATCH];
 	int n;
 
+	if (tcp)
+		return send_tcp(s, want, c);
 	memset(mm, 0, sizeof(mm));
 	for (int i = 0; i < want; i++) {
 		iov[i].iov_base = &s->pool[(s->cursor + (unsigned int)i) % POOL];
@@ -267,11 +370,11 @@ static void report(const char *what, double secs, const struct counts *c)
 	for (int i = 0; i < n_src; i++)
 		with += src[i].have_cookie;
 	printf("%s %.0f sent/s (%llu sent in %.1f s), send_err=%llu, cookie_replies=%llu, cookies=%llu, "
-	       "bad_replies=%llu, other=%llu, sources_with_cookie=%d/%d\n", what,
+	       "bad_replies=%llu, other=%llu, redials=%llu, sources_with_cookie=%d/%d\n", what,
 	       secs > 0 ? (double)c->sent / secs : 0.0, (unsigned long long)c->sent, secs,
 	       (unsigned long long)c->send_err, (unsigned long long)c->replies,
 	       (unsigned long long)c->cookies, (unsigned long long)c->bad_replies,
-	       (unsigned long long)c->other, with, n_src);
+	       (unsigned long long)c->other, (unsigned long long)c->redials, with, n_src);
 	fflush(stdout);
 }
 
@@ -280,9 +383,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "bind", required_argument, 0, 'b' }, { "ports", required_argument, 0, 'n' },
 		{ "duration", required_argument, 0, 't' }, { "rate", required_argument, 0, 'r' },
-		{ "garbage", no_argument, 0, 'g' }, { "replay", required_argument, 0, 'R' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
+		{ "garbage", no_argument, 0, 'g' }, { "replay", required_argument, 0, 'R' },
+		{ "tcp", no_argument, 0, 'T' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
 	};
-	const char *bind_addr = NULL;
 	double duration = 10, rate = 0;
 	uint8_t pub[WG_KEY_LEN] = { 0 };
 	struct sockaddr_storage dst;
@@ -291,14 +394,15 @@ int main(int argc, char **argv)
 	uint64_t start, next_print, end;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "b:n:t:r:gR:q", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "b:n:t:r:gR:Tq", opts, NULL)) != -1) {
 		switch (o) {
-		case 'b': bind_addr = optarg; break;
+		case 'b': bind_to = optarg; break;
 		case 'n': n_src = atoi(optarg); break;
 		case 't': duration = atof(optarg); break;
 		case 'r': rate = atof(optarg); break;
 		case 'g': garbage = true; break;
 		case 'R': replaying = read_replay(optarg); break;
+		case 'T': tcp = true; break;
 		case 'q': quiet = true; break;
 		default: usage();
 		}
@@ -317,7 +421,10 @@ int main(int argc, char **argv)
 	if (!src)
 		return 1;
 	crypto_random(&index_base, sizeof(index_base));
-	open_sources(bind_addr, &dst, dlen);
+	target = dst;
+	target_len = dlen;
+	for (int i = 0; i < n_src; i++)
+		open_one(i);
 	for (int i = 0; i < n_src; i++)
 		fill_pool(&src[i], i, pub);
 	printf("wg_flood: %s from %d ports (first %u) to %s for %.1f s, rate cap %.0f/s (0: none)\n",
@@ -341,6 +448,7 @@ int main(int argc, char **argv)
 			struct counts d = {
 				total.sent - last.sent, total.send_err - last.send_err, total.replies - last.replies,
 				total.cookies - last.cookies, total.bad_replies - last.bad_replies, total.other - last.other,
+				total.redials - last.redials,
 			};
 			char t[32];
 

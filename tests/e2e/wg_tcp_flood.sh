@@ -1,0 +1,115 @@
+#!/bin/bash
+# culvert wg --transport tcp under a handshake flood. Namespace a is the real peer, b the
+# responder, f the attacker on its own underlay address. The attacker (wg_flood -T) needs only
+# b's public key: from 4 TCP connections it streams initiations with a valid MAC1, takes the
+# cookie replies that come back on them and sends valid MAC2s from then on. The TCP transport
+# has no handshake thread: its worker serves the handshake queue after each batch, so the
+# queue's depth never builds and, before the load came from the rate too, every initiation got
+# the full DH on the one worker that carries everyone's data, with no cookie and no rate limit.
+# While it runs: established pings lose at most 1%, a restarted peer completes its handshake
+# within two attempts; after it: b answered with cookies, the per-source limiter counted, and
+# the DH b spent on the flood (bad_handshake) stays within what the load rule allows: 511 in
+# the second the load is found, then the per-source limit (20 a second and a burst of 5 for
+# the flooder's one address), far from one per message sent.
+# FLOOD_MAX_LOSS (1), HS_FLOOD_MAX (11 s) and TCP_FLOOD_MIN_RATE (2000/s) are the margins.
+source "$(dirname "$0")/lib.sh"
+umask 077
+
+FLOODER=$PEERS/wg_flood
+[ -x "$FLOODER" ] || make -s -C "$TOP" B="$B" "$FLOODER" >/dev/null 2>&1 ||
+	{ fail setup "no $FLOODER (make tests builds it)"; t_done; }
+
+A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$A" "$NB" "$F")
+ns_link "$A" va "$NB" vb && ns_link "$F" fl "$NB" bfl || { fail setup "cannot link namespaces"; t_done; }
+nsx "$A" ip addr add 198.18.92.1/24 dev va
+nsx "$NB" ip addr add 198.18.92.2/24 dev vb
+nsx "$F" ip addr add 198.18.93.3/24 dev fl
+nsx "$NB" ip addr add 198.18.93.2/24 dev bfl
+
+P=${T_PREFIX:0:12}
+IA=${P}ta IB=${P}tb
+SOCK=/var/run/wireguard
+PORT_B=51892 SECS=16
+T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
+wg_keys a b
+PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
+quiet() { "$@" >/dev/null 2>&1; }
+ms() { echo $(($(date +%s%N) / 1000000)); }
+secs() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
+ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
+
+start_a() {
+	bg "$A" "$IA" "$CULVERT" wg -f --transport tcp "$IA" && PID_A=$BG_PID &&
+		wait_for test -S "$SOCK/$IA.sock" &&
+		nsx "$A" wg set "$IA" private-key "$T_DIR/ka" listen-port 51893 \
+			peer "$PB" allowed-ips 198.19.92.2/32 endpoint 198.18.92.2:$PORT_B &&
+		ifconf "$A" "$IA" 92 1
+}
+start_b() {
+	bg "$NB" "$IB" "$CULVERT" wg -f --transport tcp "$IB" && PID_B=$BG_PID &&
+		wait_for test -S "$SOCK/$IB.sock" &&
+		nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port $PORT_B peer "$PA" allowed-ips 198.19.92.1/32 &&
+		ifconf "$NB" "$IB" 92 2
+}
+restart_a() {
+	stop "$PID_A"; wait_for test ! -S "$SOCK/$IA.sock"; wait_for dev_gone "$A" "$IA"
+	start_a || fail "a restarts"
+}
+drop() {
+	"$CULVERT" show "$IB" --json 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["interfaces"][0]["drops"].get(sys.argv[1], 0))' "$1"
+}
+loss() {
+	nsx "$1" ping -q -c "$3" -i 0.01 -W 1 "$2" 2>/dev/null | sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p'
+}
+handshake_time() {
+	local t0; t0=$(ms)
+	while [ $(($(ms) - t0)) -lt $((${HS_FLOOD_MAX:-11} * 1000)) ]; do
+		quiet nsx "$A" ping -c1 -W0.2 198.19.92.2 && { secs $(($(ms) - t0)); return 0; }
+	done
+	return 1
+}
+
+start_b || { fail "culvert wg --transport tcp starts" "b"; t_done; }
+start_a || { fail "culvert wg --transport tcp starts" "a"; t_done; }
+check "tunnel up before the flood" wait_ping "$A" 198.19.92.2 25
+dh0=$(drop bad_handshake)
+
+bg "$F" flood "$FLOODER" -T -b 198.18.93.3 -n 4 -t $SECS "$PB" 198.18.93.2:$PORT_B
+FLOOD=$BG_PID
+wait_for grep -q "sources_with_cookie=4/4" "$T_DIR/flood.log" &&
+	pass "the flooder took a cookie on every connection ($(grep '^t=' "$T_DIR/flood.log" | tail -1 | cut -d, -f1))" ||
+	fail "the flooder took a cookie on every connection" "$(tail -2 "$T_DIR/flood.log")"
+
+l=$(loss "$A" 198.19.92.2 200)
+[ -n "$l" ] && ge "${FLOOD_MAX_LOSS:-1}" "$l" && pass "ping loss during the flood ${l}% (<= ${FLOOD_MAX_LOSS:-1}%)" ||
+	fail "ping loss during the flood <= ${FLOOD_MAX_LOSS:-1}%" "${l:-no answer}%"
+
+restart_a
+if t=$(handshake_time) && kill -0 "$FLOOD" 2>/dev/null; then
+	pass "restarted peer's handshake during the flood (${t} s)"
+else
+	fail "restarted peer's handshake during the flood" "no answer within ${HS_FLOOD_MAX:-11} s (flooder $(kill -0 "$FLOOD" 2>/dev/null && echo running || echo done))"
+fi
+reap "$FLOOD" $((SECS + 5))
+total=$(grep '^total:' "$T_DIR/flood.log")
+echo "flooder $total"
+rate=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' <<<"$total")
+sent=$(sed -n 's/^total: [0-9]* sent\/s (\([0-9]*\) sent.*/\1/p' <<<"$total")
+[ "${rate:-0}" -ge "${TCP_FLOOD_MIN_RATE:-2000}" ] && pass "the flood was real (${rate}/s valid initiations over TCP)" ||
+	fail "the flood was real (>= ${TCP_FLOOD_MIN_RATE:-2000}/s)" "${rate:-0}/s"
+check "b still serves" kill -0 "$PID_B"
+check "pings after the flood" wait_ping "$A" 198.19.92.2 25
+
+c=$(drop cookie_sent) r=$(drop ratelimited) dh=$(( $(drop bad_handshake) - dh0 ))
+echo "b after the flood: cookie_sent=$c ratelimited=$r bad_handshake=+$dh of ${sent:-?} sent"
+[ "${c:-0}" -gt 0 ] && pass "b answered the flood with cookies ($c)" || fail "b answered the flood with cookies" "cookie_sent=${c:-none}"
+[ "${r:-0}" -gt 0 ] && pass "per-source rate limiter counted ($r)" || fail "per-source rate limiter counted" "ratelimited=${r:-none}"
+# the DH the flood bought: 511 before the load is found, then the flooder's one source's tokens
+# (a burst of 5 and 20 a second, which its cookie-bearing MAC2s use), with room for one more
+# second of each
+max=$((2 * 512 + 25 * (SECS + 2)))
+[ "$dh" -le "$max" ] && pass "the flood bought at most $max DH ($dh of ${sent:-?} initiations)" ||
+	fail "the flood bought at most $max DH" "$dh of ${sent:-?} initiations got the full DH"
+t_done
