@@ -29,12 +29,14 @@
 #include <sys/uio.h>
 #include <linux/virtio_net.h>
 
+#include "lib/packet.h"
+
 enum {
 	GRO_HEADROOM = sizeof(struct virtio_net_hdr),
 	GRO_MAX_BATCH = 128,
 	GRO_MAX_LEN = 65535,
 	GRO_TABLE = 256,  /* flow slots, a power of two above GRO_MAX_BATCH */
-	GRO_L2_MAX = 22,  /* Ethernet with two VLAN tags */
+	GRO_L2_MAX = PKT_ETH_MAX_HLEN,  /* Ethernet with two VLAN tags */
 	GRO_SCRATCH_HEAD = 32,  /* >= GRO_HEADROOM + GRO_L2_MAX */
 	GRO_SCRATCH_SIZE = GRO_SCRATCH_HEAD + GRO_MAX_LEN + 1,  /* header room + a merge */
 };

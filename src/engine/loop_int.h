@@ -41,7 +41,7 @@ enum {
 	 * needs (the MTU, which `ip link set mtu` may change at any time, up to 65535), not a
 	 * fixed slot: a batch holds 256 segments of MTU 1500, or 60 of MTU 34736, in 2.4 MB. */
 	LOOP_SEG_HDR_MAX = 128,		/* IPv4 with options or IPv6, and TCP with options */
-	LOOP_SEG_L2_MAX = 22,		/* and in front, a tap frame's Ethernet header and VLAN tags */
+	LOOP_SEG_L2_MAX = PKT_ETH_MAX_HLEN,	/* and in front, a tap frame's Ethernet header and VLAN tags */
 	LOOP_SLOT_BYTES = 36 * LOOP_BUF_SIZE,
 	/* the most one super-packet can take: at most two segments of up to 64 KB, or at most
 	 * UDPIO_MAX_SEGS smaller ones, each rounded up to 64 bytes */

@@ -11,10 +11,11 @@
 #include "lib/addr.h"
 #include "lib/log.h"
 #include "lib/netlink.h"
+#include "lib/packet.h"
 #include "engine/gro.h"
 #include "engine/loop.h"
 
-enum { PLAIN_TAP_EXTRA = 14 + 4 };   /* Ethernet header and one VLAN tag on top of the MTU */
+enum { PLAIN_TAP_EXTRA = PKT_ETH_MAX_HLEN };   /* Ethernet header and two VLAN tags on top of the MTU */
 
 static const char *const drop_names[PLAIN_DROP_MAX] = {
 	[PLAIN_DROP_NO_PEER] = "no_peer", [PLAIN_DROP_QUEUE_FULL] = "queue_full",

@@ -10,10 +10,11 @@
 #include <sys/uio.h>
 
 #include "engine/gso.h"
+#include "lib/packet.h"
 
 enum {
 	TUN_SPLIT_HDR_MAX = 128,	/* IPv4 with options or IPv6, and TCP with options */
-	TUN_SPLIT_L2_MAX = 22,		/* Ethernet with two VLAN tags */
+	TUN_SPLIT_L2_MAX = PKT_ETH_MAX_HLEN,	/* Ethernet with two VLAN tags */
 };
 
 struct tun_split_area {

@@ -150,7 +150,7 @@ static void test_plain_in_place(void **state)
 	assert_true(t_verify(out[0].iov_base, out[0].iov_len));
 }
 
-/* super() with an Ethernet header (and tags VLAN tags) in front of the IP packet, the offsets
+/* super() with an Ethernet header (and VLAN tags) in front of the IP packet, the offsets
  * in the vnet header counted from the frame's first byte as a tap gives them. Returns the
  * read's length; the header is left in eth[0..*l2). */
 static uint8_t eth[TUN_SPLIT_L2_MAX];
