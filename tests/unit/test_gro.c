@@ -359,6 +359,42 @@ static void test_tap_frames(void **st)
 	assert_int_equal(g.stats.merged, 3);
 }
 
+/* The longest link header (QinQ, 22 bytes: the vnet header then lands on a scratch slot's
+ * first byte), frames with no room after them (heads move to scratch with their header), input
+ * trusted as authenticated: the flow merges, and a lone segment of another flow goes out
+ * NEEDS_CSUM with csum_start counting the link header. */
+static void test_tap_qinq_trusted(void **st)
+{
+	static uint8_t scratch[2 * GRO_SCRATCH_SIZE];
+	static const uint8_t e[22] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2,
+				       0x88, 0xa8, 0, 5, 0x81, 0, 0, 7, 0x08, 0 };
+	setup_payload();
+	struct craft c = { .v = 4, .id = 9, .seq = 77, .opt = OPT_TS, .optlen = 12 };
+	struct craft d = { .v = 4, .seq = 5, .sport = 4000 };
+
+	for (int k = 0; k < 4; k++)
+		put_frame(k, c, k, MSS, e, sizeof(e));
+	put_frame(4, d, 4, 300, e, sizeof(e));
+	g.scratch = scratch;
+	g.scratch_n = 2;
+	g.trust_l4_csum = true;
+	int n = run(5);
+	g.trust_l4_csum = false;
+	g.scratch = NULL;
+	g.scratch_n = 0;
+
+	assert_int_equal(n, 2);
+	assert_true((uint8_t *)out[0].iov_base >= scratch && (uint8_t *)out[0].iov_base < scratch + sizeof(scratch));
+	struct virtio_net_hdr lone = hdr_of(1);
+	assert_int_equal(lone.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(lone.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	assert_int_equal(lone.csum_start, sizeof(e) + 20);
+	strip_l2(0, e, sizeof(e));
+	assert_merged(0, 0, 4, NULL);
+	strip_l2(1, e, sizeof(e));
+	assert_int_equal(len_of(1), origlen[4]);
+}
+
 /* Packet 1 differs from a mergeable follower of packet 0 in one way: two outputs. */
 static void expect_apart(const struct craft *c0, const struct craft *c1, size_t plen1)
 {
@@ -483,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_not_coalesced),
 		cmocka_unit_test(test_short_closes),
 		cmocka_unit_test(test_tap_frames),
+		cmocka_unit_test(test_tap_qinq_trusted),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_bench),
 	};
