@@ -44,6 +44,17 @@ fail() { echo "FAIL: $1${2:+ — $2}"; T_FAILS=$((T_FAILS + 1)); }
 check() { local n=$1; shift; if "$@"; then pass "$n"; else fail "$n" "command failed: $*"; fi; }
 # check_not NAME CMD...: PASS if CMD exits non-zero
 check_not() { local n=$1; shift; if "$@"; then fail "$n" "command unexpectedly succeeded: $*"; else pass "$n"; fi; }
+# quiet CMD...: CMD with its output thrown away
+quiet() { "$@" >/dev/null 2>&1; }
+# ge A B: A >= B, as numbers with decimals
+ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
+# ms: milliseconds on the clock; secs MS: MS as seconds with two decimals
+ms() { echo $(($(date +%s%N) / 1000000)); }
+secs() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
+# loss NS ADDR COUNT: ping COUNT times at 10 ms; prints the loss in percent
+loss() {
+	nsx "$1" ping -q -c "$3" -i 0.01 -W 1 "$2" 2>/dev/null | sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p'
+}
 # A daemon under its seccomp filter that made a call off the allow-list wrote a line and died:
 # whatever the script checked, that is a failure (the line names the call).
 t_done() {

@@ -24,7 +24,6 @@ T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
 for k in a b; do "$CULVERT" genkey >"$T_DIR/k$k"; "$CULVERT" pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 "$CULVERT" genpsk >"$T_DIR/psk"
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
-quiet() { "$@" >/dev/null 2>&1; }
 
 # PATH for both: culvert-wg for wg-quick, and a resolvconf that records what it is asked.
 mkdir -p "$T_DIR/bin" "$T_DIR/resolv"

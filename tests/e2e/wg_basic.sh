@@ -28,7 +28,6 @@ start() {
 	bg "$1" "$2" "$CULVERT" wg -f -d "$2"
 	wait_for test -S "$SOCK/$2.sock"
 }
-quiet() { "$@" >/dev/null 2>&1; }
 wg_field() { nsx "$1" wg show "$2" "$3" | awk '{print $2}'; }
 
 # ---- 1. culvert <-> culvert -------------------------------------------------------------

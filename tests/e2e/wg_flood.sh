@@ -44,10 +44,6 @@ PORT_A=51891 PORT_B=51890
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
 wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
-quiet() { "$@" >/dev/null 2>&1; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
-# secs MS: milliseconds as seconds with two decimals
-secs() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
 
 # start_a: culvert wg in a, configured with stock wg to reach b; sets PID_A
 start_a() {
@@ -79,10 +75,6 @@ else: print(" ".join("%s=%s" % kv for kv in d.items() if kv[1]) or "none")' "$@"
 }
 drop() { dropjson "$1"; }
 drops() { dropjson; }
-# loss NS ADDR COUNT: ping COUNT times at 10 ms; prints the loss in percent
-loss() {
-	nsx "$1" ping -q -c "$3" -i 0.01 -W 1 "$2" 2>/dev/null | sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p'
-}
 # gbps SECS: one iperf3 stream a -> b through the tunnel; prints Gbit/s or nothing. Bounded in
 # time even when the tunnel is dead (lib.sh's iperf waits up to 30 s more).
 gbps() {
@@ -109,7 +101,6 @@ handshake_time() {
 	done
 	return 1
 }
-ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
 
 start_b || { fail "culvert wg starts" "b"; t_done; }
 # a's first initiation, captured on b's side, is what part 1b replays

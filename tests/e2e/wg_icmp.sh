@@ -29,7 +29,6 @@ P4=/proc/sys/net/ipv4/icmp_echo_ignore_all P6=/proc/sys/net/ipv6/icmp/echo_ignor
 echo_sysctls() { echo "$(nsx "$1" cat $P4)$(nsx "$1" cat $P6)"; }
 drop_count() { nsx "$1" "$CULVERT" show "$2" | awk -v k="$3:" '$1 == k {print $2}'; }
 min_gbps=${ICMP_MIN_GBPS:-0.05}
-ge() { python3 -c 'import sys; sys.exit(float(sys.argv[1]) < float(sys.argv[2]))' "$1" "$2"; }
 
 start() { # NS IF [args]
 	local n=$1 i=$2; shift 2

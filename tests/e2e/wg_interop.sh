@@ -19,7 +19,6 @@ T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IG.sock")
 for k in a g; do "$CULVERT" genkey >"$T_DIR/k$k"; "$CULVERT" pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 PA=$(cat "$T_DIR/pa") PG=$(cat "$T_DIR/pg")
 AIPS_A=198.19.50.1/32,2001:db8:1950::1/128 AIPS_G=198.19.50.2/32,2001:db8:1950::2/128
-quiet() { "$@" >/dev/null 2>&1; }
 
 cat >"$T_DIR/$IA.conf" <<EOF
 [Interface]

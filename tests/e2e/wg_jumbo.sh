@@ -21,7 +21,6 @@ wg_keys a b
 IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
-quiet() { "$@" >/dev/null 2>&1; }
 
 # up NS IF PORT PEERPUB ME OTHER KEY [culvert wg ARGS...]
 up() {
@@ -53,7 +52,6 @@ d = json.load(sys.stdin)["interfaces"][0]["drops"] or {}
 print(d.get(sys.argv[1], 0))' "$3"
 }
 too_big() { echo $(( $(drops_of "$A" "$IA" too_big) + $(drops_of "$NB" "$IB" too_big) )); }
-ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
 
 endpoints 4
 wait_ping "$A" 198.19.9.2 25 || { fail "first ping"; t_done; }

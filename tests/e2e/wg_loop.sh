@@ -21,7 +21,6 @@ PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb") PC=$(cat "$T_DIR/pc")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IC=${T_PREFIX}c
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock $SOCK/$IC.sock")
-quiet() { "$@" >/dev/null 2>&1; }
 drops_of() { # NS IFACE REASON: that drop count from culvert show --json (0 when none)
 	nsx "$1" "$CULVERT" show "$2" --json 2>/dev/null | python3 -c '
 import json, sys

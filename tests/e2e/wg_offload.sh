@@ -17,7 +17,6 @@ PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
 IA=${T_PREFIX}a IB=${T_PREFIX}b IG=${T_PREFIX}g
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock $SOCK/$IG.sock")
-quiet() { "$@" >/dev/null 2>&1; }
 head -c 20000000 /dev/urandom >"$T_DIR/file"
 SUM=$(sha256sum <"$T_DIR/file" | cut -d' ' -f1)
 

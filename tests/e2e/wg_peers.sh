@@ -23,7 +23,6 @@ IS=${P}ps
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IS.sock $SOCK/${P}p1.sock $SOCK/${P}p2.sock $SOCK/${P}p3.sock")
 for k in s 1 2 3; do "$CULVERT" genkey >"$T_DIR/k$k"; "$CULVERT" pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
-quiet() { "$@" >/dev/null 2>&1; }
 
 # Server: in the foreground so its log can be read; configured with wg and ip like wg-quick does.
 bg "$S" server "$CULVERT" wg -f "$IS"

@@ -22,7 +22,6 @@ SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock $SOCK/$IQ.sock $SOCK/${P}qx.sock")
 for k in a b; do "$CULVERT" genkey >"$T_DIR/k$k"; "$CULVERT" pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
-quiet() { "$@" >/dev/null 2>&1; }
 # (DAD of the veths' link-local addresses may still run at the first snapshot)
 snapshot() { nsx "$1" sh -c 'ip -o addr; ip -4 route; ip -6 route' | sed 's/ tentative//'; }
 before_a=$(snapshot "$A") before_b=$(snapshot "$NB")

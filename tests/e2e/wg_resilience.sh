@@ -18,7 +18,6 @@ SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IZ.sock")
 for k in a z w; do "$CULVERT" genkey >"$T_DIR/k$k"; "$CULVERT" pubkey <"$T_DIR/k$k" >"$T_DIR/p$k"; done
 PA=$(cat "$T_DIR/pa") PW=$(cat "$T_DIR/pw")
-quiet() { "$@" >/dev/null 2>&1; }
 
 cat >"$T_DIR/$IA.conf" <<EOF
 [Interface]

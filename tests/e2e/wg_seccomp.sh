@@ -18,7 +18,6 @@ IA=${T_PREFIX}a IB=${T_PREFIX}b
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
 
-quiet() { "$@" >/dev/null 2>&1; }
 status_field() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 # every_thread PID FIELD VALUE: all threads of PID have FIELD = VALUE
 every_thread() {

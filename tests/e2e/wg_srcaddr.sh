@@ -21,7 +21,6 @@ SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/$I1.sock $SOCK/$I2.sock")
 wg_keys 1 2
 P1=$(cat "$T_DIR/p1") P2=$(cat "$T_DIR/p2")
-quiet() { "$@" >/dev/null 2>&1; }
 ip1() { nsx "$N1" ip "$@"; }
 ip2() { nsx "$N2" ip "$@"; }
 # ping1 / ping2: one ping through the tunnel to the other side, as the selftest does

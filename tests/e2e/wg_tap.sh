@@ -26,7 +26,6 @@ PH=$(cat "$T_DIR/ph") P1=$(cat "$T_DIR/ps1") P2=$(cat "$T_DIR/ps2")
 declare -A IFN=([$H]=${T_PREFIX}h [$S1]=${T_PREFIX}1 [$S2]=${T_PREFIX}2)
 SOCK=/var/run/wireguard
 T_CLEANUP+=("rm -f $SOCK/${T_PREFIX}?.sock")
-quiet() { "$@" >/dev/null 2>&1; }
 # in_table MAC PEER: a switch table row of `culvert show` on stdin (keys hold '+' and '/')
 in_table() { awk -v m="$1" -v p="$2" '$1 == m && $2 == 0 && $3 == p { f = 1 } END { exit !f }'; }
 

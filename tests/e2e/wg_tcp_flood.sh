@@ -34,10 +34,6 @@ PORT_B=51892 SECS=16
 T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
 wg_keys a b
 PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
-quiet() { "$@" >/dev/null 2>&1; }
-ms() { echo $(($(date +%s%N) / 1000000)); }
-secs() { printf '%d.%02d' $(($1 / 1000)) $(($1 % 1000 / 10)); }
-ge() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$1" "$2"; }
 
 start_a() {
 	bg "$A" "$IA" "$CULVERT" wg -f --transport tcp "$IA" && PID_A=$BG_PID &&
@@ -59,9 +55,6 @@ restart_a() {
 drop() {
 	"$CULVERT" show "$IB" --json 2>/dev/null |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["interfaces"][0]["drops"].get(sys.argv[1], 0))' "$1"
-}
-loss() {
-	nsx "$1" ping -q -c "$3" -i 0.01 -W 1 "$2" 2>/dev/null | sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p'
 }
 handshake_time() {
 	local t0; t0=$(ms)
