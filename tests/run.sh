@@ -102,8 +102,10 @@ phase_e2e() {
 		[ "$n" = lib ] && continue
 		[ -n "$pattern" ] && [[ $n != *$pattern* ]] && continue
 		echo "== e2e/$n"
-		local log=$logs/e2e-$n.log rc p f
+		local log=$logs/e2e-$n.log rc p f t0=$SECONDS
 		timeout "${E2E_TIMEOUT:-300}" bash "$s" >"$log" 2>&1; rc=$?
+		# each script's time, so a slow one shows against the suite's 30-minute budget
+		echo "== e2e/$n took $((SECONDS - t0)) s"
 		p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
 		grep -E '^(PASS|FAIL): ' "$log" | sed -E "s#^(PASS|FAIL): #\\1: e2e/$n/#"
 		passed=$((passed + p)); failed=$((failed + f))
