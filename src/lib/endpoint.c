@@ -49,3 +49,38 @@ const char *endpoint_str(const struct endpoint *ep, char *buf, size_t len)
 {
 	return addr_sockaddr_str(&ep->sa, true, buf, len);
 }
+
+/* The IPv4 address (v4-mapped IPv6 too, or every IPv4 peer on a dual-stack socket would share
+ * one /64), else the IPv6 /64, as one host usually owns a whole /64. */
+bool endpoint_source_key(const struct sockaddr *sa, uint8_t *family, uint64_t *prefix)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+		*family = 4;
+		*prefix = in4->sin_addr.s_addr;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			uint32_t a;
+			memcpy(&a, &in6->sin6_addr.s6_addr[12], 4);
+			*family = 4;
+			*prefix = a;
+		} else {
+			*family = 6;
+			memcpy(prefix, in6->sin6_addr.s6_addr, 8);
+		}
+		return true;
+	}
+	return false;
+}
+
+bool endpoint_same_source(const struct sockaddr *a, const struct sockaddr *b)
+{
+	uint8_t fa, fb;
+	uint64_t pa, pb;
+
+	return a && b && endpoint_source_key(a, &fa, &pa) && endpoint_source_key(b, &fb, &pb) && fa == fb &&
+	       pa == pb;
+}

@@ -46,6 +46,11 @@ bool endpoint_equal(const struct endpoint *a, const struct endpoint *b);
 bool endpoint_local_equal(const struct endpoint_local *a, const struct endpoint_local *b);
 bool endpoint_local_isset(const struct endpoint_local *l);
 void endpoint_clear_local(struct endpoint *ep);
+/* One source, as rate limits and per-source bounds count them: the IPv4 address (v4-mapped
+ * or not) or the IPv6 /64, as (family 4 or 6, prefix); false for other families. */
+bool endpoint_source_key(const struct sockaddr *sa, uint8_t *family, uint64_t *prefix);
+/* Are a and b one source (ports aside)? False for other families or NULL. */
+bool endpoint_same_source(const struct sockaddr *a, const struct sockaddr *b);
 /* "198.18.0.1:51820" or "[2001:db8::1]:51820" (lib/addr.h); returns buf. */
 const char *endpoint_str(const struct endpoint *ep, char *buf, size_t len);
 

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "lib/endpoint.h"
 #include "wg/crypto.h"
 #include "wg/messages.h"
 
@@ -51,40 +52,6 @@ static uint32_t bucket_of(const struct ratelimiter *rl, uint64_t prefix, uint8_t
 	crypto_blake2s(out, sizeof(out), in, sizeof(in), (const uint8_t *)rl->key, sizeof(rl->key));
 	memcpy(&h, out, sizeof(h));
 	return h & (RATELIMIT_BUCKETS - 1);
-}
-
-/* The source key: the IPv4 address (v4-mapped IPv6 too, or every IPv4 peer on a dual-stack
- * socket would share one /64), else the IPv6 /64, as one host usually owns a whole /64. */
-static bool source_key(const struct sockaddr *sa, uint8_t *family, uint64_t *prefix)
-{
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
-		*family = 4;
-		*prefix = in4->sin_addr.s_addr;
-		return true;
-	}
-	if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-			uint32_t a;
-			memcpy(&a, &in6->sin6_addr.s6_addr[12], 4);
-			*family = 4;
-			*prefix = a;
-		} else {
-			*family = 6;
-			memcpy(prefix, in6->sin6_addr.s6_addr, 8);
-		}
-		return true;
-	}
-	return false;
-}
-
-bool ratelimiter_same_source(const struct sockaddr *a, const struct sockaddr *b)
-{
-	uint8_t fa, fb;
-	uint64_t pa, pb;
-
-	return a && b && source_key(a, &fa, &pa) && source_key(b, &fb, &pb) && fa == fb && pa == pb;
 }
 
 static void lru_unlink(struct ratelimiter *rl, uint32_t link)
@@ -173,7 +140,7 @@ bool ratelimiter_has_token(struct ratelimiter *rl, const struct sockaddr *src, u
 	uint8_t family;
 	uint32_t b, link;
 
-	if (!src || !source_key(src, &family, &prefix))
+	if (!src || !endpoint_source_key(src, &family, &prefix))
 		return false;
 	b = bucket_of(rl, prefix, family);	/* the keyed hash outside the workers' lock */
 	pthread_mutex_lock(&rl->lock);
@@ -197,7 +164,7 @@ bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint6
 	uint32_t b, link;
 	bool ok;
 
-	if (!src || !source_key(src, &family, &prefix))
+	if (!src || !endpoint_source_key(src, &family, &prefix))
 		return false;
 	b = bucket_of(rl, prefix, family);
 

@@ -43,9 +43,6 @@ bool ratelimiter_allow(struct ratelimiter *rl, const struct sockaddr *src, uint6
 /* Would ratelimiter_allow say yes now? Spends nothing and changes nothing, so asking on
  * behalf of a message not yet authenticated costs its claimed source nothing. */
 bool ratelimiter_has_token(struct ratelimiter *rl, const struct sockaddr *src, uint64_t now_ns);
-/* Do a and b share a bucket (the same IPv4 address, v4-mapped or not, or the same IPv6 /64;
- * ports aside)? False for other families. */
-bool ratelimiter_same_source(const struct sockaddr *a, const struct sockaddr *b);
 /* Forget sources idle for more than a second. */
 void ratelimiter_gc(struct ratelimiter *rl, uint64_t now_ns);
 /* Sources currently tracked (tests, culvert show). */

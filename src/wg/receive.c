@@ -49,7 +49,7 @@ static void remember_spent(const struct wg_device *dev, uint64_t now, const stru
 static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct endpoint *src)
 {
 	if (spent.instance == dev->instance && k->now >= spent.since && k->now - spent.since < SPENT_NS &&
-	    ratelimiter_same_source(&spent.addr.sa, &src->sa))
+	    endpoint_same_source(&spent.addr.sa, &src->sa))
 		return true;
 	if (ratelimiter_has_token(&dev->proven_limiter, &src->sa, k->now) ||
 	    ratelimiter_has_token(&dev->cookie_limiter, &src->sa, k->now))

@@ -44,16 +44,6 @@ static bool key_eq(const struct icmpw_key *a, const struct icmpw_key *b)
 	       endpoint_local_equal(&a->ep.local, &b->ep.local);
 }
 
-/* The same source as the rate limiters key it: an IPv4 address, an IPv6 /64. */
-static bool same_source(const struct endpoint *a, const struct endpoint *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET6)
-		return !memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 8);
-	return a->in4.sin_addr.s_addr == b->in4.sin_addr.s_addr;
-}
-
 static bool older(const struct icmpw_session *s, const struct icmpw_session *than)
 {
 	return !than || s->last_seen < than->last_seen;
@@ -83,7 +73,7 @@ struct icmpw_session *icmpw_table_get(struct icmpw_table *t, const struct icmpw_
 		} else if (!s->proven) {
 			if (older(s, victim))
 				victim = s;
-			mine += same_source(&s->key.ep, &key->ep);
+			mine += endpoint_same_source(&s->key.ep.sa, &key->ep.sa);
 		}
 	}
 	if (!create || (t->prove && mine >= ICMPW_UNPROVEN_PER_SOURCE))

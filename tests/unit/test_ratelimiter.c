@@ -167,13 +167,13 @@ static void test_same_source(void **state)
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		struct sockaddr_storage a = addr(c[i].a, 1000), b = addr(c[i].b, (uint16_t)(2000 + i));
 
-		assert_int_equal(ratelimiter_same_source((struct sockaddr *)&a, (struct sockaddr *)&b), c[i].same);
-		assert_int_equal(ratelimiter_same_source((struct sockaddr *)&b, (struct sockaddr *)&a), c[i].same);
+		assert_int_equal(endpoint_same_source((struct sockaddr *)&a, (struct sockaddr *)&b), c[i].same);
+		assert_int_equal(endpoint_same_source((struct sockaddr *)&b, (struct sockaddr *)&a), c[i].same);
 	}
 	struct sockaddr un = { .sa_family = AF_UNIX };
 	struct sockaddr_storage a = addr("198.18.0.1", 1);
-	assert_false(ratelimiter_same_source(&un, &un));
-	assert_false(ratelimiter_same_source((struct sockaddr *)&a, NULL));
+	assert_false(endpoint_same_source(&un, &un));
+	assert_false(endpoint_same_source((struct sockaddr *)&a, NULL));
 }
 
 static void test_other_family(void **state)
