@@ -149,44 +149,39 @@ static bool read_replay(const char *path)
  * without blocking). */
 static void open_one(int i)
 {
-	const char *bind_addr = bind_to;
-	const struct sockaddr_storage *dst = &target;
-	socklen_t dlen = target_len;
-	{
-		struct sockaddr_storage local = { .ss_family = dst->ss_family };
-		socklen_t llen = dlen;
-		int fd = socket(dst->ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM | SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
-		int sz = 1 << 20;
+	struct sockaddr_storage local = { .ss_family = target.ss_family };
+	socklen_t llen = target_len;
+	int fd = socket(target.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM | SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
+	int sz = 1 << 20;
 
-		if (fd < 0) {
-			perror("wg_flood: socket");
-			exit(1);
-		}
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-		if (bind_addr) {
-			char b[INET6_ADDRSTRLEN + 8];
-			snprintf(b, sizeof(b), dst->ss_family == AF_INET6 ? "[%s]:0" : "%s:0", bind_addr);
-			if (!parse_addr(b, &local, &llen) || local.ss_family != dst->ss_family) {
-				fprintf(stderr, "wg_flood: bad bind address %s (same family as the target)\n", bind_addr);
-				exit(2);
-			}
-		}
-		if (bind(fd, (struct sockaddr *)&local, llen) || connect(fd, (const struct sockaddr *)dst, dlen)) {
-			perror("wg_flood: bind/connect");
-			exit(1);
-		}
-		if (tcp && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-			perror("wg_flood: fcntl");
-			exit(1);
-		}
-		llen = sizeof(local);
-		getsockname(fd, (struct sockaddr *)&local, &llen);
-		src[i].fd = fd;
-		src[i].port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
-								: ((struct sockaddr_in *)&local)->sin_port);
-		src[i].tx_off = src[i].tx_n = src[i].rx_n = 0;
+	if (fd < 0) {
+		perror("wg_flood: socket");
+		exit(1);
 	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (bind_to) {
+		char b[INET6_ADDRSTRLEN + 8];
+		snprintf(b, sizeof(b), target.ss_family == AF_INET6 ? "[%s]:0" : "%s:0", bind_to);
+		if (!parse_addr(b, &local, &llen) || local.ss_family != target.ss_family) {
+			fprintf(stderr, "wg_flood: bad bind address %s (same family as the target)\n", bind_to);
+			exit(2);
+		}
+	}
+	if (bind(fd, (struct sockaddr *)&local, llen) || connect(fd, (const struct sockaddr *)&target, target_len)) {
+		perror("wg_flood: bind/connect");
+		exit(1);
+	}
+	if (tcp && fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		perror("wg_flood: fcntl");
+		exit(1);
+	}
+	llen = sizeof(local);
+	getsockname(fd, (struct sockaddr *)&local, &llen);
+	src[i].fd = fd;
+	src[i].port = ntohs(local.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&local)->sin6_port
+							: ((struct sockaddr_in *)&local)->sin_port);
+	src[i].tx_off = src[i].tx_n = src[i].rx_n = 0;
 }
 
 /* -T: the responder closed source s's connection (it closes the unproven after a while):
