@@ -130,7 +130,7 @@ static int refused(void)
 		return 40;
 	uid = getuid();
 	gid = getgid();
-	if (priv_drop(uid == NOBODY ? 0 : NOBODY, NOBODY, keep, 1) != -EPERM)
+	if (priv_drop(NOBODY, NOBODY, keep, 1) != -EPERM)
 		return 41;
 	if (getuid() != uid || geteuid() != uid || getgid() != gid || getegid() != gid)
 		return 42;
