@@ -138,8 +138,26 @@ static int setup(void **state)
 	return pthread_create(&runner, NULL, run, loop) ? -1 : 0;
 }
 
+/* test_accept_without_fds's starvation, undone by teardown too when an assertion stops the
+ * test half way, so that nothing after it runs short of descriptors. */
+static struct {
+	struct rlimit old;
+	int fill[64], n;
+	bool low;
+} starve;
+
+static void starve_end(void)
+{
+	while (starve.n)
+		close(starve.fill[--starve.n]);
+	if (starve.low)
+		setrlimit(RLIMIT_NOFILE, &starve.old);
+	starve.low = false;
+}
+
 static int teardown(void **state)
 {
+	starve_end();
 	loop_stop(loop, 0);
 	pthread_join(runner, NULL);
 	wg_loop_free(loop);	/* closes tun_sv[0] */
@@ -383,27 +401,28 @@ static void test_one_proven_per_peer(void **state)
  * and once descriptors are free again the waiting connection is served. */
 static void test_accept_without_fds(void **state)
 {
-	struct rlimit old, low;
+	struct rlimit low;
 	struct timespec t0, t1, c0, c1;
 	uint8_t b[2 + MSG];
-	int fill[64], n = 0, c, probe;
+	int c, probe;
 	uint64_t refused;
 
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &starve.old), 0);
 	probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	assert_true(probe >= 0);
 	close(probe);
 	/* fillers take every descriptor, then give one back for the client's socket: the
 	 * connection is pending before the worker can try to accept it, with none to spare */
-	low = old;
+	low = starve.old;
 	low.rlim_cur = (rlim_t)probe + 8;
-	assert_true(low.rlim_cur <= old.rlim_cur);
+	assert_true(low.rlim_cur <= starve.old.rlim_cur);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	while (n < 64 && (fill[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
-		n++;
-	assert_true(n > 0 && n < 64);
+	starve.low = true;
+	while (starve.n < 64 && (starve.fill[starve.n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+		starve.n++;
+	assert_true(starve.n > 0 && starve.n < 64);
 	assert_int_equal(errno, EMFILE);
-	close(fill[--n]);
+	close(starve.fill[--starve.n]);
 	c = dial();
 	frame(b, MSG, 0x30);
 	send_all(c, b, sizeof(b));
@@ -425,9 +444,7 @@ static void test_accept_without_fds(void **state)
 	assert_true(refused <= 2 + (uint64_t)(wall * 1000 / LOOP_TICK_MS));
 	assert_int_equal(wait_frames(1), 0);
 	/* descriptors back: the connection that waited is taken and its frame arrives */
-	while (n)
-		close(fill[--n]);
-	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	starve_end();
 	assert_int_equal(wait_frames(1), 1);
 	close(c);
 }
