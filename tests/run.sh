@@ -108,6 +108,7 @@ phase_e2e() {
 		echo "== e2e/$n took $((SECONDS - t0)) s"
 		p=$(grep -c '^PASS: ' "$log"); f=$(grep -c '^FAIL: ' "$log")
 		grep -E '^(PASS|FAIL): ' "$log" | sed -E "s#^(PASS|FAIL): #\\1: e2e/$n/#"
+		grep '^SLOW: ' "$log" | sed "s#^SLOW: #slow: e2e/$n: #"
 		passed=$((passed + p)); failed=$((failed + f))
 		if [ "$f" -gt 0 ]; then
 			while IFS= read -r l; do failures+=("e2e/$n/${l#FAIL: }"); done < <(grep '^FAIL: ' "$log")

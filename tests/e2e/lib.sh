@@ -134,9 +134,30 @@ reap() {
 # tshark_ip PCAP ARGS...: tshark -r that dissects nothing above TCP/UDP. The payloads are random
 # bytes, and heuristic dissectors chewing on them made one run take minutes instead of a second.
 tshark_ip() {
-	local f=$1; shift
+	local f=$1 t0; shift
+	t0=$(ms)
 	timeout 60 tshark -n -r "$f" --disable-protocol ALL --enable-protocol frame,raw,eth,ip,ipv6,tcp,udp \
 		-o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE "$@" 2>/dev/null
+	slow_note "tshark -r $(basename "$f")" "$t0"
+}
+# capture_start NS DEV PCAP [FILTER...] / capture_stop: tcpdump writes each packet on DEV to
+# PCAP as it comes (-U), so stopping it loses nothing. (tshark's live capture, used here before,
+# sometimes took up to its whole 120 s timeout to stop in full runs.)
+capture_start() {
+	local l; l=capture-$(basename "$3")
+	bg "$1" "$l" tcpdump -i "$2" -s 0 -U -w "$3" "${@:4}"; CAPTURE_PID=$BG_PID
+	wait_for grep -q "listening on $2" "$T_DIR/$l.log"
+}
+capture_stop() {
+	local t0; t0=$(ms)
+	sleep 0.3; stop "$CAPTURE_PID"
+	slow_note "stopping tcpdump" "$t0"
+}
+# slow_note WHAT T0_MS: a "SLOW:" line (tests/run.sh shows it) when WHAT took over 10 s, so
+# that a step that sometimes stalls names itself in a full run's output
+slow_note() {
+	local d=$(($(ms) - $2))
+	[ $d -le 10000 ] || echo "SLOW: $1 took $(secs $d) s" >&2
 }
 # xfer FROM_NS TO_NS ADDR FILE: FILE over TCP port 5001 to ADDR (IPv6 in brackets) in TO_NS;
 # prints the sha256 of what arrived, non-zero when the transfer failed

@@ -88,15 +88,14 @@ check "udp-plain: exit counters say plain, udp gso off" grep -q 'offloads: tun p
 # mixed NAME [--udp]: client offloads, server plain. What the client's split computed reaches
 # the server's device byte for byte, so a capture there checks our checksums.
 mixed() {
-	local name=$1 cap tp bad good; shift
+	local name=$1 cap bad good; shift
 	up "$name" "$@" --no-offload -- "$@"
 	cap=$T_DIR/$name.pcap
-	bg "$B_" "tcpdump-$name" tcpdump -i st0 -s 0 -U -w "$cap" tcp; tp=$BG_PID
-	sleep 0.5
+	capture_start "$B_" st0 "$cap" tcp
 	for a in "198.19.$n.2" "[2001:db8:19:$n::2]"; do
 		check "$name: 20 MB file to $a, same sha256" test "$(xfer "$A" "$B_" "$a" "$T_DIR/in")" = "$SUM"
 	done
-	sleep 0.3; stop $tp
+	capture_stop
 	good=$(tshark_ip "$cap" -Y 'tcp.checksum.status == 1' | wc -l)
 	# 0xffff for a computed 0 is the same number (RFC 1624) and what the kernel's own
 	# skb_checksum_help writes; tshark flags it all the same.

@@ -92,14 +92,12 @@ if pair mixed "--workers 2" "--workers 1 --no-offload --no-busy-poll"; then
 		pass "show: --no-offload" || fail "show: --no-offload" "$sb"
 	echo "$sa" | grep -q "busy-poll 50 us" && echo "$sb" | grep -q "busy-poll off" &&
 		pass "show: busy-poll on by default, off with --no-busy-poll" || fail "show: busy-poll" "$sa / $sb"
-	nsx "$NB" timeout 120 tshark -q -i "$IB" -w "$T_DIR/cap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
-	T_PIDS+=("$tp")
-	wait_for grep -q "Capturing on" "$T_DIR/tshark.log"; sleep 0.5
+	capture_start "$NB" "$IB" "$T_DIR/cap.pcap"
 	[ "$(xfer "$A" "$NB" 198.19.9.2 "$T_DIR/file")" = "$SUM" ] && pass "mixed: 20 MB file a->b intact" ||
 		fail "mixed: 20 MB file a->b intact"
 	[ "$(xfer "$NB" "$A" 198.19.9.1 "$T_DIR/file")" = "$SUM" ] && pass "mixed: 20 MB file b->a intact" ||
 		fail "mixed: 20 MB file b->a intact"
-	sleep 0.3; reap "$tp" 0   # tshark writes out what it holds on SIGTERM
+	capture_stop
 	total=$(tshark_ip "$T_DIR/cap.pcap" -Y tcp | wc -l)
 	# Only what a sent: b's own kernel fills in its outgoing ACKs (skb_checksum_help writes a
 	# computed zero as 0xffff, which tshark flags); those say nothing about culvert.

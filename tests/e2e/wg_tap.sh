@@ -149,13 +149,11 @@ txavg=$(avg "$txb0" "$(tap_stat tx_bytes)" "$tx0" "$(tap_stat tx_packets)")
 [ "$rxavg" -gt 2000 ] && [ "$txavg" -gt 2000 ] &&
 	pass "the hub's tap writes merged frames and reads super-frames (avg $rxavg and $txavg bytes)" ||
 	fail "the hub's tap writes merged frames and reads super-frames" "avg written $rxavg, read $txavg bytes"
-nsx "$L1" timeout 120 tshark -q -i eth0 -w "$T_DIR/tap.pcap" >"$T_DIR/tshark.log" 2>&1 & tp=$!
-T_PIDS+=("$tp")
-wait_for grep -q "Capturing on" "$T_DIR/tshark.log"; sleep 0.5
+capture_start "$L1" eth0 "$T_DIR/tap.pcap"
 [ "$(xfer "$L0" "$L1" 198.19.0.2 "$T_DIR/file")" = "$SUM" ] &&
 	pass "20 MB hub -> spoke 1 (split at the hub, written plain at spoke 1) intact" ||
 	fail "20 MB hub -> spoke 1 (split at the hub, written plain at spoke 1) intact"
-sleep 0.3; reap "$tp" 0
+capture_stop
 total=$(tshark_ip "$T_DIR/tap.pcap" -Y 'tcp && ip.src==198.19.0.1' | wc -l)
 bad=$(tshark_ip "$T_DIR/tap.pcap" -Y '(tcp.checksum.status==0 || ip.checksum.status==0) && ip.src==198.19.0.1' \
 	2>/dev/null | wc -l)
