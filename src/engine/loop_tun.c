@@ -60,7 +60,11 @@ int loop_tun_write(void *ctx, struct wg_pkt *pkts, unsigned int n)
 	struct loop_worker *w = loop_cur(l);
 	unsigned int ok = 0;
 
-	if (l->vnet && w->gro_bufs) {
+	/* GRO's table and scratch are the worker's own. Another thread writing here (the
+	 * handshake thread, whose flush of staged packets answers one too big for any datagram
+	 * with ICMP) shares worker 0's queue, not its GRO state, which worker 0 may be using at
+	 * that moment: it writes packet by packet. */
+	if (l->vnet && w->gro_bufs && loop_self == w) {
 		for (unsigned int i = 0; i < n; i += GRO_MAX_BATCH)
 			ok += tun_write_gro(w, pkts + i, n - i > GRO_MAX_BATCH ? GRO_MAX_BATCH : n - i);
 		return (int)ok;
