@@ -108,6 +108,9 @@ void noise_handshake_precompute(struct noise_handshake *hs)
 {
 	hs->ss_valid = hs->identity && hs->identity->has_identity &&
 		       crypto_x25519(hs->precomputed_ss, hs->identity->static_private, hs->remote_static);
+	/* a private key removed (or a public key of low order) must not leave the last secret */
+	if (!hs->ss_valid)
+		crypto_wipe(hs->precomputed_ss, WG_KEY_LEN);
 }
 
 void noise_handshake_set_psk(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN])

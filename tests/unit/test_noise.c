@@ -460,6 +460,22 @@ static void test_low_order(void **state)
 	assert_int_equal(noise_consume_initiation(&init, &b.id, lookup, &b, SEC, &found), -EBADMSG);
 }
 
+/* The private key removed (wg set ... private-key /dev/null): no peer keeps the static-static
+ * secret it made, as the kernel zeroes it. */
+static void test_identity_removed_wipes_ss(void **state)
+{
+	const uint8_t zero[WG_KEY_LEN] = { 0 };
+	struct side a, b;
+
+	pair(&a, &b, NULL, NULL);
+	assert_true(a.hs.ss_valid);
+	assert_memory_not_equal(a.hs.precomputed_ss, zero, WG_KEY_LEN);
+	noise_identity_wipe(&a.id);
+	noise_handshake_precompute(&a.hs);
+	assert_false(a.hs.ss_valid);
+	assert_memory_equal(a.hs.precomputed_ss, zero, WG_KEY_LEN);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -474,6 +490,7 @@ int main(void)
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_tai64n),
 		cmocka_unit_test(test_low_order),
+		cmocka_unit_test(test_identity_removed_wipes_ss),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
