@@ -26,6 +26,12 @@ static void set_buf(int fd, int force_opt, int opt, int want, bool *forced, int 
 		*got = 0;
 }
 
+void udpio_set_bufs(int fd, int want, struct udpio_caps *caps)
+{
+	set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, want, &caps->sndbuf_forced, &caps->sndbuf);
+	set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, want, &caps->rcvbuf_forced, &caps->rcvbuf);
+}
+
 int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 {
 	static const struct udpio_opts defaults;
@@ -48,9 +54,7 @@ int udpio_attach(struct udpio *u, int fd, const struct udpio_opts *o)
 		l = sizeof(v);
 		u->caps.dual_stack = getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &l) == 0 && !v;
 	}
-	int want = o->bufsize > 0 ? o->bufsize : UDPIO_DEFAULT_BUF;
-	set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, want, &u->caps.sndbuf_forced, &u->caps.sndbuf);
-	set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, want, &u->caps.rcvbuf_forced, &u->caps.rcvbuf);
+	udpio_set_bufs(fd, o->bufsize > 0 ? o->bufsize : UDPIO_DEFAULT_BUF, &u->caps);
 	/* UDP_SEGMENT is readable on every kernel that can send it (4.18+). */
 	l = sizeof(v);
 	u->caps.gso = !o->no_gso && getsockopt(fd, SOL_UDP, UDP_SEGMENT, &v, &l) == 0;

@@ -33,6 +33,11 @@ struct udpio_caps {
 	int sndbuf, rcvbuf;    /* sizes the kernel reports */
 };
 
+/* SO_SNDBUF and SO_RCVBUF of want bytes each, past the sysctl limits where the caller may
+ * (CAP_NET_ADMIN); caps' buffer fields say what the kernel gave. For any datagram socket (the
+ * ICMP transport's raw ones too). */
+void udpio_set_bufs(int fd, int want, struct udpio_caps *caps);
+
 struct udpio_opts {
 	int bufsize;           /* SO_SNDBUF/SO_RCVBUF wish; 0: UDPIO_DEFAULT_BUF */
 	bool no_gso, no_gro;   /* do not use (also: tests force the fallback) */

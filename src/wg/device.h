@@ -331,6 +331,12 @@ unsigned int wg_device_handshake_depth(const struct wg_device *dev);
  * thread serves it (TCP, ICMP), also once WG_HS_LOAD_DEPTH messages were served in a second.
  * The consumer's view (call it from the consumer, or a test between turns). */
 bool wg_device_under_load(struct wg_device *dev, uint64_t now);
+/* Should a worker send a handshake message through the per-source buckets before the queue?
+ * When the queue is full, or, where no thread serves it, while the consumer finds the device
+ * under load. Any thread. */
+bool wg_device_handshake_pressed(const struct wg_device *dev, uint64_t now);
+/* A worker refused a message because its source's buckets are empty (any thread). */
+void wg_device_handshake_refused(struct wg_device *dev, uint64_t now);
 /* As if the queue had just been deep (tests and the fuzzer reach the cookie path so). */
 void wg_device_note_load(struct wg_device *dev, uint64_t now);
 

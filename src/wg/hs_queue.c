@@ -121,16 +121,50 @@ bool wg_device_under_load(struct wg_device *dev, uint64_t now)
 {
 	struct wg_hs_queue *q = &dev->hsq;
 
+	uint64_t t;
+
 	if (wg_device_handshake_depth(dev) >= WG_HS_LOAD_DEPTH || served_fast(q)) {
-		q->last_under_load = now;
+		__atomic_store_n(&q->last_under_load, now, __ATOMIC_RELAXED);
 		return true;
 	}
-	return q->last_under_load && now - q->last_under_load < WG_NSEC_PER_SEC;
+	t = __atomic_load_n(&q->last_under_load, __ATOMIC_RELAXED);
+	return t && now - t < WG_NSEC_PER_SEC;
 }
 
 void wg_device_note_load(struct wg_device *dev, uint64_t now)
 {
-	dev->hsq.last_under_load = now ? now : 1;
+	__atomic_store_n(&dev->hsq.last_under_load, now ? now : 1, __ATOMIC_RELAXED);
+}
+
+/* With a handshake thread the main ring fills under a flood, and what no longer fits goes
+ * through the per-source buckets. Where the worker serves the queue itself the ring never
+ * fills, and every message of a flood paid the MAC1 hash, then the consumer's MAC2 and
+ * rate-limit hashes, on the worker that carries the data (an ICMP listener flooded at 400k
+ * initiations a second lost a third of its established pings): there the consumer's load is
+ * the signal, and the buckets, which refuse a spent source for a millisecond before any
+ * hash, come first. */
+bool wg_device_handshake_pressed(const struct wg_device *dev, uint64_t now)
+{
+	const struct wg_hs_queue *q = &dev->hsq;
+	uint64_t t;
+
+	if (wg_device_handshake_depth(dev) >= WG_HS_QUEUE_LEN)
+		return true;
+	if (__atomic_load_n(&q->threaded, __ATOMIC_ACQUIRE))
+		return false;
+	t = __atomic_load_n(&q->last_under_load, __ATOMIC_RELAXED);
+	return t && now >= t && now - t < WG_NSEC_PER_SEC;
+}
+
+/* Once the buckets come first the consumer sees only what they let through, too little to
+ * keep it under load, and a flood would buy WG_HS_LOAD_DEPTH DH every other second. A bucket
+ * is emptied only by messages whose MAC1 was valid, so a refusal is the flood still going on:
+ * it keeps the device under load, where no thread serves the queue (with one, the full ring
+ * says so). */
+void wg_device_handshake_refused(struct wg_device *dev, uint64_t now)
+{
+	if (!__atomic_load_n(&dev->hsq.threaded, __ATOMIC_ACQUIRE))
+		wg_device_note_load(dev, now);
 }
 
 /* Takes the oldest message of the first ring that has one (proven, unproven, main) into

@@ -55,6 +55,7 @@ static bool source_spent(struct wg_device *dev, struct hs_keys *k, const struct 
 	    ratelimiter_has_token(&dev->cookie_limiter, &src->sa, k->now))
 		return false;
 	remember_spent(dev, k->now, src);
+	wg_device_handshake_refused(dev, k->now);
 	return true;
 }
 
@@ -89,6 +90,7 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 	for (unsigned int i = pkt->len - WG_MAC_LEN; i < pkt->len; i++)
 		mac2 |= pkt->data[i];
 	if (!mac2 && !ratelimiter_has_token(&dev->cookie_limiter, &pkt->ep.sa, k->now)) {
+		wg_device_handshake_refused(dev, k->now);
 		wg_device_drop(dev, WG_DROP_COOKIE_LIMITED);
 		return false;
 	}
@@ -102,6 +104,7 @@ static bool queue_priority(struct wg_device *dev, struct wg_pkt *pkt, struct hs_
 	if (!ratelimiter_allow(proven ? &dev->proven_limiter : &dev->cookie_limiter, &pkt->ep.sa, k->now)) {
 		if (proven)
 			remember_spent(dev, k->now, &pkt->ep);
+		wg_device_handshake_refused(dev, k->now);
 		/* counted, not logged, as the consumer's ratelimited */
 		wg_device_drop(dev, proven ? WG_DROP_RATELIMITED : WG_DROP_COOKIE_LIMITED);
 		return false;
@@ -134,7 +137,7 @@ static bool queue_handshake(struct wg_device *dev, struct wg_pkt *pkt, struct hs
 		return false;
 	}
 	/* the depth is a hint that saves the lock; enqueue decides */
-	if (wg_device_handshake_depth(dev) >= WG_HS_QUEUE_LEN)
+	if (wg_device_handshake_pressed(dev, wg_device_now(dev)))
 		return queue_priority(dev, pkt, k, false);
 	if (!cookie_mac1_valid(k->mac1_key, pkt->data, pkt->len)) {
 		wg_device_drop_from(dev, WG_DROP_BAD_MAC1, &pkt->ep);

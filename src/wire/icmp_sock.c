@@ -42,8 +42,12 @@ int icmpw_sock_open(struct icmpw_sock *s, bool v6, enum icmpw_role role)
 		r = setsockopt(fd, SOL_RAW, ICMP_FILTER, &f, sizeof(f));
 	}
 	if (r == 0) {
+		struct udpio_caps caps;
 		int one = 1;
 
+		/* the default (rmem_max, 208 KB here) holds a few hundred echo requests: a burst,
+		 * or a flood sharing the socket with the peers, overflowed it while the worker idled */
+		udpio_set_bufs(fd, UDPIO_DEFAULT_BUF, &caps);
 		r = v6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))
 		       : setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 	}

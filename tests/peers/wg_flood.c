@@ -1,6 +1,6 @@
 /* wg_flood: a handshake flooder for testing a WireGuard responder under attack.
  *
- * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T] [-q] PUBKEY HOST:PORT
+ * wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T | -I] [-q] PUBKEY HOST[:PORT]
  *
  * From PORTS UDP sockets bound to ADDR (each its own source port) it sends handshake
  * initiations to HOST:PORT whose MAC1 is valid for PUBKEY (the responder's public key; that is
@@ -14,7 +14,10 @@
  * MAC2 once it has a cookie: it decrypts, names a real peer and costs the responder all the
  * handshake's DH before the timestamp shows a replay. -T speaks culvert's TCP transport
  * instead: each source is a connection carrying the messages as 2-byte-length frames, and the
- * cookie replies come back on it; a connection the responder closes is dialled again.
+ * cookie replies come back on it; a connection the responder closes is dialled again. -I speaks
+ * culvert's ICMP transport as a dialler: each source is an echo identifier (one raw socket, one
+ * address), each message an echo request, and the cookie replies come back in the listener's
+ * echo replies; HOST needs no port.
  * Every second it prints what it sent and received; at the end (or on SIGTERM/SIGINT) one
  * "total:" line.
  * It links libculvert for the MAC and cookie code (src/wg/cookie.c), so it speaks exactly the
@@ -32,8 +35,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <netinet/icmp6.h>
+#include <linux/icmp.h>
 
 #include "wg/cookie.h"
+#include "wire/icmp.h"
 #include "wg/crypto.h"
 #include "wg/key.h"
 #include "wg/messages.h"
@@ -46,7 +52,7 @@ enum {
 
 struct source {
 	int fd;
-	uint16_t port;
+	uint16_t port;	/* -I: the echo identifier */
 	/* -T: a frame may leave in pieces, and replies arrive as a byte stream */
 	uint8_t tx[BATCH * (2 + sizeof(struct wg_msg_initiation))];
 	size_t tx_off, tx_n;
@@ -68,7 +74,9 @@ static int n_src = 8;
 static uint32_t index_base;
 static bool garbage, quiet;
 static struct wg_msg_initiation replay;	/* -R: the captured initiation */
-static bool replaying, tcp;
+static bool replaying, tcp, icmp;
+static int icmp_fd = -1;	/* -I: one raw socket for every source */
+static uint16_t id_base, echo_seq;
 static volatile sig_atomic_t stopping;
 static const char *bind_to;
 static struct sockaddr_storage target;
@@ -90,7 +98,7 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T] [-q] PUBKEY HOST:PORT\n"
+		"usage: wg_flood [-b ADDR] [-n PORTS] [-t SECS] [-r RATE] [-g | -R FILE] [-T | -I] [-q] PUBKEY HOST[:PORT]\n"
 		"  -b, --bind ADDR      local address of the sockets (default: any)\n"
 		"  -n, --ports N        source ports, one socket each (default 8, at most %d)\n"
 		"  -t, --duration SECS  how long to send (default 10)\n"
@@ -98,6 +106,7 @@ static void usage(void)
 		"  -g, --garbage        random 148-byte type-1 datagrams (no valid MAC1; PUBKEY unused)\n"
 		"  -R, --replay FILE    send the initiation in FILE (148 bytes, captured) from every port\n"
 		"  -T, --tcp            culvert's TCP transport: one connection per port, framed\n"
+		"  -I, --icmp           culvert's ICMP transport: one echo identifier per port (no PORT)\n"
 		"  -q, --quiet          only the total line\n", MAX_PORTS);
 	exit(2);
 }
@@ -129,6 +138,17 @@ static bool parse_addr(const char *s, struct sockaddr_storage *ss, socklen_t *le
 	return true;
 }
 
+/* -I: a bare address, which has no port to give. */
+static bool parse_host(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char b[INET6_ADDRSTRLEN + 8];
+
+	if (strlen(s) >= INET6_ADDRSTRLEN)
+		return false;
+	snprintf(b, sizeof(b), strchr(s, ':') ? "[%s]:0" : "%s:0", s);
+	return parse_addr(b, ss, len);
+}
+
 static bool read_replay(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -145,21 +165,46 @@ static bool read_replay(const char *path)
 	return true;
 }
 
+/* -I: the raw socket every source shares, bound and connected, taking echo replies only. */
+static int open_icmp(const struct sockaddr_storage *local, socklen_t llen)
+{
+	bool v6 = target.ss_family == AF_INET6;
+	int fd = socket(target.ss_family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+	int r, sz = 1 << 22;
+
+	if (fd < 0) {
+		perror("wg_flood: raw ICMP socket (needs CAP_NET_RAW)");
+		exit(1);
+	}
+	if (v6) {
+		struct icmp6_filter f;
+
+		ICMP6_FILTER_SETBLOCKALL(&f);
+		ICMP6_FILTER_SETPASS(ICMP6_ECHO_REPLY, &f);
+		r = setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, &f, sizeof(f));
+	} else {
+		struct icmp_filter f = { ~(1u << ICMP_ECHOREPLY) };	/* a set bit drops that type */
+
+		r = setsockopt(fd, SOL_RAW, ICMP_FILTER, &f, sizeof(f));
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (r || bind(fd, (const struct sockaddr *)local, llen) ||
+	    connect(fd, (const struct sockaddr *)&target, target_len)) {
+		perror("wg_flood: raw ICMP socket setup");
+		exit(1);
+	}
+	return fd;
+}
+
 /* Source i's socket, bound and connected (a TCP connection is made blocking, then used
  * without blocking). */
 static void open_one(int i)
 {
 	struct sockaddr_storage local = { .ss_family = target.ss_family };
 	socklen_t llen = target_len;
-	int fd = socket(target.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM | SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
-	int sz = 1 << 20;
+	int fd, sz = 1 << 20;
 
-	if (fd < 0) {
-		perror("wg_flood: socket");
-		exit(1);
-	}
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	if (bind_to) {
 		char b[INET6_ADDRSTRLEN + 8];
 		snprintf(b, sizeof(b), target.ss_family == AF_INET6 ? "[%s]:0" : "%s:0", bind_to);
@@ -168,6 +213,20 @@ static void open_one(int i)
 			exit(2);
 		}
 	}
+	if (icmp) {
+		if (icmp_fd < 0)
+			icmp_fd = open_icmp(&local, llen);
+		src[i].fd = icmp_fd;
+		src[i].port = (uint16_t)(id_base + i);
+		return;
+	}
+	fd = socket(target.ss_family, (tcp ? SOCK_STREAM : SOCK_DGRAM | SOCK_NONBLOCK) | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		perror("wg_flood: socket");
+		exit(1);
+	}
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	if (bind(fd, (struct sockaddr *)&local, llen) || connect(fd, (const struct sockaddr *)&target, target_len)) {
 		perror("wg_flood: bind/connect");
 		exit(1);
@@ -276,10 +335,40 @@ static void drain_tcp(struct source *s, struct counts *c)
 	}
 }
 
+/* -I: the echo replies on the shared socket, each to the source its identifier names. IPv4
+ * raw sockets hand over the IP header too. */
+static void drain_icmp(struct counts *c)
+{
+	bool v6 = target.ss_family == AF_INET6;
+	uint8_t buf[2048];
+	ssize_t n;
+
+	while ((n = recv(icmp_fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+		size_t hl = v6 ? 0 : (size_t)(buf[0] & 0x0f) * 4;
+		enum icmpw_drop why;
+		struct icmpw_msg m;
+		uint16_t k;
+
+		if ((size_t)n < hl || !icmpw_parse(buf + hl, (size_t)n - hl, v6, ICMPW_DIALLER, sizeof(buf), &m, &why)) {
+			c->other++;
+			continue;
+		}
+		k = (uint16_t)(m.id - id_base);
+		if (k < n_src && m.len == WG_MSG_COOKIE_REPLY_LEN && wg_msg_type_is(m.data, WG_MSG_COOKIE_REPLY))
+			take_reply(&src[k], (const struct wg_msg_cookie_reply *)m.data, c);
+		else if (m.len)	/* an empty reply answers a poll: nothing to count */
+			c->other++;
+	}
+}
+
 static void drain(struct counts *c)
 {
 	uint8_t buf[256];
 
+	if (icmp) {
+		drain_icmp(c);
+		return;
+	}
 	for (int i = 0; i < n_src; i++) {
 		ssize_t n;
 
@@ -330,6 +419,7 @@ static int send_tcp(struct source *s, int want, struct counts *c)
 
 static int send_batch(struct source *s, int want, struct counts *c)
 {
+	static uint8_t echo[BATCH][ICMPW_OVERHEAD + sizeof(struct wg_msg_initiation)];
 	struct mmsghdr mm[BATCH];
 	struct iovec iov[BATCH];
 	int n;
@@ -340,6 +430,11 @@ static int send_batch(struct source *s, int want, struct counts *c)
 	for (int i = 0; i < want; i++) {
 		iov[i].iov_base = &s->pool[(s->cursor + (unsigned int)i) % POOL];
 		iov[i].iov_len = sizeof(struct wg_msg_initiation);
+		if (icmp) {	/* the message as the payload of an echo request from s's identifier */
+			iov[i].iov_len = icmpw_build(echo[i], sizeof(echo[i]), target.ss_family == AF_INET6, ICMPW_DIALLER,
+						     s->port, echo_seq++, 0, iov[i].iov_base, iov[i].iov_len);
+			iov[i].iov_base = echo[i];
+		}
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -379,7 +474,8 @@ int main(int argc, char **argv)
 		{ "bind", required_argument, 0, 'b' }, { "ports", required_argument, 0, 'n' },
 		{ "duration", required_argument, 0, 't' }, { "rate", required_argument, 0, 'r' },
 		{ "garbage", no_argument, 0, 'g' }, { "replay", required_argument, 0, 'R' },
-		{ "tcp", no_argument, 0, 'T' }, { "quiet", no_argument, 0, 'q' }, { 0, 0, 0, 0 },
+		{ "tcp", no_argument, 0, 'T' }, { "icmp", no_argument, 0, 'I' }, { "quiet", no_argument, 0, 'q' },
+		{ 0, 0, 0, 0 },
 	};
 	double duration = 10, rate = 0;
 	uint8_t pub[WG_KEY_LEN] = { 0 };
@@ -389,7 +485,7 @@ int main(int argc, char **argv)
 	uint64_t start, next_print, end;
 	int o;
 
-	while ((o = getopt_long(argc, argv, "b:n:t:r:gR:Tq", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "b:n:t:r:gR:TIq", opts, NULL)) != -1) {
 		switch (o) {
 		case 'b': bind_to = optarg; break;
 		case 'n': n_src = atoi(optarg); break;
@@ -398,24 +494,27 @@ int main(int argc, char **argv)
 		case 'g': garbage = true; break;
 		case 'R': replaying = read_replay(optarg); break;
 		case 'T': tcp = true; break;
+		case 'I': icmp = true; break;
 		case 'q': quiet = true; break;
 		default: usage();
 		}
 	}
-	if (argc - optind != 2 || (garbage && replaying) || n_src < 1 || n_src > MAX_PORTS || duration <= 0 || rate < 0)
+	if (argc - optind != 2 || (garbage && replaying) || (tcp && icmp) || n_src < 1 || n_src > MAX_PORTS || duration <= 0 || rate < 0)
 		usage();
 	if (!garbage && !key_from_base64(pub, argv[optind])) {
 		fprintf(stderr, "wg_flood: %s is not a base64 public key (wg pubkey prints one)\n", argv[optind]);
 		return 2;
 	}
-	if (!parse_addr(argv[optind + 1], &dst, &dlen)) {
-		fprintf(stderr, "wg_flood: %s is not a numeric HOST:PORT or [V6]:PORT\n", argv[optind + 1]);
+	if (!parse_addr(argv[optind + 1], &dst, &dlen) && !(icmp && parse_host(argv[optind + 1], &dst, &dlen))) {
+		fprintf(stderr, "wg_flood: %s is not a numeric HOST:PORT or [V6]:PORT%s\n", argv[optind + 1],
+			icmp ? " or HOST" : "");
 		return 2;
 	}
 	src = calloc((size_t)n_src, sizeof(*src));
 	if (!src)
 		return 1;
 	crypto_random(&index_base, sizeof(index_base));
+	crypto_random(&id_base, sizeof(id_base));
 	target = dst;
 	target_len = dlen;
 	for (int i = 0; i < n_src; i++)
@@ -475,8 +574,11 @@ int main(int argc, char **argv)
 	report("total:", (double)(now_ns() - start) / 1e9, &total);
 	for (int i = 0; i < n_src; i++) {
 		cookie_maker_wipe(&src[i].maker);
-		close(src[i].fd);
+		if (!icmp)
+			close(src[i].fd);
 	}
+	if (icmp_fd >= 0)
+		close(icmp_fd);
 	free(src);
 	return 0;
 }

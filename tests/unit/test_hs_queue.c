@@ -454,8 +454,11 @@ static void test_load_from_depth(void **state)
 
 /* Where no thread serves the queue (the TCP and ICMP transports), each batch is served at once
  * and the depth never builds: the rate is the load. A flood gets the DH for its first
- * WG_HS_LOAD_DEPTH - 1 messages of a second, then cookie replies; with a thread serving, as
- * many messages a second, each batch drained before the next, are no load. */
+ * WG_HS_LOAD_DEPTH - 1 messages of a second, then, as behind a full queue, the per-source
+ * buckets come first: its burst gets cookie replies and the rest is refused before any hash.
+ * Those refusals keep the device under load while the consumer sees only the bursts (else a
+ * flood would buy WG_HS_LOAD_DEPTH DH every other second). With a thread serving, as many
+ * messages a second, each batch drained before the next, are no load. */
 static void test_load_inline_from_rate(void **state)
 {
 	struct host b, c;
@@ -467,20 +470,29 @@ static void test_load_inline_from_rate(void **state)
 	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
 	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 0);
 	assert_false(wg_device_under_load(&b.dev, b.now));
+	feed_junk(&b, 1, &b.addr);
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 1);
 	feed_junk(&b, 100, &b.addr);
 	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
-	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 100);
-	assert_int_equal(b.sent, 100);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 1 + RATELIMIT_BURST);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_LIMITED], 100 - RATELIMIT_BURST);
+	assert_int_equal(b.sent, 1 + RATELIMIT_BURST);
 	assert_int_equal(b.out[0][0], WG_MSG_COOKIE_REPLY);
-	/* half a second on, still in the same second: a cookie */
-	b.now += WG_NSEC_PER_SEC / 2;
-	feed_junk(&b, 1, &b.addr);
-	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 101);
+	/* three more bursts 0.9 s apart: by the third the consumer has not found the load itself
+	 * for 1.8 s, and without the refusals' word every one of them would get the DH */
+	for (int i = 0; i < 3; i++) {
+		b.now += WG_NSEC_PER_SEC * 9 / 10;
+		feed_junk(&b, 100, &b.addr);
+	}
+	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH - 1);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 1 + 4 * RATELIMIT_BURST);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_LIMITED], 4 * (100 - RATELIMIT_BURST));
 	/* a quiet second later, the next initiation gets the DH again */
 	b.now += 2 * WG_NSEC_PER_SEC;
 	feed_junk(&b, 1, &b.addr);
 	assert_int_equal(b.dev.drops[WG_DROP_BAD_HANDSHAKE], WG_HS_LOAD_DEPTH);
-	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 101);
+	assert_int_equal(b.dev.drops[WG_DROP_COOKIE_SENT], 1 + 4 * RATELIMIT_BURST);
 	host_free(&b);
 
 	host_init(&c, "198.18.0.2", 2);

@@ -1,0 +1,113 @@
+#!/bin/bash
+# culvert wg --transport icmp under a handshake flood. Namespace a is the real peer (it dials),
+# b the responder (it listens), f the attacker on its own underlay address. The attacker
+# (wg_flood -I) needs only b's public key: from 6 echo identifiers on one raw socket it sends
+# echo requests carrying initiations with a valid MAC1, takes the cookie replies that come back
+# in b's echo replies and sends valid MAC2s from then on. Like the TCP transport, the ICMP one
+# has no handshake thread: its worker serves the handshake queue after each batch, so the load
+# comes from the rate (the 512th message served in a second), then cookies and the per-source
+# limiter. And an echo request makes a listener session, which no attacker's can prove: one
+# address may hold 4 unproven sessions, so 2 of the flooder's 6 identifiers find no session.
+# While it runs: established pings lose at most 1%, a restarted peer completes its handshake;
+# after it: b answered with cookies, the per-source limiter counted, the table refused the
+# identifiers past the per-source bound, and the DH b spent on the flood (bad_handshake) stays
+# within what the load rule allows, far from one per message sent.
+# FLOOD_MAX_LOSS (1), HS_FLOOD_MAX (11 s) and ICMP_FLOOD_MIN_RATE (2000/s) are the margins.
+source "$(dirname "$0")/lib.sh"
+umask 077
+
+FLOODER=$PEERS/wg_flood
+[ -x "$FLOODER" ] || make -s -C "$TOP" B="$B" "$FLOODER" >/dev/null 2>&1 ||
+	{ fail setup "no $FLOODER (make tests builds it)"; t_done; }
+
+A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { fail setup "cannot create namespaces"; t_done; }
+T_NS+=("$A" "$NB" "$F")
+ns_link "$A" va "$NB" vb && ns_link "$F" fl "$NB" bfl || { fail setup "cannot link namespaces"; t_done; }
+nsx "$A" ip addr add 198.18.94.1/24 dev va
+nsx "$NB" ip addr add 198.18.94.2/24 dev vb
+nsx "$F" ip addr add 198.18.95.3/24 dev fl
+nsx "$NB" ip addr add 198.18.95.2/24 dev bfl
+
+P=${T_PREFIX:0:12}
+IA=${P}ia IB=${P}ib
+SOCK=/var/run/wireguard
+SECS=16 IDS=6
+T_CLEANUP+=("rm -f $SOCK/$IA.sock $SOCK/$IB.sock")
+wg_keys a b
+PA=$(cat "$T_DIR/pa") PB=$(cat "$T_DIR/pb")
+
+start_a() {
+	bg "$A" "$IA" "$CULVERT" wg -f --transport icmp "$IA" && PID_A=$BG_PID &&
+		wait_for test -S "$SOCK/$IA.sock" &&
+		nsx "$A" wg set "$IA" private-key "$T_DIR/ka" \
+			peer "$PB" allowed-ips 198.19.94.2/32 endpoint 198.18.94.2:51820 &&
+		ifconf "$A" "$IA" 94 1
+}
+start_b() {
+	bg "$NB" "$IB" "$CULVERT" wg -f --transport icmp "$IB" && PID_B=$BG_PID &&
+		wait_for test -S "$SOCK/$IB.sock" &&
+		nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" peer "$PA" allowed-ips 198.19.94.1/32 &&
+		ifconf "$NB" "$IB" 94 2
+}
+restart_a() {
+	stop "$PID_A"; wait_for test ! -S "$SOCK/$IA.sock"; wait_for dev_gone "$A" "$IA"
+	start_a || fail "a restarts"
+}
+drop() {
+	nsx "$NB" "$CULVERT" show "$IB" --json 2>/dev/null |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["interfaces"][0]["drops"].get(sys.argv[1], 0))' "$1"
+}
+handshake_time() {
+	local t0; t0=$(ms)
+	while [ $(($(ms) - t0)) -lt $((${HS_FLOOD_MAX:-11} * 1000)) ]; do
+		quiet nsx "$A" ping -c1 -W0.2 198.19.94.2 && { secs $(($(ms) - t0)); return 0; }
+	done
+	return 1
+}
+
+start_b || { fail "culvert wg --transport icmp starts" "b"; t_done; }
+start_a || { fail "culvert wg --transport icmp starts" "a"; t_done; }
+check "tunnel up before the flood" wait_ping "$A" 198.19.94.2 25
+dh0=$(drop bad_handshake) tf0=$(drop icmp_table_full)
+
+bg "$F" flood "$FLOODER" -I -b 198.18.95.3 -n $IDS -t $SECS "$PB" 198.18.95.2
+FLOOD=$BG_PID
+wait_for grep -q "sources_with_cookie=[1-9]/$IDS" "$T_DIR/flood.log" &&
+	pass "the flooder took cookies ($(grep '^t=' "$T_DIR/flood.log" | tail -1 | cut -d, -f1))" ||
+	fail "the flooder took cookies" "$(tail -2 "$T_DIR/flood.log")"
+
+l=$(loss "$A" 198.19.94.2 200)
+[ -n "$l" ] && ge "${FLOOD_MAX_LOSS:-1}" "$l" && pass "ping loss during the flood ${l}% (<= ${FLOOD_MAX_LOSS:-1}%)" ||
+	fail "ping loss during the flood <= ${FLOOD_MAX_LOSS:-1}%" "${l:-no answer}%"
+
+restart_a
+if t=$(handshake_time) && kill -0 "$FLOOD" 2>/dev/null; then
+	pass "restarted peer's handshake during the flood (${t} s)"
+else
+	fail "restarted peer's handshake during the flood" "no answer within ${HS_FLOOD_MAX:-11} s (flooder $(kill -0 "$FLOOD" 2>/dev/null && echo running || echo done))"
+fi
+reap "$FLOOD" $((SECS + 5))
+total=$(grep '^total:' "$T_DIR/flood.log")
+echo "flooder $total"
+rate=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' <<<"$total")
+sent=$(sed -n 's/^total: [0-9]* sent\/s (\([0-9]*\) sent.*/\1/p' <<<"$total")
+with=$(sed -n 's/.*sources_with_cookie=\([0-9]*\)\/.*/\1/p' <<<"$total")
+[ "${rate:-0}" -ge "${ICMP_FLOOD_MIN_RATE:-2000}" ] && pass "the flood was real (${rate}/s valid initiations over ICMP)" ||
+	fail "the flood was real (>= ${ICMP_FLOOD_MIN_RATE:-2000}/s)" "${rate:-0}/s"
+check "b still serves" kill -0 "$PID_B"
+check "pings after the flood" wait_ping "$A" 198.19.94.2 25
+
+c=$(drop cookie_sent) r=$(drop ratelimited) dh=$(( $(drop bad_handshake) - dh0 )) tf=$(( $(drop icmp_table_full) - tf0 ))
+echo "b after the flood: cookie_sent=$c ratelimited=$r bad_handshake=+$dh of ${sent:-?} sent icmp_table_full=+$tf"
+[ "${c:-0}" -gt 0 ] && pass "b answered the flood with cookies ($c)" || fail "b answered the flood with cookies" "cookie_sent=${c:-none}"
+[ "${r:-0}" -gt 0 ] && pass "per-source rate limiter counted ($r)" || fail "per-source rate limiter counted" "ratelimited=${r:-none}"
+# one address holds 4 unproven sessions: the other identifiers got no session, so no cookie
+[ "${with:-0}" -le 4 ] && [ "$tf" -gt 0 ] &&
+	pass "one source held at most 4 sessions ($with of $IDS identifiers took a cookie, $tf requests refused)" ||
+	fail "one source held at most 4 sessions" "${with:-?} of $IDS identifiers took a cookie, icmp_table_full=+$tf"
+# the DH the flood bought: 511 before the load is found, then the flooder's one source's tokens
+# (a burst of 5 and 20 a second), with room for one more second of each
+max=$((2 * 512 + 25 * (SECS + 2)))
+[ "$dh" -le "$max" ] && pass "the flood bought at most $max DH ($dh of ${sent:-?} initiations)" ||
+	fail "the flood bought at most $max DH" "$dh of ${sent:-?} initiations got the full DH"
+t_done
