@@ -182,3 +182,45 @@ iperf() {
 	reap "$sp" 5
 	python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]; s=e.get("sum_received") or e["sum"]; print("%.3f" % (s["bits_per_second"]/1e9))' "$T_DIR/iperf.json"
 }
+
+# ---- handshake floods (wg_flood.sh, wg_tcp_flood.sh, wg_icmp_flood.sh) ----
+# flood_nets N: namespaces a (the real peer), b (the responder) and f (the attacker, on an
+# underlay of its own), sets A NB F; a and b on 198.18.N.0/24 (.1, .2), f and b on
+# 198.18.N+1.0/24 (.3, .2). Also makes sure the flooder is built (FLOODER).
+flood_nets() {
+	FLOODER=$PEERS/wg_flood
+	[ -x "$FLOODER" ] || make -s -C "$TOP" B="$B" "$FLOODER" >/dev/null 2>&1 ||
+		{ fail setup "no $FLOODER (make tests builds it)"; t_done; }
+	A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { fail setup "cannot create namespaces"; t_done; }
+	T_NS+=("$A" "$NB" "$F")
+	ns_link "$A" va "$NB" vb && ns_link "$F" fl "$NB" bfl || { fail setup "cannot link namespaces"; t_done; }
+	nsx "$A" ip addr add "198.18.$1.1/24" dev va
+	nsx "$NB" ip addr add "198.18.$1.2/24" dev vb
+	nsx "$F" ip addr add "198.18.$(($1 + 1)).3/24" dev fl
+	nsx "$NB" ip addr add "198.18.$(($1 + 1)).2/24" dev bfl
+}
+# restart_a: the script's start_a again after a goes down (socket and device gone, so it makes
+# a new device); PID_A and IA are the script's
+restart_a() {
+	stop "$PID_A"; wait_for test ! -S "/var/run/wireguard/$IA.sock"; wait_for dev_gone "$A" "$IA"
+	start_a || fail "a restarts"
+}
+# drop NAME: b's (IB's) drop counter NAME from culvert show --json, empty when there is none;
+# drops: its nonzero counters on one line
+dropjson() {
+	"$CULVERT" show "$IB" --json 2>/dev/null | python3 -c 'import json,sys
+d = json.load(sys.stdin)["interfaces"][0]["drops"]
+if len(sys.argv) > 1: print(d.get(sys.argv[1], ""))
+else: print(" ".join("%s=%s" % kv for kv in d.items() if kv[1]) or "none")' "$@"
+}
+drop() { dropjson "$1"; }
+drops() { dropjson; }
+# handshake_time ADDR: seconds until a ping from a to ADDR answers (a was just restarted);
+# fails after HS_MAX (11 s: two attempts are REKEY_TIMEOUT apart, plus jitter and round trips)
+handshake_time() {
+	local t0; t0=$(ms)
+	while [ $(($(ms) - t0)) -lt $((${HS_MAX:-11} * 1000)) ]; do
+		quiet nsx "$A" ping -c1 -W0.2 "$1" && { secs $(($(ms) - t0)); return 0; }
+	done
+	return 1
+}

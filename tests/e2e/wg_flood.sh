@@ -25,17 +25,7 @@
 source "$(dirname "$0")/lib.sh"
 umask 077
 
-FLOODER=$PEERS/wg_flood
-[ -x "$FLOODER" ] || make -s -C "$TOP" B="$B" "$FLOODER" >/dev/null 2>&1 ||
-	{ fail setup "no $FLOODER (make tests builds it)"; t_done; }
-
-A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { fail setup "cannot create namespaces"; t_done; }
-T_NS+=("$A" "$NB" "$F")
-ns_link "$A" va "$NB" vb && ns_link "$F" fl "$NB" bfl || { fail setup "cannot link namespaces"; t_done; }
-nsx "$A" ip addr add 198.18.90.1/24 dev va
-nsx "$NB" ip addr add 198.18.90.2/24 dev vb
-nsx "$F" ip addr add 198.18.91.3/24 dev fl
-nsx "$NB" ip addr add 198.18.91.2/24 dev bfl
+flood_nets 90
 
 P=${T_PREFIX:0:12}
 IA=${P}fa IB=${P}fb
@@ -60,21 +50,6 @@ start_b() {
 		nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" listen-port $PORT_B peer "$PA" allowed-ips 198.19.90.1/32 &&
 		ifconf "$NB" "$IB" 90 2
 }
-# restart_a: a goes down (socket and device gone, so it makes a new device) and comes back
-restart_a() {
-	stop "$PID_A"; wait_for test ! -S "$SOCK/$IA.sock"; wait_for dev_gone "$A" "$IA"
-	start_a || fail "a restarts"
-}
-# drop NAME: b's drop counter NAME (culvert show --json); empty when there is no such counter.
-# drops: b's nonzero drop counters on one line.
-dropjson() {
-	"$CULVERT" show "$IB" --json 2>/dev/null | python3 -c 'import json,sys
-d = json.load(sys.stdin)["interfaces"][0]["drops"]
-if len(sys.argv) > 1: print(d.get(sys.argv[1], ""))
-else: print(" ".join("%s=%s" % kv for kv in d.items() if kv[1]) or "none")' "$@"
-}
-drop() { dropjson "$1"; }
-drops() { dropjson; }
 # gbps SECS: one iperf3 stream a -> b through the tunnel; prints Gbit/s or nothing. Bounded in
 # time even when the tunnel is dead (lib.sh's iperf waits up to 30 s more).
 gbps() {
@@ -92,16 +67,6 @@ best() {
 	y=$(gbps 2)
 	[ -n "$x$y" ] && python3 -c 'import sys; print(max(float(v) for v in sys.argv[1:] if v))' "$x" "$y"
 }
-# handshake_time: seconds until a ping through the restarted a answers; fails after HS_MAX
-# (11 s: two attempts are REKEY_TIMEOUT apart, plus jitter and the round trips)
-handshake_time() {
-	local t0; t0=$(ms)
-	while [ $(($(ms) - t0)) -lt $((${HS_MAX:-11} * 1000)) ]; do
-		quiet nsx "$A" ping -c1 -W0.2 198.19.90.2 && { secs $(($(ms) - t0)); return 0; }
-	done
-	return 1
-}
-
 start_b || { fail "culvert wg starts" "b"; t_done; }
 # a's first initiation, captured on b's side, is what part 1b replays
 bg "$NB" cap tcpdump -n -U -c 1 -i vb -w "$T_DIR/init.pcap" "udp dst port $PORT_B and udp[4:2] = 156 and udp[8:4] = 0x01000000"
@@ -145,7 +110,7 @@ fi
 # a restarted peer: its old session is gone, b's is not; within two attempts is REKEY_TIMEOUT
 # (5 s) twice plus jitter and the round trips, as HS_MAX
 restart_a
-if t=$(HS_MAX=${HS_FLOOD_MAX:-11} handshake_time) && kill -0 "$FLOOD" 2>/dev/null; then
+if t=$(HS_MAX=${HS_FLOOD_MAX:-11} handshake_time 198.19.90.2) && kill -0 "$FLOOD" 2>/dev/null; then
 	hs=$(nsx "$A" wg show "$IA" latest-handshakes | awk '{print $2}')
 	[ "${hs:-0}" -gt 0 ] && pass "restarted peer's handshake during the flood (${t} s, wg show agrees)" ||
 		fail "restarted peer's handshake during the flood" "ping answered after ${t} s but latest-handshakes=${hs:-none}"
@@ -218,7 +183,7 @@ bg "$F" garbage "$FLOODER" -g -r 1000 -b 198.18.91.3 -n 8 -t 20 - 198.18.91.2:$P
 GARB=$BG_PID
 sleep 1.5
 restart_a
-t=$(handshake_time) || t=
+t=$(handshake_time 198.19.90.2) || t=
 c1=$(drop cookie_sent) m1=$(drop bad_mac1)
 kill "$GARB" 2>/dev/null; reap "$GARB" 5
 echo "garbage $(grep '^total:' "$T_DIR/garbage.log")"

@@ -19,17 +19,7 @@
 source "$(dirname "$0")/lib.sh"
 umask 077
 
-FLOODER=$PEERS/wg_flood
-[ -x "$FLOODER" ] || make -s -C "$TOP" B="$B" "$FLOODER" >/dev/null 2>&1 ||
-	{ fail setup "no $FLOODER (make tests builds it)"; t_done; }
-
-A=$(ns_new a) && NB=$(ns_new b) && F=$(ns_new f) || { fail setup "cannot create namespaces"; t_done; }
-T_NS+=("$A" "$NB" "$F")
-ns_link "$A" va "$NB" vb && ns_link "$F" fl "$NB" bfl || { fail setup "cannot link namespaces"; t_done; }
-nsx "$A" ip addr add 198.18.94.1/24 dev va
-nsx "$NB" ip addr add 198.18.94.2/24 dev vb
-nsx "$F" ip addr add 198.18.95.3/24 dev fl
-nsx "$NB" ip addr add 198.18.95.2/24 dev bfl
+flood_nets 94
 
 P=${T_PREFIX:0:12}
 IA=${P}ia IB=${P}ib
@@ -52,22 +42,6 @@ start_b() {
 		nsx "$NB" wg set "$IB" private-key "$T_DIR/kb" peer "$PA" allowed-ips 198.19.94.1/32 &&
 		ifconf "$NB" "$IB" 94 2
 }
-restart_a() {
-	stop "$PID_A"; wait_for test ! -S "$SOCK/$IA.sock"; wait_for dev_gone "$A" "$IA"
-	start_a || fail "a restarts"
-}
-drop() {
-	nsx "$NB" "$CULVERT" show "$IB" --json 2>/dev/null |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["interfaces"][0]["drops"].get(sys.argv[1], 0))' "$1"
-}
-handshake_time() {
-	local t0; t0=$(ms)
-	while [ $(($(ms) - t0)) -lt $((${HS_FLOOD_MAX:-11} * 1000)) ]; do
-		quiet nsx "$A" ping -c1 -W0.2 198.19.94.2 && { secs $(($(ms) - t0)); return 0; }
-	done
-	return 1
-}
-
 start_b || { fail "culvert wg --transport icmp starts" "b"; t_done; }
 start_a || { fail "culvert wg --transport icmp starts" "a"; t_done; }
 check "tunnel up before the flood" wait_ping "$A" 198.19.94.2 25
@@ -84,7 +58,7 @@ l=$(loss "$A" 198.19.94.2 200)
 	fail "ping loss during the flood <= ${FLOOD_MAX_LOSS:-5}%" "${l:-no answer}%"
 
 restart_a
-if t=$(handshake_time) && kill -0 "$FLOOD" 2>/dev/null; then
+if t=$(HS_MAX=${HS_FLOOD_MAX:-11} handshake_time 198.19.94.2) && kill -0 "$FLOOD" 2>/dev/null; then
 	pass "restarted peer's handshake during the flood (${t} s)"
 else
 	fail "restarted peer's handshake during the flood" "no answer within ${HS_FLOOD_MAX:-11} s (flooder $(kill -0 "$FLOOD" 2>/dev/null && echo running || echo done))"
