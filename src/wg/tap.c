@@ -169,10 +169,13 @@ static bool frame_l3_src(const uint8_t *f, uint32_t len, int *family, const uint
 		*family = AF_INET6, *src = f + off + 8;
 		break;
 	case PKT_ETH_ARP:	/* for IPv4 over Ethernet: the sender protocol address */
-		/* Only Ethernet hardware (6-byte addresses): the hardware length is the sender's to
-		 * choose, and taking it as the offset read up to 255 bytes past the frame. */
-		if (len < off + 28 || f[off] != 0x00 || f[off + 1] != 0x01 || f[off + 2] != 0x08 ||
-		    f[off + 3] != 0x00 || f[off + 4] != 6 || f[off + 5] != 4)
+		/* Only with Ethernet's 6-byte hardware addresses, which every stack demands on
+		 * Ethernet: the hardware length is the sender's to choose, and taking it as the
+		 * offset read up to 255 bytes past the frame. The hardware type is not looked at:
+		 * Linux takes 6 (IEEE 802) as well as 1, other stacks differ, and with these lengths
+		 * the sender address lies where it lies whatever the type says. */
+		if (len < off + 28 || f[off + 2] != 0x08 || f[off + 3] != 0x00 || f[off + 4] != 6 ||
+		    f[off + 5] != 4)
 			return false;
 		*family = AF_INET, *src = f + off + 14;
 		break;

@@ -392,6 +392,35 @@ static void test_arp_source(void **state)
 	net_free(net);
 }
 
+/* Linux takes ARP on Ethernet with hardware type 6 (IEEE 802) as with 1, and stacks differ on
+ * the rest: with Ethernet's lengths the sender address is where it always is, whatever the
+ * type says. */
+static void test_arp_hardware_type(void **state)
+{
+	static const uint16_t types[] = { 6, 0, 32, 0xffff };
+	struct net *net = net_new(false);
+	uint8_t f[BUF];
+	uint32_t len;
+
+	(void)state;
+	warm_up(net);
+	for (unsigned int i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		len = make_arp(f, 1, "198.19.0.3", 6);
+		f[14] = (uint8_t)(types[i] >> 8), f[15] = (uint8_t)types[i];
+		tap_send(&net->h[1], f, len);
+		pump(net);
+		assert_int_equal(net->h[0].ntap + net->h[2].ntap, 0);
+		assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], i + 1);
+	}
+	len = make_arp(f, 1, "198.19.0.2", 6);	/* its own, as IEEE 802 */
+	f[15] = 6;
+	tap_send(&net->h[1], f, len);
+	pump(net);
+	assert_int_equal(net->h[0].ntap, 1);
+	assert_int_equal(net->h[2].ntap, 1);
+	net_free(net);
+}
+
 /* The device's tick ages the switch's entries out (300 s without a frame). */
 static void test_aging(void **state)
 {
@@ -467,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_hub_switches),
 		cmocka_unit_test(test_allowed_ips),
 		cmocka_unit_test(test_arp_source),
+		cmocka_unit_test(test_arp_hardware_type),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_aging),
 		cmocka_unit_test(test_tun_meets_tap),
