@@ -325,8 +325,10 @@ size_t pkt_eth_payload(const uint8_t *f, size_t len, uint16_t *type)
 	size_t off = PKT_ETH_HLEN - 2;
 
 	for (; off + 2 <= PKT_ETH_MAX_HLEN; off += PKT_VLAN_HLEN) {
-		if (len < off + 2)
+		if (len < off + 2) {
+			*type = 0;
 			return 0;
+		}
 		*type = (uint16_t)(f[off] << 8 | f[off + 1]);
 		if (*type != PKT_ETH_VLAN && *type != PKT_ETH_QINQ)
 			return off + 2;

@@ -123,8 +123,8 @@ struct pkt_info {
 bool pkt_parse(const uint8_t *p, size_t len, bool ethernet, struct pkt_info *out);
 
 /* Where the payload of an Ethernet frame starts, behind up to two VLAN tags (802.1Q,
- * 802.1ad), its ethertype in *type; 0 when the frame ends before the ethertype or has a
- * third tag. */
+ * 802.1ad), its ethertype in *type; 0 when the frame ends before the ethertype (*type 0) or
+ * has a third tag (*type that tag's ethertype: a payload is there, not found). */
 size_t pkt_eth_payload(const uint8_t *f, size_t len, uint16_t *type);
 /* The same for an IPv4 or IPv6 packet, its version agreeing with the ethertype; 0 when the
  * frame carries neither. */

@@ -8,7 +8,8 @@
  * another peer is dropped as unallowed_src, so sites that partition a subnet cannot speak as
  * each other's hosts. An address no peer claims passes: one prefix belongs to one peer only,
  * so sites sharing a subnet (or a hub with several spokes, or hosts that move between sites)
- * could not otherwise be configured at all. The unspecified address claims nothing. */
+ * could not otherwise be configured at all. The unspecified address claims nothing. A frame
+ * with more VLAN tags than are read (two) cannot be cleared and is dropped as unallowed_src. */
 #include "wg/peer.h"
 
 #include <arpa/inet.h>
@@ -147,26 +148,41 @@ void wg_tap_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 	}
 }
 
-/* The layer-3 source a frame claims: false when it claims none (not IP or ARP, too short to
- * say, or the unspecified address). */
-static bool frame_l3_src(const uint8_t *f, uint32_t len, int *family, const uint8_t **src)
+/* The layer-3 address a frame claims as its own: the IPv4 or IPv6 source, the ARP sender
+ * address; none for other ethertypes, frames too short to say, or the unspecified address. */
+struct l3_claims {
+	int family;
+	unsigned int n;
+	const uint8_t *addr[1];
+};
+
+static void claim(struct l3_claims *c, int family, const uint8_t *a)
 {
 	static const uint8_t zero[16];
+
+	c->family = family;
+	if (memcmp(a, zero, family == AF_INET ? 4 : 16))
+		c->addr[c->n++] = a;
+}
+
+/* False when the frame hides where its claim would lie: behind more VLAN tags than are read,
+ * which a host with VLAN devices stacked as deep would still take off. */
+static bool frame_l3_claims(const uint8_t *f, uint32_t len, struct l3_claims *c)
+{
 	uint16_t type;
 	size_t off = pkt_eth_payload(f, len, &type);
 
+	c->n = 0;
 	if (!off)
-		return false;
+		return type != PKT_ETH_VLAN && type != PKT_ETH_QINQ;
 	switch (type) {
 	case PKT_ETH_IP4:
-		if (len < off + 20)
-			return false;
-		*family = AF_INET, *src = f + off + 12;
+		if (len >= off + 20)
+			claim(c, AF_INET, f + off + 12);
 		break;
 	case PKT_ETH_IP6:
-		if (len < off + 40)
-			return false;
-		*family = AF_INET6, *src = f + off + 8;
+		if (len >= off + 40)
+			claim(c, AF_INET6, f + off + 8);
 		break;
 	case PKT_ETH_ARP:	/* for IPv4 over Ethernet: the sender protocol address */
 		/* Only with Ethernet's 6-byte hardware addresses, which every stack demands on
@@ -174,24 +190,31 @@ static bool frame_l3_src(const uint8_t *f, uint32_t len, int *family, const uint
 		 * offset read up to 255 bytes past the frame. The hardware type is not looked at:
 		 * Linux takes 6 (IEEE 802) as well as 1, other stacks differ, and with these lengths
 		 * the sender address lies where it lies whatever the type says. */
-		if (len < off + 28 || f[off + 2] != 0x08 || f[off + 3] != 0x00 || f[off + 4] != 6 ||
-		    f[off + 5] != 4)
-			return false;
-		*family = AF_INET, *src = f + off + 14;
+		if (len >= off + 28 && f[off + 2] == 0x08 && f[off + 3] == 0x00 && f[off + 4] == 6 &&
+		    f[off + 5] == 4)
+			claim(c, AF_INET, f + off + 14);
 		break;
-	default:
-		return false;
 	}
-	return memcmp(*src, zero, *family == AF_INET ? 4 : 16) != 0;
+	return true;
+}
+
+static bool claimed_by_other(const struct wg_device *dev, const struct wg_peer *p,
+			     const struct l3_claims *c)
+{
+	for (unsigned int i = 0; i < c->n; i++) {
+		struct wg_peer *owner = aip_lookup(dev->aip, c->family, c->addr[i]);
+
+		if (owner && owner != p)
+			return true;
+	}
+	return false;
 }
 
 bool wg_tap_rx_check(struct wg_device *dev, struct wg_peer *p, uint8_t **plain, uint32_t *len)
 {
 	uint8_t *h = *plain;
 	uint32_t flen;
-	const uint8_t *src;
-	int family;
-	struct wg_peer *owner;
+	struct l3_claims c;
 
 	/* an IP packet of a tun-mode peer starts with its version: never a frame */
 	if (*len < WG_TAP_HEADER_LEN + FDB_ETH_HLEN || h[0] != WG_TAP_FRAME || h[1]) {
@@ -204,8 +227,7 @@ bool wg_tap_rx_check(struct wg_device *dev, struct wg_peer *p, uint8_t **plain, 
 		return false;
 	}
 	h += WG_TAP_HEADER_LEN;
-	if (!is_port(dev, p) ||
-	    (frame_l3_src(h, flen, &family, &src) && (owner = aip_lookup(dev->aip, family, src)) && owner != p)) {
+	if (!is_port(dev, p) || !frame_l3_claims(h, flen, &c) || claimed_by_other(dev, p, &c)) {
 		wg_device_drop(dev, WG_DROP_UNALLOWED_SRC);
 		return false;
 	}

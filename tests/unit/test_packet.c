@@ -558,11 +558,17 @@ static void test_eth_ip_offset(void **state)
 			assert_int_equal(off, cases[i].want);
 		else if (off)
 			assert_int_equal(type, 0x0806);
+		else	/* a third tag: the payload is there, not found, which the tap check refuses */
+			assert_int_equal(type, 0x8100);
 		/* cut just before the last ethertype's second byte: nothing to find */
 		if (cases[i].want)
 			assert_int_equal(pkt_eth_ip_offset(f, cases[i].want - 1), 0);
 	}
 	assert_int_equal(pkt_eth_ip_offset(f, 0), 0);
+	/* cut inside the tags: no payload at all, and no tag left in *type to say otherwise */
+	uint16_t type = 0xffff;
+	assert_int_equal(pkt_eth_payload(f, 17, &type), 0);
+	assert_int_equal(type, 0);
 }
 
 static void test_build_echo4(void **state)

@@ -421,6 +421,64 @@ static void test_arp_hardware_type(void **state)
 	net_free(net);
 }
 
+/* make_frame's IPv4 broadcast, or a frame of ethertype 0x88b5 (local experimental) when src_ip
+ * is NULL, behind n VLAN tags: 802.1ad outside, 802.1Q inside. */
+static uint32_t make_tagged(uint8_t *f, int from_host, const char *src_ip, unsigned int n)
+{
+	uint8_t g[BUF];
+	uint32_t len = make_frame(g, BCAST, from_host, src_ip ? src_ip : "0.0.0.0", 80);
+
+	if (!src_ip)
+		g[12] = 0x88, g[13] = 0xb5;
+	memcpy(f, g, 12);
+	for (unsigned int t = 0; t < n; t++) {
+		f[12 + 4 * t] = t ? 0x81 : 0x88, f[13 + 4 * t] = t ? 0x00 : 0xa8;
+		f[14 + 4 * t] = 0, f[15 + 4 * t] = 5;
+	}
+	memcpy(f + 12 + 4 * n, g + 12, len - 12);
+	return len + 4 * n;
+}
+
+/* Spoke 1 sends f; whether the hub took it (on its tap and to spoke 2) or dropped it. */
+static bool hub_takes(struct net *net, const uint8_t *f, uint32_t len)
+{
+	uint64_t before = net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC];
+
+	clear_taps(net);
+	tap_send(&net->h[1], f, len);
+	pump(net);
+	if (net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC] != before) {
+		assert_int_equal(net->h[0].ntap + net->h[2].ntap, 0);
+		return false;
+	}
+	assert_int_equal(net->h[0].ntap, 1);
+	assert_int_equal(net->h[2].ntap, 1);
+	return true;
+}
+
+/* The source is read behind two tags; behind more, where it lies is not looked for, so the
+ * frame cannot be cleared and is refused, whatever it carries. Fewer tags change nothing for
+ * other ethertypes, nor for a frame that ends inside its tags. */
+static void test_vlan_tags(void **state)
+{
+	struct net *net = net_new(false);
+	uint8_t f[BUF];
+
+	(void)state;
+	warm_up(net);
+	assert_false(hub_takes(net, f, make_tagged(f, 1, "198.19.0.3", 2)));
+	assert_true(hub_takes(net, f, make_tagged(f, 1, "198.19.0.2", 2)));
+	assert_false(hub_takes(net, f, make_tagged(f, 1, "198.19.0.3", 3)));
+	assert_false(hub_takes(net, f, make_tagged(f, 1, "198.19.0.2", 3)));
+	assert_false(hub_takes(net, f, make_tagged(f, 1, "198.19.0.3", 5)));
+	for (unsigned int n = 0; n <= 2; n++)
+		assert_true(hub_takes(net, f, make_tagged(f, 1, NULL, n)));
+	make_tagged(f, 1, NULL, 2);
+	assert_true(hub_takes(net, f, 20));	/* ends before its ethertype */
+	assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], 4);
+	net_free(net);
+}
+
 /* The device's tick ages the switch's entries out (300 s without a frame). */
 static void test_aging(void **state)
 {
@@ -497,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_ips),
 		cmocka_unit_test(test_arp_source),
 		cmocka_unit_test(test_arp_hardware_type),
+		cmocka_unit_test(test_vlan_tags),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_aging),
 		cmocka_unit_test(test_tun_meets_tap),
