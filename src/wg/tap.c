@@ -4,12 +4,14 @@
  *
  * AllowedIPs in tap mode: a peer without any is no port (nothing is flooded to it, its frames
  * are dropped as unallowed_src), so `allowed-ips ""` still cuts a peer off; and a frame from a
- * peer whose layer-3 source (IPv4 or IPv6 source, ARP sender address) is an allowed IP of
- * another peer is dropped as unallowed_src, so sites that partition a subnet cannot speak as
- * each other's hosts. An address no peer claims passes: one prefix belongs to one peer only,
- * so sites sharing a subnet (or a hub with several spokes, or hosts that move between sites)
- * could not otherwise be configured at all. The unspecified address claims nothing. A frame
- * with more VLAN tags than are read (two) cannot be cleared and is dropped as unallowed_src. */
+ * peer whose layer-3 source (IPv4 or IPv6 source, ARP sender address, the target of an IPv6
+ * neighbour advertisement or redirect) is an allowed IP of another peer is dropped as
+ * unallowed_src, so sites that partition a subnet cannot speak as each other's hosts. An
+ * address no peer claims passes: one prefix belongs to one peer only, so sites sharing a
+ * subnet (or a hub with several spokes, or hosts that move between sites) could not otherwise
+ * be configured at all. The unspecified address claims nothing. A frame that hides where a
+ * claim would lie, behind more VLAN tags (two) or IPv6 extension headers (eight) than are
+ * read, cannot be cleared and is dropped as unallowed_src. */
 #include "wg/peer.h"
 
 #include <arpa/inet.h>
@@ -148,12 +150,13 @@ void wg_tap_input(struct wg_device *dev, struct wg_pkt *pkts, unsigned int n)
 	}
 }
 
-/* The layer-3 address a frame claims as its own: the IPv4 or IPv6 source, the ARP sender
- * address; none for other ethertypes, frames too short to say, or the unspecified address. */
+/* The layer-3 addresses a frame claims as its own: the IPv4 or IPv6 source, the ARP sender
+ * address, the target of an IPv6 neighbour advertisement or redirect; none for other
+ * ethertypes, frames too short to say, or the unspecified address. */
 struct l3_claims {
 	int family;
 	unsigned int n;
-	const uint8_t *addr[1];
+	const uint8_t *addr[2];
 };
 
 static void claim(struct l3_claims *c, int family, const uint8_t *a)
@@ -165,8 +168,30 @@ static void claim(struct l3_claims *c, int family, const uint8_t *a)
 		c->addr[c->n++] = a;
 }
 
-/* False when the frame hides where its claim would lie: behind more VLAN tags than are read,
- * which a host with VLAN devices stacked as deep would still take off. */
+/* An advertisement's target is the address it says is at a MAC (RFC 4861 7.2.5: Override
+ * replaces what a neighbour cached), whatever its IP source, and a redirect's target takes
+ * the redirect's link-layer option into the cache the same way (8.3). Both are found behind
+ * extension headers, as a host's stack finds them; false behind more than the parser follows.
+ * A solicitation asks about its target and a router advertisement's link-layer option is its
+ * source's: they claim nothing more. */
+static bool ip6_claims(const uint8_t *p, size_t len, struct l3_claims *c)
+{
+	struct pkt_info pi;
+
+	/* what most traffic carries claims nothing: no parse for it */
+	if (p[0] >> 4 != 6 || p[6] == PKT_IPPROTO_TCP || p[6] == PKT_IPPROTO_UDP)
+		return true;
+	if (!pkt_parse(p, len, false, &pi) && pi.err == PKT_ERR_IP6_EXT_CHAIN)
+		return false;
+	if (pi.has_l4 && pi.proto == PKT_IPPROTO_ICMPV6 && pi.l4_len >= PKT_ND_HLEN &&
+	    (pi.icmp_type == PKT_ICMP6_NA || pi.icmp_type == PKT_ICMP6_REDIRECT))
+		claim(c, AF_INET6, p + pi.l4_off + 8);
+	return true;
+}
+
+/* False when the frame hides where a claim would lie: behind more VLAN tags than are read,
+ * which a host with VLAN devices stacked as deep would still take off, or (ip6_claims) more
+ * IPv6 extension headers than are followed. */
 static bool frame_l3_claims(const uint8_t *f, uint32_t len, struct l3_claims *c)
 {
 	uint16_t type;
@@ -181,9 +206,10 @@ static bool frame_l3_claims(const uint8_t *f, uint32_t len, struct l3_claims *c)
 			claim(c, AF_INET, f + off + 12);
 		break;
 	case PKT_ETH_IP6:
-		if (len >= off + 40)
-			claim(c, AF_INET6, f + off + 8);
-		break;
+		if (len < off + 40)
+			break;
+		claim(c, AF_INET6, f + off + 8);
+		return ip6_claims(f + off, len - off, c);
 	case PKT_ETH_ARP:	/* for IPv4 over Ethernet: the sender protocol address */
 		/* Only with Ethernet's 6-byte hardware addresses, which every stack demands on
 		 * Ethernet: the hardware length is the sender's to choose, and taking it as the

@@ -479,6 +479,78 @@ static void test_vlan_tags(void **state)
 	net_free(net);
 }
 
+/* An ICMPv6 neighbour discovery message to all nodes from host from_host's MAC and IP source
+ * src: a solicitation (135), an advertisement with Override (136) or a redirect to an on-link
+ * destination (137), about target (the field all three have at offset 8), with a link-layer
+ * option naming the sender's MAC, behind n_ext destination options headers. */
+static uint32_t make_nd(uint8_t *f, int from_host, const char *src, uint8_t type,
+			const char *target, unsigned int n_ext)
+{
+	uint32_t icmp = (type == 137 ? 40 : 24) + 8, len = 14 + 40 + 8 * n_ext + icmp;
+	uint8_t *ip = f + 14, *c = ip + 40 + 8 * n_ext;
+
+	memset(f, 0, len);
+	f[0] = 0x33, f[1] = 0x33, f[5] = 1;
+	mac_of(f + 6, from_host);
+	f[12] = 0x86, f[13] = 0xdd;
+	ip[0] = 0x60;
+	ip[4] = (uint8_t)((len - 54) >> 8), ip[5] = (uint8_t)(len - 54);
+	ip[6] = n_ext ? 60 : 58;
+	ip[7] = 255;
+	inet_pton(AF_INET6, src, ip + 8);
+	inet_pton(AF_INET6, "ff02::1", ip + 24);
+	for (unsigned int i = 0; i < n_ext; i++) {
+		uint8_t *e = ip + 40 + 8 * i;
+
+		e[0] = i + 1 < n_ext ? 60 : 58;
+		e[2] = 1, e[3] = 4;	/* PadN over the rest */
+	}
+	c[0] = type;
+	c[4] = type == 136 ? 0x20 : 0;
+	inet_pton(AF_INET6, target, c + 8);
+	if (type == 137)
+		inet_pton(AF_INET6, target, c + 24);
+	c[icmp - 8] = type == 135 ? 1 : 2, c[icmp - 7] = 1;
+	mac_of(c + icmp - 6, from_host);
+	return len;
+}
+
+/* An advertisement (and a redirect, whose option the receiver caches the same way) says where
+ * its target is: spoke 1 must not say it of spoke 2's host, from an address nobody claims nor
+ * behind extension headers, which a host's stack walks; behind more than are followed it is
+ * not looked for, so the frame is refused. A solicitation asks about its target, claims
+ * nothing. */
+static void test_nd_target(void **state)
+{
+	struct net *net = net_new(false);
+	uint8_t f[BUF], a[16];
+
+	(void)state;
+	warm_up(net);
+	wg_device_lock(&net->h[0].dev);
+	for (int i = 1; i < N_HOSTS; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "2001:db8:1::%d", i + 1);
+		inet_pton(AF_INET6, ip, a);
+		assert_int_equal(aip_insert(net->h[0].dev.aip, AF_INET6, a, 128, net->hub_peer[i]), 0);
+	}
+	wg_device_unlock(&net->h[0].dev);
+	assert_false(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::3", 0)));
+	assert_false(hub_takes(net, f, make_nd(f, 1, "2001:db8:1::2", 136, "2001:db8:1::3", 0)));
+	assert_false(hub_takes(net, f, make_nd(f, 1, "2001:db8:1::3", 136, "2001:db8:1::2", 0)));
+	assert_true(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::2", 0)));
+	assert_true(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::77", 0)));
+	assert_false(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::3", 2)));
+	assert_true(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::2", 8)));
+	assert_false(hub_takes(net, f, make_nd(f, 1, "fe80::2", 136, "2001:db8:1::3", 9)));
+	assert_false(hub_takes(net, f, make_nd(f, 1, "fe80::2", 137, "2001:db8:1::3", 0)));
+	assert_true(hub_takes(net, f, make_nd(f, 1, "fe80::2", 137, "2001:db8:1::2", 0)));
+	assert_true(hub_takes(net, f, make_nd(f, 1, "fe80::2", 135, "2001:db8:1::3", 0)));
+	assert_int_equal(net->h[0].dev.drops[WG_DROP_UNALLOWED_SRC], 6);
+	net_free(net);
+}
+
 /* The device's tick ages the switch's entries out (300 s without a frame). */
 static void test_aging(void **state)
 {
@@ -556,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_arp_source),
 		cmocka_unit_test(test_arp_hardware_type),
 		cmocka_unit_test(test_vlan_tags),
+		cmocka_unit_test(test_nd_target),
 		cmocka_unit_test(test_padding),
 		cmocka_unit_test(test_aging),
 		cmocka_unit_test(test_tun_meets_tap),
