@@ -1,9 +1,10 @@
 /* libFuzzer: tap mode's data path. A hub H and two spokes A and B, in-process tap-mode devices
  * with real handshakes, fed frames the fuzzer chose on any of their taps (so H decrypts and
- * switches frames it never made: its AllowedIPs check of ARP, IPv4 and IPv6 sources, the
- * switch, relaying and flooding), raw datagrams to H, and the clock. Nothing may crash, leak
- * or trip UBSan; every frame a device writes to its tap is whole (14 bytes at least, every
- * byte readable) and every datagram it sends is a well-formed message.
+ * switches frames it never made: its AllowedIPs check of ARP, IPv4 and IPv6 sources and
+ * neighbour discovery targets behind VLAN tags and IPv6 extension headers, the switch,
+ * relaying and flooding), raw datagrams to H, and the clock. Nothing may crash, leak or trip
+ * UBSan; every frame a device writes to its tap is whole (14 bytes at least, every byte
+ * readable) and every datagram it sends is a well-formed message.
  *
  * The input is a sequence of records: op (1 byte), len (2 bytes, big-endian), len bytes. */
 #include <arpa/inet.h>
@@ -93,7 +94,17 @@ static void aip4(struct host *h, struct wg_peer *p, const char *ip, uint8_t cidr
 		abort();
 }
 
-/* H = 198.18.0.1 claims 198.19.0.2 for A and 198.19.0.3 for B; the spokes give H the /24. */
+static void aip6(struct host *h, struct wg_peer *p, const char *ip)
+{
+	uint8_t a[16];
+
+	inet_pton(AF_INET6, ip, a);
+	if (aip_insert(h->dev.aip, AF_INET6, a, 128, p))
+		abort();
+}
+
+/* H = 198.18.0.1 claims 198.19.0.2 and 2001:db8:1::2 for A, 198.19.0.3 and 2001:db8:1::3 for
+ * B (so neighbour advertisements have targets to be refused); the spokes give H the /24. */
 static void setup(void)
 {
 	memset(&net, 0, sizeof(net));
@@ -122,6 +133,7 @@ static void setup(void)
 		wg_peer_set_endpoint(hp, &net.h[i].addr);
 		wg_peer_set_endpoint(sp, &net.h[0].addr);
 		aip4(&net.h[0], hp, i == 1 ? "198.19.0.2" : "198.19.0.3", 32);
+		aip6(&net.h[0], hp, i == 1 ? "2001:db8:1::2" : "2001:db8:1::3");
 		aip4(&net.h[i], sp, "198.19.0.0", 24);
 	}
 }
