@@ -70,6 +70,13 @@ int wg_peer_send_initiation(struct wg_peer *p, bool retry)
 
 	if (!dev->identity.has_identity)
 		return -ENOKEY;
+	/* Nowhere to send it: no index, and no ephemeral key or DH under the device lock (the
+	 * tick's retries would make one every 5 s); the retries stay armed for when it has one. */
+	if (p->endpoint.sa.sa_family == AF_UNSPEC) {
+		wg_device_drop(dev, WG_DROP_NO_ENDPOINT);
+		timers_handshake_initiated(&p->timers, now);
+		return -EDESTADDRREQ;
+	}
 	if (p->hs_index) {
 		wg_index_remove(dev, p->hs_index);
 		p->hs_index = 0;

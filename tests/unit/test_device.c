@@ -264,10 +264,12 @@ static void test_no_route(void **state)
 	tun_send(&p->a, "198.19.0.1", "198.19.0.77", 60, 0);
 	assert_int_equal(p->a.dev.drops[WG_DROP_NO_PEER_FOR_DST], 1);
 	assert_int_equal(p->net.nq, 0);
-	/* b does not know a's endpoint yet: nothing can go out */
+	/* b does not know a's endpoint yet: nothing can go out, and no initiation is made (no
+	 * index, no DH) for nowhere */
 	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 60, 0);
 	assert_int_equal(p->b.dev.drops[WG_DROP_NO_ENDPOINT], 1);
 	assert_int_equal(p->net.nq, 0);
+	assert_int_equal(p->b.peer->hs_index, 0);
 	pair_free(p);
 }
 
