@@ -230,6 +230,13 @@ static int wg_run(struct wg_cli_config *cfg)
 		goto out;
 	if (cfg->ra.user && drop_privileges(&cfg->ra) < 0)
 		goto out;
+	/* From here on lines are logged with the device lock held: the log's own thread writes
+	 * them, so no worker waits for the reader. Started after the drop, so that thread runs
+	 * with the same credentials as the rest, and before the filter, which covers it too. */
+	r = log_async_start(0);
+	if (r < 0)
+		log_warn("cannot start the log thread (%s): lines are written as they come",
+			 strerror(-r));
 	/* Bound after the drop: SO_REUSEPORT joins only sockets of one uid, and every later
 	 * rebind (wg set listen-port or fwmark, the TCP transport's dialling sockets) opens its
 	 * sockets beside these as the user the daemon runs as. */
@@ -273,6 +280,7 @@ out:
 		close(w.tun_fds[i]);
 	if (ran)
 		log_info("interface %s removed", w.name);
+	log_async_stop();	/* every line queued is written before the exit */
 	return exit_code;
 }
 

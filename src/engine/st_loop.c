@@ -163,6 +163,9 @@ int st_loop_run(const struct st_config *cfg)
 		log_debug("UDP socket: %s", pl->udp_caps);
 	if ((r = st_drop_privileges(cfg)) < 0)
 		goto out;
+	/* The data path logs: it must not wait for the reader. After the drop, as in culvert wg. */
+	if (log_async_start(0) < 0)
+		log_warn("cannot start the log thread: lines are written as they come");
 	r = wg_loop_run(l);
 out:
 	if (l) {
@@ -180,5 +183,6 @@ out:
 	}
 	plain_free(pl);
 	free(pl);
+	log_async_stop();	/* the counters, and all before them, are written */
 	return r;
 }
