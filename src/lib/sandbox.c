@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <seccomp.h>
 
+#include "lib/log.h"
 #include "lib/sandbox.h"
 
 static bool active, also_syslog;
@@ -77,6 +78,11 @@ static void sigsys(int sig, siginfo_t *si, void *uc)
 	n = append(line, n, sizeof(line), ": seccomp: system call ");
 	n = append(line, n, sizeof(line), num + k);
 	n = append(line, n, sizeof(line), " is not on the allow-list (run with --no-seccomp and report it); exiting\n");
+	/* The lines the log's thread has not written yet go first, so none is lost and this one
+	 * comes last. Not async-signal-safe either, but the queue's lock is held only for copies
+	 * and a futex wake, never across a call the filter refuses, so the trapped thread cannot
+	 * hold it; if the trapped thread is the log's own, the wait ends after a second. */
+	log_flush(1000);
 	ssize_t w = write(STDERR_FILENO, line, n);
 	(void)w;
 	/* Detached, stderr is /dev/null. syslog() is not async-signal-safe, but the process

@@ -17,6 +17,8 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "lib/log.h"
+
 enum { BLAKE2S_BLOCK = 64, AEAD_NONCE_LEN = 12 };
 
 static EVP_MD *md_blake2s;
@@ -30,6 +32,8 @@ static OSSL_PARAM zero_key_params[2];
 
 static void __attribute__((noreturn)) crypto_fatal(const char *what)
 {
+	/* abort() skips the exit handlers: what the log's thread still holds goes out first */
+	log_flush(1000);
 	fprintf(stderr, "culvert: libcrypto failed in %s; cannot continue safely\n", what);
 	abort();
 }
