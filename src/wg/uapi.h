@@ -14,12 +14,14 @@
  * A request is read whole (up to its blank line) before anything in it is applied, without any
  * lock; a set is then applied under one hold of ops->lock(dev, true), so requests of several
  * clients never interleave and nothing of one request (the peer being configured) survives
- * between reads, where another client could remove it. As in wireguard-go, a set stops at its
- * first bad line and what came before stays applied (no rollback); culvert still ends the peer
- * being configured (peer_end) and, knowing where the request ended, keeps the connection open.
- * A set cut short by the client closing its side is applied as far as it goes, as
- * wireguard-go does. A get is formatted under ops->lock(dev, false) and sent after unlocking.
- * An unknown operation closes the connection.
+ * between reads, where another client could remove it. The device's settings (private_key=,
+ * listen_port=, fwmark=, replace_peers=) are applied once a set each, with their last values,
+ * in the order of their last lines, as the kernel takes a netlink set (one attribute of a
+ * kind). As in wireguard-go, a set stops at its first bad line and what came before stays
+ * applied (no rollback); culvert still ends the peer being configured (peer_end) and, knowing
+ * where the request ended, keeps the connection open. A set cut short by the client closing
+ * its side is applied as far as it goes, as wireguard-go does. A get is formatted under
+ * ops->lock(dev, false) and sent after unlocking. An unknown operation closes the connection.
  *
  * The module knows nothing of the daemon: a set is applied through struct uapi_ops callbacks
  * and a get is produced by the daemon's get() callback with the uapi_emit_* helpers.
@@ -39,7 +41,9 @@ enum {
 	UAPI_LINE_MAX = 1024,		/* longest valid line is under 100 bytes */
 	/* Default limits of one request. `wg setconf` sends about 165 bytes a peer with two
 	 * allowed IPs, so 8 MiB holds some 50,000 such peers; the counts bound the work done
-	 * under the device lock in one go. */
+	 * under the device lock in one go. Other lines need no count: each costs little, and
+	 * the device's lines, the costly ones (a new private key redoes every peer's DH), are
+	 * applied once a set however often they repeat. */
 	UAPI_REQUEST_MAX = 8 << 20,
 	UAPI_PEERS_MAX = 1 << 16,
 	UAPI_ALLOWED_IPS_MAX = 1 << 18,

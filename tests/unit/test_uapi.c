@@ -42,17 +42,33 @@ struct mdev {
 	struct mpeer peers[8];
 	struct aip_table *aip;
 	int begins, ends, removes;
+	char calls[64];		/* device callbacks in order: k(ey), p(ort), m(ark), r(eplace) */
 };
 
-static int m_priv(void *d, const uint8_t k[32]) { memcpy(((struct mdev *)d)->priv, k, 32); return 0; }
+static void m_call(void *d, char c)
+{
+	char *calls = ((struct mdev *)d)->calls;
+	size_t n = strlen(calls);
+
+	if (n + 1 < sizeof(((struct mdev *)d)->calls))
+		calls[n] = c;
+}
+
+static int m_priv(void *d, const uint8_t k[32])
+{
+	m_call(d, 'k');
+	memcpy(((struct mdev *)d)->priv, k, 32);
+	return 0;
+}
 static int m_port(void *d, uint16_t p)
 {
+	m_call(d, 'p');
 	if (p == 1)
 		return -EADDRINUSE;	/* pretend port 1 is taken */
 	((struct mdev *)d)->port = p;
 	return 0;
 }
-static int m_mark(void *d, uint32_t m) { ((struct mdev *)d)->fwmark = m; return 0; }
+static int m_mark(void *d, uint32_t m) { m_call(d, 'm'); ((struct mdev *)d)->fwmark = m; return 0; }
 
 static void m_drop(struct mdev *d, struct mpeer *p)
 {
@@ -64,6 +80,7 @@ static int m_replace(void *dv)
 {
 	struct mdev *d = dv;
 
+	m_call(d, 'r');
 	for (int i = 0; i < 8; i++)
 		if (d->peers[i].used)
 			m_drop(d, &d->peers[i]);
@@ -304,6 +321,42 @@ static void test_bad_values(void **state)
 	assert_int_equal(dev.begins, dev.ends + dev.removes);
 }
 
+/* A set changes each device setting once, with its last value, in the order of the last lines
+ * (a set of 8 MiB of alternating private keys would otherwise redo every peer's DH per line
+ * under the lock); the lines are still checked in order, and a bad one or a failing setting
+ * stops the set there. */
+static void test_device_lines_once(void **state)
+{
+	assert_string_equal(talk("set=1\nfwmark=1\nprivate_key=" H1 "\nreplace_peers=true\nfwmark=2\n"
+				 "private_key=" H2 "\nlisten_port=7\nfwmark=3\n\n", 0), "errno=0\n\n");
+	assert_string_equal(dev.calls, "rkpm");
+	assert_int_equal(dev.priv[0], 0x02);
+	assert_int_equal(dev.port, 7);
+	assert_int_equal(dev.fwmark, 3);
+
+	/* a setting that fails stops those whose last line comes after it */
+	memset(dev.calls, 0, sizeof(dev.calls));
+	assert_string_equal(talk("set=1\nfwmark=5\nlisten_port=1\nprivate_key=" H1 "\n\n", 0),
+			    "errno=-98\n\n");
+	assert_string_equal(dev.calls, "mp");
+	assert_int_equal(dev.fwmark, 5);
+	assert_int_equal(dev.priv[0], 0x02);
+
+	/* a bad line: what came before it is applied, nothing after it */
+	memset(dev.calls, 0, sizeof(dev.calls));
+	assert_string_equal(talk("set=1\nprivate_key=" H1 "\nfwmark=9\nprivate_key=xyz\nlisten_port=8\n"
+				 "public_key=" H2 "\n\n", 0), "errno=-22\n\n");
+	assert_string_equal(dev.calls, "km");
+	assert_int_equal(dev.priv[0], 0xf1);
+	assert_int_equal(dev.fwmark, 9);
+	assert_int_equal(dev.port, 7);
+	assert_int_equal(dev.begins, 0);
+
+	/* device lines after a public_key= are peer lines, and wrong there */
+	assert_string_equal(talk("set=1\npublic_key=" H2 "\nfwmark=4\n\n", 0), "errno=-22\n\n");
+	assert_int_equal(dev.fwmark, 9);
+}
+
 /* Lines with a NUL byte are refused: the name and value are handled as C strings, so
  * "listen_port\0x=5" would be taken for listen_port and "198.19.0.1\0junk/32" for 198.19.0.1/32. */
 static void test_nul_in_line(void **state)
@@ -495,6 +548,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nul_in_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_lines_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_endpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_update_only_and_self, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_overlong_and_ops, setup, teardown),
