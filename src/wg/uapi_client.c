@@ -15,104 +15,12 @@
 
 #include "lib/clock.h"
 #include "wg/key.h"
+#include "wg/messages.h"
 #include "wg/uapi_client.h"
 #include "lib/addr.h"
 
-enum { RESPONSE_MAX = 16 << 20 };	/* far more than any real device's get response */
-
-/* Writes all of buf, then reads until the response's closing blank line. */
-static int exchange(int fd, const char *req, size_t len, char **resp, size_t *resp_len, int timeout_ms)
-{
-	long long deadline = (long long)clock_mono_ms() + timeout_ms;
-	size_t off = 0, rlen = 0, cap = 0;
-	char *r = NULL;
-	int ret = 0;
-
-	/* The deadline covers the request too: a daemon that stopped reading must not hang us. */
-	while (off < len) {
-		struct pollfd p = { .fd = fd, .events = POLLOUT };
-		long long left = deadline - (long long)clock_mono_ms();
-		ssize_t n;
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		n = poll(&p, 1, (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -ETIMEDOUT;
-		n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0)
-			return -errno;
-		off += (size_t)n;
-	}
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long long left = deadline - (long long)clock_mono_ms();
-		ssize_t n;
-
-		if (rlen >= 2 && r[rlen - 1] == '\n' && r[rlen - 2] == '\n')
-			break;
-		if (left <= 0) {
-			ret = -ETIMEDOUT;
-			break;
-		}
-		n = poll(&p, 1, (int)left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			ret = n < 0 ? -errno : -ETIMEDOUT;
-			break;
-		}
-		if (cap - rlen < 4096) {
-			size_t ncap = cap ? cap * 2 : 8192;
-			char *nr;
-
-			if (cap >= RESPONSE_MAX) {
-				ret = -EMSGSIZE;
-				break;
-			}
-			/* Not realloc: the old block holds the private key line and must be wiped. */
-			nr = malloc(ncap);
-			if (!nr) {
-				ret = -ENOMEM;
-				break;
-			}
-			if (r) {
-				memcpy(nr, r, rlen);
-				key_wipe(r, cap);
-				free(r);
-			}
-			r = nr;
-			cap = ncap;
-		}
-		n = read(fd, r + rlen, cap - rlen - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0) {
-			ret = -ECONNRESET;	/* closed before the answer was complete */
-			break;
-		}
-		rlen += (size_t)n;
-	}
-	if (ret < 0) {
-		if (r)
-			key_wipe(r, cap);
-		free(r);
-		return ret;
-	}
-	*resp = r;
-	*resp_len = rlen;
-	return 0;
-}
+/* What is read at once; only the last line not yet whole stays in it between reads. */
+enum { RECV_BUF = 64 << 10 };
 
 /* ---- get=1 ---- */
 
@@ -144,9 +52,21 @@ const char *uapi_ext_get(const struct uapi_ext *ext, size_t n, const char *key)
 	return NULL;
 }
 
+/* The array a of n elements with room for one more. Its room is the power of two from n up,
+ * so a get of many peers (or allowed IPs) is not copied anew for every line it adds. NULL
+ * when out of memory, a left as it was. */
+static void *room_for(void *a, size_t n, size_t size)
+{
+	if (n & (n - 1))
+		return a;	/* n is no power of two: there is room */
+	if (n > SIZE_MAX / 2 / size)
+		return NULL;
+	return realloc(a, (n ? 2 * n : 1) * size);
+}
+
 static int add_ext(struct uapi_ext **e, size_t *n, const char *k, size_t klen, const char *v, size_t vlen)
 {
-	struct uapi_ext *ne = realloc(*e, (*n + 1) * sizeof(**e));
+	struct uapi_ext *ne = room_for(*e, *n, sizeof(**e));
 
 	if (!ne)
 		return -ENOMEM;
@@ -194,8 +114,11 @@ static int parse_line(struct uapi_device_state *d, const char *k, size_t klen, c
 		return add_ext(&d->ext, &d->n_ext, k + 8, klen - 8, v, vlen);
 	}
 	if (key_is(k, klen, "public_key")) {
-		struct uapi_peer_state *np = realloc(d->peers, (d->n_peers + 1) * sizeof(*np));
+		struct uapi_peer_state *np;
 
+		if (d->n_peers >= WG_MAX_PEERS)
+			return -EPROTO;		/* more than a daemon may have */
+		np = room_for(d->peers, d->n_peers, sizeof(*np));
 		if (!np)
 			return -ENOMEM;
 		d->peers = np;
@@ -239,7 +162,7 @@ static int parse_line(struct uapi_device_state *d, const char *k, size_t klen, c
 		return 0;
 	}
 	if (key_is(k, klen, "allowed_ip")) {
-		struct config_cidr *na = realloc(p->allowed_ips, (p->n_allowed_ips + 1) * sizeof(*na));
+		struct config_cidr *na = room_for(p->allowed_ips, p->n_allowed_ips, sizeof(*na));
 
 		if (!na)
 			return -ENOMEM;
@@ -267,30 +190,20 @@ static int parse_line(struct uapi_device_state *d, const char *k, size_t klen, c
 	return 0;	/* protocol_version and keys of newer daemons */
 }
 
-int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t len)
+/* One line of a get response, without its newline. */
+static int parse_one(struct uapi_device_state *d, const char *s, size_t len, int *daemon_err, bool *done)
 {
-	const char *s = text, *end = text + len;
-	int daemon_err = 0, r = 0;
-	bool done = false;
+	const char *eq = memchr(s, '=', len);
 
-	memset(d, 0, sizeof(*d));
-	while (s < end && !done) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		const char *eq;
+	/* A NUL would cut keys and values short where they are copied as strings. */
+	if (!eq || eq == s || memchr(s, '\0', len))
+		return -EPROTO;
+	return parse_line(d, s, (size_t)(eq - s), eq + 1, len - (size_t)(eq - s) - 1, daemon_err, done);
+}
 
-		if (!nl)
-			nl = end;
-		eq = memchr(s, '=', (size_t)(nl - s));
-		/* A NUL would cut keys and values short where they are copied as strings. */
-		if (!eq || eq == s || memchr(s, '\0', (size_t)(nl - s))) {
-			r = -EPROTO;
-			break;
-		}
-		r = parse_line(d, s, (size_t)(eq - s), eq + 1, (size_t)(nl - eq - 1), &daemon_err, &done);
-		if (r < 0)
-			break;
-		s = nl + 1;
-	}
+/* r: 0 or the first failure; *d freed on failure. */
+static int parse_end(struct uapi_device_state *d, int r, bool done, int daemon_err)
+{
 	if (r == 0 && !done)
 		r = -EPROTO;
 	if (r == 0)
@@ -300,24 +213,127 @@ int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t 
 	return r;
 }
 
+int uapi_client_parse_get(struct uapi_device_state *d, const char *text, size_t len)
+{
+	const char *s = text, *end = text + len;
+	int daemon_err = 0, r = 0;
+	bool done = false;
+
+	memset(d, 0, sizeof(*d));
+	while (s < end && !done) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+
+		if (!nl)
+			nl = end;
+		r = parse_one(d, s, (size_t)(nl - s), &daemon_err, &done);
+		if (r < 0)
+			break;
+		s = nl < end ? nl + 1 : end;
+	}
+	return parse_end(d, r, done, daemon_err);
+}
+
+/* Writes all of req, then reads the response up to its closing blank line into *d, each line
+ * parsed as it arrives: only a line not yet whole is held, so a get of any size a daemon can
+ * send (WG_MAX_PEERS peers, allowed IPs without a bound of their own) is read within the
+ * deadline alone. Holding the whole text and refusing it past 16 MiB made `culvert show`
+ * fail on a device of 60,000 peers ("Message too long") where `wg show` worked. */
+static int exchange(int fd, const char *req, size_t len, struct uapi_device_state *d, int timeout_ms)
+{
+	long long deadline = (long long)clock_mono_ms() + timeout_ms;
+	size_t off = 0, have = 0;
+	int ret = 0, daemon_err = 0;
+	bool done = false, ended = false;
+	char *buf;
+
+	memset(d, 0, sizeof(*d));
+	/* The deadline covers the request too: a daemon that stopped reading must not hang us. */
+	while (off < len) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		long long left = deadline - (long long)clock_mono_ms();
+		ssize_t n;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ETIMEDOUT;
+		n = send(fd, req + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0)
+			return -errno;
+		off += (size_t)n;
+	}
+	buf = malloc(RECV_BUF);
+	if (!buf)
+		return -ENOMEM;
+	while (!ended && !ret) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long long left = deadline - (long long)clock_mono_ms();
+		char *line, *nl;
+		ssize_t n;
+
+		if (have == RECV_BUF) {
+			ret = -EPROTO;	/* a line longer than any a daemon sends */
+			break;
+		}
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		n = poll(&p, 1, (int)left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -ETIMEDOUT;
+			break;
+		}
+		n = read(fd, buf + have, RECV_BUF - have);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0) {
+			ret = -ECONNRESET;	/* closed before the answer was complete */
+			break;
+		}
+		have += (size_t)n;
+		/* the whole lines: up to errno=, then the blank line that ends the response */
+		for (line = buf; !ended && !ret && (nl = memchr(line, '\n', have - (size_t)(line - buf)));
+		     line = nl + 1) {
+			if (nl == line && done)
+				ended = true;
+			else if (nl == line)
+				ret = -EPROTO;	/* a blank line before errno= */
+			else if (!done)
+				ret = parse_one(d, line, (size_t)(nl - line), &daemon_err, &done);
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+	}
+	key_wipe(buf, RECV_BUF);	/* it held the private key line */
+	free(buf);
+	return parse_end(d, ret, done, daemon_err);
+}
+
 static int get_with(const char *dir, const char *iface, const char *req, struct uapi_device_state *d,
 		    int timeout_ms)
 {
-	char *resp = NULL;
-	size_t rlen = 0;
 	int fd, r;
 
 	memset(d, 0, sizeof(*d));
 	fd = uapi_client_connect(dir, iface);
 	if (fd < 0)
 		return fd;
-	r = exchange(fd, req, strlen(req), &resp, &rlen, timeout_ms);
+	r = exchange(fd, req, strlen(req), d, timeout_ms);
 	close(fd);
-	if (r < 0)
-		return r;
-	r = uapi_client_parse_get(d, resp, rlen);
-	key_wipe(resp, rlen);
-	free(resp);
 	return r;
 }
 
@@ -422,21 +438,15 @@ int uapi_client_build_set(struct uapi_buf *b, const struct config *c, bool repla
 int uapi_client_set(const char *dir, const char *iface, const char *req, size_t len, int timeout_ms)
 {
 	struct uapi_device_state d;
-	char *resp = NULL;
-	size_t rlen = 0;
 	int fd, r;
 
 	fd = uapi_client_connect(dir, iface);
 	if (fd < 0)
 		return fd;
-	r = exchange(fd, req, len, &resp, &rlen, timeout_ms);
-	close(fd);
-	if (r < 0)
-		return r;
 	/* The answer is only "errno=N"; the get parser reads it the same way. */
-	r = uapi_client_parse_get(&d, resp, rlen);
+	r = exchange(fd, req, len, &d, timeout_ms);
+	close(fd);
 	if (r == 0)
 		uapi_device_state_free(&d);
-	free(resp);
 	return r;
 }

@@ -321,7 +321,7 @@ static void *serve_once(void *arg)
 			break;
 	}
 	s->got[n] = '\0';
-	if (s->answer && write(fd, s->answer, strlen(s->answer)) < 0)
+	if (s->answer && send(fd, s->answer, strlen(s->answer), MSG_NOSIGNAL) < 0)
 		s->got[0] = '\0';
 	close(fd);
 	return NULL;
@@ -386,6 +386,25 @@ static void test_socket_roundtrip(void **state)
 	pthread_join(t, NULL);
 	assert_string_equal(s.got, "set=1\nlisten_port=1\n\n");
 
+	/* a blank line before errno=, and a line longer than any a daemon sends: malformed */
+	s.answer = "listen_port=1\n\nerrno=0\n\n";
+	assert_int_equal(pthread_create(&t, NULL, serve_once, &s), 0);
+	assert_int_equal(uapi_client_get(dir, "cv0", &d, 2000), -EPROTO);
+	pthread_join(t, NULL);
+	{
+		char *longline = malloc(200 << 10);
+
+		assert_non_null(longline);
+		memset(longline, 'x', 200 << 10);
+		memcpy(longline, "culvert_x=", 10);
+		strcpy(longline + (200 << 10) - 12, "\nerrno=0\n\n");
+		s.answer = longline;
+		assert_int_equal(pthread_create(&t, NULL, serve_once, &s), 0);
+		assert_int_equal(uapi_client_get(dir, "cv0", &d, 2000), -EPROTO);
+		pthread_join(t, NULL);
+		free(longline);
+	}
+
 	/* a server that closes without answering */
 	s.answer = NULL;
 	assert_int_equal(pthread_create(&t, NULL, serve_once, &s), 0);
@@ -419,6 +438,92 @@ static void test_socket_roundtrip(void **state)
 	uapi_client_free_list(names);
 }
 
+/* A daemon's get response for `peers` peers with an endpoint and an allowed IP each, as
+ * uapi_emit_* format them, written in pieces as the client reads. */
+struct big_server {
+	int lfd;
+	unsigned int peers;
+	size_t sent;
+};
+
+static void *serve_big(void *arg)
+{
+	struct big_server *s = arg;
+	struct uapi_buf b = { 0 };
+	struct sockaddr_in ep = { .sin_family = AF_INET, .sin_port = htons(51820) };
+	char req[64];
+	size_t n = 0;
+	int fd = accept(s->lfd, NULL, NULL);
+
+	if (fd < 0)
+		return NULL;
+	while (n < sizeof(req) && (n < 2 || req[n - 1] != '\n' || req[n - 2] != '\n')) {
+		ssize_t r = read(fd, req + n, sizeof(req) - n);
+
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	uapi_buf_printf(&b, "private_key=" HEX_A "\nlisten_port=51820\n");
+	for (unsigned int i = 0; i <= s->peers && !b.oom; i++) {
+		uint8_t pub[32], a[4] = { 10, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+		struct uapi_peer_info pi = { .public_key = pub, .endpoint = (struct sockaddr *)&ep,
+					     .tx_bytes = i, .rx_bytes = i };
+
+		if (i == s->peers || b.len >= (1 << 20)) {
+			if (send(fd, b.data, b.len, MSG_NOSIGNAL) != (ssize_t)b.len)
+				break;
+			s->sent += b.len;
+			b.len = 0;
+		}
+		if (i == s->peers)
+			break;
+		memset(pub, 0x5a, sizeof(pub));
+		memcpy(pub, &i, sizeof(i));
+		ep.sin_addr.s_addr = htonl(0xc6120000u | i);
+		uapi_emit_peer(&b, &pi);
+		uapi_emit_allowed_ip(&b, AF_INET, a, 32);
+	}
+	if (send(fd, "errno=0\n\n", 9, MSG_NOSIGNAL) == 9)
+		s->sent += 9;
+	close(fd);
+	uapi_buf_free(&b);
+	return NULL;
+}
+
+/* A get response past the 16 MiB the client once held at most (60,000 peers, some 20 MB, as
+ * `wg show` reads them): read whole, as a daemon of that size sends it. */
+static void test_large_get(void **state)
+{
+	char dir[] = "/tmp/uapi-client-XXXXXX", path[300];
+	struct big_server s = { .peers = 60000 };
+	struct uapi_device_state d;
+	const struct uapi_peer_state *last;
+	unsigned int i = s.peers - 1;
+	uint8_t pub[32];
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	s.lfd = listen_at(dir, "big0");
+	assert_int_equal(pthread_create(&t, NULL, serve_big, &s), 0);
+	assert_int_equal(uapi_client_get(dir, "big0", &d, 30000), 0);
+	pthread_join(t, NULL);
+	assert_true(s.sent > (16 << 20));
+	assert_int_equal(d.n_peers, s.peers);
+	last = &d.peers[i];
+	memset(pub, 0x5a, sizeof(pub));
+	memcpy(pub, &i, sizeof(i));
+	assert_memory_equal(last->public_key, pub, 32);
+	assert_string_equal(last->endpoint, "198.18.234.95:51820");
+	assert_int_equal(last->n_allowed_ips, 1);
+	assert_int_equal(last->rx_bytes, i);
+	uapi_device_state_free(&d);
+	close(s.lfd);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_build_set),
 		cmocka_unit_test(test_build_set_bad_endpoint),
 		cmocka_unit_test(test_socket_roundtrip),
+		cmocka_unit_test(test_large_get),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
