@@ -1,6 +1,7 @@
 /* Worker 0's control sources: the uapi socket and its connections (wg set / wg show), the
- * 100 ms tick that drives the peers' timers and the MTU refresh, and SIGTERM/SIGINT through a
- * signalfd. They share worker 0's epoll with its data path, so none of them may block. */
+ * 100 ms tick that drives the peers' timers, the MTU refresh and the connections' deadlines,
+ * and SIGTERM/SIGINT through a signalfd. They share worker 0's epoll with its data path, so
+ * none of them may block. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -46,6 +47,10 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		conn_free(l, c);
 		return;
 	}
+	if (c->uc.answered != c->answered) {
+		c->answered = c->uc.answered;
+		c->deadline = l->ticks + l->conn_idle_ticks;
+	}
 	ev.events = (want & UAPI_WANT_READ ? EPOLLIN : 0) | (want & UAPI_WANT_WRITE ? EPOLLOUT : 0);
 	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
 }
@@ -70,6 +75,7 @@ static void uapi_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		}
 		c->src = (struct loop_src){ conn_event, fd, false };
 		uapi_conn_init(&c->uc, fd);
+		c->deadline = l->ticks + l->conn_idle_ticks;
 		if (loop_ep_add(l->epfd, &c->src, EPOLLIN) < 0) {
 			uapi_conn_free(&c->uc);
 			free(c);
@@ -78,6 +84,25 @@ static void uapi_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		c->next = l->conns;
 		l->conns = c;
 		l->n_conns++;
+	}
+}
+
+/* Connections past their deadline are closed: without, clients that connect and stall hold
+ * every place (LOOP_MAX_CONNS) for good. The deadline counts ticks the loop handled, so time
+ * the loop itself spent elsewhere (a long set) is not held against a client. */
+static void conns_expire(struct wg_loop *l)
+{
+	struct loop_conn *c, *next;
+
+	for (c = l->conns; c; c = next) {
+		next = c->next;
+		if ((int)(l->ticks - c->deadline) < 0)
+			continue;
+		l->conns_idle_closed++;
+		log_ratelimited(LOG_LVL_WARN, "control: closed a connection that completed no request "
+				"in %.1f s (%llu so far)", l->conn_idle_ticks * LOOP_TICK_MS / 1000.0,
+				l->conns_idle_closed);
+		conn_free(l, c);
 	}
 }
 
@@ -103,6 +128,7 @@ static void timer_event(struct loop_worker *w, struct loop_src *s, uint32_t even
 		;
 	if (++l->ticks % 10 == 1)
 		refresh_mtu(l);
+	conns_expire(l);
 	if (l->proc.ops->tick)
 		l->proc.ops->tick(l->proc.ctx);
 	if (l->xp->tick)
@@ -133,6 +159,7 @@ int loop_ctl_init(struct wg_loop *l)
 	int r;
 
 	l->uapi.event = uapi_event;
+	l->conn_idle_ticks = LOOP_CONN_IDLE_MS / LOOP_TICK_MS;
 	l->timer.event = timer_event;
 	l->sig.event = signal_event;
 	if (l->uapi.fd >= 0 && !l->proc.ops->uapi) {

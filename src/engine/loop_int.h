@@ -33,6 +33,12 @@ enum {
 	LOOP_SOCK_BUF = 8 << 20,
 	LOOP_TICK_MS = 100,
 	LOOP_MAX_CONNS = 64,
+	/* A control connection that completes no exchange (a request answered, the answer
+	 * written whole) for this long is closed: 64 that never sent anything locked every later
+	 * client out for good. `wg`, wg-quick and culvert write their request as they connect
+	 * and read the answer at once, in milliseconds, and culvert's own clients give up after
+	 * 5 s; 15 s is three times that, and a stuck client holds its place no longer. */
+	LOOP_CONN_IDLE_MS = 15000,
 	LOOP_BATCHES_PER_WAKE = 8,	/* fairness between tun, UDP and control */
 	LOOP_PKTS = UDPIO_MAX_BATCH,	/* packets handed to the device at once */
 	LOOP_TUN_BUFS = 64,
@@ -63,6 +69,8 @@ struct loop_conn {
 	struct loop_src src;	/* first: epoll data points here */
 	struct uapi_conn uc;
 	struct loop_conn *next;
+	unsigned int deadline;		/* closed at this tick (l->ticks) unless it progresses */
+	unsigned long long answered;	/* uc.answered when the deadline was set */
 };
 
 /* One tun queue, with everything a batch needs. */
@@ -118,6 +126,8 @@ struct wg_loop {
 	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
+	unsigned int conn_idle_ticks;	/* LOOP_CONN_IDLE_MS in ticks; tests shorten it */
+	unsigned long long conns_idle_closed;
 	bool stop;		/* atomic */
 	int fatal;
 	uint16_t bound_port;

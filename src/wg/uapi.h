@@ -145,6 +145,7 @@ struct uapi_conn {
 	struct uapi_limits lim;		/* uapi_conn_init sets the defaults */
 	struct uapi_buf out;		/* responses not yet written */
 	size_t out_off;
+	unsigned long long answered;	/* responses written whole: the connection's progress */
 };
 
 void uapi_conn_init(struct uapi_conn *c, int fd);

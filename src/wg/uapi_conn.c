@@ -243,6 +243,7 @@ int uapi_conn_io(struct uapi_conn *c, const struct uapi_ops *ops, void *dev)
 		if (c->out.len) {
 			key_wipe(c->out.data, c->out.len);
 			c->out.len = c->out_off = 0;
+			c->answered++;
 		}
 		if (c->out.oom || c->closing)
 			return 0;
