@@ -43,7 +43,9 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 	/* Reads and writes happen unlocked; each whole request takes the processor's lock itself
 	 * (see wg_uapi_dev_ops), for writing only while a set is applied. */
 	want = uapi_conn_io(&c->uc, l->proc.ops->uapi, l->proc.ctx);
-	if (!want) {
+	/* a client gone whole (HUP: not just its side shut) cannot be sent what it waits for, and
+	 * epoll would report it on every wait */
+	if (!want || (want == UAPI_WANT_ROOM && (events & (EPOLLHUP | EPOLLERR)))) {
 		conn_free(l, c);
 		return;
 	}
@@ -51,6 +53,7 @@ static void conn_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		c->answered = c->uc.answered;
 		c->deadline = l->ticks + l->conn_idle_ticks;
 	}
+	/* UAPI_WANT_ROOM: no events; the tick calls again */
 	ev.events = (want & UAPI_WANT_READ ? EPOLLIN : 0) | (want & UAPI_WANT_WRITE ? EPOLLOUT : 0);
 	epoll_ctl(l->epfd, EPOLL_CTL_MOD, c->src.fd, &ev);
 }
@@ -75,6 +78,7 @@ static void uapi_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 		}
 		c->src = (struct loop_src){ conn_event, fd, false };
 		uapi_conn_init(&c->uc, fd);
+		c->uc.pool = &l->ctl_pool;
 		c->deadline = l->ticks + l->conn_idle_ticks;
 		if (loop_ep_add(l->epfd, &c->src, EPOLLIN) < 0) {
 			uapi_conn_free(&c->uc);
@@ -89,15 +93,20 @@ static void uapi_event(struct loop_worker *w, struct loop_src *s, uint32_t event
 
 /* Connections past their deadline are closed: without, clients that connect and stall hold
  * every place (LOOP_MAX_CONNS) for good. The deadline counts ticks the loop handled, so time
- * the loop itself spent elsewhere (a long set) is not held against a client. */
-static void conns_expire(struct wg_loop *l)
+ * the loop itself spent elsewhere (a long set) is not held against a client. A get waiting
+ * for room in the pool is tried again: others' responses are let go as they are written. */
+static void conns_tick(struct loop_worker *w)
 {
+	struct wg_loop *l = w->l;
 	struct loop_conn *c, *next;
 
 	for (c = l->conns; c; c = next) {
 		next = c->next;
-		if ((int)(l->ticks - c->deadline) < 0)
+		if ((int)(l->ticks - c->deadline) < 0) {
+			if (c->uc.waiting)
+				conn_event(w, &c->src, 0);	/* may free c */
 			continue;
+		}
 		l->conns_idle_closed++;
 		log_ratelimited(LOG_LVL_WARN, "control: closed a connection that completed no request "
 				"in %.1f s (%llu so far)", l->conn_idle_ticks * LOOP_TICK_MS / 1000.0,
@@ -128,7 +137,7 @@ static void timer_event(struct loop_worker *w, struct loop_src *s, uint32_t even
 		;
 	if (++l->ticks % 10 == 1)
 		refresh_mtu(l);
-	conns_expire(l);
+	conns_tick(w);
 	if (l->proc.ops->tick)
 		l->proc.ops->tick(l->proc.ctx);
 	if (l->xp->tick)
@@ -159,6 +168,7 @@ int loop_ctl_init(struct wg_loop *l)
 	int r;
 
 	l->uapi.event = uapi_event;
+	l->ctl_pool.max = UAPI_POOL_MAX;
 	l->conn_idle_ticks = LOOP_CONN_IDLE_MS / LOOP_TICK_MS;
 	l->timer.event = timer_event;
 	l->sig.event = signal_event;

@@ -126,6 +126,7 @@ struct wg_loop {
 	struct busypoll busypoll;	/* the budget, set once; each worker polls with a copy */
 	struct loop_conn *conns;
 	unsigned int n_conns;
+	struct uapi_pool ctl_pool;	/* the conns' buffers (max: UAPI_POOL_MAX) */
 	unsigned int conn_idle_ticks;	/* LOOP_CONN_IDLE_MS in ticks; tests shorten it */
 	unsigned long long conns_idle_closed;
 	bool stop;		/* atomic */

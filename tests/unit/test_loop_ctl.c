@@ -1,7 +1,9 @@
 /* The control connections of a running loop, with a stand-in processor whose uapi answers a get:
  * LOOP_MAX_CONNS connections that never send anything lock later clients out, but only until
  * their deadline, when they are closed and counted; so is one that sent half a request; one
- * that keeps completing requests stays open past it. The deadline is shortened to a few ticks. */
+ * that keeps completing requests stays open past it. A get that finds the connections' pool
+ * full waits, and the tick runs it once there is room. The deadline is shortened to a few
+ * ticks, the pool to under 1 MiB. (The pool's rules are test_uapi_conn's test_pool.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/sockios.h>
 
 #include "engine/loop.h"
 #include "engine/loop_int.h"
@@ -24,11 +28,18 @@
 #include "wg/uapi.h"
 #include "wg/uapi_client.h"
 
-enum { IDLE_TICKS = 5 };	/* 500 ms */
+enum {
+	IDLE_TICKS = 5,		/* 500 ms: test_stalled_closed's deadline */
+	LONG_TICKS = 100,	/* 10 s: the others' */
+	POOL = (1 << 20) - UAPI_CONN_FREE,
+	BIG_GET = 300 << 10,	/* get=culvert's answer, past UAPI_CONN_FREE */
+};
 
 static int m_get(void *dev, struct uapi_buf *out)
 {
 	uapi_buf_printf(out, "listen_port=7\n");
+	for (size_t n = 0; out->culvert_ext && n < BIG_GET; n += 100)
+		uapi_buf_printf(out, "culvert_fill=%087d\n", 0);
 	return 0;
 }
 
@@ -54,7 +65,7 @@ static struct wg_loop *loop;
 static pthread_t runner;
 static bool running;
 static int tun_sv[2];
-static char dir[] = "/tmp/culvert-loopctl-XXXXXX";
+static char dir[64];
 
 static void *run(void *arg)
 {
@@ -66,15 +77,18 @@ static int setup(void **state)
 {
 	const struct loop_proc proc = { &stand_in, NULL };
 	const struct wg_loop_opts o = { .transport = LOOP_XPORT_UDP, .no_busy_poll = true };
+	const unsigned int *idle_ticks = *state;
 	int lfd;
 
+	snprintf(dir, sizeof(dir), "/tmp/culvert-loopctl-XXXXXX");
 	if (!mkdtemp(dir) || (lfd = uapi_listen(dir, "lc0")) < 0)
 		return -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, tun_sv) < 0)
 		return -1;
 	if (loop_new(&loop, &proc, &tun_sv[0], 1, lfd, &o) < 0)
 		return -1;
-	loop->conn_idle_ticks = IDLE_TICKS;	/* before the loop's thread reads it */
+	loop->conn_idle_ticks = *idle_ticks;	/* before the loop's thread reads them */
+	loop->ctl_pool.max = POOL;
 	running = !pthread_create(&runner, NULL, run, loop);
 	return running ? 0 : -1;
 }
@@ -198,10 +212,56 @@ static void test_stalled_closed(void **state)
 	assert_int_equal(loop->conns_idle_closed, LOOP_MAX_CONNS - 1);
 }
 
+/* Until the loop has read all fd sent. */
+static void wait_read(int fd)
+{
+	int outq = 1;
+
+	for (int t = 0; t < 500 && outq; t++) {
+		assert_int_equal(ioctl(fd, SIOCOUTQ, &outq), 0);
+		if (outq)
+			sleep_ms(10);
+	}
+	assert_int_equal(outq, 0);
+}
+
+static void test_get_waits_for_room(void **state)
+{
+	size_t len = 600 << 10, off;
+	char *req = malloc(len), *buf = malloc(1 << 20);
+	int a = connect_ctl(), b = connect_ctl();
+	ssize_t got;
+
+	assert_non_null(req);
+	assert_non_null(buf);
+	/* A's request takes all the pool (a buffer of 1 MiB) */
+	memcpy(req, "set=1\n", 6);
+	for (off = 6; off + 9 <= len; off += 9)
+		memcpy(req + off, "fwmark=1\n", 9);
+	assert_int_equal(send(a, req, off, MSG_NOSIGNAL), (ssize_t)off);
+	wait_read(a);
+	/* B's get waits, and is not lost: once A is done, a tick runs it */
+	assert_int_equal(send(b, "get=culvert\n\n", 13, MSG_NOSIGNAL), 13);
+	assert_int_equal(wait_answer(b, buf, 1 << 20, 3 * LOOP_TICK_MS), 0);
+	assert_int_equal(send(a, "\n", 1, MSG_NOSIGNAL), 1);
+	assert_int_equal(wait_answer(a, buf, 1 << 20, 2000), 9);
+	assert_string_equal(buf, "errno=0\n\n");
+	got = wait_answer(b, buf, 1 << 20, 2000);
+	assert_true(got > BIG_GET);
+	assert_string_equal(buf + got - 9, "errno=0\n\n");
+	close(a);
+	close(b);
+	free(buf);
+	free(req);
+}
+
 int main(void)
 {
+	static const unsigned int idle = IDLE_TICKS, idle_long = LONG_TICKS;
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stalled_closed, setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_stalled_closed, setup, teardown, (void *)&idle),
+		cmocka_unit_test_prestate_setup_teardown(test_get_waits_for_room, setup, teardown,
+							 (void *)&idle_long),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -269,6 +269,7 @@ static void test_limits(void **state)
 	assert_memory_equal(f->b.out.data, "errno=-90\n\n", f->b.out.len);
 	assert_int_equal(f->dev.listen_port, 0);
 	assert_true(f->b.in_len <= 4097);	/* no more than one byte past the limit held */
+	assert_true(f->b.in_cap <= 4097);	/* nor a buffer doubled past it */
 	free(big);
 	free(req);
 }
@@ -429,6 +430,149 @@ static void test_io_unlocked(void **state)
 	free(req);
 }
 
+/* c on a new socket pair, in pool: the client's end. */
+static int conn_socket(struct uapi_conn *c, struct uapi_pool *pool)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	uapi_conn_free(c);
+	uapi_conn_init(c, sv[0]);
+	c->pool = pool;
+	return sv[1];
+}
+
+/* The client at fd sends len bytes, c taking them as they come; c's last answer to the loop
+ * (0: it is done, and freed). */
+static int push(struct fix *f, struct uapi_conn *c, int fd, const char *data, size_t len)
+{
+	size_t off = 0;
+	int want = UAPI_WANT_READ;
+
+	while (want) {
+		ssize_t w = off < len ? send(fd, data + off, len - off, MSG_NOSIGNAL) : 0;
+
+		if (w > 0)
+			off += (size_t)w;
+		want = uapi_conn_io(c, &ops, &f->dev);
+		if (off == len && !(want & UAPI_WANT_WRITE) && (w <= 0 || want != UAPI_WANT_READ))
+			break;
+	}
+	if (!want)
+		uapi_conn_free(c);
+	return want;
+}
+
+/* What the client at fd has been sent (NUL-terminated, in a static buffer), and whether the
+ * connection is closed after it. */
+static const char *answer(int fd, bool *closed)
+{
+	static char buf[1 << 20];
+	size_t got = 0;
+	ssize_t r;
+
+	while ((r = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+		got += (size_t)r;
+	*closed = r == 0 || (r < 0 && errno == ECONNRESET);	/* reset: it left input unread */
+	buf[got] = 0;
+	return buf;
+}
+
+/* "set=1\n" and fwmark= lines, at most len bytes in all, without the blank line. */
+static char *partial_set(size_t len)
+{
+	char *r = malloc(len + 1);
+	size_t off;
+
+	assert_non_null(r);
+	memcpy(r, "set=1\n", 6);
+	for (off = 6; off + 9 <= len; off += 9)
+		memcpy(r + off, "fwmark=1\n", 9);
+	r[off] = 0;
+	return r;
+}
+
+/* The connections' buffers beyond UAPI_CONN_FREE each share a pool: a request that would take
+ * it past its max is answered errno=-ENOBUFS and closed, a get waits while the pool is full
+ * and is answered whole once it is not, and one client alone can always read the device;
+ * what they held is given back. Without it, 64 connections holding 8 MiB requests took
+ * 563 MB. */
+static void test_pool(void **state)
+{
+	struct fix *f = *state;
+	struct uapi_pool pool = { .max = (1 << 20) - UAPI_CONN_FREE };
+	char *peers = peers_request(600, 3), *small = partial_set(300 << 10), *big = partial_set(600 << 10);
+	const char *r;
+	bool closed;
+	int a, b;
+
+	/* a get of 600 peers is some 150 KB */
+	assert_string_equal(feed(f, &f->a, peers), "errno=0\n\n");
+	a = conn_socket(&f->a, &pool);
+	b = conn_socket(&f->b, &pool);
+
+	/* A holds 300 KiB (a buffer of 512 KiB); B's 600 KiB would need 1 MiB more */
+	assert_int_equal(push(f, &f->a, a, small, strlen(small)), UAPI_WANT_READ);
+	assert_int_equal(pool.used, (512 << 10) - UAPI_CONN_FREE);
+	assert_int_equal(push(f, &f->b, b, big, strlen(big)), 0);
+	assert_string_equal(answer(b, &closed), "errno=-105\n\n");
+	assert_true(closed);
+	assert_int_equal(pool.refused, 1);
+	close(b);
+	assert_int_equal(push(f, &f->a, a, "\n", 1), UAPI_WANT_READ);
+	assert_string_equal(answer(a, &closed), "errno=0\n\n");
+	assert_int_equal(f->dev.fwmark, 1);
+	assert_int_equal(pool.used, 0);		/* the request's buffer is let go */
+
+	/* alone, the same 600 KiB fit; then A fills the pool and B's get waits until A is done */
+	b = conn_socket(&f->b, &pool);
+	assert_int_equal(push(f, &f->b, b, big, strlen(big)), UAPI_WANT_READ);
+	assert_int_equal(push(f, &f->b, b, "\n", 1), UAPI_WANT_READ);
+	assert_string_equal(answer(b, &closed), "errno=0\n\n");
+	assert_int_equal(push(f, &f->a, a, big, strlen(big)), UAPI_WANT_READ);
+	assert_int_equal(pool.used, pool.max);
+	assert_int_equal(push(f, &f->b, b, "get=1\n\n", 7), UAPI_WANT_ROOM);
+	assert_true(f->b.waiting);
+	assert_int_equal(uapi_conn_io(&f->b, &ops, &f->dev), UAPI_WANT_ROOM);
+	assert_string_equal(answer(b, &closed), "");
+	assert_false(closed);
+	assert_int_equal(push(f, &f->a, a, "\n", 1), UAPI_WANT_READ);
+	assert_string_equal(answer(a, &closed), "errno=0\n\n");
+	assert_int_equal(uapi_conn_io(&f->b, &ops, &f->dev), UAPI_WANT_READ);
+	assert_false(f->b.waiting);
+	r = answer(b, &closed);
+	assert_true(strlen(r) > 100000);
+	assert_string_equal(r + strlen(r) - 9, "errno=0\n\n");
+	assert_int_equal(pool.used, 0);		/* the response's buffer too, once written */
+
+	/* a pool of one byte: one client alone still reads the whole device */
+	pool.max = 1;
+	assert_int_equal(push(f, &f->b, b, "get=1\n\n", 7), UAPI_WANT_READ);
+	r = answer(b, &closed);
+	assert_string_equal(r + strlen(r) - 9, "errno=0\n\n");
+
+	/* the others past the bound (as a response that started with room left can take them):
+	 * small requests still go through, a get waits */
+	pool.used += 1 << 20;
+	assert_int_equal(push(f, &f->a, a, "set=1\nfwmark=2\n\n", 16), UAPI_WANT_READ);
+	assert_string_equal(answer(a, &closed), "errno=0\n\n");
+	assert_int_equal(push(f, &f->a, a, "get=1\n\n", 7), UAPI_WANT_ROOM);
+	pool.used -= 1 << 20;
+	assert_int_equal(uapi_conn_io(&f->a, &ops, &f->dev), UAPI_WANT_READ);
+	r = answer(a, &closed);
+	assert_string_equal(r + strlen(r) - 9, "errno=0\n\n");
+	assert_int_equal(pool.refused, 1);
+
+	uapi_conn_free(&f->a);
+	uapi_conn_free(&f->b);
+	assert_int_equal(pool.used, 0);
+	close(a);
+	close(b);
+	free(big);
+	free(small);
+	free(peers);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +586,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_io_unlocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dh_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_key_lines_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
