@@ -11,7 +11,7 @@
 struct fpeer { bool used; uint8_t pub[32], psk[32]; struct sockaddr_storage ep; bool has_ep; uint16_t ka; };
 struct fdev { uint8_t priv[32]; uint16_t port; uint32_t mark; struct fpeer p[4]; struct aip_table *aip; int open; };
 
-static int f_priv(void *d, const uint8_t k[32]) { memcpy(((struct fdev *)d)->priv, k, 32); return 0; }
+static int f_priv(void *d, const uint8_t k[32], void *prep) { memcpy(((struct fdev *)d)->priv, k, 32); return 0; }
 static int f_port(void *d, uint16_t p) { ((struct fdev *)d)->port = p; return p == 1 ? -EADDRINUSE : 0; }
 static int f_mark(void *d, uint32_t m) { ((struct fdev *)d)->mark = m; return 0; }
 static int f_replace(void *dv)

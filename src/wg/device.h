@@ -239,6 +239,10 @@ void wg_device_uninit(struct wg_device *dev);
  * in flight end, so the next packet to a peer starts a handshake at once (as the kernel and
  * wireguard-go do). Setting the key already in use changes nothing. */
 int wg_device_set_private_key(struct wg_device *dev, const uint8_t *priv);
+/* The same, with each peer's DH with the new key taken from ahead(arg, its public key) when
+ * that gives one (done before the caller took the lock), else done here. */
+typedef const uint8_t *wg_ss_ahead(void *arg, const uint8_t pub[WG_KEY_LEN]);
+int wg_device_set_private_key_ahead(struct wg_device *dev, const uint8_t *priv, wg_ss_ahead *ahead, void *arg);
 
 struct wg_peer *wg_device_find_peer(const struct wg_device *dev, const uint8_t pub[WG_KEY_LEN]);
 /* New peer (no allowed IPs, no endpoint); NULL on ENOMEM or a peer already there. */

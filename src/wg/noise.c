@@ -113,6 +113,12 @@ void noise_handshake_precompute(struct noise_handshake *hs)
 		crypto_wipe(hs->precomputed_ss, WG_KEY_LEN);
 }
 
+void noise_handshake_set_ss(struct noise_handshake *hs, const uint8_t ss[WG_KEY_LEN])
+{
+	memcpy(hs->precomputed_ss, ss, WG_KEY_LEN);
+	hs->ss_valid = true;
+}
+
 void noise_handshake_set_psk(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN])
 {
 	if (psk)

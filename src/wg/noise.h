@@ -129,6 +129,8 @@ void noise_handshake_init(struct noise_handshake *hs, const struct noise_identit
 void noise_handshake_init_ss(struct noise_handshake *hs, const struct noise_identity *id,
 			     const uint8_t remote_static[WG_KEY_LEN], const uint8_t ss[WG_KEY_LEN]);
 void noise_handshake_precompute(struct noise_handshake *hs);
+/* What noise_handshake_precompute would do, with that DH (non-zero) done by the caller. */
+void noise_handshake_set_ss(struct noise_handshake *hs, const uint8_t ss[WG_KEY_LEN]);
 void noise_handshake_set_psk(struct noise_handshake *hs, const uint8_t psk[WG_KEY_LEN]);
 /* Forget any handshake in progress (keeps the peer's keys and latest timestamp). */
 void noise_handshake_clear(struct noise_handshake *hs);

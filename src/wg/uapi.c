@@ -129,7 +129,7 @@ static int device_line(struct dev_set *d, unsigned int n, const char *k, const c
 
 /* Each setting of d once, in the order of their last lines: a failing one stops the set with
  * those after it not applied, as in wireguard-go when each appears once (as `wg` sends them). */
-static int apply_device(const struct uapi_ops *ops, void *dev, const struct dev_set *d)
+static int apply_device(const struct uapi_ops *ops, void *dev, const struct dev_set *d, void *prep)
 {
 	unsigned int done = 0;
 
@@ -144,7 +144,7 @@ static int apply_device(const struct uapi_ops *ops, void *dev, const struct dev_
 		done = d->last[next];
 		switch (next) {
 		case DEV_PRIVATE_KEY:
-			ret = CALL(set_private_key, dev, d->private_key);
+			ret = CALL(set_private_key, dev, d->private_key, prep);
 			break;
 		case DEV_LISTEN_PORT:
 			ret = CALL(set_listen_port, dev, d->listen_port);
@@ -338,17 +338,21 @@ static size_t scan_lines(const char *p, size_t len, size_t *aips, uint8_t (*pubs
 	return peers;
 }
 
-/* ops->prepare with the request's public keys (a failure only means no work done ahead). */
-static void *prepare(const struct uapi_ops *ops, void *dev, const char *lines, size_t len, size_t peers)
+/* ops->prepare with the request's private key and public keys (a failure only means no work
+ * done ahead). */
+static void *prepare(const struct uapi_ops *ops, void *dev, const struct dev_set *d, const char *lines,
+		     size_t len, size_t peers)
 {
-	uint8_t (*pubs)[32];
+	const uint8_t *priv = d->last[DEV_PRIVATE_KEY] ? d->private_key : NULL;
+	uint8_t (*pubs)[32] = NULL;
 	size_t aips;
 	void *prep;
 
-	if (!ops->prepare || !peers || !(pubs = malloc(peers * sizeof(*pubs))))
+	if (!ops->prepare || (!peers && !priv) || (peers && !(pubs = malloc(peers * sizeof(*pubs)))))
 		return NULL;
-	peers = scan_lines(lines, len, &aips, pubs);
-	prep = ops->prepare(dev, (const uint8_t (*)[32])pubs, peers);
+	if (peers)
+		peers = scan_lines(lines, len, &aips, pubs);
+	prep = ops->prepare(dev, priv, (const uint8_t (*)[32])pubs, peers);
 	free(pubs);
 	return prep;
 }
@@ -378,10 +382,10 @@ int uapi_apply_set(const struct uapi_ops *ops, void *dev, const char *lines, siz
 		return -E2BIG;
 	}
 	bad = scan_device(&p, end, &d);
-	s.prep = prepare(ops, dev, lines, len, peers);
+	s.prep = prepare(ops, dev, &d, lines, len, peers);
 	if (ops->lock)
 		ops->lock(dev, true);
-	err = apply_device(ops, dev, &d);
+	err = apply_device(ops, dev, &d, s.prep);
 	if (!err)
 		err = bad;
 	while (p < end && !err) {

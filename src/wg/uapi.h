@@ -92,15 +92,18 @@ void uapi_buf_free(struct uapi_buf *b);
 /* Callbacks. dev is the daemon's device, peer the handle peer_begin returned. Each returns 0 or
  * -errno (sent back as errno=). A NULL callback accepts the line and does nothing. */
 struct uapi_ops {
-	int (*set_private_key)(void *dev, const uint8_t key[32]);	/* all zero: remove it */
+	/* all zero: remove it; prep is what prepare returned (NULL: nothing) */
+	int (*set_private_key)(void *dev, const uint8_t key[32], void *prep);
 	int (*set_listen_port)(void *dev, uint16_t port);		/* -EADDRINUSE if unbindable */
 	int (*set_fwmark)(void *dev, uint32_t mark);			/* 0: off */
 	int (*replace_peers)(void *dev);				/* remove every peer */
 
-	/* Before the lock, with the public keys of the set's public_key= lines: work for new
-	 * peers that needs no lock (the static-static DH) done ahead. What it returns (NULL:
-	 * nothing) goes to peer_begin, then to unprepare, after the lock is let go. */
-	void *(*prepare)(void *dev, const uint8_t (*public_keys)[32], size_t n);
+	/* Before the lock, with the set's private key (NULL when it sets none) and the public
+	 * keys of its public_key= lines: work that needs no lock (the static-static DHs, of the
+	 * new peers and, with a new private key, of the others too) done ahead. What it returns
+	 * (NULL: nothing) goes to set_private_key and peer_begin, then to unprepare, after the
+	 * lock is let go. */
+	void *(*prepare)(void *dev, const uint8_t *private_key, const uint8_t (*public_keys)[32], size_t n);
 	void (*unprepare)(void *dev, void *prep);
 	/* public_key=: find the peer or create it. Set *peer NULL to have this peer's lines
 	 * checked but ignored (wireguard-go does so for the device's own public key); set

@@ -54,7 +54,7 @@ static void m_call(void *d, char c)
 		calls[n] = c;
 }
 
-static int m_priv(void *d, const uint8_t k[32])
+static int m_priv(void *d, const uint8_t k[32], void *prep)
 {
 	m_call(d, 'k');
 	memcpy(((struct mdev *)d)->priv, k, 32);
