@@ -224,3 +224,37 @@ handshake_time() {
 	done
 	return 1
 }
+# flood_during ADDR MAX_LOSS SECS: while the flooder (FLOOD, logging to flood.log, SECS long)
+# runs, ping loss from a to ADDR at most MAX_LOSS %, and a restarted a (restart_a) gets its
+# handshake within HS_FLOOD_MAX (11 s); then the flooder is reaped and its totals read into
+# FLOOD_RATE (valid initiations a second), FLOOD_SENT and FLOOD_TOTAL (its last line)
+flood_during() {
+	local l t
+	l=$(loss "$A" "$1" 200)
+	[ -n "$l" ] && ge "$2" "$l" && pass "ping loss during the flood ${l}% (<= $2%)" ||
+		fail "ping loss during the flood <= $2%" "${l:-no answer}%"
+	restart_a
+	if t=$(HS_MAX=${HS_FLOOD_MAX:-11} handshake_time "$1") && kill -0 "$FLOOD" 2>/dev/null; then
+		pass "restarted peer's handshake during the flood (${t} s)"
+	else
+		fail "restarted peer's handshake during the flood" "no answer within ${HS_FLOOD_MAX:-11} s (flooder $(kill -0 "$FLOOD" 2>/dev/null && echo running || echo done))"
+	fi
+	reap "$FLOOD" $(($3 + 5))
+	FLOOD_TOTAL=$(grep '^total:' "$T_DIR/flood.log")
+	echo "flooder $FLOOD_TOTAL"
+	FLOOD_RATE=$(sed -n 's/^total: \([0-9]*\) sent.*/\1/p' <<<"$FLOOD_TOTAL")
+	FLOOD_SENT=$(sed -n 's/^total: [0-9]* sent\/s (\([0-9]*\) sent.*/\1/p' <<<"$FLOOD_TOTAL")
+}
+# flood_after ADDR MIN_RATE WHAT: the flood was real (FLOOD_RATE >= MIN_RATE), b still serves
+# and a's pings to ADDR go through, b answered with cookies and its rate limiter counted
+flood_after() {
+	local c r
+	[ "${FLOOD_RATE:-0}" -ge "$2" ] && pass "the flood was real (${FLOOD_RATE}/s valid initiations over $3)" ||
+		fail "the flood was real (>= $2/s)" "${FLOOD_RATE:-0}/s"
+	check "b still serves" kill -0 "$PID_B"
+	check "pings after the flood" wait_ping "$A" "$1" 25
+	c=$(drop cookie_sent) r=$(drop ratelimited)
+	echo "b after the flood: cookie_sent=$c ratelimited=$r"
+	[ "${c:-0}" -gt 0 ] && pass "b answered the flood with cookies ($c)" || fail "b answered the flood with cookies" "cookie_sent=${c:-none}"
+	[ "${r:-0}" -gt 0 ] && pass "per-source rate limiter counted ($r)" || fail "per-source rate limiter counted" "ratelimited=${r:-none}"
+}
