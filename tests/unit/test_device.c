@@ -264,12 +264,18 @@ static void test_no_route(void **state)
 	tun_send(&p->a, "198.19.0.1", "198.19.0.77", 60, 0);
 	assert_int_equal(p->a.dev.drops[WG_DROP_NO_PEER_FOR_DST], 1);
 	assert_int_equal(p->net.nq, 0);
-	/* b does not know a's endpoint yet: nothing can go out, and no initiation is made (no
-	 * index, no DH) for nowhere */
+	/* b does not know a's endpoint yet: nothing can go out */
 	tun_send(&p->b, "198.19.0.2", "198.19.0.1", 60, 0);
 	assert_int_equal(p->b.dev.drops[WG_DROP_NO_ENDPOINT], 1);
 	assert_int_equal(p->net.nq, 0);
+	/* nor is an initiation made for nowhere (the tick's retries asked for one every 5 s): no
+	 * index, no ephemeral key, no DH under the device lock */
+	wg_device_lock(&p->b.dev);
+	assert_int_equal(wg_peer_send_initiation(p->b.peer, true), -EDESTADDRREQ);
+	wg_device_unlock(&p->b.dev);
+	assert_int_equal(p->b.dev.drops[WG_DROP_NO_ENDPOINT], 2);
 	assert_int_equal(p->b.peer->hs_index, 0);
+	assert_int_equal(p->net.nq, 0);
 	pair_free(p);
 }
 
