@@ -27,6 +27,7 @@
 #include "engine/proc.h"
 #include "wg/uapi.h"
 #include "wg/uapi_client.h"
+#include "loop_stand_in.h"
 
 enum {
 	IDLE_TICKS = 5,		/* 500 ms: test_stalled_closed's deadline */
@@ -45,19 +46,13 @@ static int m_get(void *dev, struct uapi_buf *out)
 
 static const struct uapi_ops m_uapi = { .get = m_get };
 
-static int p_attach(void *ctx, const struct loop_attach *a) { return 0; }
-static void p_input(void *ctx, struct wg_pkt *pkts, unsigned int n) {}
-static void p_drop(void *ctx, enum wg_drop why, uint64_t n) {}
-static void p_net_config(void *ctx, uint16_t *port, uint32_t *fwmark) { *port = 0; *fwmark = 0; }
-static void p_bound(void *ctx, uint16_t port, const char *desc) {}
-
 static const struct loop_proc_ops stand_in = {
-	.attach = p_attach,
-	.tun_input = p_input,
-	.net_input = p_input,
-	.drop = p_drop,
-	.net_config = p_net_config,
-	.bound = p_bound,
+	.attach = stand_in_attach,
+	.tun_input = stand_in_pkts,
+	.net_input = stand_in_pkts,
+	.drop = stand_in_drop,
+	.net_config = stand_in_net_config,
+	.bound = stand_in_bound,
 	.uapi = &m_uapi,
 };
 
@@ -66,12 +61,6 @@ static pthread_t runner;
 static bool running;
 static int tun_sv[2];
 static char dir[64];
-
-static void *run(void *arg)
-{
-	wg_loop_run(arg);
-	return NULL;
-}
 
 static int setup(void **state)
 {
@@ -89,7 +78,7 @@ static int setup(void **state)
 		return -1;
 	loop->conn_idle_ticks = *idle_ticks;	/* before the loop's thread reads them */
 	loop->ctl_pool.max = POOL;
-	running = !pthread_create(&runner, NULL, run, loop);
+	running = !pthread_create(&runner, NULL, stand_in_run, loop);
 	return running ? 0 : -1;
 }
 

@@ -18,34 +18,22 @@
 #include "engine/loop_int.h"
 #include "engine/proc.h"
 #include "lib/tun.h"
+#include "loop_stand_in.h"
 #include "netns_private.h"
 #include "ip_craft.h"
 
-static int p_attach(void *ctx, const struct loop_attach *a) { return 0; }
-static void p_pkts(void *ctx, struct wg_pkt *pkts, unsigned int n) {}
-static void p_tick(void *ctx) {}
-static void p_drop(void *ctx, enum wg_drop why, uint64_t n) {}
-static void p_net_config(void *ctx, uint16_t *port, uint32_t *fwmark) { *port = 0, *fwmark = 0; }
-static void p_bound(void *ctx, uint16_t port, const char *desc) {}
-
 static const struct loop_proc_ops stand_in = {
-	.attach = p_attach,
-	.tun_input = p_pkts,
-	.net_input = p_pkts,
-	.tick = p_tick,
-	.drop = p_drop,
-	.net_config = p_net_config,
-	.bound = p_bound,
+	.attach = stand_in_attach,
+	.tun_input = stand_in_pkts,
+	.net_input = stand_in_pkts,
+	.tick = stand_in_tick,
+	.drop = stand_in_drop,
+	.net_config = stand_in_net_config,
+	.bound = stand_in_bound,
 };
 
 static struct wg_loop *loop;
 static pthread_t runner;
-
-static void *run(void *arg)
-{
-	wg_loop_run(arg);
-	return NULL;
-}
 
 static int setup(void **state)
 {
@@ -62,7 +50,7 @@ static int setup(void **state)
 	if (loop_new(&loop, &proc, &fd, 1, -1, &o) < 0 || wg_loop_bind(loop) < 0)
 		return -1;
 	*state = loop;
-	return pthread_create(&runner, NULL, run, loop) ? -1 : 0;
+	return pthread_create(&runner, NULL, stand_in_run, loop) ? -1 : 0;
 }
 
 static int teardown(void **state)

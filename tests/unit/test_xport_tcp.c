@@ -28,6 +28,7 @@
 #include "engine/loop.h"
 #include "engine/loop_int.h"
 #include "engine/proc.h"
+#include "loop_stand_in.h"
 #include "netns_private.h"
 
 enum {
@@ -57,8 +58,6 @@ static int p_attach(void *ctx, const struct loop_attach *a)
 	seen.loop = a->loop;
 	return 0;
 }
-
-static void p_tun_input(void *ctx, struct wg_pkt *pkts, unsigned int n) {}
 
 static void p_net_input(void *ctx, struct wg_pkt *pkts, unsigned int n)
 {
@@ -100,7 +99,7 @@ static void p_bound(void *ctx, uint16_t port, const char *desc)
 
 static const struct loop_proc_ops stand_in = {
 	.attach = p_attach,
-	.tun_input = p_tun_input,
+	.tun_input = stand_in_pkts,
 	.net_input = p_net_input,
 	.drop = p_drop,
 	.net_config = p_net_config,
@@ -110,12 +109,6 @@ static const struct loop_proc_ops stand_in = {
 static struct wg_loop *loop;
 static pthread_t runner;
 static int tun_sv[2] = { -1, -1 };
-
-static void *run(void *arg)
-{
-	wg_loop_run(arg);
-	return NULL;
-}
 
 /* A loop with the TCP transport listening on an ephemeral port, its "tun" one end of a
  * socket pair (no vnet header, nothing to read). Each test its own namespace and loop. */
@@ -135,7 +128,7 @@ static int setup(void **state)
 		return -1;
 	if (loop_new(&loop, &proc, &tun_sv[0], 1, -1, &o) < 0 || wg_loop_bind(loop) < 0 || !seen.port)
 		return -1;
-	return pthread_create(&runner, NULL, run, loop) ? -1 : 0;
+	return pthread_create(&runner, NULL, stand_in_run, loop) ? -1 : 0;
 }
 
 /* test_accept_without_fds's starvation, undone by teardown too when an assertion stops the
